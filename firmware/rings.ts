@@ -1,0 +1,171 @@
+/**
+ * The descriptor rings: the only thing the host driver (`src/nic/`) and the firmware share, as a
+ * NIC's datasheet defines its descriptor formats. Descriptor memory (virtio-net header slots,
+ * header buffers, iovec arrays) lives in the arena so the device reads and writes it directly;
+ * descriptor fields live in typed arrays, one per field, indexed by descriptor number.
+ */
+import type { Arena } from '../src/nic/arena.js';
+import { PAGE_SIZE } from '../src/nic/arena.js';
+import { SPLIT_MAX } from './split-policy.js';
+
+/** sizeof(struct virtio_net_hdr_mrg_rxbuf). */
+export const VNET_SLOT = 12;
+/** struct iovec on x86_64. */
+export const IOVEC_SIZE = 16;
+
+/** Receive completion status bits, written by the firmware. */
+export const RxStatus = {
+  /** Headers ended exactly where the header buffer did: payload at offset 0 of the first page. */
+  SPLIT_HIT: 1 << 0,
+  /** The frame carried no payload beyond its headers (split not applicable). */
+  NO_PAYLOAD: 1 << 1,
+  /** The firmware verified the L4 checksum (or the kernel vouched for it: DATA_VALID). */
+  CSUM_VALID: 1 << 2,
+  /** The L4 checksum is wrong. */
+  CSUM_BAD: 1 << 3,
+  /** The kernel left the L4 checksum partial (VIRTIO_NET_HDR_F_NEEDS_CSUM): trusted, not final. */
+  CSUM_PARTIAL: 1 << 4,
+  /** A GSO super-frame (gso_type != NONE): one frame that stands for several MSS-sized ones. */
+  GSO: 1 << 5,
+} as const;
+
+/** virtio-net header fields (virtio spec 1.2 section 5.1.6). */
+export const VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
+export const VIRTIO_NET_HDR_F_DATA_VALID = 2;
+export const VIRTIO_NET_HDR_GSO_NONE = 0;
+export const VIRTIO_NET_HDR_GSO_TCPV4 = 1;
+export const VIRTIO_NET_HDR_GSO_UDP = 3;
+export const VIRTIO_NET_HDR_GSO_TCPV6 = 4;
+export const VIRTIO_NET_HDR_GSO_ECN = 0x80;
+
+export interface RxRingLayout {
+  descriptors: number;
+  /** Largest frame the device may hand over, without the vnet header. */
+  maxFrame: number;
+  vnetHdrLen: number;
+}
+
+export class RxRing {
+  readonly size: number;
+  readonly maxPages: number;
+  readonly vnetHdrLen: number;
+  /** Arena offset of each descriptor's vnet slot; its header buffer follows at +vnetHdrLen. */
+  readonly slotOff: Int32Array;
+  /** Each descriptor's iovec array, as a Uint32Array view and as an address for readv. */
+  readonly iov: Uint32Array[];
+  readonly iovAddr: bigint[];
+  /** Posted by the host. */
+  readonly split: Int32Array;
+  readonly pages: Int32Array;
+  readonly pageCount: Int32Array;
+  readonly iovCnt: Int32Array;
+  /** Completed by the firmware. */
+  readonly length: Int32Array;
+  readonly headerEnd: Int32Array;
+  readonly status: Int32Array;
+  readonly gsoType: Int32Array;
+  readonly gsoSize: Int32Array;
+  readonly csumStart: Int32Array;
+  readonly csumOffset: Int32Array;
+
+  constructor(
+    readonly arena: Arena,
+    layout: RxRingLayout,
+  ) {
+    const n = (this.size = layout.descriptors);
+    this.vnetHdrLen = layout.vnetHdrLen;
+    // Enough pages for the largest frame even when nothing is split off.
+    this.maxPages = Math.ceil(layout.maxFrame / PAGE_SIZE);
+    const slotSize = Math.ceil((VNET_SLOT + SPLIT_MAX) / 64) * 64;
+    const iovBytes = (2 + this.maxPages) * IOVEC_SIZE;
+    this.slotOff = new Int32Array(n);
+    this.iov = new Array<Uint32Array>(n);
+    this.iovAddr = new Array<bigint>(n);
+    for (let d = 0; d < n; d++) {
+      this.slotOff[d] = arena.carve(slotSize, 64);
+      const io = arena.carve(iovBytes, 64);
+      this.iov[d] = new Uint32Array(arena.bytes.buffer, arena.bytes.byteOffset + io, iovBytes / 4);
+      this.iovAddr[d] = arena.address(io);
+    }
+    this.split = new Int32Array(n);
+    this.pages = new Int32Array(n * this.maxPages).fill(-1);
+    this.pageCount = new Int32Array(n);
+    this.iovCnt = new Int32Array(n);
+    this.length = new Int32Array(n);
+    this.headerEnd = new Int32Array(n);
+    this.status = new Int32Array(n);
+    this.gsoType = new Int32Array(n);
+    this.gsoSize = new Int32Array(n);
+    this.csumStart = new Int32Array(n);
+    this.csumOffset = new Int32Array(n);
+  }
+
+  /** Arena offset of descriptor `d`'s header buffer. */
+  headerOff(d: number): number {
+    return this.slotOff[d]! + this.vnetHdrLen;
+  }
+}
+
+export interface TxRingLayout {
+  descriptors: number;
+  /** Most payload parts per frame (a 64 KiB TSO frame over pages needs 17). */
+  maxParts: number;
+  vnetHdrLen: number;
+}
+
+/** Largest header a transmitted frame carries in its header buffer. */
+export const TX_HEADER_MAX = 256;
+
+export class TxRing {
+  readonly size: number;
+  readonly maxParts: number;
+  readonly vnetHdrLen: number;
+  readonly slotOff: Int32Array;
+  /** Header buffer of each descriptor (TX_HEADER_MAX bytes, after the vnet slot). */
+  readonly header: Uint8Array[];
+  readonly iov: Uint32Array[];
+  readonly iovAddr: bigint[];
+  /** Posted by the host. */
+  readonly headerLen: Int32Array;
+  readonly partCount: Int32Array;
+  readonly partOff: Int32Array;
+  readonly partLen: Int32Array;
+  readonly frameLen: Int32Array;
+  /** virtio-net header the host asks for: gso type/size and a partial checksum to finish. */
+  readonly gsoType: Int32Array;
+  readonly gsoSize: Int32Array;
+  readonly csumStart: Int32Array;
+  readonly csumOffset: Int32Array;
+
+  constructor(
+    readonly arena: Arena,
+    layout: TxRingLayout,
+  ) {
+    const n = (this.size = layout.descriptors);
+    this.maxParts = layout.maxParts;
+    this.vnetHdrLen = layout.vnetHdrLen;
+    const slotSize = VNET_SLOT + TX_HEADER_MAX;
+    const iovBytes = (2 + this.maxParts) * IOVEC_SIZE;
+    this.slotOff = new Int32Array(n);
+    this.header = new Array<Uint8Array>(n);
+    this.iov = new Array<Uint32Array>(n);
+    this.iovAddr = new Array<bigint>(n);
+    for (let d = 0; d < n; d++) {
+      const s = arena.carve(slotSize, 64);
+      this.slotOff[d] = s;
+      this.header[d] = arena.bytes.subarray(s + this.vnetHdrLen, s + this.vnetHdrLen + TX_HEADER_MAX);
+      const io = arena.carve(iovBytes, 64);
+      this.iov[d] = new Uint32Array(arena.bytes.buffer, arena.bytes.byteOffset + io, iovBytes / 4);
+      this.iovAddr[d] = arena.address(io);
+    }
+    this.headerLen = new Int32Array(n);
+    this.partCount = new Int32Array(n);
+    this.partOff = new Int32Array(n * this.maxParts);
+    this.partLen = new Int32Array(n * this.maxParts);
+    this.frameLen = new Int32Array(n);
+    this.gsoType = new Int32Array(n);
+    this.gsoSize = new Int32Array(n);
+    this.csumStart = new Int32Array(n);
+    this.csumOffset = new Int32Array(n);
+  }
+}

@@ -1,0 +1,302 @@
+/**
+ * The host driver of the software NIC. It lays out the arena (page pool, descriptor rings,
+ * scratch), posts receive descriptors with pages from the pool, asks the firmware to service
+ * the rings, hands completed frames to the stack, and gathers the stack's transmit frames.
+ *
+ * One wake-up drains every ready frame (budgeted rounds, as NAPI does), then writes every frame
+ * the stack queued meanwhile: receive and transmit are batched per wake-up.
+ */
+import debugFactory from 'debug';
+import { Arena, PAGE_SIZE } from './arena.js';
+import { PageOwner, PagePool } from './page-pool.js';
+import { RxFrame } from './rx-frame.js';
+import { Firmware, type FirmwareStats } from '../../firmware/firmware.js';
+import { RxRing, TX_HEADER_MAX, TxRing, VIRTIO_NET_HDR_GSO_NONE } from '../../firmware/rings.js';
+import { createSplitPolicy, formatSplitPolicy, type SplitPolicySpec } from '../../firmware/split-policy.js';
+import type { FrameDevice } from '../tap/device.js';
+import type { PcapWriter } from '../pcap/writer.js';
+
+const log = debugFactory('tapstack:nic');
+
+/** Largest IPv4 datagram (RFC 791 total length is 16 bits) plus an Ethernet header. */
+export const MAX_GSO_FRAME = 65535 + 14;
+/** Payload parts per transmitted frame: a 64 KiB TSO frame over pages, plus slack for unaligned starts. */
+const TX_MAX_PARTS = 20;
+/** Receive rounds per wake-up are this many descriptors each. */
+const RX_BUDGET = 64;
+/** Transmit bounce memory for bytes that are not handed over by reference. */
+const TX_BOUNCE = 4 << 20;
+
+export interface NicOptions {
+  device: FrameDevice;
+  /** Interface MTU (IP datagram size), used to size receive buffers when offloads are off. */
+  mtu: number;
+  split?: SplitPolicySpec;
+  rxDescriptors?: number;
+  txDescriptors?: number;
+  /** Pool pages beyond those posted in the receive ring (for sockets and users). */
+  extraPages?: number;
+  pcap?: PcapWriter | null;
+}
+
+/** The stack's side: called once per received frame, then once per wake-up. */
+export interface RxHandler {
+  receive(frame: RxFrame): void;
+  /** After every frame of a wake-up was delivered, before transmit frames are written. */
+  afterReceive?(): void;
+}
+
+export interface TxOffload {
+  gsoType: number;
+  gsoSize: number;
+  /** Where the L4 checksum starts, and its field's offset from there (partial checksum). */
+  csumStart: number;
+  csumOffset: number;
+}
+
+export interface NicStats extends FirmwareStats {
+  /** Frames shorter than an Ethernet header. */
+  rxRunts: number;
+  /** Receive bytes the driver copied to give the stack a contiguous frame. */
+  rxLinearizedBytes: number;
+  rxLinearizedFrames: number;
+  /** Transmit payload bytes sent by reference vs copied into bounce memory. */
+  txByReferenceBytes: number;
+  txCopiedBytes: number;
+  /** Receive descriptors posted short because the pool was empty. */
+  rxRefillFailures: number;
+  wakeups: number;
+}
+
+export class Nic {
+  readonly arena: Arena;
+  readonly pool: PagePool;
+  readonly rx: RxRing;
+  readonly tx: TxRing;
+  readonly firmware: Firmware;
+  readonly device: FrameDevice;
+  readonly maxFrame: number;
+  private readonly frame: RxFrame;
+  private handler: RxHandler | null = null;
+  private rxHead = 0;
+  private txHead = 0;
+  private txPending = 0;
+  private readonly bounceOff: number;
+  private bounceUsed = 0;
+  private pcap: PcapWriter | null;
+  private readonly pcapParts: Uint8Array[] = [];
+  private readonly wallOffsetNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+  private closed = false;
+  private readonly counters = {
+    rxRunts: 0,
+    txByReferenceBytes: 0,
+    txCopiedBytes: 0,
+    rxRefillFailures: 0,
+    wakeups: 0,
+  };
+
+  constructor(opts: NicOptions) {
+    this.device = opts.device;
+    const rxN = opts.rxDescriptors ?? 256;
+    const txN = opts.txDescriptors ?? 512;
+    // With offloads the kernel hands over 64 KiB GSO frames; else MTU + Ethernet + a VLAN tag.
+    this.maxFrame = opts.device.offloads ? MAX_GSO_FRAME : opts.mtu + 18;
+    const pagesPerDesc = Math.ceil(this.maxFrame / PAGE_SIZE);
+    const poolPages = rxN * pagesPerDesc + (opts.extraPages ?? 8192);
+    const scratch = MAX_GSO_FRAME + 64;
+    const size = poolPages * PAGE_SIZE + rxN * (320 + (2 + pagesPerDesc) * 16 + 128) + txN * (320 + (2 + TX_MAX_PARTS) * 16 + 128) + scratch + TX_BOUNCE + (1 << 20);
+    this.arena = new Arena(size);
+    this.pool = new PagePool(this.arena, poolPages);
+    this.rx = new RxRing(this.arena, { descriptors: rxN, maxFrame: this.maxFrame, vnetHdrLen: opts.device.vnetHdrLen });
+    this.tx = new TxRing(this.arena, { descriptors: txN, maxParts: TX_MAX_PARTS, vnetHdrLen: opts.device.vnetHdrLen });
+    const scratchOff = this.arena.carve(scratch, 64);
+    this.bounceOff = this.arena.carve(TX_BOUNCE, PAGE_SIZE);
+    this.firmware = new Firmware(opts.device, createSplitPolicy(opts.split ?? { kind: 'fixed', size: 66 }), this.rx, this.tx);
+    this.firmware.pageOffset = (id) => this.pool.pageOffset(id);
+    this.frame = new RxFrame(this.arena, this.rx, this.pool, scratchOff, scratch);
+    this.pcap = opts.pcap ?? null;
+    for (let d = 0; d < rxN; d++) this.repost(d);
+    log('nic on %s: %d rx x %d pages, %d tx, pool %d pages, split %s', opts.device.name, rxN, pagesPerDesc, txN, poolPages, formatSplitPolicy(this.firmware.policy.spec));
+  }
+
+  /** Start receiving: every wake-up drains the device into `handler`. */
+  start(handler: RxHandler): void {
+    this.handler = handler;
+    this.device.onReadable(() => this.poll());
+  }
+
+  /** Give descriptor `d` back to the firmware: refill taken pages, write its iovecs. */
+  private repost(d: number): void {
+    const ring = this.rx;
+    const P = ring.maxPages;
+    const split = this.firmware.policy.nextSize();
+    ring.split[d] = split;
+    const iov = ring.iov[d]!;
+    let n = 0;
+    const hdr = ring.vnetHdrLen + split;
+    if (hdr > 0) this.arena.setIovec(iov, n++, ring.slotOff[d]!, hdr);
+    let pages = 0;
+    for (let k = 0; k < P; k++) {
+      let id = ring.pages[d * P + k]!;
+      if (id < 0) {
+        id = this.pool.alloc(PageOwner.Nic);
+        if (id < 0) {
+          this.counters.rxRefillFailures++;
+          break;
+        }
+        ring.pages[d * P + k] = id;
+      }
+      this.arena.setIovec(iov, n++, this.pool.pageOffset(id), PAGE_SIZE);
+      pages++;
+    }
+    ring.pageCount[d] = pages;
+    ring.iovCnt[d] = n;
+  }
+
+  /** Drain every ready frame, deliver each, then write what the stack queued. */
+  poll(): number {
+    if (this.closed || !this.handler) return 0;
+    this.counters.wakeups++;
+    const size = this.rx.size;
+    const budget = Math.min(RX_BUDGET, size);
+    let total = 0;
+    for (;;) {
+      const n = this.firmware.rxService(this.rxHead, budget);
+      for (let k = 0; k < n; k++) {
+        const d = (this.rxHead + k) % size;
+        this.deliver(d);
+        this.repost(d);
+      }
+      this.rxHead = (this.rxHead + n) % size;
+      total += n;
+      if (n < budget || this.closed) break;
+    }
+    if (this.closed) return total;
+    this.handler.afterReceive?.();
+    this.flush();
+    return total;
+  }
+
+  private deliver(d: number): void {
+    const f = this.frame;
+    f.load(d);
+    if (f.length < 14) {
+      this.counters.rxRunts++;
+      return;
+    }
+    if (this.pcap) this.pcap.writeFrame(f.parts(this.pcapParts), f.length, this.timestampNs());
+    this.handler!.receive(f);
+  }
+
+  private timestampNs(): bigint {
+    return this.wallOffsetNs + process.hrtime.bigint();
+  }
+
+  /**
+   * Begin a transmit frame. Write its headers into {@link txHeader}(d), add payload with
+   * {@link txAppend}, and finish with {@link txCommit}. Flushes first when the ring is full.
+   */
+  txBegin(): number {
+    if (this.txPending === this.tx.size || this.bounceUsed + MAX_GSO_FRAME > TX_BOUNCE) this.flush();
+    const d = (this.txHead + this.txPending) % this.tx.size;
+    this.tx.partCount[d] = 0;
+    this.tx.frameLen[d] = 0;
+    return d;
+  }
+
+  /** The header buffer of transmit descriptor `d` (TX_HEADER_MAX bytes). */
+  txHeader(d: number): Uint8Array {
+    return this.tx.header[d]!;
+  }
+
+  /**
+   * Add payload to frame `d`. With `byReference`, `bytes` must be arena memory (pool pages)
+   * that stays unchanged until the next flush; it goes to the device without a copy. Otherwise
+   * the bytes are copied into bounce memory (counted).
+   */
+  txAppend(d: number, bytes: Uint8Array, byReference = false): void {
+    const ring = this.tx;
+    const k = ring.partCount[d]!;
+    if (k === ring.maxParts) throw new Error(`transmit frame has more than ${ring.maxParts} parts`);
+    let off: number;
+    if (byReference && this.arena.owns(bytes)) {
+      off = bytes.byteOffset - this.arena.bytes.byteOffset;
+      this.counters.txByReferenceBytes += bytes.length;
+    } else {
+      if (this.bounceUsed + bytes.length > TX_BOUNCE) throw new Error('transmit bounce memory exhausted within one frame');
+      off = this.bounceOff + this.bounceUsed;
+      this.arena.bytes.set(bytes, off);
+      this.bounceUsed += (bytes.length + 63) & ~63;
+      this.counters.txCopiedBytes += bytes.length;
+    }
+    ring.partOff[d * ring.maxParts + k] = off;
+    ring.partLen[d * ring.maxParts + k] = bytes.length;
+    ring.partCount[d] = k + 1;
+  }
+
+  /** Queue frame `d` with `headerLen` header bytes for the next flush. */
+  txCommit(d: number, headerLen: number, offload?: TxOffload): void {
+    const ring = this.tx;
+    if (headerLen > TX_HEADER_MAX) throw new Error(`header of ${headerLen} bytes exceeds ${TX_HEADER_MAX}`);
+    ring.headerLen[d] = headerLen;
+    ring.gsoType[d] = offload?.gsoType ?? VIRTIO_NET_HDR_GSO_NONE;
+    ring.gsoSize[d] = offload?.gsoSize ?? 0;
+    ring.csumStart[d] = offload?.csumStart ?? 0;
+    ring.csumOffset[d] = offload?.csumOffset ?? 0;
+    const iov = ring.iov[d]!;
+    this.arena.setIovec(iov, 0, ring.slotOff[d]!, ring.vnetHdrLen + headerLen);
+    let len = headerLen;
+    const parts = ring.partCount[d]!;
+    for (let k = 0; k < parts; k++) {
+      const pl = ring.partLen[d * ring.maxParts + k]!;
+      this.arena.setIovec(iov, 1 + k, ring.partOff[d * ring.maxParts + k]!, pl);
+      len += pl;
+    }
+    ring.frameLen[d] = len;
+    this.txPending++;
+  }
+
+  /** Write every queued frame (one writev each), capturing them if a pcap is attached. */
+  flush(): void {
+    if (this.txPending === 0) return;
+    if (this.pcap) {
+      for (let k = 0; k < this.txPending; k++) this.captureTx((this.txHead + k) % this.tx.size);
+    }
+    this.firmware.txService(this.txHead, this.txPending);
+    this.txHead = (this.txHead + this.txPending) % this.tx.size;
+    this.txPending = 0;
+    this.bounceUsed = 0;
+  }
+
+  private captureTx(d: number): void {
+    const ring = this.tx;
+    const parts = this.pcapParts;
+    parts.length = 0;
+    parts.push(ring.header[d]!.subarray(0, ring.headerLen[d]!));
+    for (let k = 0; k < ring.partCount[d]!; k++) {
+      const off = ring.partOff[d * ring.maxParts + k]!;
+      parts.push(this.arena.bytes.subarray(off, off + ring.partLen[d * ring.maxParts + k]!));
+    }
+    this.pcap!.writeFrame(parts, ring.frameLen[d]!, this.timestampNs());
+  }
+
+  stats(): NicStats {
+    return {
+      ...this.firmware.stats,
+      ...this.counters,
+      rxLinearizedBytes: this.frame.linearizedBytes,
+      rxLinearizedFrames: this.frame.linearizedFrames,
+    };
+  }
+
+  /** Stop, write what is queued, close the device and the capture. The arena stays mapped
+   * until {@link release}, so views a caller still holds do not point at unmapped memory. */
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    this.device.close();
+    this.pcap?.close();
+    this.pcap = null;
+  }
+}

@@ -1,0 +1,19 @@
+/**
+ * What the NIC needs from a frame device: the TAP, or an in-memory device in tests.
+ * Frames move as scatter/gather lists (`struct iovec` arrays) at unmanaged addresses, the way
+ * a NIC's DMA engine sees descriptors: the device never allocates or copies on our behalf.
+ */
+export interface FrameDevice {
+  readonly name: string;
+  /** 12 when every frame is preceded by a virtio-net header, else 0. */
+  readonly vnetHdrLen: number;
+  /** Whether the kernel may send partial checksums and GSO frames, and accepts TSO frames. */
+  readonly offloads: boolean;
+  /** One frame into the iovecs; its length, or -1 when none is ready. */
+  readv(iov: bigint, iovcnt: number): number;
+  /** One frame from the iovecs; its length, or -1 when the device's queue is full. */
+  writev(iov: bigint, iovcnt: number): number;
+  /** Call `cb` whenever frames may be ready (level-triggered: the caller drains to -1). */
+  onReadable(cb: () => void): void;
+  close(): void;
+}

@@ -1,0 +1,22 @@
+/** Typed errors of the TAP binding: each names what went wrong and what to do about it. */
+
+export type TapErrorCode =
+  | 'ENOTUN' // /dev/net/tun missing (no tun driver, or not mapped into the container)
+  | 'EPERM' // not root, no CAP_NET_ADMIN
+  | 'EBUSY' // the name is taken by a device we may not attach to
+  | 'EINVALNAME' // name empty, too long, or with characters the kernel refuses
+  | 'EMTU' // MTU outside 68..65521
+  | 'EIOCTL' // another ioctl failure
+  | 'EIO' // read/write failure on an open device
+  | 'ECLOSED'; // use after close
+
+export class TapError extends Error {
+  override readonly name = 'TapError';
+  constructor(
+    readonly code: TapErrorCode,
+    message: string,
+    readonly errno = 0,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * ioctl request numbers and struct ifreq layout (x86_64), from <linux/if_tun.h>,
+ * <linux/sockios.h> and <net/if.h>. Checked on Linux 6.18 (DESIGN.md section 7).
+ */
+export const TUNSETIFF = 0x400454ca;
+export const TUNSETOFFLOAD = 0x400454d0;
+export const TUNSETVNETHDRSZ = 0x400454d8;
+export const TUNGETFEATURES = 0x800454cf;
+
+export const IFF_TUN = 0x0001;
+export const IFF_TAP = 0x0002;
+export const IFF_NO_PI = 0x1000;
+export const IFF_VNET_HDR = 0x4000;
+export const IFF_MULTI_QUEUE = 0x0100;
+
+/** TUNSETOFFLOAD bits: what the kernel may hand us (and accepts from us) unfinished. */
+export const TUN_F_CSUM = 0x01;
+export const TUN_F_TSO4 = 0x02;
+export const TUN_F_TSO6 = 0x04;
+export const TUN_F_TSO_ECN = 0x08;
+
+export const SIOCGIFFLAGS = 0x8913;
+export const SIOCSIFFLAGS = 0x8914;
+export const SIOCSIFADDR = 0x8916;
+export const SIOCSIFNETMASK = 0x891c;
+export const SIOCGIFMTU = 0x8921;
+export const SIOCSIFMTU = 0x8922;
+export const SIOCGIFHWADDR = 0x8927;
+
+export const IFF_UP = 0x1;
+export const IFF_RUNNING = 0x40;
+
+/** sizeof(struct ifreq) on x86_64; ifr_name[16] at 0, the union at 16. */
+export const IFREQ_SIZE = 40;
+/** IFNAMSIZ includes the terminating NUL. */
+export const IFNAMSIZ = 16;
+
+/** TAP MTU range the kernel accepts (ETH_MIN_MTU .. 65535 - ETH_HLEN - vnet header slack). */
+export const TAP_MIN_MTU = 68;
+export const TAP_MAX_MTU = 65521;
+
+export function ifreq(name: string): Uint8Array {
+  const b = new Uint8Array(IFREQ_SIZE);
+  for (let i = 0; i < name.length; i++) b[i] = name.charCodeAt(i);
+  return b;
+}

@@ -1,0 +1,65 @@
+/**
+ * The few libc calls the TAP binding needs, through koffi (prebuilt FFI, no compiler).
+ * Node itself cannot ioctl, and `net.Socket({ fd })` refuses a TAP fd (DESIGN.md section 7).
+ * Pointers are BigInt addresses (koffi 3); buffers of our own are passed as Uint8Array.
+ */
+import koffi from 'koffi';
+
+const lib = koffi.load('libc.so.6');
+
+export const libc = {
+  open: lib.func('int open(const char *path, int flags)') as (path: string, flags: number) => number,
+  close: lib.func('int close(int fd)') as (fd: number) => number,
+  socket: lib.func('int socket(int domain, int type, int protocol)') as (d: number, t: number, p: number) => number,
+  /** ioctl with a pointer argument (struct ifreq, int *). */
+  ioctlPtr: ((f) => (fd: number, req: number, arg: Uint8Array) => f(fd, req, 'void *', arg) as number)(
+    lib.func('int ioctl(int fd, unsigned long req, ...)'),
+  ),
+  /** ioctl with an integer argument (TUNSETOFFLOAD takes the value itself). */
+  ioctlInt: ((f) => (fd: number, req: number, arg: number) => f(fd, req, 'unsigned long', arg) as number)(
+    lib.func('int ioctl(int fd, unsigned long req, ...)'),
+  ),
+  /** readv/writev take the address of an iovec array we laid out ourselves in unmanaged memory. */
+  readv: lib.func('long readv(int fd, void *iov, int iovcnt)') as (fd: number, iov: bigint, cnt: number) => number,
+  writev: lib.func('long writev(int fd, void *iov, int iovcnt)') as (fd: number, iov: bigint, cnt: number) => number,
+  mmap: lib.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)') as (
+    addr: null,
+    len: number,
+    prot: number,
+    flags: number,
+    fd: number,
+    off: number,
+  ) => bigint,
+  munmap: lib.func('int munmap(void *addr, size_t len)') as (addr: bigint, len: number) => number,
+  errno: (): number => koffi.errno(),
+  /** An ArrayBuffer over unmanaged memory, without copy. */
+  view: (ptr: bigint, len: number): ArrayBuffer => koffi.view(ptr, len),
+  /** uv_poll on an fd: readiness without a threadpool call per frame. */
+  poll: (fd: number, cb: (ev: { readable: boolean; writable: boolean; disconnect: boolean }) => void) =>
+    koffi.node.poll(fd, { readable: true }, cb),
+};
+
+// <fcntl.h>, <sys/mman.h>, <sys/socket.h>, <errno.h> (x86_64 / generic Linux values)
+export const O_RDWR = 0x2;
+export const O_NONBLOCK = 0x800;
+export const O_CLOEXEC = 0x80000;
+export const PROT_READ = 0x1;
+export const PROT_WRITE = 0x2;
+export const MAP_PRIVATE = 0x02;
+export const MAP_ANONYMOUS = 0x20;
+export const MAP_FAILED = 0xffffffffffffffffn;
+export const AF_INET = 2;
+export const SOCK_DGRAM = 2;
+
+export const EPERM = 1;
+export const ENOENT = 2;
+export const EINTR = 4;
+export const EIO = 5;
+export const ENXIO = 6;
+export const EAGAIN = 11;
+export const ENOMEM = 12;
+export const EACCES = 13;
+export const EBUSY = 16;
+export const ENODEV = 19;
+export const EINVAL = 22;
+export const ENOBUFS = 105;

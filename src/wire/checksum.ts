@@ -1,0 +1,139 @@
+/**
+ * The Internet checksum (RFC 1071): the 16-bit one's complement of the one's complement sum of
+ * the data taken as big-endian 16-bit words, an odd final byte padded with zero.
+ *
+ * Sums are kept folded to 16 bits between calls, so `onesComplementSum(..., initial)` chains:
+ * summing [a, b) then [b, c) equals summing [a, c), provided b - a is even (RFC 1071 section 2
+ * (B), byte order independence only holds for word-aligned pieces). Header buffers (66) and
+ * pages (4096) are even, so a split frame can be summed piece by piece.
+ */
+import { WireError } from './errors.js';
+import { writeU16 } from './bytes.js';
+import type { Ipv4Addr } from './addr.js';
+
+/**
+ * Bytes summed between two folds. 32 KiB is 16 Ki words of at most 0xffff: the accumulator stays
+ * below 2^30 and so in V8's small-integer range, which keeps the loop on integer arithmetic.
+ */
+const FOLD_EVERY = 32768;
+
+/**
+ * The one's complement sum of `buf[start, end)`, folded to 16 bits (not complemented).
+ * `initial` is any earlier sum, folded or not (below 2^30), e.g. from {@link pseudoHeaderSum}.
+ */
+export function onesComplementSum(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  initial = 0,
+): number {
+  let sum = initial;
+  let i = start;
+  const evenEnd = end - ((end - start) & 1);
+  while (i < evenEnd) {
+    const stop = Math.min(evenEnd, i + FOLD_EVERY);
+    for (; i < stop; i += 2) sum += (buf[i] << 8) | buf[i + 1];
+    sum = (sum & 0xffff) + (sum >>> 16);
+  }
+  if (i < end) sum += buf[i] << 8; // RFC 1071 4.1: pad the odd byte with zero
+  sum = (sum & 0xffff) + (sum >>> 16);
+  return (sum & 0xffff) + (sum >>> 16);
+}
+
+/** Folds a sum (below 2^32) to 16 bits and complements it: the value that goes on the wire. */
+export function foldChecksum(sum: number): number {
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+/**
+ * The checksum of `buf[start, end)`. Over data that includes a correct checksum field it is 0,
+ * which is how receivers verify (RFC 1071 section 1 (3)).
+ */
+export function internetChecksum(buf: Uint8Array, start: number, end: number): number {
+  return foldChecksum(onesComplementSum(buf, start, end));
+}
+
+/**
+ * The sum of the TCP/UDP pseudo header (RFC 9293 3.1, RFC 768): source, destination, zero,
+ * protocol, and the transport length (header plus data). Folded, not complemented.
+ */
+export function pseudoHeaderSum(
+  src: Ipv4Addr,
+  dst: Ipv4Addr,
+  protocol: number,
+  length: number,
+): number {
+  let sum = (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + protocol + length;
+  sum = (sum & 0xffff) + (sum >>> 16);
+  return (sum & 0xffff) + (sum >>> 16);
+}
+
+/**
+ * Stores a computed checksum. One's complement has two zeros; 0x0000 is replaced by 0xffff as
+ * Linux does (skb_checksum_help, CSUM_MANGLED_0) because UDP reserves 0 for "no checksum"
+ * (RFC 768) and either form verifies the same.
+ */
+function storeChecksum(buf: Uint8Array, off: number, checksum: number): void {
+  writeU16(buf, off, checksum === 0 ? 0xffff : checksum);
+}
+
+/**
+ * Fills a TCP or UDP checksum over the segment `buf[start, end)` and its pseudo header.
+ * `checksumOffset` is the field's offset in the transport header (TCP 16, UDP 6).
+ */
+export function fillTransportChecksum(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  src: Ipv4Addr,
+  dst: Ipv4Addr,
+  protocol: number,
+  checksumOffset: number,
+): void {
+  writeU16(buf, start + checksumOffset, 0);
+  const sum = onesComplementSum(buf, start, end, pseudoHeaderSum(src, dst, protocol, end - start));
+  storeChecksum(buf, start + checksumOffset, foldChecksum(sum));
+}
+
+/** True if the TCP or UDP segment `buf[start, end)` carries a correct checksum. */
+export function verifyTransportChecksum(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  src: Ipv4Addr,
+  dst: Ipv4Addr,
+  protocol: number,
+): boolean {
+  const sum = onesComplementSum(buf, start, end, pseudoHeaderSum(src, dst, protocol, end - start));
+  return foldChecksum(sum) === 0;
+}
+
+/**
+ * Completes a checksum that the kernel left partial (virtio-net header flag
+ * VIRTIO_NET_HDR_F_NEEDS_CSUM, virtio spec 5.1.6.2): the field at `csumStart + csumOffset` holds
+ * the folded, uncomplemented pseudo-header sum, so summing from `csumStart` to the end of the
+ * frame, that field included, and complementing gives the full checksum.
+ */
+export function completePartialChecksum(
+  frame: Uint8Array,
+  csumStart: number,
+  csumOffset: number,
+  end = frame.length,
+): void {
+  const field = csumStart + csumOffset;
+  if (csumStart < 0 || csumOffset < 0 || field + 2 > end || end > frame.length) {
+    throw new WireError('vnet-bad-csum-offsets', `csum_start ${csumStart} csum_offset ${csumOffset}`);
+  }
+  storeChecksum(frame, field, foldChecksum(onesComplementSum(frame, csumStart, end)));
+}
+
+/**
+ * Incremental update when one 16-bit word of the covered data changes from `oldWord` to
+ * `newWord` (RFC 1624 section 3, eqn. 3: HC' = ~(~HC + ~m + m')), without re-summing the data.
+ */
+export function updateChecksum16(checksum: number, oldWord: number, newWord: number): number {
+  const sum = (~checksum & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff);
+  return foldChecksum(sum);
+}

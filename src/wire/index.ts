@@ -1,0 +1,9 @@
+/** Views over bytes and parse/emit for each protocol (see DESIGN.md section 3). */
+export * from './errors.js';
+export * from './bytes.js';
+export * from './addr.js';
+export * from './checksum.js';
+export * from './ethernet.js';
+export * from './arp.js';
+export * from './ipv4.js';
+export * from './icmp.js';
