@@ -45,6 +45,8 @@ export interface FirmwareStats {
   rxTruncated: number;
   /** Frames the device refused because its queue was full. */
   txQueueFull: number;
+  /** Frames dropped because the kernel's side of the link was down. */
+  txLinkDown: number;
 }
 
 export function emptyFirmwareStats(): FirmwareStats {
@@ -63,6 +65,7 @@ export function emptyFirmwareStats(): FirmwareStats {
     txGsoFrames: 0,
     rxTruncated: 0,
     txQueueFull: 0,
+    txLinkDown: 0,
   };
 }
 
@@ -289,7 +292,8 @@ export class Firmware {
       }
       const n = this.device.writev(ring.iovAddr[d]!, 1 + ring.partCount[d]!);
       if (n < 0) {
-        this.stats.txQueueFull++;
+        if (n === -2) this.stats.txLinkDown++;
+        else this.stats.txQueueFull++;
         continue;
       }
       this.stats.txFrames++;

@@ -11,7 +11,7 @@ export interface FrameDevice {
   readonly offloads: boolean;
   /** One frame into the iovecs; its length, or -1 when none is ready. */
   readv(iov: bigint, iovcnt: number): number;
-  /** One frame from the iovecs; its length, or -1 when the device's queue is full. */
+  /** One frame from the iovecs; its length, -1 when the device's queue is full, -2 when its link is down. */
   writev(iov: bigint, iovcnt: number): number;
   /** Call `cb` whenever frames may be ready (level-triggered: the caller drains to -1). */
   onReadable(cb: () => void): void;

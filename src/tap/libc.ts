@@ -34,9 +34,12 @@ export const libc = {
   errno: (): number => koffi.errno(),
   /** An ArrayBuffer over unmanaged memory, without copy. */
   view: (ptr: bigint, len: number): ArrayBuffer => koffi.view(ptr, len),
-  /** uv_poll on an fd: readiness without a threadpool call per frame. */
-  poll: (fd: number, cb: (ev: { readable: boolean; writable: boolean; disconnect: boolean }) => void) =>
-    koffi.node.poll(fd, { readable: true }, cb),
+  /**
+   * uv_poll on an fd: readiness without a threadpool call per frame. koffi calls back with
+   * (status, events), status being libuv's (negative on error), whatever its typings say.
+   */
+  poll: (fd: number, cb: (status: number, ev: { readable: boolean; disconnect: boolean }) => void) =>
+    koffi.node.poll(fd, { readable: true }, cb as unknown as (ev: unknown) => void),
 };
 
 // <fcntl.h>, <sys/mman.h>, <sys/socket.h>, <errno.h> (x86_64 / generic Linux values)

@@ -15,6 +15,7 @@ import {
   EBUSY,
   EINTR,
   EINVAL,
+  EIO,
   ENOBUFS,
   ENODEV,
   ENOENT,
@@ -186,7 +187,9 @@ export class TapDevice implements FrameDevice {
     if (n >= 0) return n;
     const errno = libc.errno();
     if (errno === EAGAIN || errno === ENOBUFS || errno === EINTR) return -1;
-    // EIO: the interface is down (the kernel drops the frame); EINVAL: a malformed vnet header.
+    // EIO: the kernel's side of the TAP is down, so it cannot take frames: a dropped frame, as
+    // on a NIC without carrier, not a failure of the device.
+    if (errno === EIO) return -2;
     if (this.fdOrClosed < 0) throw new TapError('ECLOSED', `TAP ${this.name} is closed`);
     throw new TapError('EIO', `writev on ${this.name} failed (errno ${errno})`, errno);
   }
@@ -194,8 +197,9 @@ export class TapDevice implements FrameDevice {
   onReadable(cb: () => void): void {
     if (this.fdOrClosed < 0) throw new TapError('ECLOSED', `TAP ${this.name} is closed`);
     this.pollHandle?.close();
-    this.pollHandle = libc.poll(this.fdOrClosed, (ev) => {
-      if (ev.readable || ev.disconnect) cb();
+    this.pollHandle = libc.poll(this.fdOrClosed, (status, ev) => {
+      // On a poll error (status < 0) still drain: readv then reports what is wrong.
+      if (status < 0 || ev.readable || ev.disconnect) cb();
     });
   }
 

@@ -118,8 +118,9 @@ export class ArpPacket {
 }
 
 /**
- * Checks an Ethernet/IPv4 ARP packet in `buf[off, off + len)`. The fixed part is judged before
- * the length of the addresses, whose size it gives (RFC 826 "Packet format").
+ * Checks an Ethernet/IPv4 ARP packet in `buf[off, off + len)` (a `len` past the end of `buf`
+ * counts only the bytes there). The fixed part is judged before the length of the addresses,
+ * whose size it gives (RFC 826 "Packet format").
  */
 export function checkArp(buf: Uint8Array, off: number, len: number): DropReason | null {
   if (len > buf.length - off) len = buf.length - off;

@@ -73,12 +73,12 @@ export class EthernetFrame {
 }
 
 /**
- * Checks that `buf[off, off + len)` holds an Ethernet II header. The EtherType is not judged
- * here: which ones are handled is the receiver's business.
+ * Checks that a frame of `len` bytes at `buf[off]` has an Ethernet II header, which must lie in
+ * `buf`; the rest of the frame may lie in other buffers (header split). The EtherType is not
+ * judged here: which ones are handled is the receiver's business.
  */
 export function checkEthernet(buf: Uint8Array, off: number, len: number): DropReason | null {
-  if (len > buf.length - off) len = buf.length - off;
-  if (len < ETHERNET_HEADER_LEN) return 'eth-truncated';
+  if (len < ETHERNET_HEADER_LEN || buf.length - off < ETHERNET_HEADER_LEN) return 'eth-truncated';
   return null;
 }
 

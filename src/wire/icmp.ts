@@ -152,11 +152,11 @@ export class IcmpPacket {
 
 /**
  * Checks the ICMP message `buf[off, off + len)`, `len` being the IPv4 payload length: at least
- * the 8-byte header, and a checksum over the whole message (RFC 792 "Checksum").
+ * the 8-byte header, and a checksum over the whole message (RFC 792 "Checksum"), which must
+ * therefore lie in `buf`.
  */
 export function checkIcmp(buf: Uint8Array, off: number, len: number): DropReason | null {
-  if (len > buf.length - off) len = buf.length - off;
-  if (len < ICMP_HEADER_LEN) return 'icmp-truncated';
+  if (len < ICMP_HEADER_LEN || len > buf.length - off) return 'icmp-truncated';
   if (internetChecksum(buf, off, off + len) !== 0) return 'icmp-bad-checksum';
   return null;
 }
@@ -167,8 +167,7 @@ export function checkIcmp(buf: Uint8Array, off: number, len: number): DropReason
  * judged: the quote is usually cut, and Linux does not verify it either.
  */
 export function checkIcmpQuote(buf: Uint8Array, off: number, len: number): DropReason | null {
-  if (len > buf.length - off) len = buf.length - off;
-  if (len < IPV4_MIN_HEADER_LEN) return 'icmp-bad-quote';
+  if (len < IPV4_MIN_HEADER_LEN || len > buf.length - off) return 'icmp-bad-quote';
   const verIhl = buf[off];
   const headerLength = (verIhl & 0x0f) << 2;
   if (verIhl >>> 4 !== IPV4_VERSION || headerLength < IPV4_MIN_HEADER_LEN) return 'icmp-bad-quote';
@@ -193,6 +192,8 @@ export function parseIcmpEchoRepr(packet: IcmpPacket): IcmpEchoRepr {
   return { type, code: packet.code, identifier: packet.identifier, sequence: packet.sequence };
 }
 
+const NO_DATA = new Uint8Array(0);
+
 export function icmpEchoBufferLength(dataLength: number): number {
   return ICMP_HEADER_LEN + dataLength;
 }
@@ -202,7 +203,7 @@ export function emitIcmpEchoRepr(
   repr: IcmpEchoRepr,
   buf: Uint8Array,
   offset = 0,
-  data: Uint8Array = new Uint8Array(0),
+  data: Uint8Array = NO_DATA,
 ): number {
   const length = ICMP_HEADER_LEN + data.length;
   ensureRoom(buf, offset, length);
@@ -229,8 +230,9 @@ export function emitIcmpEchoReply(request: IcmpPacket, out: Uint8Array, outOffse
   const oldWord = readU16(buf, offset + TYPE);
   const oldChecksum = readU16(buf, offset + CHECKSUM);
   if (out !== buf || outOffset !== offset) out.set(buf.subarray(offset, offset + length), outOffset);
-  writeU16(out, outOffset + TYPE, (ICMP_ECHO_REPLY << 8) | 0);
-  writeU16(out, outOffset + CHECKSUM, updateChecksum16(oldChecksum, oldWord, ICMP_ECHO_REPLY << 8));
+  const newWord = (ICMP_ECHO_REPLY << 8) | 0; // type 0, code 0
+  writeU16(out, outOffset + TYPE, newWord);
+  writeU16(out, outOffset + CHECKSUM, updateChecksum16(oldChecksum, oldWord, newWord));
   return length;
 }
 

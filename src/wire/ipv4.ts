@@ -214,22 +214,23 @@ export class Ipv4Packet {
 }
 
 /**
- * Checks the IPv4 packet in `buf[off, off + len)`, `len` being what the link delivered.
- * In order (RFC 1122 3.2.1.1, 3.2.1.2; RFC 791 3.1):
+ * Checks an IPv4 packet of `len` bytes (what the link delivered) at `buf[off]`. Only the header
+ * is read and it must lie in `buf`; the data may lie in other buffers (header split), so `len`
+ * may run past the end of `buf`. In order (RFC 1122 3.2.1.1, 3.2.1.2; RFC 791 3.1):
  * - fewer than 20 bytes: 'ipv4-truncated';
  * - version not 4: 'ipv4-bad-version';
  * - IHL below 5: 'ipv4-bad-ihl';
  * - Total Length and IHL disagree (total below the header): the one that is also beyond the
  *   frame is blamed, IHL ('ipv4-bad-ihl') before Total Length ('ipv4-bad-total-length');
- * - Total Length beyond the frame: 'ipv4-truncated'. The header is consistent and the frame is
- *   short: a cut frame (e.g. a receive buffer too small) shows up here, as in Linux's
- *   InTruncatedPkts, rather than as a header error;
+ * - Total Length beyond the frame, or the header beyond `buf`: 'ipv4-truncated'. The header
+ *   is consistent and the frame is short: a cut frame (e.g. a receive buffer too small) shows
+ *   up here, as in Linux's InTruncatedPkts, rather than as a header error;
  * - header checksum: 'ipv4-bad-checksum';
  * - options malformed: 'ipv4-bad-options'.
  */
 export function checkIpv4(buf: Uint8Array, off: number, len: number): DropReason | null {
-  if (len > buf.length - off) len = buf.length - off;
-  if (len < IPV4_MIN_HEADER_LEN) return 'ipv4-truncated';
+  const inBuf = buf.length - off;
+  if (len < IPV4_MIN_HEADER_LEN || inBuf < IPV4_MIN_HEADER_LEN) return 'ipv4-truncated';
   const verIhl = buf[off + VER_IHL];
   if (verIhl >>> 4 !== IPV4_VERSION) return 'ipv4-bad-version';
   const headerLength = (verIhl & 0x0f) << 2;
@@ -238,7 +239,7 @@ export function checkIpv4(buf: Uint8Array, off: number, len: number): DropReason
   if (totalLength < headerLength) {
     return headerLength > len ? 'ipv4-bad-ihl' : 'ipv4-bad-total-length';
   }
-  if (totalLength > len) return 'ipv4-truncated';
+  if (totalLength > len || headerLength > inBuf) return 'ipv4-truncated';
   if (internetChecksum(buf, off, off + headerLength) !== 0) return 'ipv4-bad-checksum';
   if (!ipv4OptionsWellFormed(buf, off + IPV4_MIN_HEADER_LEN, off + headerLength)) {
     return 'ipv4-bad-options';

@@ -1,0 +1,188 @@
+/**
+ * ICMP for IPv4 (RFC 792, RFC 1122 3.2.2): echo replies of any size (reassembled in,
+ * fragmented out), Protocol/Port Unreachable and reassembly Time Exceeded, with the rules that
+ * keep errors from multiplying: never about an ICMP error, a broadcast or multicast, a
+ * non-initial fragment, or a source that is not one host (RFC 1122 3.2.2); and a token bucket
+ * on the errors we send (RFC 1812 4.3.2.8; Linux icmp_ratelimit / icmp_msgs_per_sec).
+ */
+import type { Clock } from '../clock.js';
+import { isMulticastIpv4, type Ipv4Addr } from '../wire/addr.js';
+import {
+  checkIcmp,
+  emitIcmpEchoReply,
+  emitIcmpError,
+  ICMP_DEST_UNREACHABLE,
+  ICMP_ECHO_REPLY,
+  ICMP_ECHO_REQUEST,
+  ICMP_HEADER_LEN,
+  ICMP_TIME_EXCEEDED,
+  ICMP_TIMXCEED_REASS,
+  ICMP_UNREACH_PORT,
+  ICMP_UNREACH_PROTOCOL,
+  icmpErrorBufferLength,
+  IcmpPacket,
+  isIcmpError,
+} from '../wire/icmp.js';
+import { emitIpv4Repr, IPPROTO_ICMP, IPV4_MIN_HEADER_LEN } from '../wire/ipv4.js';
+import type { FragmentKey } from './reassembly.js';
+import type { Interface, Ipv4Datagram, ProtocolHandler } from './interface.js';
+
+export interface IcmpOptions {
+  /** Errors per second we may send (Linux net.ipv4.icmp_msgs_per_sec: 1000). */
+  errorsPerSecond?: number;
+  /** Burst of errors (Linux net.ipv4.icmp_msgs_burst: 50). */
+  errorBurst?: number;
+  /** Answer echo requests sent to a broadcast address (Linux icmp_echo_ignore_broadcasts=1: no). */
+  echoBroadcasts?: boolean;
+}
+
+export interface IcmpStats {
+  echoRequestsIn: number;
+  echoRepliesOut: number;
+  echoRepliesIn: number;
+  errorsIn: number;
+  errorsOut: number;
+  errorsRateLimited: number;
+  /** Errors we chose not to send because RFC 1122 3.2.2 forbids them. */
+  errorsSuppressed: number;
+}
+
+export class IcmpLayer implements ProtocolHandler {
+  readonly stats: IcmpStats = {
+    echoRequestsIn: 0,
+    echoRepliesOut: 0,
+    echoRepliesIn: 0,
+    errorsIn: 0,
+    errorsOut: 0,
+    errorsRateLimited: 0,
+    errorsSuppressed: 0,
+  };
+  private readonly view = new IcmpPacket(new Uint8Array(ICMP_HEADER_LEN));
+  private readonly rate: number;
+  private readonly burst: number;
+  private tokens: number;
+  private refilledAt: number;
+  private readonly echoBroadcasts: boolean;
+  /** Listeners for ICMP errors about datagrams we sent (TCP uses them, RFC 5461). */
+  onError: ((type: number, code: number, quoted: Uint8Array) => void) | null = null;
+
+  constructor(
+    private readonly iface: Interface,
+    private readonly clock: Clock,
+    opts: IcmpOptions = {},
+  ) {
+    this.rate = opts.errorsPerSecond ?? 1000;
+    this.burst = opts.errorBurst ?? 50;
+    this.tokens = this.burst;
+    this.refilledAt = clock.nowMs();
+    this.echoBroadcasts = opts.echoBroadcasts ?? false;
+  }
+
+  receive(dgram: Ipv4Datagram): boolean {
+    const p = dgram.payload;
+    const reason = checkIcmp(p, 0, p.length);
+    if (reason !== null) {
+      this.iface.drop(reason);
+      return true;
+    }
+    const icmp = this.view.reset(p, 0, p.length);
+    const type = icmp.type;
+    if (type === ICMP_ECHO_REQUEST) {
+      this.stats.echoRequestsIn++;
+      if (dgram.dst !== this.iface.address && !this.echoBroadcasts) {
+        this.iface.drop('icmp-broadcast-echo');
+        return true;
+      }
+      // RFC 1122 3.2.2.6: the reply carries the request's identifier, sequence and data. It is
+      // written over the request in place (we own the frame during this call) and copied once
+      // into transmit memory.
+      emitIcmpEchoReply(icmp, p, 0);
+      if (this.iface.sendIpv4(dgram.src, IPPROTO_ICMP, p, { tos: dgram.tos & 0xfc })) this.stats.echoRepliesOut++;
+      return true;
+    }
+    if (type === ICMP_ECHO_REPLY) {
+      this.stats.echoRepliesIn++;
+      return true;
+    }
+    if (isIcmpError(type)) {
+      this.stats.errorsIn++;
+      this.onError?.(type, icmp.code, p.subarray(ICMP_HEADER_LEN));
+      return true;
+    }
+    this.iface.drop('icmp-unhandled-type');
+    return true;
+  }
+
+  /** Protocol Unreachable (RFC 1122 3.2.2.1) for a datagram no transport took. */
+  sendProtocolUnreachable(dgram: Ipv4Datagram): void {
+    this.sendError(ICMP_DEST_UNREACHABLE, ICMP_UNREACH_PROTOCOL, dgram);
+  }
+
+  /** Port Unreachable (RFC 1122 4.1.3.1), for UDP. */
+  sendPortUnreachable(dgram: Ipv4Datagram): void {
+    this.sendError(ICMP_DEST_UNREACHABLE, ICMP_UNREACH_PORT, dgram);
+  }
+
+  /**
+   * A datagram timed out in reassembly. RFC 792: Time Exceeded code 1, only when fragment zero
+   * arrived. The quote is rebuilt from the key: a 20-byte header and the first 8 data bytes.
+   */
+  reassemblyTimedOut(key: FragmentKey, first: Uint8Array | null): void {
+    if (!first || key.dst !== this.iface.address) return;
+    const quote = new Uint8Array(IPV4_MIN_HEADER_LEN + Math.min(8, first.length));
+    emitIpv4Repr(
+      { src: key.src, dst: key.dst, protocol: key.protocol, ttl: 1, payloadLength: first.length, identification: key.id, moreFragments: true },
+      quote,
+      0,
+    );
+    quote.set(first.subarray(0, 8), IPV4_MIN_HEADER_LEN);
+    this.sendErrorAbout(ICMP_TIME_EXCEEDED, ICMP_TIMXCEED_REASS, key.src, key.dst, key.protocol, false, quote);
+  }
+
+  private sendError(type: number, code: number, dgram: Ipv4Datagram): void {
+    // A reassembled datagram counts as fragment zero; a lone non-initial fragment never gets here.
+    const bytes = dgram.bytes;
+    this.sendErrorAbout(type, code, dgram.src, dgram.dst, dgram.protocol, false, bytes);
+  }
+
+  private sendErrorAbout(
+    type: number,
+    code: number,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    protocol: number,
+    nonInitialFragment: boolean,
+    original: Uint8Array,
+  ): void {
+    // RFC 1122 3.2.2: not about an ICMP error, a broadcast/multicast destination, a non-initial
+    // fragment, or a source that does not name one host.
+    const aboutError = protocol === IPPROTO_ICMP && original.length > IPV4_MIN_HEADER_LEN && isIcmpError(original[(original[0]! & 0x0f) * 4]!);
+    if (
+      aboutError ||
+      nonInitialFragment ||
+      dst !== this.iface.address ||
+      src === 0 ||
+      src === 0xffffffff ||
+      isMulticastIpv4(src)
+    ) {
+      this.stats.errorsSuppressed++;
+      return;
+    }
+    if (!this.takeToken()) {
+      this.stats.errorsRateLimited++;
+      return;
+    }
+    const msg = new Uint8Array(icmpErrorBufferLength(original.length));
+    emitIcmpError({ type: type as 3, code }, original, msg, 0);
+    if (this.iface.sendIpv4(src, IPPROTO_ICMP, msg)) this.stats.errorsOut++;
+  }
+
+  private takeToken(): boolean {
+    const now = this.clock.nowMs();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.refilledAt) * this.rate) / 1000);
+    this.refilledAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}

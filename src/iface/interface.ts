@@ -1,0 +1,491 @@
+/**
+ * The interface: one Ethernet port with an IPv4 address. It demultiplexes received frames
+ * (ARP, IPv4), validates and reassembles IPv4, answers ICMP echo, resolves neighbours, and
+ * sends IPv4 datagrams (fragmenting those larger than the MTU). Transport protocols register
+ * a handler per protocol number.
+ *
+ * Every frame it does not accept is counted under a reason in `stats.drops`; no input throws.
+ */
+import debugFactory from 'debug';
+import type { Clock } from '../clock.js';
+import type { Nic, RxHandler } from '../nic/nic.js';
+import type { RxFrame } from '../nic/rx-frame.js';
+import {
+  BROADCAST_MAC,
+  formatIpv4,
+  formatMac,
+  isBroadcastMac,
+  isMulticastIpv4,
+  isMulticastMac,
+  macEquals,
+  prefixMask,
+  randomLocalMac,
+  readIpv4,
+  type Ipv4Addr,
+  type Ipv4Cidr,
+} from '../wire/addr.js';
+import { ARP_OP_REPLY, ARP_OP_REQUEST, ARP_PACKET_LEN, ArpPacket, checkArp, emitArpRepr, type ArpRepr } from '../wire/arp.js';
+import { readU16 } from '../wire/bytes.js';
+import { ETHERNET_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../wire/ethernet.js';
+import type { DropReason } from '../wire/errors.js';
+import { checkIpv4, emitIpv4Repr, IPPROTO_ICMP, IPV4_DEFAULT_TTL, IPV4_MIN_HEADER_LEN, Ipv4Packet, type Ipv4Repr } from '../wire/ipv4.js';
+import { Reassembler, type FragmentKey, type ReassemblerOptions } from './reassembly.js';
+import { NeighborCache, type NeighborOptions } from './neighbor.js';
+import { IcmpLayer, type IcmpOptions } from './icmp.js';
+
+const log = debugFactory('tapstack:iface');
+const arpLog = debugFactory('tapstack:arp');
+
+/** RFC 5227 2.3: two ARP announcements, ANNOUNCE_INTERVAL (2 s) apart. */
+const ANNOUNCE_NUM = 2;
+const ANNOUNCE_INTERVAL_MS = 2000;
+
+/** A received IPv4 datagram as handed to a transport protocol. Valid during the call only. */
+export interface Ipv4Datagram {
+  src: Ipv4Addr;
+  dst: Ipv4Addr;
+  protocol: number;
+  ttl: number;
+  tos: number;
+  /** The whole datagram (header and payload), contiguous. */
+  bytes: Uint8Array;
+  headerLength: number;
+  /** The transport message. */
+  payload: Uint8Array;
+  /** The frame it came in, or null when it was reassembled from fragments. */
+  frame: RxFrame | null;
+}
+
+export interface ProtocolHandler {
+  /** Returns false when no endpoint wanted it (the interface then answers as RFC 1122 asks). */
+  receive(dgram: Ipv4Datagram): boolean;
+}
+
+export interface InterfaceOptions {
+  nic: Nic;
+  clock: Clock;
+  address: Ipv4Cidr;
+  mtu: number;
+  mac?: Uint8Array;
+  /** Next hop for destinations off the link's subnet. */
+  gateway?: Ipv4Addr;
+  neighbor?: NeighborOptions;
+  reassembly?: Omit<ReassemblerOptions, 'onExpire'>;
+  icmp?: IcmpOptions;
+}
+
+export interface SendOptions {
+  ttl?: number;
+  /** Set DF (RFC 791). A datagram larger than the MTU with DF set is refused. */
+  dontFragment?: boolean;
+  tos?: number;
+  /** The payload is arena memory that stays unchanged until the next flush: no copy. */
+  byReference?: boolean;
+}
+
+export interface InterfaceStats {
+  rxFrames: number;
+  txFrames: number;
+  arpRequestsIn: number;
+  arpRepliesIn: number;
+  arpRequestsOut: number;
+  arpRepliesOut: number;
+  ipv4In: number;
+  ipv4Delivered: number;
+  ipv4Out: number;
+  fragmentsIn: number;
+  fragmentsOut: number;
+  reassembled: number;
+  drops: Record<string, number>;
+}
+
+export class Interface implements RxHandler {
+  readonly mac: Uint8Array;
+  readonly address: Ipv4Addr;
+  readonly prefixLength: number;
+  readonly mtu: number;
+  readonly neighbors: NeighborCache;
+  readonly reassembler: Reassembler;
+  readonly icmp: IcmpLayer;
+  readonly stats: InterfaceStats = {
+    rxFrames: 0,
+    txFrames: 0,
+    arpRequestsIn: 0,
+    arpRepliesIn: 0,
+    arpRequestsOut: 0,
+    arpRepliesOut: 0,
+    ipv4In: 0,
+    ipv4Delivered: 0,
+    ipv4Out: 0,
+    fragmentsIn: 0,
+    fragmentsOut: 0,
+    reassembled: 0,
+    drops: {},
+  };
+  private readonly nic: Nic;
+  private readonly clock: Clock;
+  private readonly gateway: Ipv4Addr | undefined;
+  private readonly netmask: number;
+  private readonly subnetBroadcast: Ipv4Addr;
+  private readonly protocols = new Map<number, ProtocolHandler>();
+  private readonly ipView = new Ipv4Packet(new Uint8Array(IPV4_MIN_HEADER_LEN));
+  private readonly arpView = new ArpPacket(new Uint8Array(ARP_PACKET_LEN));
+  private readonly dgram: Ipv4Datagram = {
+    src: 0,
+    dst: 0,
+    protocol: 0,
+    ttl: 0,
+    tos: 0,
+    bytes: new Uint8Array(0),
+    headerLength: 0,
+    payload: new Uint8Array(0),
+    frame: null,
+  };
+  private readonly ipRepr: Ipv4Repr = { src: 0, dst: 0, protocol: 0, ttl: IPV4_DEFAULT_TTL, payloadLength: 0 };
+  private ipId: number;
+  private announcesLeft = ANNOUNCE_NUM;
+  private nextAnnounceAt = 0;
+
+  constructor(opts: InterfaceOptions) {
+    this.nic = opts.nic;
+    this.clock = opts.clock;
+    this.mac = opts.mac ?? randomLocalMac();
+    this.address = opts.address.address >>> 0;
+    this.prefixLength = opts.address.prefixLength;
+    this.netmask = prefixMask(this.prefixLength);
+    this.subnetBroadcast = (this.address | ~this.netmask) >>> 0;
+    this.mtu = opts.mtu;
+    this.gateway = opts.gateway;
+    this.neighbors = new NeighborCache(opts.neighbor);
+    this.icmp = new IcmpLayer(this, opts.clock, opts.icmp);
+    this.reassembler = new Reassembler(opts.clock, {
+      ...opts.reassembly,
+      onExpire: (key, first) => this.icmp.reassemblyTimedOut(key, first),
+    });
+    // RFC 6864 4.1 only asks uniqueness for fragmentable datagrams; a random start avoids
+    // colliding with a previous run's datagrams still in the peer's reassembly queue.
+    this.ipId = (Math.random() * 0x10000) | 0;
+    this.protocols.set(IPPROTO_ICMP, this.icmp);
+  }
+
+  /** Attach a transport protocol (TCP, UDP). */
+  setProtocol(protocol: number, handler: ProtocolHandler): void {
+    this.protocols.set(protocol, handler);
+  }
+
+  drop(reason: DropReason | string): void {
+    const d = this.stats.drops;
+    d[reason] = (d[reason] ?? 0) + 1;
+  }
+
+  /** Announce our address (RFC 5227 2.3), now and once more later. */
+  start(): void {
+    this.announcesLeft = ANNOUNCE_NUM;
+    this.nextAnnounceAt = this.clock.nowMs();
+    this.poll();
+  }
+
+  // ---- receive ----
+
+  receive(frame: RxFrame): void {
+    this.stats.rxFrames++;
+    const buf = frame.contiguous();
+    const len = buf.length;
+    // Ethernet: for us, broadcast, or dropped (the TAP is not promiscuous about others' frames).
+    if (!macEquals(buf, 0, this.mac) && !isBroadcastMac(buf, 0)) {
+      this.drop(isMulticastMac(buf, 0) ? 'eth-multicast' : 'eth-not-for-us');
+      return;
+    }
+    if (isMulticastMac(buf, 6)) {
+      this.drop('eth-bad-source');
+      return;
+    }
+    const etherType = readU16(buf, 12);
+    if (etherType === ETHERTYPE_IPV4) this.receiveIpv4(frame, buf, len);
+    else if (etherType === ETHERTYPE_ARP) this.receiveArp(buf, len);
+    else if (etherType === ETHERTYPE_IPV6) this.drop('eth-ipv6');
+    else this.drop('eth-unknown-type');
+  }
+
+  afterReceive(): void {}
+
+  private receiveArp(buf: Uint8Array, len: number): void {
+    const reason = checkArp(buf, ETHERNET_HEADER_LEN, len - ETHERNET_HEADER_LEN);
+    if (reason !== null) return this.drop(reason);
+    const arp = this.arpView.reset(buf, ETHERNET_HEADER_LEN, len - ETHERNET_HEADER_LEN);
+    const senderIp = arp.senderIp;
+    const targetIp = arp.targetIp;
+    const senderMac = arp.senderMac;
+    const op = arp.operation;
+    if (op === ARP_OP_REQUEST) this.stats.arpRequestsIn++;
+    else this.stats.arpRepliesIn++;
+    if (isMulticastMac(senderMac, 0) || senderIp === 0xffffffff || isMulticastIpv4(senderIp)) return this.drop('arp-bad-sender');
+    if (senderIp === this.address) {
+      // Someone else claims our address (RFC 5227 2.4): we keep it; never learn it.
+      if (!macEquals(senderMac, 0, this.mac)) this.drop('arp-address-conflict');
+      return;
+    }
+    const now = this.clock.nowMs();
+    const forUs = targetIp === this.address;
+    // RFC 826 merge: update the sender if known; add it if the packet is for us. An ARP probe
+    // (sender 0.0.0.0, RFC 5227) teaches nothing.
+    if (senderIp !== 0 && this.onLink(senderIp)) {
+      const waiting = this.neighbors.learn(senderIp, senderMac, now, forUs);
+      if (waiting) {
+        arpLog('resolved %s -> %s, sending %d queued', formatIpv4(senderIp), formatMac(senderMac), waiting.length);
+        for (const d of waiting) this.transmitQueued(d);
+      }
+    }
+    if (!forUs) {
+      if (senderIp !== targetIp) this.drop('arp-not-for-us');
+      return;
+    }
+    if (op === ARP_OP_REQUEST) this.sendArp(ARP_OP_REPLY, senderMac, senderIp, senderMac);
+  }
+
+  private receiveIpv4(frame: RxFrame, buf: Uint8Array, len: number): void {
+    const reason = checkIpv4(buf, ETHERNET_HEADER_LEN, len - ETHERNET_HEADER_LEN);
+    if (reason !== null) return this.drop(reason);
+    this.stats.ipv4In++;
+    const ip = this.ipView.reset(buf, ETHERNET_HEADER_LEN, len - ETHERNET_HEADER_LEN);
+    const dst = ip.dst;
+    const src = ip.src;
+    if (dst !== this.address && dst !== 0xffffffff && dst !== this.subnetBroadcast) {
+      return this.drop(isMulticastIpv4(dst) ? 'ipv4-multicast' : 'ipv4-not-for-us');
+    }
+    // RFC 1122 3.2.1.3: a source that is not one host is discarded silently.
+    if (src === 0xffffffff || isMulticastIpv4(src) || src === this.subnetBroadcast || src === this.address || (src >>> 24) === 127) {
+      return this.drop('ipv4-bad-source');
+    }
+    const hl = ip.headerLength;
+    const total = ip.totalLength; // Ethernet padding beyond it is ignored
+    const dgram = this.dgram;
+    if (ip.isFragment) {
+      this.stats.fragmentsIn++;
+      const key: FragmentKey = { src, dst, protocol: ip.protocol, id: ip.identification };
+      const before = this.reassembler.stats.datagrams;
+      const whole = this.reassembler.add(
+        key,
+        ip.fragmentOffset,
+        ip.moreFragments,
+        buf.subarray(ETHERNET_HEADER_LEN + hl, ETHERNET_HEADER_LEN + total),
+      );
+      if (!whole) {
+        if (this.reassembler.stats.datagrams === before) this.syncReassemblyDrops();
+        return;
+      }
+      this.stats.reassembled++;
+      // The datagram as if it had come whole: the first fragment's header fields, no options.
+      const bytes = new Uint8Array(IPV4_MIN_HEADER_LEN + whole.length);
+      bytes.set(buf.subarray(ETHERNET_HEADER_LEN, ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN));
+      bytes[0] = 0x45;
+      bytes.set(whole, IPV4_MIN_HEADER_LEN);
+      dgram.bytes = bytes;
+      dgram.headerLength = IPV4_MIN_HEADER_LEN;
+      dgram.payload = bytes.subarray(IPV4_MIN_HEADER_LEN);
+      dgram.frame = null;
+    } else {
+      dgram.bytes = buf.subarray(ETHERNET_HEADER_LEN, ETHERNET_HEADER_LEN + total);
+      dgram.headerLength = hl;
+      dgram.payload = buf.subarray(ETHERNET_HEADER_LEN + hl, ETHERNET_HEADER_LEN + total);
+      dgram.frame = frame;
+    }
+    dgram.src = src;
+    dgram.dst = dst;
+    dgram.protocol = ip.protocol;
+    dgram.ttl = ip.ttl;
+    dgram.tos = (ip.dscp << 2) | ip.ecn;
+    this.deliver(dgram);
+  }
+
+  private deliver(dgram: Ipv4Datagram): void {
+    const handler = this.protocols.get(dgram.protocol);
+    if (handler && handler.receive(dgram)) {
+      this.stats.ipv4Delivered++;
+      return;
+    }
+    if (!handler) {
+      this.drop('ipv4-unknown-protocol');
+      // RFC 1122 3.2.2.1: a host SHOULD answer an unknown protocol with Protocol Unreachable.
+      this.icmp.sendProtocolUnreachable(dgram);
+    }
+  }
+
+  private readonly reassemblyDropsSeen: Record<string, number> = {};
+
+  /** Mirror the reassembler's drop counters into ours. */
+  private syncReassemblyDrops(): void {
+    const drops = this.reassembler.stats.drops as Record<string, number>;
+    for (const reason in drops) {
+      const delta = drops[reason]! - (this.reassemblyDropsSeen[reason] ?? 0);
+      if (delta > 0) {
+        this.stats.drops[reason] = (this.stats.drops[reason] ?? 0) + delta;
+        this.reassemblyDropsSeen[reason] = drops[reason]!;
+      }
+    }
+  }
+
+  // ---- send ----
+
+  /** Whether `a` is on the link's subnet. */
+  onLink(a: Ipv4Addr): boolean {
+    return ((a ^ this.address) & this.netmask) === 0;
+  }
+
+  private nextHop(dst: Ipv4Addr): Ipv4Addr | null {
+    if (this.onLink(dst) || dst === 0xffffffff) return dst;
+    return this.gateway ?? null;
+  }
+
+  /**
+   * Send `payload` (a transport message) to `dst`. Resolves the next hop (queueing the datagram
+   * while ARP answers), fragments when it exceeds the MTU. Returns false when it was dropped.
+   */
+  sendIpv4(dst: Ipv4Addr, protocol: number, payload: Uint8Array, opts?: SendOptions): boolean {
+    const hop = this.nextHop(dst);
+    if (hop === null) {
+      this.drop('ipv4-no-route');
+      return false;
+    }
+    if (IPV4_MIN_HEADER_LEN + payload.length > 65535) {
+      this.drop('ipv4-too-big');
+      return false;
+    }
+    if (opts?.dontFragment && IPV4_MIN_HEADER_LEN + payload.length > this.mtu) {
+      this.drop('ipv4-needs-fragmentation');
+      return false;
+    }
+    const r = this.ipRepr;
+    r.src = this.address;
+    r.dst = dst;
+    r.protocol = protocol;
+    r.ttl = opts?.ttl ?? IPV4_DEFAULT_TTL;
+    r.dontFragment = opts?.dontFragment ?? false;
+    r.dscp = (opts?.tos ?? 0) >>> 2;
+    r.ecn = (opts?.tos ?? 0) & 3;
+    r.identification = this.ipId = (this.ipId + 1) & 0xffff;
+    const now = this.clock.nowMs();
+    const mac = hop === 0xffffffff || hop === this.subnetBroadcast ? BROADCAST_MAC : this.neighbors.lookup(hop, now);
+    if (!mac) {
+      // Hold the whole datagram (copied) until the neighbour answers.
+      const held = new Uint8Array(IPV4_MIN_HEADER_LEN + payload.length);
+      r.payloadLength = payload.length;
+      r.moreFragments = false;
+      r.fragmentOffset = 0;
+      emitIpv4Repr(r, held, 0);
+      held.set(payload, IPV4_MIN_HEADER_LEN);
+      if (this.neighbors.enqueue(hop, held, now)) this.sendArp(ARP_OP_REQUEST, BROADCAST_MAC, hop, null);
+      return true;
+    }
+    this.transmit(mac, r, payload, opts?.byReference ?? false);
+    return true;
+  }
+
+  /** A datagram that waited for ARP: its header is ours already. */
+  private transmitQueued(held: Uint8Array): void {
+    const ip = new Ipv4Packet(held);
+    const r = this.ipRepr;
+    r.src = ip.src;
+    r.dst = ip.dst;
+    r.protocol = ip.protocol;
+    r.ttl = ip.ttl;
+    r.dontFragment = ip.dontFragment;
+    r.dscp = ip.dscp;
+    r.ecn = ip.ecn;
+    r.identification = ip.identification;
+    const hop = this.nextHop(ip.dst);
+    const mac = hop === null ? null : this.neighbors.lookup(hop, this.clock.nowMs());
+    if (!mac) return this.drop('ipv4-no-route');
+    this.transmit(mac, r, held.subarray(IPV4_MIN_HEADER_LEN), false);
+  }
+
+  /** Write the frame(s) of one datagram: whole, or in fragments of the MTU (RFC 791 3.2). */
+  private transmit(mac: Uint8Array, r: Ipv4Repr, payload: Uint8Array, byReference: boolean): void {
+    const nic = this.nic;
+    const total = payload.length;
+    // Fragment payloads are multiples of 8 bytes, except the last (RFC 791 3.2).
+    const chunk = IPV4_MIN_HEADER_LEN + total <= this.mtu ? total : ((this.mtu - IPV4_MIN_HEADER_LEN) & ~7);
+    let off = 0;
+    do {
+      const n = Math.min(chunk, total - off);
+      const d = nic.txBegin();
+      const h = nic.txHeader(d);
+      h.set(mac, 0);
+      h.set(this.mac, 6);
+      h[12] = ETHERTYPE_IPV4 >>> 8;
+      h[13] = ETHERTYPE_IPV4 & 0xff;
+      r.payloadLength = n;
+      r.fragmentOffset = off;
+      r.moreFragments = off + n < total;
+      emitIpv4Repr(r, h, ETHERNET_HEADER_LEN);
+      if (n > 0) nic.txAppend(d, payload.subarray(off, off + n), byReference);
+      nic.txCommit(d, ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN);
+      this.stats.txFrames++;
+      if (chunk < total) this.stats.fragmentsOut++;
+      off += n;
+    } while (off < total);
+    this.stats.ipv4Out++;
+  }
+
+  /** Send an ARP packet; `targetMac` null means unknown (a request's zeros). */
+  private sendArp(op: 1 | 2, ethDst: Uint8Array, targetIp: Ipv4Addr, targetMac: Uint8Array | null): void {
+    const nic = this.nic;
+    const d = nic.txBegin();
+    const h = nic.txHeader(d);
+    h.set(ethDst, 0);
+    h.set(this.mac, 6);
+    h[12] = ETHERTYPE_ARP >>> 8;
+    h[13] = ETHERTYPE_ARP & 0xff;
+    const repr: ArpRepr = {
+      operation: op,
+      senderMac: this.mac,
+      senderIp: this.address,
+      targetMac: targetMac ?? ZERO_MAC,
+      targetIp,
+    };
+    emitArpRepr(repr, h, ETHERNET_HEADER_LEN);
+    nic.txCommit(d, ETHERNET_HEADER_LEN + ARP_PACKET_LEN);
+    this.stats.txFrames++;
+    if (op === ARP_OP_REQUEST) this.stats.arpRequestsOut++;
+    else this.stats.arpRepliesOut++;
+  }
+
+  // ---- timers ----
+
+  /** Run what is due: ARP retransmissions and expiry, reassembly timeouts, announcements. */
+  poll(): void {
+    const now = this.clock.nowMs();
+    if (this.announcesLeft > 0 && now >= this.nextAnnounceAt) {
+      // RFC 5227 2.3 announcement: a request with sender and target both our address.
+      this.sendArp(ARP_OP_REQUEST, BROADCAST_MAC, this.address, null);
+      this.announcesLeft--;
+      this.nextAnnounceAt = now + ANNOUNCE_INTERVAL_MS;
+    }
+    const actions = this.neighbors.poll(now);
+    for (const ip of actions.requests) this.sendArp(ARP_OP_REQUEST, BROADCAST_MAC, ip, null);
+    for (const f of actions.failed) {
+      log('no ARP answer from %s: dropping %d datagrams', formatIpv4(f.ip), f.packets.length);
+      for (let i = 0; i < f.packets.length; i++) this.drop('arp-unresolved');
+    }
+    if (this.reassembler.pending > 0) {
+      this.reassembler.expire();
+      this.syncReassemblyDrops();
+    }
+    this.nic.flush();
+  }
+
+  /** When {@link poll} next has work, in clock milliseconds (Infinity: nothing scheduled). */
+  nextDeadline(): number {
+    let t = this.neighbors.nextDeadline();
+    if (this.announcesLeft > 0) t = Math.min(t, this.nextAnnounceAt);
+    if (this.reassembler.pending > 0) t = Math.min(t, this.clock.nowMs() + 1000);
+    return t;
+  }
+}
+
+const ZERO_MAC = new Uint8Array(6);
+
+/** The IPv4 source address of a datagram starting at `off` (for ICMP quoting). */
+export function datagramSource(buf: Uint8Array, off: number): Ipv4Addr {
+  return readIpv4(buf, off + 12);
+}

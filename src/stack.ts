@@ -1,0 +1,136 @@
+/**
+ * A tapstack instance: TAP device, software NIC, interface, and the one timer that drives them.
+ * The timer is armed for the interface's next deadline only, so an idle stack costs nothing.
+ */
+import debugFactory from 'debug';
+import { systemClock, type Clock } from './clock.js';
+import { Interface, type InterfaceOptions } from './iface/interface.js';
+import { Nic, type NicStats } from './nic/nic.js';
+import { PcapWriter } from './pcap/writer.js';
+import type { FrameDevice } from './tap/device.js';
+import { configureHostSide, setInterfaceMtu, TapDevice } from './tap/tap-device.js';
+import type { SplitPolicySpec } from '../firmware/split-policy.js';
+import { parseCidr, type Ipv4Cidr } from './wire/addr.js';
+
+const log = debugFactory('tapstack:stack');
+
+export interface StackOptions {
+  /** TAP name (created in the current network namespace), or a device of your own. */
+  ifname?: string;
+  device?: FrameDevice;
+  /** tapstack's address, e.g. `198.18.0.2/24`. */
+  address: string | Ipv4Cidr;
+  /** Give the kernel's side of the TAP this address and bring it up. */
+  hostAddress?: string | Ipv4Cidr;
+  mtu?: number;
+  offload?: boolean;
+  split?: SplitPolicySpec;
+  pcap?: string;
+  pcapSnaplen?: number;
+  mac?: Uint8Array;
+  gateway?: number;
+  clock?: Clock;
+  iface?: Partial<Pick<InterfaceOptions, 'neighbor' | 'reassembly' | 'icmp'>>;
+}
+
+export class Stack {
+  readonly nic: Nic;
+  readonly iface: Interface;
+  readonly clock: Clock;
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = Infinity;
+  private closed = false;
+
+  private constructor(nic: Nic, iface: Interface, clock: Clock) {
+    this.nic = nic;
+    this.iface = iface;
+    this.clock = clock;
+  }
+
+  /** Open the TAP (or use the given device), build the NIC and interface, and start. */
+  static open(opts: StackOptions): Stack {
+    const mtu = opts.mtu ?? 1500;
+    const address = typeof opts.address === 'string' ? parseCidr(opts.address) : opts.address;
+    const clock = opts.clock ?? systemClock;
+    let device = opts.device;
+    if (!device) {
+      if (!opts.ifname) throw new TypeError('Stack.open needs ifname or device');
+      device = TapDevice.open({ name: opts.ifname, offloads: opts.offload ?? false, vnetHdr: true, mtu });
+    }
+    let pcap: PcapWriter | null = null;
+    let nic: Nic | null = null;
+    try {
+      if (opts.hostAddress !== undefined) {
+        const host = typeof opts.hostAddress === 'string' ? parseCidr(opts.hostAddress) : opts.hostAddress;
+        if (opts.ifname) {
+          setInterfaceMtu(opts.ifname, mtu);
+          configureHostSide(opts.ifname, host.address, host.prefixLength);
+        }
+      }
+      if (opts.pcap) pcap = PcapWriter.open(opts.pcap, opts.pcapSnaplen ? { snaplen: opts.pcapSnaplen } : {});
+      nic = new Nic({ device, mtu, split: opts.split ?? { kind: 'fixed', size: 66 }, pcap });
+      const iface = new Interface({ nic, clock, address, mtu, ...(opts.mac ? { mac: opts.mac } : {}), ...(opts.gateway !== undefined ? { gateway: opts.gateway } : {}), ...opts.iface });
+      const stack = new Stack(nic, iface, clock);
+      nic.start({
+        receive: (f) => iface.receive(f),
+        afterReceive: () => {
+          iface.afterReceive();
+          stack.arm();
+        },
+      });
+      iface.start();
+      stack.arm();
+      log('up: %s mtu %d', opts.ifname ?? device.name, mtu);
+      return stack;
+    } catch (e) {
+      if (nic) nic.close();
+      else {
+        pcap?.close();
+        device.close();
+      }
+      throw e;
+    }
+  }
+
+  /** Arm the timer for the interface's next deadline (only if it moved earlier or expired). */
+  arm(): void {
+    if (this.closed) return;
+    const at = this.iface.nextDeadline();
+    if (at === Infinity) return;
+    if (this.timer && at >= this.timerAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => this.fire(), Math.max(0, at - this.clock.nowMs()));
+  }
+
+  private fire(): void {
+    this.timer = null;
+    this.timerAt = Infinity;
+    if (this.closed) return;
+    this.iface.poll();
+    this.arm();
+  }
+
+  /** Read what is ready now (the NIC does this by itself on every wake-up). */
+  poll(): number {
+    return this.nic.poll();
+  }
+
+  stats(): { nic: NicStats; iface: Interface['stats']; icmp: Interface['icmp']['stats']; neighbors: Interface['neighbors']['stats']; pages: ReturnType<Nic['pool']['stats']> } {
+    return {
+      nic: this.nic.stats(),
+      iface: this.iface.stats,
+      icmp: this.iface.icmp.stats,
+      neighbors: this.iface.neighbors.stats,
+      pages: this.nic.pool.stats(),
+    };
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.nic.close();
+  }
+}
