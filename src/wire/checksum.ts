@@ -4,18 +4,19 @@
  *
  * Sums are kept folded to 16 bits between calls, so `onesComplementSum(..., initial)` chains:
  * summing [a, b) then [b, c) equals summing [a, c), provided b - a is even (RFC 1071 section 2
- * (B), byte order independence only holds for word-aligned pieces). Header buffers (66) and
- * pages (4096) are even, so a split frame can be summed piece by piece.
+ * (A): a piece that starts on an odd byte would need its sum byte-swapped). Header buffers (66)
+ * and pages (4096) are even, so a split frame can be summed piece by piece.
  */
 import { WireError } from './errors.js';
 import { writeU16 } from './bytes.js';
 import type { Ipv4Addr } from './addr.js';
 
 /**
- * Bytes summed between two folds. 32 KiB is 16 Ki words of at most 0xffff: the accumulator stays
- * below 2^30 and so in V8's small-integer range, which keeps the loop on integer arithmetic.
+ * Bytes summed between two folds (RFC 1071 section 2 (D), deferred carries): 8 Ki words of at
+ * most 0xffff keep the accumulator below 2^30, V8's small-integer range, so the loop stays on
+ * integer arithmetic.
  */
-const FOLD_EVERY = 32768;
+const FOLD_EVERY = 16384;
 
 /**
  * The one's complement sum of `buf[start, end)`, folded to 16 bits (not complemented).

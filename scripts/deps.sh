@@ -1,0 +1,45 @@
+# Sourced by scripts/test and scripts/demo: install what a fresh Debian machine lacks.
+# Needs root. Debian packages of the peers and validators, then the npm dependencies.
+
+TAPSTACK_DEB_PACKAGES=(iproute2 iputils-ping tshark python3-scapy procps util-linux)
+
+tapstack_require_root() {
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "$0: run as root: the tests create TAP devices and network namespaces" >&2
+    exit 1
+  fi
+  if [[ ! -c /dev/net/tun ]]; then
+    echo "$0: /dev/net/tun is missing: load the tun module or pass --device /dev/net/tun to the container" >&2
+    exit 1
+  fi
+}
+
+tapstack_install_deb() {
+  local missing=()
+  for p in "${TAPSTACK_DEB_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    echo "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    # tshark asks whether non-root users may capture; the answer does not matter here.
+    echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections 2>/dev/null || true
+    if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >/tmp/tapstack-apt.log 2>&1; then
+      apt-get update -q >>/tmp/tapstack-apt.log 2>&1
+      apt-get install -y -q --no-install-recommends "${missing[@]}" >>/tmp/tapstack-apt.log 2>&1 || {
+        tail -20 /tmp/tapstack-apt.log >&2
+        echo "$0: apt-get install failed" >&2
+        exit 1
+      }
+    fi
+  fi
+}
+
+tapstack_install_npm() {
+  if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
+    echo "installing npm dependencies (npm ci)"
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+  echo "building (tsc)"
+  npm run --silent build
+}
