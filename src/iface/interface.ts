@@ -143,7 +143,7 @@ export class Interface implements RxHandler {
   };
   private readonly ipRepr: Ipv4Repr = { src: 0, dst: 0, protocol: 0, ttl: IPV4_DEFAULT_TTL, payloadLength: 0 };
   private ipId: number;
-  private announcesLeft = ANNOUNCE_NUM;
+  private announcesLeft = 0;
   private nextAnnounceAt = 0;
 
   constructor(opts: InterfaceOptions) {
