@@ -152,7 +152,9 @@ export class Firmware {
         headerEnd = 14 + ihl;
         if (fragment === 0) {
           l4 = headerEnd;
-          headerEnd += this.transportHeaderLen(d, l4, l4Proto, 14 + totalLength);
+          const thl = this.transportHeaderLen(d, l4, l4Proto, 14 + totalLength);
+          headerEnd += thl;
+          if (l4Proto === IPPROTO_TCP && thl >= 20) status |= RxStatus.IPV4_TCP;
         }
         len = Math.min(len, 14 + totalLength); // Ethernet padding is not payload
       }

@@ -27,6 +27,11 @@ export const RxStatus = {
   CSUM_PARTIAL: 1 << 4,
   /** A GSO super-frame (gso_type != NONE): one frame that stands for several MSS-sized ones. */
   GSO: 1 << 5,
+  /**
+   * A whole (unfragmented) IPv4 datagram carrying TCP whose IP and TCP headers are well formed
+   * enough to locate: headerEnd is then the end of the TCP header.
+   */
+  IPV4_TCP: 1 << 6,
 } as const;
 
 /** virtio-net header fields (virtio spec 1.2 section 5.1.6). */

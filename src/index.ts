@@ -1,5 +1,9 @@
 /** tapstack: a userspace Ethernet/IPv4 stack on a Linux TAP device with a zero-copy software NIC. */
-export { Stack, type StackOptions } from './stack.js';
+export { Stack, type StackOptions, type ConnectOptions } from './stack.js';
+export { Socket, type SocketOptions } from './socket/socket.js';
+export { Server, type ServerOptions } from './socket/server.js';
+export { TcpError } from './tcp/errors.js';
+export { DEFAULT_TCP_CONFIG, type TcpConfig } from './tcp/config.js';
 export { systemClock, ManualClock, type Clock } from './clock.js';
 export * from './tap/index.js';
 export * from './nic/index.js';

@@ -10,7 +10,11 @@ import { PcapWriter } from './pcap/writer.js';
 import type { FrameDevice } from './tap/device.js';
 import { configureHostSide, setInterfaceMtu, TapDevice } from './tap/tap-device.js';
 import type { SplitPolicySpec } from '../firmware/split-policy.js';
-import { parseCidr, type Ipv4Cidr } from './wire/addr.js';
+import { parseCidr, parseIpv4, type Ipv4Cidr } from './wire/addr.js';
+import { TcpLayer } from './tcp/tcp-layer.js';
+import type { TcpConfig } from './tcp/config.js';
+import { Server, type ServerOptions } from './socket/server.js';
+import { Socket, type SocketOptions } from './socket/socket.js';
 
 const log = debugFactory('tapstack:stack');
 
@@ -31,20 +35,41 @@ export interface StackOptions {
   gateway?: number;
   clock?: Clock;
   iface?: Partial<Pick<InterfaceOptions, 'neighbor' | 'reassembly' | 'icmp'>>;
+  tcp?: Partial<TcpConfig>;
+}
+
+export interface ConnectOptions extends SocketOptions {
+  host: string;
+  port: number;
+  localPort?: number;
+  /** net.connect's: a timeout set on the socket at once. */
+  timeout?: number;
 }
 
 export class Stack {
   readonly nic: Nic;
   readonly iface: Interface;
+  readonly tcp: TcpLayer;
   readonly clock: Clock;
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
   private closed = false;
 
-  private constructor(nic: Nic, iface: Interface, clock: Clock) {
+  private constructor(nic: Nic, iface: Interface, clock: Clock, offload: boolean, tcp: Partial<TcpConfig> | undefined) {
     this.nic = nic;
     this.iface = iface;
     this.clock = clock;
+    this.tcp = new TcpLayer({
+      iface,
+      nic,
+      clock,
+      offload,
+      ...(tcp ? { config: tcp } : {}),
+      kick: () => {
+        nic.flush();
+        this.arm();
+      },
+    });
   }
 
   /** Open the TAP (or use the given device), build the NIC and interface, and start. */
@@ -70,11 +95,12 @@ export class Stack {
       if (opts.pcap) pcap = PcapWriter.open(opts.pcap, opts.pcapSnaplen ? { snaplen: opts.pcapSnaplen } : {});
       nic = new Nic({ device, mtu, split: opts.split ?? { kind: 'fixed', size: 66 }, pcap });
       const iface = new Interface({ nic, clock, address, mtu, ...(opts.mac ? { mac: opts.mac } : {}), ...(opts.gateway !== undefined ? { gateway: opts.gateway } : {}), ...opts.iface });
-      const stack = new Stack(nic, iface, clock);
+      const stack = new Stack(nic, iface, clock, device.offloads, opts.tcp);
       nic.start({
         receive: (f) => iface.receive(f),
         afterReceive: () => {
           iface.afterReceive();
+          stack.tcp.flush();
           stack.arm();
         },
       });
@@ -92,10 +118,10 @@ export class Stack {
     }
   }
 
-  /** Arm the timer for the interface's next deadline (only if it moved earlier or expired). */
+  /** Arm the timer for the next deadline of the interface or TCP (only if it moved earlier). */
   arm(): void {
     if (this.closed) return;
-    const at = this.iface.nextDeadline();
+    const at = Math.min(this.iface.nextDeadline(), this.tcp.nextDeadline());
     if (at === Infinity) return;
     if (this.timer && at >= this.timerAt) return;
     if (this.timer) clearTimeout(this.timer);
@@ -108,7 +134,34 @@ export class Stack {
     this.timerAt = Infinity;
     if (this.closed) return;
     this.iface.poll();
+    this.tcp.poll();
+    this.nic.flush();
     this.arm();
+  }
+
+  /** A TCP server on this stack, as `net.createServer`. */
+  createServer(opts?: ServerOptions | ((s: Socket) => void), listener?: (s: Socket) => void): Server {
+    if (typeof opts === 'function') return new Server(this.tcp, {}, opts);
+    return new Server(this.tcp, opts ?? {}, listener);
+  }
+
+  /** A TCP connection from this stack, as `net.connect({ host, port })`. */
+  connect(opts: ConnectOptions, onConnect?: () => void): Socket {
+    const remote = parseIpv4(opts.host);
+    const conn = this.tcp.connect(remote, opts.port, opts.localPort);
+    const s = new Socket(conn, this.iface.address, opts);
+    if (onConnect) s.once('connect', onConnect);
+    if (opts.timeout) s.setTimeout(opts.timeout);
+    conn.connect();
+    this.tcp.flush();
+    this.nic.flush();
+    this.arm();
+    return s;
+  }
+
+  /** Alias of {@link connect}, for `http.request({ createConnection })`. */
+  createConnection(opts: ConnectOptions, onConnect?: () => void): Socket {
+    return this.connect(opts, onConnect);
   }
 
   /** Read what is ready now (the NIC does this by itself on every wake-up). */
@@ -116,8 +169,9 @@ export class Stack {
     return this.nic.poll();
   }
 
-  stats(): { nic: NicStats; iface: Interface['stats']; icmp: Interface['icmp']['stats']; neighbors: Interface['neighbors']['stats']; pages: ReturnType<Nic['pool']['stats']> } {
+  stats(): { nic: NicStats; iface: Interface['stats']; icmp: Interface['icmp']['stats']; neighbors: Interface['neighbors']['stats']; pages: ReturnType<Nic['pool']['stats']>; tcp: TcpLayer['stats'] & { connections: number } } {
     return {
+      tcp: { ...this.tcp.stats, connections: this.tcp.connectionCount },
       nic: this.nic.stats(),
       iface: this.iface.stats,
       icmp: this.iface.icmp.stats,
@@ -131,6 +185,7 @@ export class Stack {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    this.tcp.shutdown();
     this.nic.close();
   }
 }

@@ -14,10 +14,14 @@ export function formatCounters(s: ReturnType<Stack['stats']>): string {
   };
   group('nic', s.nic);
   group('pages', s.pages);
-  const { drops, ...iface } = s.iface;
+  const { drops: ifaceDrops, ...iface } = s.iface;
+  const drops: Record<string, number> = { ...ifaceDrops };
   group('iface', iface);
   group('icmp', s.icmp);
   group('arp', s.neighbors);
+  const { drops: tcpDrops, ...tcp } = s.tcp;
+  group('tcp', tcp);
+  for (const [k, v] of Object.entries(tcpDrops)) drops[k] = (drops[k] ?? 0) + v;
   const dropTotal = Object.values(drops).reduce((a, b) => a + b, 0);
   lines.push(`drops ${dropTotal}`);
   for (const [k, v] of Object.entries(drops).sort()) lines.push(`drop.${k} ${v}`);

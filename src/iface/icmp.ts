@@ -25,7 +25,7 @@ import {
 } from '../wire/icmp.js';
 import { emitIpv4Repr, IPPROTO_ICMP, IPV4_MIN_HEADER_LEN } from '../wire/ipv4.js';
 import type { FragmentKey } from './reassembly.js';
-import type { Interface, Ipv4Datagram, ProtocolHandler } from './interface.js';
+import { transportMessage, type Interface, type Ipv4Datagram, type ProtocolHandler } from './interface.js';
 
 export interface IcmpOptions {
   /** Errors per second we may send (Linux net.ipv4.icmp_msgs_per_sec: 1000). */
@@ -79,7 +79,7 @@ export class IcmpLayer implements ProtocolHandler {
   }
 
   receive(dgram: Ipv4Datagram): boolean {
-    const p = dgram.payload;
+    const p = transportMessage(dgram);
     const reason = checkIcmp(p, 0, p.length);
     if (reason !== null) {
       this.iface.drop(reason);
@@ -141,7 +141,15 @@ export class IcmpLayer implements ProtocolHandler {
 
   private sendError(type: number, code: number, dgram: Ipv4Datagram): void {
     // A reassembled datagram counts as fragment zero; a lone non-initial fragment never gets here.
-    const bytes = dgram.bytes;
+    const end = dgram.l4Offset + dgram.l4Length;
+    let bytes: Uint8Array;
+    if (dgram.frame === null) bytes = dgram.buf.subarray(dgram.ipOffset, end);
+    else {
+      // Quote what fits in 576 bytes; the data may still be in the frame's pages.
+      const n = Math.min(end - dgram.ipOffset, 576);
+      bytes = new Uint8Array(n);
+      dgram.frame.copyOut(dgram.ipOffset, n, bytes, 0);
+    }
     this.sendErrorAbout(type, code, dgram.src, dgram.dst, dgram.protocol, false, bytes);
   }
 

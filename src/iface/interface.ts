@@ -10,6 +10,7 @@ import debugFactory from 'debug';
 import type { Clock } from '../clock.js';
 import type { Nic, RxHandler } from '../nic/nic.js';
 import type { RxFrame } from '../nic/rx-frame.js';
+import { RxStatus } from '../../firmware/rings.js';
 import {
   BROADCAST_MAC,
   formatIpv4,
@@ -26,9 +27,10 @@ import {
 } from '../wire/addr.js';
 import { ARP_OP_REPLY, ARP_OP_REQUEST, ARP_PACKET_LEN, ArpPacket, checkArp, emitArpRepr, type ArpRepr } from '../wire/arp.js';
 import { readU16 } from '../wire/bytes.js';
+import { foldChecksum, onesComplementSum } from '../wire/checksum.js';
 import { ETHERNET_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../wire/ethernet.js';
 import type { DropReason } from '../wire/errors.js';
-import { checkIpv4, emitIpv4Repr, IPPROTO_ICMP, IPV4_DEFAULT_TTL, IPV4_MIN_HEADER_LEN, Ipv4Packet, type Ipv4Repr } from '../wire/ipv4.js';
+import { checkIpv4, emitIpv4Repr, IPPROTO_ICMP, IPPROTO_TCP, IPV4_DEFAULT_TTL, IPV4_MIN_HEADER_LEN, Ipv4Packet, type Ipv4Repr } from '../wire/ipv4.js';
 import { Reassembler, type FragmentKey, type ReassemblerOptions } from './reassembly.js';
 import { NeighborCache, type NeighborOptions } from './neighbor.js';
 import { IcmpLayer, type IcmpOptions } from './icmp.js';
@@ -40,20 +42,42 @@ const arpLog = debugFactory('tapstack:arp');
 const ANNOUNCE_NUM = 2;
 const ANNOUNCE_INTERVAL_MS = 2000;
 
-/** A received IPv4 datagram as handed to a transport protocol. Valid during the call only. */
+/**
+ * A received IPv4 datagram as handed to a transport protocol. Valid during the call only; one
+ * object is reused for every datagram. The IP and transport headers are always contiguous in
+ * `buf`; the transport data is too when `frame` is null, else it is read from the frame (where
+ * it may lie in pages, as the header split put it) with {@link copyTransportData}.
+ */
 export interface Ipv4Datagram {
   src: Ipv4Addr;
   dst: Ipv4Addr;
   protocol: number;
   ttl: number;
   tos: number;
-  /** The whole datagram (header and payload), contiguous. */
-  bytes: Uint8Array;
+  buf: Uint8Array;
+  ipOffset: number;
   headerLength: number;
-  /** The transport message. */
-  payload: Uint8Array;
-  /** The frame it came in, or null when it was reassembled from fragments. */
+  /** Where the transport message starts in `buf`, and its length (header and data). */
+  l4Offset: number;
+  l4Length: number;
+  /** The frame the data is still in, or null when the whole datagram is in `buf`. */
   frame: RxFrame | null;
+  /** Offset of the transport message in `frame`. */
+  frameL4Offset: number;
+}
+
+/** The transport message as one view (copies nothing when the datagram is contiguous). */
+export function transportMessage(d: Ipv4Datagram): Uint8Array {
+  if (d.frame === null) return d.buf.subarray(d.l4Offset, d.l4Offset + d.l4Length);
+  const out = new Uint8Array(d.l4Length);
+  d.frame.copyOut(d.frameL4Offset, d.l4Length, out, 0);
+  return out;
+}
+
+/** Copy `len` bytes of the transport message from offset `from` into `dst` at `dstOff`. */
+export function copyTransportData(d: Ipv4Datagram, from: number, len: number, dst: Uint8Array, dstOff: number): void {
+  if (d.frame === null) dst.set(d.buf.subarray(d.l4Offset + from, d.l4Offset + from + len), dstOff);
+  else d.frame.copyOut(d.frameL4Offset + from, len, dst, dstOff);
 }
 
 export interface ProtocolHandler {
@@ -136,10 +160,13 @@ export class Interface implements RxHandler {
     protocol: 0,
     ttl: 0,
     tos: 0,
-    bytes: new Uint8Array(0),
+    buf: new Uint8Array(0),
+    ipOffset: 0,
     headerLength: 0,
-    payload: new Uint8Array(0),
+    l4Offset: 0,
+    l4Length: 0,
     frame: null,
+    frameL4Offset: 0,
   };
   private readonly ipRepr: Ipv4Repr = { src: 0, dst: 0, protocol: 0, ttl: IPV4_DEFAULT_TTL, payloadLength: 0 };
   private ipId: number;
@@ -189,8 +216,10 @@ export class Interface implements RxHandler {
 
   receive(frame: RxFrame): void {
     this.stats.rxFrames++;
-    const buf = frame.contiguous();
-    const len = buf.length;
+    const len = frame.length;
+    // TCP stays where the header split put it: only its headers need to be contiguous.
+    const tcpInPlace = (frame.status & RxStatus.IPV4_TCP) !== 0 && this.protocols.has(IPPROTO_TCP);
+    const buf = tcpInPlace ? frame.headers(frame.headerEnd) : frame.contiguous();
     // Ethernet: for us, broadcast, or dropped (the TAP is not promiscuous about others' frames).
     if (!macEquals(buf, 0, this.mac) && !isBroadcastMac(buf, 0)) {
       this.drop(isMulticastMac(buf, 0) ? 'eth-multicast' : 'eth-not-for-us');
@@ -201,7 +230,7 @@ export class Interface implements RxHandler {
       return;
     }
     const etherType = readU16(buf, 12);
-    if (etherType === ETHERTYPE_IPV4) this.receiveIpv4(frame, buf, len);
+    if (etherType === ETHERTYPE_IPV4) this.receiveIpv4(tcpInPlace ? frame : null, buf, len);
     else if (etherType === ETHERTYPE_ARP) this.receiveArp(buf, len);
     else if (etherType === ETHERTYPE_IPV6) this.drop('eth-ipv6');
     else this.drop('eth-unknown-type');
@@ -243,11 +272,15 @@ export class Interface implements RxHandler {
     if (op === ARP_OP_REQUEST) this.sendArp(ARP_OP_REPLY, senderMac, senderIp, senderMac);
   }
 
-  private receiveIpv4(frame: RxFrame, buf: Uint8Array, len: number): void {
+  /**
+   * `buf` holds the frame from its Ethernet header on: all of it, or (when `frame` is given)
+   * at least its IP and TCP headers, the data being left in the frame.
+   */
+  private receiveIpv4(frame: RxFrame | null, buf: Uint8Array, len: number): void {
     const reason = checkIpv4(buf, ETHERNET_HEADER_LEN, len - ETHERNET_HEADER_LEN);
     if (reason !== null) return this.drop(reason);
     this.stats.ipv4In++;
-    const ip = this.ipView.reset(buf, ETHERNET_HEADER_LEN, len - ETHERNET_HEADER_LEN);
+    const ip = this.ipView.reset(buf, ETHERNET_HEADER_LEN, Math.min(buf.length, len) - ETHERNET_HEADER_LEN);
     const dst = ip.dst;
     const src = ip.src;
     if (dst !== this.address && dst !== 0xffffffff && dst !== this.subnetBroadcast) {
@@ -260,9 +293,14 @@ export class Interface implements RxHandler {
     const hl = ip.headerLength;
     const total = ip.totalLength; // Ethernet padding beyond it is ignored
     const dgram = this.dgram;
+    dgram.src = src;
+    dgram.dst = dst;
+    dgram.protocol = ip.protocol;
+    dgram.ttl = ip.ttl;
+    dgram.tos = (ip.dscp << 2) | ip.ecn;
     if (ip.isFragment) {
       this.stats.fragmentsIn++;
-      const key: FragmentKey = { src, dst, protocol: ip.protocol, id: ip.identification };
+      const key: FragmentKey = { src, dst, protocol: dgram.protocol, id: ip.identification };
       const before = this.reassembler.stats.datagrams;
       const whole = this.reassembler.add(
         key,
@@ -280,21 +318,21 @@ export class Interface implements RxHandler {
       bytes.set(buf.subarray(ETHERNET_HEADER_LEN, ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN));
       bytes[0] = 0x45;
       bytes.set(whole, IPV4_MIN_HEADER_LEN);
-      dgram.bytes = bytes;
+      dgram.buf = bytes;
+      dgram.ipOffset = 0;
       dgram.headerLength = IPV4_MIN_HEADER_LEN;
-      dgram.payload = bytes.subarray(IPV4_MIN_HEADER_LEN);
+      dgram.l4Offset = IPV4_MIN_HEADER_LEN;
+      dgram.l4Length = whole.length;
       dgram.frame = null;
     } else {
-      dgram.bytes = buf.subarray(ETHERNET_HEADER_LEN, ETHERNET_HEADER_LEN + total);
+      dgram.buf = buf;
+      dgram.ipOffset = ETHERNET_HEADER_LEN;
       dgram.headerLength = hl;
-      dgram.payload = buf.subarray(ETHERNET_HEADER_LEN + hl, ETHERNET_HEADER_LEN + total);
+      dgram.l4Offset = ETHERNET_HEADER_LEN + hl;
+      dgram.l4Length = total - hl;
       dgram.frame = frame;
+      dgram.frameL4Offset = ETHERNET_HEADER_LEN + hl;
     }
-    dgram.src = src;
-    dgram.dst = dst;
-    dgram.protocol = ip.protocol;
-    dgram.ttl = ip.ttl;
-    dgram.tos = (ip.dscp << 2) | ip.ecn;
     this.deliver(dgram);
   }
 
@@ -379,6 +417,60 @@ export class Interface implements RxHandler {
     }
     this.transmit(mac, r, payload, opts?.byReference ?? false);
     return true;
+  }
+
+  /**
+   * The transport fast path: start a frame to `dst` with Ethernet and IPv4 headers written for a
+   * transport message of `l4Length` bytes. Returns the transmit descriptor (the transport writes
+   * its header at offset 34 of `nic.txHeader(d)`, appends data, and commits), or -1 when the next
+   * hop is not resolved yet (resolution is started; use {@link sendIpv4} to have it queued).
+   * No fragmentation: a message above the MTU must be a TSO frame.
+   */
+  txIpv4(dst: Ipv4Addr, protocol: number, l4Length: number, dontFragment: boolean, tos = 0): number {
+    const hop = this.nextHop(dst);
+    if (hop === null) {
+      this.drop('ipv4-no-route');
+      return -1;
+    }
+    const mac = this.neighbors.lookup(hop, this.clock.nowMs());
+    if (!mac) return -1;
+    const nic = this.nic;
+    const d = nic.txBegin();
+    const h = nic.txHeader(d);
+    h.set(mac, 0);
+    h.set(this.mac, 6);
+    h[12] = ETHERTYPE_IPV4 >>> 8;
+    h[13] = ETHERTYPE_IPV4 & 0xff;
+    // IPv4 header written by hand: this runs once per segment.
+    const total = IPV4_MIN_HEADER_LEN + l4Length;
+    const id = (this.ipId = (this.ipId + 1) & 0xffff);
+    h[14] = 0x45;
+    h[15] = tos;
+    h[16] = total >>> 8;
+    h[17] = total & 0xff;
+    h[18] = id >>> 8;
+    h[19] = id & 0xff;
+    h[20] = dontFragment ? 0x40 : 0;
+    h[21] = 0;
+    h[22] = IPV4_DEFAULT_TTL;
+    h[23] = protocol;
+    h[24] = 0;
+    h[25] = 0;
+    const a = this.address;
+    h[26] = a >>> 24;
+    h[27] = (a >>> 16) & 0xff;
+    h[28] = (a >>> 8) & 0xff;
+    h[29] = a & 0xff;
+    h[30] = dst >>> 24;
+    h[31] = (dst >>> 16) & 0xff;
+    h[32] = (dst >>> 8) & 0xff;
+    h[33] = dst & 0xff;
+    const sum = foldChecksum(onesComplementSum(h, 14, 34));
+    h[24] = sum >>> 8;
+    h[25] = sum & 0xff;
+    this.stats.txFrames++;
+    this.stats.ipv4Out++;
+    return d;
   }
 
   /** A datagram that waited for ARP: its header is ours already. */

@@ -10,6 +10,7 @@ import debugFactory from 'debug';
 import { Arena, PAGE_SIZE } from './arena.js';
 import { PageOwner, PagePool } from './page-pool.js';
 import { RxFrame } from './rx-frame.js';
+import { finishChecksumForCapture } from './capture-checksum.js';
 import { Firmware, type FirmwareStats } from '../../firmware/firmware.js';
 import { RxRing, TX_HEADER_MAX, TxRing, VIRTIO_NET_HDR_GSO_NONE } from '../../firmware/rings.js';
 import { createSplitPolicy, formatSplitPolicy, type SplitPolicySpec } from '../../firmware/split-policy.js';
@@ -184,7 +185,11 @@ export class Nic {
       this.counters.rxRunts++;
       return;
     }
-    if (this.pcap) this.pcap.writeFrame(f.parts(this.pcapParts), f.length, this.timestampNs());
+    if (this.pcap) {
+      let parts = f.parts(this.pcapParts);
+      if (f.checksumPartial) parts = finishChecksumForCapture(parts, f.length, f.csumStart, f.csumOffset);
+      this.pcap.writeFrame(parts, f.length, this.timestampNs());
+    }
     this.handler!.receive(f);
   }
 
@@ -277,7 +282,9 @@ export class Nic {
       const off = ring.partOff[d * ring.maxParts + k]!;
       parts.push(this.arena.bytes.subarray(off, off + ring.partLen[d * ring.maxParts + k]!));
     }
-    this.pcap!.writeFrame(parts, ring.frameLen[d]!, this.timestampNs());
+    const partial = ring.csumOffset[d]! > 0;
+    const out = partial ? finishChecksumForCapture(parts, ring.frameLen[d]!, ring.csumStart[d]!, ring.csumOffset[d]!) : parts;
+    this.pcap!.writeFrame(out, ring.frameLen[d]!, this.timestampNs());
   }
 
   stats(): NicStats {

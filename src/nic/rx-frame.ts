@@ -138,6 +138,41 @@ export class RxFrame {
     return out.subarray(0, len);
   }
 
+  /**
+   * The first `n` bytes of the frame contiguous: the header buffer itself when they fit in it
+   * (the split hit, or headers shorter than the split), else a copy into a small scratch.
+   */
+  headers(n: number): Uint8Array {
+    if (n <= this.split) return this.headerViews[this.d]!;
+    if (this.split === 0 && n <= PAGE_SIZE) return this.pool.view(this.pageId(0));
+    this.copyOut(0, n, this.headerScratch, 0);
+    return this.headerScratch;
+  }
+
+  /** Copy frame bytes [from, from + len) into `dst` at `dstOff`, across header buffer and pages. */
+  copyOut(from: number, len: number, dst: Uint8Array, dstOff: number): void {
+    const split = this.split;
+    let pos = from;
+    const end = from + len;
+    if (pos < split) {
+      const n = Math.min(end, split) - pos;
+      const h = this.headerViews[this.d]!;
+      dst.set(h.subarray(pos, pos + n), dstOff);
+      dstOff += n;
+      pos += n;
+    }
+    while (pos < end) {
+      const r = pos - split;
+      const inPage = r & (PAGE_SIZE - 1);
+      const n = Math.min(end - pos, PAGE_SIZE - inPage);
+      dst.set(this.pool.view(this.pageId(r >>> 12)).subarray(inPage, inPage + n), dstOff);
+      dstOff += n;
+      pos += n;
+    }
+  }
+
+  private readonly headerScratch = new Uint8Array(256 + 64);
+
   /** The frame's parts as they lie in memory (for the capture writer). */
   parts(into: Uint8Array[]): Uint8Array[] {
     into.length = 0;

@@ -24,6 +24,11 @@ export type DropReason =
   | 'icmp-not-echo'
   | 'icmp-not-error'
   | 'icmp-bad-quote'
+  // TCP (RFC 9293 3.1); the checksum needs the pseudo header, so the caller checks it
+  | 'tcp-truncated'
+  | 'tcp-bad-data-offset'
+  | 'tcp-bad-options'
+  | 'tcp-bad-checksum'
   // virtio-net header (virtio spec 5.1.6): csum_start/csum_offset outside the frame
   | 'vnet-bad-csum-offsets';
 

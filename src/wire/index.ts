@@ -7,3 +7,5 @@ export * from './ethernet.js';
 export * from './arp.js';
 export * from './ipv4.js';
 export * from './icmp.js';
+export * from './seq.js';
+export * from './tcp.js';

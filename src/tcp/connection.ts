@@ -1,0 +1,1284 @@
+/**
+ * One TCP connection: the state machine of RFC 9293 3.10 with RFC 5961 (blind in-window
+ * attacks), RFC 7323 (window scale, timestamps, PAWS), RFC 6298 (RTO), RFC 1122 (delayed ACK,
+ * keepalive), Nagle and SWS avoidance (RFC 9293 3.7.4, 3.8.6), and Reno/NewReno congestion
+ * control (RFC 5681, RFC 6582) with an initial window of 10 segments (RFC 6928).
+ *
+ * Nothing here does I/O or reads a clock: segments come in through {@link segmentArrives},
+ * time through {@link onTimer}, and segments go out through the host's NIC.
+ */
+import type { Clock } from '../clock.js';
+import type { Interface, Ipv4Datagram } from '../iface/interface.js';
+import { copyTransportData } from '../iface/interface.js';
+import type { Nic } from '../nic/nic.js';
+import { foldChecksum, onesComplementSum, pseudoHeaderSum } from '../wire/checksum.js';
+import { IPPROTO_TCP } from '../wire/ipv4.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from '../wire/seq.js';
+import { emitTcpHeader, fillTcpPseudoChecksum, TcpFlag, TcpOptions, type TcpOptionsToEmit } from '../wire/tcp.js';
+import { VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4 } from '../../firmware/rings.js';
+import type { TcpConfig } from './config.js';
+import { TcpError } from './errors.js';
+import { RttEstimator } from './rtt.js';
+import { SendQueue } from './send-queue.js';
+import type { Scheduled } from './timer-queue.js';
+
+export type TcpState =
+  | 'CLOSED'
+  | 'LISTEN'
+  | 'SYN-SENT'
+  | 'SYN-RECEIVED'
+  | 'ESTABLISHED'
+  | 'FIN-WAIT-1'
+  | 'FIN-WAIT-2'
+  | 'CLOSE-WAIT'
+  | 'CLOSING'
+  | 'LAST-ACK'
+  | 'TIME-WAIT';
+
+/** A parsed incoming segment (one object reused by the layer). */
+export interface SegmentIn {
+  seq: number;
+  ack: number;
+  flags: number;
+  /** The window field as received (not yet scaled). */
+  window: number;
+  opts: TcpOptions;
+  /** Payload bytes, and where they start in the transport message. */
+  dataLength: number;
+  dataOffset: number;
+  dgram: Ipv4Datagram;
+}
+
+export interface TcpStats {
+  segmentsIn: number;
+  segmentsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  retransmits: number;
+  retransmittedBytes: number;
+  timeouts: number;
+  fastRetransmits: number;
+  resetsIn: number;
+  resetsOut: number;
+  challengeAcks: number;
+  outOfOrderSegments: number;
+  outOfOrderBytes: number;
+  outOfOrderDropped: number;
+  duplicateSegments: number;
+  pawsDropped: number;
+  delayedAcks: number;
+  windowProbes: number;
+  keepaliveProbes: number;
+  connectionsOpened: number;
+  connectionsAccepted: number;
+  connectionsEstablished: number;
+  connectionsClosed: number;
+  connectionsReset: number;
+  connectionsTimedOut: number;
+  listenOverflows: number;
+  drops: Record<string, number>;
+}
+
+/** What a connection needs from the layer that owns it. */
+export interface TcpHost {
+  readonly clock: Clock;
+  readonly config: TcpConfig;
+  readonly nic: Nic;
+  readonly iface: Interface;
+  readonly localAddr: number;
+  /** The TAP takes TSO frames and finishes checksums (virtio-net offloads). */
+  readonly offload: boolean;
+  readonly stats: TcpStats;
+  /** Make sure the connection's timers are scheduled. */
+  schedule(c: TcpConnection): void;
+  /** Ask for {@link TcpConnection.flush} at the end of the current batch. */
+  markDirty(c: TcpConnection): void;
+  /** The connection is gone (CLOSED): forget it. */
+  remove(c: TcpConnection): void;
+  /** The handshake completed on a passive connection. */
+  established(c: TcpConnection): void;
+  /** RFC 5961 7: may another challenge ACK go out now? */
+  allowChallengeAck(): boolean;
+  nextIsn(c: TcpConnection): number;
+}
+
+/** The application's side of a connection (the socket). */
+export interface TcpUser {
+  onConnect(): void;
+  /** In-order data: copy `len` bytes at `offset` of the datagram's transport message. */
+  onData(dgram: Ipv4Datagram, offset: number, len: number): void;
+  /** In-order data held in a buffer (from the out-of-order queue). */
+  onDataBytes(bytes: Uint8Array): void;
+  /** The peer will send no more (FIN). */
+  onEnd(): void;
+  /** Acknowledged data freed send buffer space. */
+  onSendSpace(): void;
+  /** The connection is over; `err` when it failed. Called once. */
+  onClose(err: TcpError | null): void;
+  /** Bytes the application holds unread (bounds the advertised window). */
+  bufferedBytes(): number;
+}
+
+/** Ethernet 14 + IPv4 20: where the TCP header starts in a transmit header buffer. */
+const L4 = 34;
+/** The largest TSO payload: an IPv4 datagram of 65535 bytes minus IPv4 and TCP headers. */
+const TSO_MAX_PAYLOAD = 65535 - 20 - 60;
+/** RFC 9293 3.7.1: the MSS assumed when the peer sends none. */
+const DEFAULT_MSS = 536;
+/** RFC 7323 5.5: timestamps older than 24 days are not trusted for PAWS. */
+const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
+/** RFC 9293 3.8.6.1: the persist interval grows to at most this. */
+const PERSIST_MAX_MS = 60_000;
+
+interface OooSegment {
+  seq: number;
+  data: Uint8Array;
+  fin: boolean;
+}
+
+let nextId = 1;
+
+export class TcpConnection implements Scheduled {
+  readonly id = nextId++;
+  state: TcpState = 'CLOSED';
+  readonly remoteAddr: number;
+  readonly remotePort: number;
+  readonly localPort: number;
+  user: TcpUser | null = null;
+  /** Set for a passive connection until it is accepted. */
+  listenerPort = -1;
+
+  // Send sequence space (RFC 9293 3.3.1).
+  iss = 0;
+  sndUna = 0;
+  sndNxt = 0;
+  /** Highest sequence number sent (sndNxt goes back on a timeout; this does not). */
+  sndMax = 0;
+  sndWnd = 0;
+  sndWl1 = 0;
+  sndWl2 = 0;
+  maxSndWnd = 0;
+  // Receive sequence space.
+  irs = 0;
+  rcvNxt = 0;
+  /** Right edge of the window last advertised (never moved left, RFC 9293 3.8.6.2.2). */
+  rcvAdv = 0;
+
+  // Negotiated options.
+  /** Our MSS as sent in the SYN, and the effective send MSS (payload per segment). */
+  readonly ourMss: number;
+  sndMss = DEFAULT_MSS;
+  sndWscale = 0;
+  rcvWscale = 0;
+  private offeredWscale: number;
+  tsOk = false;
+  sackOk = false;
+  private tsOffset: number;
+  private tsRecent = 0;
+  private tsRecentAt = 0;
+  private lastAckSent = 0;
+
+  readonly sendQueue: SendQueue;
+  /** The application ended its side: FIN after the queued data. */
+  private finQueued = false;
+  /** Sequence number of our FIN (valid once finQueued). */
+  finSeq = 0;
+  /** Data written but not yet queued because the send buffer was full is the socket's business. */
+  noDelay: boolean;
+  orphaned = false;
+
+  // Timers (clock ms; Infinity when off).
+  private rtoAt = Infinity;
+  private delackAt = Infinity;
+  private persistAt = Infinity;
+  private keepaliveAt = Infinity;
+  private closeAt = Infinity; // TIME-WAIT, FIN-WAIT-2 of orphans
+  queuedAt = Infinity;
+
+  private readonly rtt: RttEstimator;
+  private backoffs = 0;
+  private persistBackoffs = 0;
+  private keepaliveEnabled = false;
+  private keepaliveIdle: number;
+  private keepaliveProbesSent = 0;
+  /** RTT timing of one segment when timestamps are off (Karn: never a retransmitted one). */
+  private rttSeq = -1;
+  private rttStart = 0;
+
+  // Congestion control (RFC 5681, RFC 6582).
+  cwnd = 0;
+  ssthresh = 0x7fffffff;
+  private dupAcks = 0;
+  private inRecovery = false;
+  private recover = 0;
+  private bytesAckedCa = 0;
+
+  // Receiving.
+  private ackPending = 0;
+  private ackNow = false;
+  private ooo: OooSegment[] = [];
+  private oooBytes = 0;
+  /** Blocks most recently changed first (RFC 2018 4: the first block reports the latest). */
+  private readonly sackOut = new Uint32Array(8);
+  private sackOutCount = 0;
+  private finReceived = false;
+  private closedNotified = false;
+  private error: TcpError | null = null;
+  private dirty = false;
+  private readonly emitOpts: TcpOptionsToEmit = {};
+  private readonly ts = { tsVal: 0, tsEcr: 0 };
+
+  constructor(
+    private readonly host: TcpHost,
+    remoteAddr: number,
+    remotePort: number,
+    localPort: number,
+  ) {
+    this.remoteAddr = remoteAddr;
+    this.remotePort = remotePort;
+    this.localPort = localPort;
+    const cfg = host.config;
+    this.ourMss = host.iface.mtu - 40;
+    this.sendQueue = new SendQueue(host.nic.pool);
+    this.rtt = new RttEstimator(cfg.rtoMinMs, cfg.rtoMaxMs, cfg.rtoInitialMs);
+    this.noDelay = !cfg.nagle;
+    this.keepaliveIdle = cfg.keepIdleMs;
+    // RFC 7323 7.1: the smallest shift that lets the window cover the receive buffer.
+    let ws = 0;
+    while (ws < 14 && cfg.rcvBuf > 65535 << ws) ws++;
+    this.offeredWscale = cfg.windowScaling ? ws : -1;
+    // RFC 7323 5.4: a per-connection random offset for TSval.
+    this.tsOffset = (Math.random() * 0x100000000) >>> 0;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Opening
+
+  /** Active open: send a SYN (RFC 9293 3.10.1). */
+  connect(): void {
+    this.iss = this.host.nextIsn(this);
+    this.sndUna = this.iss;
+    this.sndNxt = seqAdd(this.iss, 1);
+    this.sndMax = this.sndNxt;
+    this.recover = this.iss;
+    this.state = 'SYN-SENT';
+    this.host.stats.connectionsOpened++;
+    this.sendSyn(false);
+    this.armRto();
+  }
+
+  /** Passive open: a SYN arrived at a listener (RFC 9293 3.10.7.2). */
+  acceptSyn(seg: SegmentIn): void {
+    this.irs = seg.seq;
+    this.rcvNxt = seqAdd(seg.seq, 1);
+    this.negotiate(seg);
+    this.iss = this.host.nextIsn(this);
+    this.sndUna = this.iss;
+    this.sndNxt = seqAdd(this.iss, 1);
+    this.sndMax = this.sndNxt;
+    this.recover = this.iss;
+    this.sndWnd = seg.window; // never scaled in a SYN (RFC 7323 2.2)
+    this.maxSndWnd = this.sndWnd;
+    this.sndWl1 = seg.seq;
+    this.sndWl2 = this.iss;
+    this.state = 'SYN-RECEIVED';
+    this.sendSyn(true);
+    this.armRto();
+  }
+
+  /** Options from the peer's SYN (RFC 9293 3.7.1, RFC 7323 2.2 / 3.2, RFC 2018 2). */
+  private negotiate(seg: SegmentIn): void {
+    const o = seg.opts;
+    const cfg = this.host.config;
+    const peerMss = o.mss > 0 ? o.mss : DEFAULT_MSS;
+    if (o.windowScale >= 0 && this.offeredWscale >= 0) {
+      this.sndWscale = o.windowScale;
+      this.rcvWscale = this.offeredWscale;
+    } else {
+      this.sndWscale = 0;
+      this.rcvWscale = 0;
+      this.offeredWscale = -1;
+    }
+    this.tsOk = cfg.timestamps && o.hasTimestamp;
+    if (this.tsOk) {
+      this.tsRecent = o.tsVal;
+      this.tsRecentAt = this.host.clock.nowMs();
+    }
+    this.sackOk = cfg.sack && o.sackPermitted;
+    // RFC 9293 3.7.1 / RFC 6691: the MSS counts no options; timestamps take 12 bytes of each segment.
+    this.sndMss = Math.max(64, Math.min(peerMss, this.ourMss) - (this.tsOk ? 12 : 0));
+    // RFC 6928: IW = min(10 * MSS, max(2 * MSS, 14600)).
+    this.cwnd = Math.min(10 * this.sndMss, Math.max(2 * this.sndMss, 14600));
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Application calls
+
+  /** Free space in the send buffer. */
+  sendSpace(): number {
+    return Math.max(0, this.host.config.sndBuf - this.sendQueue.length);
+  }
+
+  /** Queue bytes (copied) for sending; returns how many were taken. */
+  write(data: Uint8Array): number {
+    if (this.finQueued || !this.canSend()) return 0;
+    const n = Math.min(data.length, this.sendSpace());
+    if (n === 0) return 0;
+    this.sendQueue.append(n === data.length ? data : data.subarray(0, n));
+    this.markDirty();
+    return n;
+  }
+
+  /** Queue a pool page by reference (zero-copy); `onAcked` when all of it is acknowledged. */
+  writePage(page: number, len: number, onAcked: () => void): boolean {
+    if (this.finQueued || !this.canSend()) return false;
+    this.sendQueue.appendPage(page, len, onAcked);
+    this.markDirty();
+    return true;
+  }
+
+  /** Sequence number of the first byte in the send queue (after the SYN until it is acked). */
+  private dataStart(): number {
+    return seqGt(this.sndUna, this.iss) ? this.sndUna : seqAdd(this.sndUna, 1);
+  }
+
+  private canSend(): boolean {
+    const s = this.state;
+    return s === 'ESTABLISHED' || s === 'CLOSE-WAIT' || s === 'SYN-SENT' || s === 'SYN-RECEIVED';
+  }
+
+  /** The application ends its side (RFC 9293 3.10.4 CLOSE): FIN after the queued data. */
+  close(): void {
+    switch (this.state) {
+      case 'SYN-SENT':
+        this.terminate(null);
+        return;
+      case 'SYN-RECEIVED':
+      case 'ESTABLISHED':
+      case 'CLOSE-WAIT':
+        if (this.finQueued) return;
+        this.finQueued = true;
+        this.finSeq = seqAdd(this.dataStart(), this.sendQueue.length);
+        this.markDirty();
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Abort (RFC 9293 3.10.5): RST unless nothing was synchronized, then forget everything. */
+  abort(): void {
+    const s = this.state;
+    if (s === 'SYN-RECEIVED' || s === 'ESTABLISHED' || s === 'FIN-WAIT-1' || s === 'FIN-WAIT-2' || s === 'CLOSE-WAIT') {
+      this.sendRst(this.sndNxt, 0, false);
+    }
+    this.terminate(null);
+  }
+
+  /** The application read data: the window may have opened enough to tell the peer. */
+  windowUpdate(): void {
+    if (this.state === 'CLOSED' || this.state === 'LISTEN' || this.state === 'SYN-SENT') return;
+    const next = this.rightEdge();
+    const grow = seqDiff(next, this.rcvAdv);
+    // Tell the peer once the window grew by two segments or half the buffer (Linux: similar).
+    if (grow >= Math.min(2 * this.ourMss, this.host.config.rcvBuf / 2) || (seqDiff(this.rcvAdv, this.rcvNxt) < this.ourMss && grow >= this.ourMss)) {
+      this.ackNow = true;
+      this.markDirty();
+    }
+  }
+
+  setNoDelay(on: boolean): void {
+    this.noDelay = on;
+    if (on) this.markDirty();
+  }
+
+  setKeepAlive(on: boolean, idleMs?: number): void {
+    this.keepaliveEnabled = on;
+    if (idleMs && idleMs > 0) this.keepaliveIdle = idleMs;
+    this.keepaliveProbesSent = 0;
+    this.keepaliveAt = on ? this.host.clock.nowMs() + this.keepaliveIdle : Infinity;
+    this.host.schedule(this);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Segment arrival (RFC 9293 3.10.7)
+
+  segmentArrives(seg: SegmentIn): void {
+    const now = this.host.clock.nowMs();
+    if (this.keepaliveEnabled) {
+      this.keepaliveProbesSent = 0;
+      this.keepaliveAt = now + this.keepaliveIdle;
+    }
+    if (this.state === 'SYN-SENT') return this.synSentArrives(seg);
+    const flags = seg.flags;
+    const rst = (flags & TcpFlag.RST) !== 0;
+    const o = seg.opts;
+
+    // RFC 7323 5.3 PAWS: a segment whose TSval is older than TS.Recent is a duplicate.
+    if (this.tsOk && o.hasTimestamp && !rst && seqLt(o.tsVal, this.tsRecent) && now - this.tsRecentAt < PAWS_IDLE_MS) {
+      this.host.stats.pawsDropped++;
+      this.sendAck();
+      return;
+    }
+
+    // First: is the sequence number acceptable (RFC 9293 3.10.7.4, the four cases)?
+    const rcvWnd = seqDiff(this.rcvAdv, this.rcvNxt);
+    let segLen = seg.dataLength;
+    if (flags & TcpFlag.SYN) segLen++;
+    if (flags & TcpFlag.FIN) segLen++;
+    if (!this.acceptable(seg.seq, segLen, rcvWnd)) {
+      if (!rst) {
+        this.host.stats.duplicateSegments++;
+        this.sendAck();
+      }
+      return;
+    }
+
+    // Second: RST (RFC 5961 3.2: exact match resets, in-window earns a challenge ACK).
+    if (rst) {
+      this.host.stats.resetsIn++;
+      if (seg.seq !== this.rcvNxt) {
+        this.challengeAck();
+        return;
+      }
+      if (this.state === 'SYN-RECEIVED' && this.listenerPort >= 0) {
+        this.terminate(null); // back to LISTEN: the listener simply forgets this one
+        return;
+      }
+      if (this.state === 'CLOSING' || this.state === 'LAST-ACK' || this.state === 'TIME-WAIT') {
+        this.terminate(null);
+        return;
+      }
+      this.host.stats.connectionsReset++;
+      this.terminate(new TcpError('ECONNRESET', 'connection reset by peer'));
+      return;
+    }
+
+    // Fourth: SYN in a synchronized state (RFC 5961 4.2: challenge ACK).
+    if (flags & TcpFlag.SYN) {
+      if (this.state === 'SYN-RECEIVED' && seg.seq === this.irs) {
+        this.sendSyn(true); // the peer's SYN again: our SYN-ACK was lost
+        return;
+      }
+      this.challengeAck();
+      return;
+    }
+
+    // Fifth: ACK.
+    if (!(flags & TcpFlag.ACK)) return;
+    if (this.tsOk && o.hasTimestamp && seqLe(seg.seq, this.lastAckSent)) {
+      // RFC 7323 4.3: remember the peer's timestamp of the segment that moved our ACK.
+      this.tsRecent = o.tsVal;
+      this.tsRecentAt = now;
+    }
+    if (this.state === 'SYN-RECEIVED') {
+      if (seqLt(this.sndUna, seg.ack) && seqLe(seg.ack, this.sndNxt)) {
+        this.state = 'ESTABLISHED';
+        this.sndWnd = seg.window << this.sndWscale;
+        this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd);
+        this.sndWl1 = seg.seq;
+        this.sndWl2 = seg.ack;
+        this.ackAdvance(seg, now);
+        this.host.stats.connectionsEstablished++;
+        this.host.established(this);
+      } else {
+        this.sendRst(seg.ack, 0, false);
+        return;
+      }
+    } else if (!this.processAck(seg, now)) {
+      return;
+    }
+    if (this.state === 'CLOSED') return;
+
+    // Seventh: segment text.
+    if (seg.dataLength > 0) {
+      const s = this.state;
+      if (s === 'ESTABLISHED' || s === 'FIN-WAIT-1' || s === 'FIN-WAIT-2') this.receiveData(seg);
+      // In CLOSE-WAIT and later the peer already sent FIN: data is ignored (RFC 9293).
+    }
+
+    // Eighth: FIN.
+    if (flags & TcpFlag.FIN) {
+      const finAt = seqAdd(seg.seq, seg.dataLength);
+      if (finAt === this.rcvNxt) this.receiveFin();
+      else if (seqGt(finAt, this.rcvNxt)) this.queueOutOfOrder(finAt, null, true);
+    }
+    if (this.ackNow || this.ackPending > 0) this.markDirty();
+  }
+
+  /** RFC 9293 3.10.7.4 "first": the acceptability test. */
+  private acceptable(seq: number, segLen: number, rcvWnd: number): boolean {
+    if (segLen === 0) {
+      if (rcvWnd === 0) return seq === this.rcvNxt;
+      return seqLe(this.rcvNxt, seq) && seqLt(seq, seqAdd(this.rcvNxt, rcvWnd));
+    }
+    if (rcvWnd === 0) return false;
+    const end = seqAdd(seq, segLen - 1);
+    const wndEnd = seqAdd(this.rcvNxt, rcvWnd);
+    return (seqLe(this.rcvNxt, seq) && seqLt(seq, wndEnd)) || (seqLe(this.rcvNxt, end) && seqLt(end, wndEnd));
+  }
+
+  private synSentArrives(seg: SegmentIn): void {
+    const flags = seg.flags;
+    const hasAck = (flags & TcpFlag.ACK) !== 0;
+    if (hasAck && (seqLe(seg.ack, this.iss) || seqGt(seg.ack, this.sndMax))) {
+      if (!(flags & TcpFlag.RST)) this.sendRst(seg.ack, 0, false);
+      return;
+    }
+    if (flags & TcpFlag.RST) {
+      if (hasAck) {
+        this.host.stats.resetsIn++;
+        this.terminate(new TcpError('ECONNREFUSED', 'connection refused', 'connect'));
+      }
+      return;
+    }
+    if (!(flags & TcpFlag.SYN)) return;
+    this.irs = seg.seq;
+    this.rcvNxt = seqAdd(seg.seq, 1);
+    this.negotiate(seg);
+    if (this.tsOk && seg.opts.hasTimestamp) {
+      this.tsRecent = seg.opts.tsVal;
+      this.tsRecentAt = this.host.clock.nowMs();
+    }
+    if (hasAck) {
+      this.sndUna = seg.ack;
+      this.state = 'ESTABLISHED';
+      this.sndWnd = seg.window; // RFC 7323 2.2: a SYN's window is never scaled
+      this.maxSndWnd = this.sndWnd;
+      this.sndWl1 = seg.seq;
+      this.sndWl2 = seg.ack;
+      if (this.rttSeq < 0 && this.backoffs === 0) this.rtt.sample(this.host.clock.nowMs() - this.rttStart);
+      this.backoffs = 0;
+      this.rtoAt = Infinity;
+      this.host.stats.connectionsEstablished++;
+      this.ackNow = true;
+      this.markDirty();
+      this.user?.onConnect();
+      if (this.sendQueue.length > 0 || this.finQueued) this.markDirty();
+    } else {
+      // Simultaneous open (RFC 9293 3.5, figure 7).
+      this.state = 'SYN-RECEIVED';
+      this.sndWnd = seg.window;
+      this.sendSyn(true);
+    }
+  }
+
+  /** RFC 9293 3.10.7.4 "fifth", for synchronized states. Returns false to stop processing. */
+  private processAck(seg: SegmentIn, now: number): boolean {
+    const ack = seg.ack;
+    // RFC 5961 5.2: acceptable if SND.UNA - MAX.SND.WND <= SEG.ACK <= SND.MAX.
+    if (seqGt(ack, this.sndMax)) {
+      this.sendAck();
+      return false;
+    }
+    if (seqLt(ack, seqAdd(this.sndUna, -Math.max(this.maxSndWnd, 1)))) {
+      this.challengeAck();
+      return false;
+    }
+    const wnd = seg.window << this.sndWscale;
+    if (seqGt(ack, this.sndUna)) {
+      this.ackAdvance(seg, now);
+    } else if (ack === this.sndUna && seg.dataLength === 0 && !(seg.flags & TcpFlag.FIN) && wnd === this.sndWnd && this.sndMax !== this.sndUna) {
+      this.duplicateAck();
+    }
+    // RFC 9293 3.10.7.4: update the send window from newer segments only.
+    if (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLe(this.sndWl2, ack))) {
+      const opened = wnd > this.sndWnd;
+      this.sndWnd = wnd;
+      this.sndWl1 = seg.seq;
+      this.sndWl2 = ack;
+      if (wnd > this.maxSndWnd) this.maxSndWnd = wnd;
+      if (wnd > 0) {
+        this.persistAt = Infinity;
+        this.persistBackoffs = 0;
+      }
+      if (opened) this.markDirty();
+    }
+    const finAcked = this.finQueued && seqGt(this.sndUna, this.finSeq);
+    switch (this.state) {
+      case 'FIN-WAIT-1':
+        if (finAcked) {
+          this.state = 'FIN-WAIT-2';
+          if (this.orphaned) this.closeAt = now + this.host.config.finWait2TimeoutMs;
+        }
+        break;
+      case 'CLOSING':
+        if (finAcked) this.enterTimeWait(now);
+        break;
+      case 'LAST-ACK':
+        if (finAcked) {
+          this.terminate(null);
+          return false;
+        }
+        break;
+      case 'TIME-WAIT':
+        // A retransmitted FIN: acknowledge and restart the 2 MSL wait.
+        if (seg.flags & TcpFlag.FIN) {
+          this.ackNow = true;
+          this.closeAt = now + 2 * this.host.config.mslMs;
+          this.host.schedule(this);
+        }
+        break;
+    }
+    return true;
+  }
+
+  /** New data acknowledged: free it, sample the RTT, grow the window, re-arm the timer. */
+  private ackAdvance(seg: SegmentIn, now: number): void {
+    const ack = seg.ack;
+    const acked = seqDiff(ack, this.sndUna);
+    // Data acknowledged: neither the SYN's nor the FIN's sequence number is data.
+    const freed = Math.max(0, Math.min(this.sendQueue.length, seqDiff(ack, this.dataStart())));
+    if (freed > 0) this.sendQueue.consume(freed);
+    this.sndUna = ack;
+    if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
+    // RTT (RFC 6298 3, RFC 7323 4): from the echoed timestamp, else from the timed segment.
+    if (this.tsOk && seg.opts.hasTimestamp && seg.opts.tsEcr !== 0) {
+      this.rtt.sample(this.tsNow(now) - seg.opts.tsEcr);
+    } else if (this.rttSeq >= 0 && seqGt(ack, this.rttSeq)) {
+      this.rtt.sample(now - this.rttStart);
+      this.rttSeq = -1;
+    }
+    this.backoffs = 0;
+    this.congestionOnAck(acked);
+    if (this.sndUna === this.sndMax) {
+      this.rtoAt = Infinity;
+    } else {
+      this.rtoAt = now + this.rtt.current(0);
+      this.host.schedule(this);
+    }
+    if (freed > 0) this.user?.onSendSpace();
+    this.markDirty();
+  }
+
+  /** RFC 5681 3.1 slow start / congestion avoidance; RFC 6582 NewReno recovery exit. */
+  private congestionOnAck(acked: number): void {
+    this.dupAcks = 0;
+    const mss = this.sndMss;
+    if (this.inRecovery) {
+      if (seqGe(this.sndUna, this.recover)) {
+        // Full acknowledgement: leave recovery, deflate (RFC 6582 3.2 step 3).
+        this.inRecovery = false;
+        this.cwnd = Math.min(this.ssthresh, Math.max(seqDiff(this.sndMax, this.sndUna), mss) + mss);
+      } else {
+        // Partial acknowledgement: retransmit the next hole, deflate by what was acked.
+        this.retransmitFirst();
+        this.cwnd = Math.max(mss, this.cwnd - acked + mss);
+      }
+      return;
+    }
+    if (this.cwnd < this.ssthresh) {
+      this.cwnd += Math.min(acked, mss); // RFC 5681 (2); RFC 3465 L=1
+    } else {
+      this.bytesAckedCa += acked;
+      if (this.bytesAckedCa >= this.cwnd) {
+        this.bytesAckedCa -= this.cwnd;
+        this.cwnd += mss; // RFC 5681 (3)
+      }
+    }
+  }
+
+  /** RFC 5681 3.2 fast retransmit on the third duplicate ACK; NewReno (RFC 6582). */
+  private duplicateAck(): void {
+    this.dupAcks++;
+    const mss = this.sndMss;
+    if (this.inRecovery) {
+      this.cwnd += mss; // inflate for each segment that left the network
+      this.markDirty();
+      return;
+    }
+    // RFC 6582 3.2 step 1: not again for losses of the window already being recovered.
+    if (this.dupAcks === 3 && seqGt(this.sndUna, this.recover)) {
+      const flight = seqDiff(this.sndMax, this.sndUna);
+      this.ssthresh = Math.max(Math.floor(flight / 2), 2 * mss);
+      this.recover = this.sndMax;
+      this.inRecovery = true;
+      this.host.stats.fastRetransmits++;
+      this.retransmitFirst();
+      this.cwnd = this.ssthresh + 3 * mss;
+      this.markDirty();
+    }
+  }
+
+  /** Send the first unacknowledged segment again. */
+  private retransmitFirst(): void {
+    const len = Math.min(this.sndMss, this.sendQueue.length, seqDiff(this.sndMax, this.sndUna));
+    if (len <= 0) {
+      if (this.finQueued && seqLe(this.sndUna, this.finSeq)) this.sendSegment(this.finSeq, 0, TcpFlag.ACK | TcpFlag.FIN);
+      return;
+    }
+    this.host.stats.retransmits++;
+    this.host.stats.retransmittedBytes += len;
+    if (this.rttSeq >= 0) this.rttSeq = -1; // Karn
+    this.sendSegment(this.sndUna, len, TcpFlag.ACK);
+  }
+
+  private receiveData(seg: SegmentIn): void {
+    let seq = seg.seq;
+    let off = seg.dataOffset;
+    let len = seg.dataLength;
+    // Trim what we already have (RFC 9293 3.10.7.4 "seventh") and what is beyond the window.
+    const skip = seqDiff(this.rcvNxt, seq);
+    if (skip > 0) {
+      seq = this.rcvNxt;
+      off += skip;
+      len -= skip;
+      this.host.stats.duplicateSegments++;
+      this.ackNow = true; // RFC 2883 D-SACK territory: tell the peer at once
+    }
+    const room = seqDiff(this.rcvAdv, seq);
+    if (len > room) len = Math.max(0, room);
+    if (len <= 0) return;
+    if (seq !== this.rcvNxt) {
+      // Out of order: keep a copy (bounded), ACK at once (RFC 5681 4.2: a duplicate ACK).
+      const data = new Uint8Array(len);
+      copyTransportData(seg.dgram, off, len, data, 0);
+      this.queueOutOfOrder(seq, data, false);
+      this.ackNow = true;
+      return;
+    }
+    this.rcvNxt = seqAdd(this.rcvNxt, len);
+    this.host.stats.bytesIn += len;
+    this.user?.onData(seg.dgram, off, len);
+    if (this.state === 'CLOSED') return; // the application destroyed it from its data handler
+    this.ackPending += len;
+    if (this.ooo.length > 0) {
+      this.drainOutOfOrder();
+      this.ackNow = true; // RFC 5681 4.2: ACK at once when a hole is filled
+    }
+    // RFC 9293 3.8.6.3 / RFC 1122 4.2.3.2: ACK at least every second full-sized segment.
+    if (this.ackPending >= 2 * this.ourMss - (this.tsOk ? 24 : 0)) this.ackNow = true;
+    else if (this.delackAt === Infinity) {
+      this.delackAt = this.host.clock.nowMs() + this.host.config.delayedAckMs;
+      this.host.schedule(this);
+    }
+  }
+
+  private queueOutOfOrder(seq: number, data: Uint8Array | null, fin: boolean): void {
+    const stats = this.host.stats;
+    const len = data ? data.length : 0;
+    if (len > 0 && this.oooBytes + len > this.host.config.maxOutOfOrderBytes) {
+      stats.outOfOrderDropped++;
+      return;
+    }
+    stats.outOfOrderSegments++;
+    stats.outOfOrderBytes += len;
+    // Insert sorted by seq; overlapping data is kept as is and trimmed when drained.
+    let i = this.ooo.length;
+    while (i > 0 && seqGt(this.ooo[i - 1]!.seq, seq)) i--;
+    const prev = this.ooo[i - 1];
+    if (prev && prev.seq === seq && (prev.data?.length ?? 0) >= len && prev.fin === fin) return; // duplicate
+    this.ooo.splice(i, 0, { seq, data: data ?? EMPTY, fin });
+    this.oooBytes += len;
+    this.updateSackBlocks(seq, seqAdd(seq, len));
+  }
+
+  private drainOutOfOrder(): void {
+    while (this.ooo.length > 0) {
+      const s = this.ooo[0]!;
+      if (seqGt(s.seq, this.rcvNxt)) break;
+      this.ooo.shift();
+      this.oooBytes -= s.data.length;
+      const skip = seqDiff(this.rcvNxt, s.seq);
+      if (skip < s.data.length) {
+        const part = skip > 0 ? s.data.subarray(skip) : s.data;
+        this.rcvNxt = seqAdd(this.rcvNxt, part.length);
+        this.host.stats.bytesIn += part.length;
+        this.user?.onDataBytes(part);
+      }
+      if (s.fin && seqAdd(s.seq, s.data.length) === this.rcvNxt) {
+        this.receiveFin();
+        break;
+      }
+    }
+    // Forget SACK blocks now below rcvNxt.
+    let k = 0;
+    for (let i = 0; i < this.sackOutCount; i++) {
+      const l = this.sackOut[2 * i]!;
+      const r = this.sackOut[2 * i + 1]!;
+      if (seqGt(r, this.rcvNxt)) {
+        this.sackOut[2 * k] = seqMax(l, this.rcvNxt);
+        this.sackOut[2 * k + 1] = r;
+        k++;
+      }
+    }
+    this.sackOutCount = k;
+  }
+
+  /** RFC 2018 4: the block holding the newest segment first, then the others. */
+  private updateSackBlocks(l: number, r: number): void {
+    if (!this.sackOk || l === r) return;
+    // Merge with the blocks it touches.
+    const blocks: number[] = [];
+    for (let i = 0; i < this.sackOutCount; i++) {
+      const bl = this.sackOut[2 * i]!;
+      const br = this.sackOut[2 * i + 1]!;
+      if (seqLe(bl, r) && seqGe(br, l)) {
+        l = seqLt(bl, l) ? bl : l;
+        r = seqGt(br, r) ? br : r;
+      } else blocks.push(bl, br);
+    }
+    this.sackOut[0] = l;
+    this.sackOut[1] = r;
+    const max = this.tsOk ? 3 : 4;
+    let n = 1;
+    for (let i = 0; i + 1 < blocks.length && n < max; i += 2, n++) {
+      this.sackOut[2 * n] = blocks[i]!;
+      this.sackOut[2 * n + 1] = blocks[i + 1]!;
+    }
+    this.sackOutCount = n;
+  }
+
+  private receiveFin(): void {
+    if (this.finReceived) return;
+    this.finReceived = true;
+    this.rcvNxt = seqAdd(this.rcvNxt, 1);
+    this.ackNow = true;
+    const now = this.host.clock.nowMs();
+    switch (this.state) {
+      case 'SYN-RECEIVED':
+      case 'ESTABLISHED':
+        this.state = 'CLOSE-WAIT';
+        break;
+      case 'FIN-WAIT-1':
+        if (this.finQueued && seqGt(this.sndUna, this.finSeq)) this.enterTimeWait(now);
+        else this.state = 'CLOSING';
+        break;
+      case 'FIN-WAIT-2':
+        this.enterTimeWait(now);
+        break;
+    }
+    this.markDirty();
+    this.user?.onEnd();
+  }
+
+  private enterTimeWait(now: number): void {
+    this.state = 'TIME-WAIT';
+    this.rtoAt = Infinity;
+    this.persistAt = Infinity;
+    this.keepaliveAt = Infinity;
+    this.delackAt = Infinity;
+    this.closeAt = now + 2 * this.host.config.mslMs;
+    this.host.schedule(this);
+    this.sendQueue.clear();
+    this.notifyClosed(null);
+  }
+
+  /**
+   * RFC 6191: may a SYN reuse this TIME-WAIT connection's quadruple? Yes when its timestamp is
+   * newer than the last one seen, or (without timestamps) its sequence number is beyond ours.
+   */
+  acceptsNewIncarnation(seg: SegmentIn): boolean {
+    if (this.state !== 'TIME-WAIT') return false;
+    if (this.tsOk && seg.opts.hasTimestamp) return seqGt(seg.opts.tsVal, this.tsRecent);
+    return seqGt(seg.seq, this.rcvNxt);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Output
+
+  markDirty(): void {
+    if (this.dirty) return;
+    this.dirty = true;
+    this.host.markDirty(this);
+  }
+
+  /** Send what is due: data the windows allow, a FIN, or an ACK (called once per batch). */
+  flush(): void {
+    this.dirty = false;
+    const s = this.state;
+    if (s === 'CLOSED' || s === 'LISTEN' || s === 'SYN-SENT' || s === 'SYN-RECEIVED') {
+      if (this.ackNow && s === 'SYN-RECEIVED') this.ackNow = false;
+      return;
+    }
+    let sent = false;
+    if (s === 'ESTABLISHED' || s === 'CLOSE-WAIT' || s === 'FIN-WAIT-1' || s === 'CLOSING' || s === 'LAST-ACK') sent = this.output();
+    if (!sent && (this.ackNow || (this.ackPending > 0 && this.delackAt === Infinity))) this.sendAck();
+    if (this.finQueued && (s === 'ESTABLISHED' || s === 'CLOSE-WAIT') && seqGt(this.sndNxt, this.finSeq)) {
+      this.state = s === 'ESTABLISHED' ? 'FIN-WAIT-1' : 'LAST-ACK';
+    }
+  }
+
+  /** The send loop. Returns whether any segment went out. */
+  private output(): boolean {
+    const mss = this.sndMss;
+    let sent = false;
+    for (;;) {
+      const dataEnd = seqAdd(this.sndUna, this.sendQueue.length);
+      const unsent = seqGt(dataEnd, this.sndNxt) ? seqDiff(dataEnd, this.sndNxt) : 0;
+      const wnd = Math.min(this.sndWnd, this.cwnd);
+      const usable = seqDiff(seqAdd(this.sndUna, wnd), this.sndNxt);
+      const finDue = this.finQueued && seqLe(this.sndNxt, this.finSeq);
+      if (unsent > 0 && usable > 0) {
+        const maxSeg = this.host.offload ? Math.max(mss, Math.floor(TSO_MAX_PAYLOAD / mss) * mss) : mss;
+        let len = Math.min(unsent, usable, maxSeg);
+        if (len < mss && len < unsent) {
+          // Window-limited to less than a segment: SWS avoidance (RFC 9293 3.8.6.2.1) sends it
+          // only if it is at least half the largest window the peer offered.
+          if (len < this.maxSndWnd / 2) break;
+        }
+        if (len < mss && len === unsent && !this.noDelay && this.sndMax !== this.sndUna && !finDue) {
+          break; // Nagle (RFC 9293 3.7.4): small data waits while data is unacknowledged
+        }
+        if (len > mss && len < unsent) len -= len % mss; // TSO frames in whole segments
+        const fin = finDue && seqAdd(this.sndNxt, len) === this.finSeq;
+        const retrans = seqLt(this.sndNxt, this.sndMax);
+        if (retrans) {
+          this.host.stats.retransmits++;
+          this.host.stats.retransmittedBytes += len;
+        } else if (!this.tsOk && this.rttSeq < 0) {
+          this.rttSeq = this.sndNxt;
+          this.rttStart = this.host.clock.nowMs();
+        }
+        this.sendSegment(this.sndNxt, len, TcpFlag.ACK | (len === unsent ? TcpFlag.PSH : 0) | (fin ? TcpFlag.FIN : 0));
+        this.sndNxt = seqAdd(this.sndNxt, len + (fin ? 1 : 0));
+        if (seqGt(this.sndNxt, this.sndMax)) this.sndMax = this.sndNxt;
+        this.armRto();
+        sent = true;
+        continue;
+      }
+      if (finDue && unsent === 0) {
+        this.sendSegment(this.finSeq, 0, TcpFlag.ACK | TcpFlag.FIN);
+        this.sndNxt = seqAdd(this.finSeq, 1);
+        if (seqGt(this.sndNxt, this.sndMax)) this.sndMax = this.sndNxt;
+        this.armRto();
+        sent = true;
+      }
+      break;
+    }
+    // Zero window with data waiting and nothing in flight: probe it (RFC 9293 3.8.6.1).
+    const dataEnd = seqAdd(this.sndUna, this.sendQueue.length);
+    if (this.sndWnd === 0 && seqGt(dataEnd, this.sndNxt) && this.rtoAt === Infinity && this.persistAt === Infinity) {
+      this.persistAt = this.host.clock.nowMs() + this.persistInterval();
+      this.host.schedule(this);
+    }
+    return sent;
+  }
+
+  private persistInterval(): number {
+    return Math.min(PERSIST_MAX_MS, Math.max(this.rtt.current(0), this.host.config.rtoMinMs) * 2 ** this.persistBackoffs);
+  }
+
+  private armRto(): void {
+    if (this.rtoAt !== Infinity) return;
+    this.rtoAt = this.host.clock.nowMs() + this.rtt.current(this.backoffs);
+    this.host.schedule(this);
+  }
+
+  sendAck(): void {
+    this.sendSegment(this.sndNxt, 0, TcpFlag.ACK);
+  }
+
+  private challengeAck(): void {
+    if (!this.host.allowChallengeAck()) return;
+    this.host.stats.challengeAcks++;
+    this.sendAck();
+  }
+
+  private sendSyn(withAck: boolean): void {
+    this.rttStart = this.host.clock.nowMs();
+    this.sendSegment(this.iss, 0, TcpFlag.SYN | (withAck ? TcpFlag.ACK : 0));
+  }
+
+  /** The right edge we may advertise now: buffer room, with receiver SWS avoidance. */
+  private rightEdge(): number {
+    const cfg = this.host.config;
+    const buffered = (this.user?.bufferedBytes() ?? 0) + this.oooBytes;
+    const room = Math.max(0, cfg.rcvBuf - buffered);
+    const maxWnd = 65535 << this.rcvWscale;
+    const edge = seqAdd(this.rcvNxt, Math.min(room, maxWnd));
+    // RFC 9293 3.8.6.2.2: move the edge only by at least min(buffer / 2, MSS).
+    if (seqLe(edge, this.rcvAdv) || seqDiff(edge, this.rcvAdv) < Math.min(cfg.rcvBuf / 2, this.ourMss)) return this.rcvAdv;
+    return edge;
+  }
+
+  private tsNow(now: number): number {
+    return (Math.floor(now) + this.tsOffset) >>> 0;
+  }
+
+  /**
+   * Build and send one segment: sequence `seq`, `len` bytes of the send queue from there, and
+   * `flags`. Headers go in the NIC's header buffer, data by reference to the queue's pages.
+   */
+  sendSegment(seq: number, len: number, flags: number): void {
+    const host = this.host;
+    const syn = (flags & TcpFlag.SYN) !== 0;
+    const now = host.clock.nowMs();
+    const o = this.emitOpts;
+    o.mss = undefined;
+    o.windowScale = undefined;
+    o.sackPermitted = false;
+    o.timestamp = null;
+    o.sackBlocks = undefined;
+    o.sackBlockCount = 0;
+    // Window: right edge never moves left; SYNs carry it unscaled (RFC 7323 2.2).
+    let window: number;
+    if (syn) {
+      o.mss = this.ourMss;
+      const cfg = host.config;
+      if (this.state === 'SYN-SENT' || this.state === 'CLOSED') {
+        if (this.offeredWscale >= 0) o.windowScale = this.offeredWscale;
+        o.sackPermitted = cfg.sack;
+        if (cfg.timestamps) {
+          this.ts.tsVal = this.tsNow(now);
+          this.ts.tsEcr = 0;
+          o.timestamp = this.ts;
+        }
+      } else {
+        // RFC 7323 2.2: answer with our shift only if the peer offered one (negotiate() cleared
+        // offeredWscale otherwise).
+        if (this.offeredWscale >= 0) o.windowScale = this.rcvWscale;
+        o.sackPermitted = this.sackOk;
+        if (this.tsOk) {
+          this.ts.tsVal = this.tsNow(now);
+          this.ts.tsEcr = this.tsRecent;
+          o.timestamp = this.ts;
+        }
+      }
+      window = Math.min(65535, host.config.rcvBuf);
+      this.rcvAdv = seqAdd(this.rcvNxt, window);
+    } else {
+      const edge = this.rightEdge();
+      this.rcvAdv = edge;
+      window = Math.max(0, seqDiff(edge, this.rcvNxt)) >>> this.rcvWscale;
+      if (window > 65535) window = 65535;
+      if (this.tsOk) {
+        this.ts.tsVal = this.tsNow(now);
+        this.ts.tsEcr = this.tsRecent;
+        o.timestamp = this.ts;
+      }
+      if (this.sackOk && this.sackOutCount > 0) {
+        o.sackBlocks = this.sackOut;
+        o.sackBlockCount = this.sackOutCount;
+      }
+    }
+    const ack = (flags & TcpFlag.ACK) !== 0 ? this.rcvNxt : 0;
+    const hdrLen = 20 + tcpOptionsLengthFast(o);
+    const l4Len = hdrLen + len;
+    const iface = host.iface;
+    const d = iface.txIpv4(this.remoteAddr, IPPROTO_TCP, l4Len, true);
+    if (d < 0) {
+      this.sendSlow(seq, ack, flags, window, hdrLen, len);
+    } else {
+      const nic = host.nic;
+      const h = nic.txHeader(d);
+      emitTcpHeader(h, L4, { srcPort: this.localPort, dstPort: this.remotePort, seq, ack, flags, window }, o);
+      if (host.offload) {
+        const paySum = len > 0 ? this.sendQueue.toFrame(nic, d, seqDiff(seq, this.sndUna), len, false) : 0;
+        void paySum;
+        fillTcpPseudoChecksum(h, L4, l4Len, host.localAddr, this.remoteAddr);
+        nic.txCommit(d, L4 + hdrLen, {
+          gsoType: len > this.sndMss ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_NONE,
+          gsoSize: len > this.sndMss ? this.sndMss : 0,
+          csumStart: L4,
+          csumOffset: 16,
+        });
+      } else {
+        const paySum = len > 0 ? this.sendQueue.toFrame(nic, d, seqDiff(seq, this.sndUna), len, true) : 0;
+        let sum = pseudoHeaderSum(host.localAddr, this.remoteAddr, IPPROTO_TCP, l4Len);
+        sum += onesComplementSum(h, L4, L4 + hdrLen);
+        sum += paySum;
+        const c = foldChecksum(((sum >>> 16) + (sum & 0xffff)) >>> 0);
+        h[L4 + 16] = c >>> 8;
+        h[L4 + 17] = c & 0xff;
+        nic.txCommit(d, L4 + hdrLen);
+      }
+    }
+    host.stats.segmentsOut++;
+    host.stats.bytesOut += len;
+    if (flags & TcpFlag.ACK) {
+      this.lastAckSent = this.rcvNxt;
+      this.ackPending = 0;
+      this.ackNow = false;
+      if (this.delackAt !== Infinity) this.delackAt = Infinity;
+    }
+  }
+
+  /** The next hop is not resolved yet: hand a contiguous copy to the interface's ARP queue. */
+  private sendSlow(seq: number, ack: number, flags: number, window: number, hdrLen: number, len: number): void {
+    const msg = new Uint8Array(hdrLen + len);
+    emitTcpHeader(msg, 0, { srcPort: this.localPort, dstPort: this.remotePort, seq, ack, flags, window }, this.emitOpts);
+    if (len > this.sndMss) len = this.sndMss; // no TSO through the slow path
+    if (len > 0) this.sendQueue.copyOut(seqDiff(seq, this.sndUna), len, msg, hdrLen);
+    const seg = msg.subarray(0, hdrLen + len);
+    let sum = pseudoHeaderSum(this.host.localAddr, this.remoteAddr, IPPROTO_TCP, seg.length);
+    sum = onesComplementSum(seg, 0, seg.length, sum);
+    const c = foldChecksum(sum);
+    seg[16] = c >>> 8;
+    seg[17] = c & 0xff;
+    this.host.iface.sendIpv4(this.remoteAddr, IPPROTO_TCP, seg, { dontFragment: true });
+  }
+
+  /** A RST with the given sequence number (and ACK when `withAck`). */
+  private sendRst(seq: number, ack: number, withAck: boolean): void {
+    this.host.stats.resetsOut++;
+    const o = this.emitOpts;
+    o.mss = undefined;
+    o.windowScale = undefined;
+    o.sackPermitted = false;
+    o.timestamp = null;
+    o.sackBlocks = undefined;
+    o.sackBlockCount = 0;
+    sendBareSegment(this.host, this.remoteAddr, this.localPort, this.remotePort, seq, ack, TcpFlag.RST | (withAck ? TcpFlag.ACK : 0));
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Timers
+
+  nextDeadline(): number {
+    return Math.min(this.rtoAt, this.delackAt, this.persistAt, this.keepaliveAt, this.closeAt);
+  }
+
+  onTimer(now: number): void {
+    if (this.closeAt <= now) {
+      this.closeAt = Infinity;
+      if (this.state === 'TIME-WAIT') {
+        this.terminate(null);
+        return;
+      }
+      if (this.state === 'FIN-WAIT-2') {
+        this.terminate(new TcpError('ETIMEDOUT', 'FIN-WAIT-2 timed out'));
+        return;
+      }
+    }
+    if (this.rtoAt <= now) {
+      this.rtoAt = Infinity;
+      this.onRetransmitTimeout(now);
+      if (this.state === 'CLOSED') return;
+    }
+    if (this.delackAt <= now) {
+      this.delackAt = Infinity;
+      if (this.ackPending > 0) {
+        this.host.stats.delayedAcks++;
+        this.ackNow = true;
+        this.markDirty();
+      }
+    }
+    if (this.persistAt <= now) {
+      this.persistAt = Infinity;
+      if (this.sndWnd === 0 && this.sendQueue.length > 0) {
+        // Linux's zero-window probe: an old sequence number makes the peer ACK with its window.
+        this.host.stats.windowProbes++;
+        this.sendSegment(seqAdd(this.sndUna, -1), 0, TcpFlag.ACK);
+        this.persistBackoffs++;
+        this.persistAt = now + this.persistInterval();
+      } else {
+        this.markDirty();
+      }
+    }
+    if (this.keepaliveAt <= now) {
+      this.keepaliveAt = Infinity;
+      if (this.keepaliveEnabled && (this.state === 'ESTABLISHED' || this.state === 'CLOSE-WAIT')) {
+        if (this.keepaliveProbesSent >= this.host.config.keepProbes) {
+          this.host.stats.connectionsTimedOut++;
+          this.terminate(new TcpError('ETIMEDOUT', 'keepalive: peer does not answer'));
+          return;
+        }
+        this.keepaliveProbesSent++;
+        this.host.stats.keepaliveProbes++;
+        this.sendSegment(seqAdd(this.sndUna, -1), 0, TcpFlag.ACK); // RFC 1122 4.2.3.6
+        this.keepaliveAt = now + this.host.config.keepIntervalMs;
+      }
+    }
+  }
+
+  private onRetransmitTimeout(now: number): void {
+    const cfg = this.host.config;
+    const stats = this.host.stats;
+    stats.timeouts++;
+    this.backoffs++;
+    if (this.state === 'SYN-SENT' || this.state === 'SYN-RECEIVED') {
+      if (this.backoffs > cfg.synRetries) {
+        stats.connectionsTimedOut++;
+        this.terminate(new TcpError('ETIMEDOUT', 'connection timed out', 'connect'));
+        return;
+      }
+      stats.retransmits++;
+      this.sendSyn(this.state === 'SYN-RECEIVED');
+      this.rtoAt = now + this.rtt.current(this.backoffs);
+      this.host.schedule(this);
+      return;
+    }
+    if (this.sndUna === this.sndMax) {
+      this.backoffs = 0;
+      return;
+    }
+    if (this.backoffs > cfg.maxRetransmits) {
+      stats.connectionsTimedOut++;
+      this.terminate(new TcpError('ETIMEDOUT', 'connection timed out'));
+      return;
+    }
+    // RFC 5681 3.1 (4): after a timeout, one segment and slow start from half the flight.
+    const flight = seqDiff(this.sndMax, this.sndUna);
+    this.ssthresh = Math.max(Math.floor(flight / 2), 2 * this.sndMss);
+    this.cwnd = this.sndMss;
+    this.inRecovery = false;
+    this.recover = this.sndMax;
+    this.dupAcks = 0;
+    this.rttSeq = -1; // Karn
+    this.sndNxt = this.sndUna; // go back: resend from the first unacknowledged byte
+    this.markDirty();
+    this.rtoAt = now + this.rtt.current(this.backoffs);
+    this.host.schedule(this);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The end
+
+  /** CLOSED: release everything, tell the user once, leave the layer's tables. */
+  terminate(err: TcpError | null): void {
+    if (this.state === 'CLOSED') return;
+    this.state = 'CLOSED';
+    this.rtoAt = this.delackAt = this.persistAt = this.keepaliveAt = this.closeAt = Infinity;
+    this.sendQueue.clear();
+    this.ooo = [];
+    this.oooBytes = 0;
+    this.host.stats.connectionsClosed++;
+    this.host.remove(this);
+    this.notifyClosed(err);
+  }
+
+  private notifyClosed(err: TcpError | null): void {
+    if (this.closedNotified) return;
+    this.closedNotified = true;
+    this.error = err;
+    this.user?.onClose(err);
+  }
+
+  get lastError(): TcpError | null {
+    return this.error;
+  }
+
+  /** Whether the application may still read (peer has not finished) — for sockets. */
+  get peerFinished(): boolean {
+    return this.finReceived;
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** {@link tcpOptionsLength} for the options this file emits, without its generality. */
+function tcpOptionsLengthFast(o: TcpOptionsToEmit): number {
+  let n = 0;
+  if (o.mss !== undefined) n += 4;
+  if (o.timestamp) n += 12;
+  else if (o.sackPermitted) n += 4;
+  if (o.windowScale !== undefined) n += 4;
+  if (o.sackBlocks && (o.sackBlockCount ?? 0) > 0) n += 4 + 8 * o.sackBlockCount!;
+  return n;
+}
+
+/**
+ * A segment with no connection behind it: RSTs for segments to nowhere (RFC 9293 3.10.7.1).
+ * Built contiguously and sent through the interface (resolving the peer if needed).
+ */
+export function sendBareSegment(host: Pick<TcpHost, 'iface' | 'localAddr' | 'stats'>, remote: number, localPort: number, remotePort: number, seq: number, ack: number, flags: number): void {
+  const msg = new Uint8Array(20);
+  emitTcpHeader(msg, 0, { srcPort: localPort, dstPort: remotePort, seq, ack, flags, window: 0 });
+  const sum = onesComplementSum(msg, 0, 20, pseudoHeaderSum(host.localAddr, remote, IPPROTO_TCP, 20));
+  const c = foldChecksum(sum);
+  msg[16] = c >>> 8;
+  msg[17] = c & 0xff;
+  host.iface.sendIpv4(remote, IPPROTO_TCP, msg, { dontFragment: true });
+  host.stats.segmentsOut++;
+}

@@ -1,0 +1,144 @@
+/**
+ * The send queue: the bytes of a connection from SND.UNA on (sent and not yet acknowledged,
+ * then not yet sent), held in pool pages. Segments go to the NIC by reference to these pages
+ * (they stay unchanged until acknowledged), so transmitting and retransmitting copy nothing.
+ * Bytes written by the application are copied in once, as the kernel does on write(2).
+ */
+import { PAGE_SIZE } from '../nic/arena.js';
+import type { Nic } from '../nic/nic.js';
+import { PageOwner, type PagePool } from '../nic/page-pool.js';
+import { onesComplementSum } from '../wire/checksum.js';
+
+interface Chunk {
+  /** Pool page id, or -1 for heap memory (used only when the pool is empty). */
+  page: number;
+  bytes: Uint8Array;
+  /** First byte still queued, and the end of the bytes written into `bytes`. */
+  start: number;
+  end: number;
+  /** Called once every byte of the chunk is acknowledged (zero-copy completions). */
+  onAcked: (() => void) | null;
+}
+
+export class SendQueue {
+  private chunks: Chunk[] = [];
+  private bytes = 0;
+  /** Bytes copied in from the application. */
+  copiedIn = 0;
+
+  constructor(private readonly pool: PagePool) {}
+
+  /** Bytes queued (unacknowledged and unsent). */
+  get length(): number {
+    return this.bytes;
+  }
+
+  /** Copy `data` in; returns how many bytes were taken (all of them; the caller bounds it). */
+  append(data: Uint8Array): number {
+    let pos = 0;
+    const n = data.length;
+    while (pos < n) {
+      let tail = this.chunks.length > 0 ? this.chunks[this.chunks.length - 1]! : null;
+      if (!tail || tail.end === tail.bytes.length || tail.onAcked) {
+        const page = this.pool.alloc(PageOwner.Stack);
+        tail = { page, bytes: page >= 0 ? this.pool.view(page) : new Uint8Array(PAGE_SIZE), start: 0, end: 0, onAcked: null };
+        this.chunks.push(tail);
+      }
+      const take = Math.min(n - pos, tail.bytes.length - tail.end);
+      tail.bytes.set(data.subarray(pos, pos + take), tail.end);
+      tail.end += take;
+      pos += take;
+    }
+    this.bytes += n;
+    this.copiedIn += n;
+    return n;
+  }
+
+  /**
+   * Queue a page by reference (zero-copy send): `page` is a pool page the stack now owns,
+   * `len` bytes of it are data. `onAcked` runs when all of it is acknowledged.
+   */
+  appendPage(page: number, len: number, onAcked: (() => void) | null): void {
+    this.chunks.push({ page, bytes: this.pool.view(page), start: 0, end: len, onAcked });
+    this.bytes += len;
+  }
+
+  /** Drop `n` acknowledged bytes from the front, freeing the pages they emptied. */
+  consume(n: number): void {
+    this.bytes -= n;
+    while (n > 0) {
+      const c = this.chunks[0]!;
+      const avail = c.end - c.start;
+      if (n < avail || (n === avail && c.end < c.bytes.length && this.chunks.length === 1 && !c.onAcked)) {
+        // Keep a partly filled tail page for the next write.
+        c.start += n;
+        return;
+      }
+      n -= avail;
+      this.chunks.shift();
+      if (c.onAcked) c.onAcked();
+      else if (c.page >= 0) this.pool.free(c.page);
+    }
+  }
+
+  /**
+   * Append queue bytes [from, from + len) to transmit frame `d` as parts, by reference.
+   * Returns the one's complement sum of those bytes when `sum` is true (for software checksums).
+   */
+  toFrame(nic: Nic, d: number, from: number, len: number, sum: boolean): number {
+    let acc = 0;
+    let odd = false;
+    let i = 0;
+    // Skip to the chunk holding `from`.
+    for (; i < this.chunks.length; i++) {
+      const c = this.chunks[i]!;
+      const avail = c.end - c.start;
+      if (from < avail) break;
+      from -= avail;
+    }
+    while (len > 0) {
+      const c = this.chunks[i++]!;
+      const s = c.start + from;
+      const n = Math.min(len, c.end - s);
+      const part = c.bytes.subarray(s, s + n);
+      nic.txAppend(d, part, c.page >= 0);
+      if (sum) {
+        const x = onesComplementSum(part, 0, n);
+        acc += odd ? ((x & 0xff) << 8) | (x >>> 8) : x;
+        if (n & 1) odd = !odd;
+      }
+      len -= n;
+      from = 0;
+    }
+    return acc;
+  }
+
+  /** Copy queue bytes [from, from + len) into `dst` (for segments that must be contiguous). */
+  copyOut(from: number, len: number, dst: Uint8Array, dstOff: number): void {
+    let i = 0;
+    for (; i < this.chunks.length; i++) {
+      const avail = this.chunks[i]!.end - this.chunks[i]!.start;
+      if (from < avail) break;
+      from -= avail;
+    }
+    while (len > 0) {
+      const c = this.chunks[i++]!;
+      const s = c.start + from;
+      const n = Math.min(len, c.end - s);
+      dst.set(c.bytes.subarray(s, s + n), dstOff);
+      dstOff += n;
+      len -= n;
+      from = 0;
+    }
+  }
+
+  /** Release every page (connection gone). Zero-copy owners are told their pages are back. */
+  clear(): void {
+    for (const c of this.chunks) {
+      if (c.onAcked) c.onAcked();
+      else if (c.page >= 0) this.pool.free(c.page);
+    }
+    this.chunks = [];
+    this.bytes = 0;
+  }
+}

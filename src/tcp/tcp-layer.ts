@@ -1,0 +1,395 @@
+/**
+ * The TCP layer: demultiplexes segments to connections and listeners, answers segments to
+ * nowhere with RST (RFC 9293 3.10.7.1), runs the listen queues (a bounded SYN queue and accept
+ * backlog), picks ephemeral ports (RFC 6056 algorithm 3 style), and owns the timer queue and
+ * the per-batch output of every connection.
+ */
+import debugFactory from 'debug';
+import type { Clock } from '../clock.js';
+import type { Interface, Ipv4Datagram, ProtocolHandler } from '../iface/interface.js';
+import type { Nic } from '../nic/nic.js';
+import { onesComplementSum, pseudoHeaderSum } from '../wire/checksum.js';
+import { IPPROTO_TCP } from '../wire/ipv4.js';
+import { seqAdd } from '../wire/seq.js';
+import { checkTcp, parseTcpOptions, TcpFlag, TcpOptions, TcpSegment } from '../wire/tcp.js';
+import { DEFAULT_TCP_CONFIG, type TcpConfig } from './config.js';
+import { TcpConnection, sendBareSegment, type SegmentIn, type TcpHost, type TcpStats } from './connection.js';
+import { TcpError } from './errors.js';
+import { IsnGenerator } from './isn.js';
+import { TimerQueue } from './timer-queue.js';
+
+const log = debugFactory('tapstack:tcp');
+
+export interface Listener {
+  readonly port: number;
+  backlog: number;
+  /** Connections in SYN-RECEIVED. */
+  synQueue: Set<TcpConnection>;
+  /** Called synchronously when a handshake completes: the socket must attach at once. */
+  onConnection: (c: TcpConnection) => void;
+}
+
+function emptyStats(): TcpStats {
+  return {
+    segmentsIn: 0,
+    segmentsOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    retransmits: 0,
+    retransmittedBytes: 0,
+    timeouts: 0,
+    fastRetransmits: 0,
+    resetsIn: 0,
+    resetsOut: 0,
+    challengeAcks: 0,
+    outOfOrderSegments: 0,
+    outOfOrderBytes: 0,
+    outOfOrderDropped: 0,
+    duplicateSegments: 0,
+    pawsDropped: 0,
+    delayedAcks: 0,
+    windowProbes: 0,
+    keepaliveProbes: 0,
+    connectionsOpened: 0,
+    connectionsAccepted: 0,
+    connectionsEstablished: 0,
+    connectionsClosed: 0,
+    connectionsReset: 0,
+    connectionsTimedOut: 0,
+    listenOverflows: 0,
+    drops: {},
+  };
+}
+
+export interface TcpLayerOptions {
+  iface: Interface;
+  nic: Nic;
+  clock: Clock;
+  config?: Partial<TcpConfig>;
+  offload: boolean;
+  /** How to run the per-batch flush after application calls (setImmediate by default). */
+  defer?: (fn: () => void) => void;
+  /** Called after timers or deferred work sent segments: flush the NIC. */
+  kick?: () => void;
+}
+
+export class TcpLayer implements ProtocolHandler, TcpHost {
+  readonly clock: Clock;
+  readonly config: TcpConfig;
+  readonly nic: Nic;
+  readonly iface: Interface;
+  readonly localAddr: number;
+  readonly offload: boolean;
+  readonly stats: TcpStats = emptyStats();
+  readonly timers = new TimerQueue();
+  /** remote address -> (remotePort << 16 | localPort) -> connection. */
+  private readonly conns = new Map<number, Map<number, TcpConnection>>();
+  private connCount = 0;
+  private readonly listeners = new Map<number, Listener>();
+  private readonly isn: IsnGenerator;
+  private dirty: TcpConnection[] = [];
+  private flushScheduled = false;
+  private readonly defer: (fn: () => void) => void;
+  private readonly kick: () => void;
+  private readonly seg = new TcpSegment(new Uint8Array(20));
+  private readonly opts = new TcpOptions();
+  private readonly segIn: SegmentIn;
+  private last: TcpConnection | null = null;
+  private challengeTokens: number;
+  private challengeAt: number;
+  private ephemeralNext: number;
+
+  constructor(o: TcpLayerOptions) {
+    this.clock = o.clock;
+    this.config = { ...DEFAULT_TCP_CONFIG, ...o.config };
+    this.nic = o.nic;
+    this.iface = o.iface;
+    this.localAddr = o.iface.address;
+    this.offload = o.offload;
+    this.isn = new IsnGenerator(o.clock);
+    this.defer = o.defer ?? ((fn) => setImmediate(fn));
+    this.kick = o.kick ?? (() => o.nic.flush());
+    this.segIn = { seq: 0, ack: 0, flags: 0, window: 0, opts: this.opts, dataLength: 0, dataOffset: 0, dgram: null as unknown as Ipv4Datagram };
+    this.challengeTokens = this.config.challengeAcksPerSecond;
+    this.challengeAt = o.clock.nowMs();
+    const span = this.config.ephemeralHigh - this.config.ephemeralLow + 1;
+    this.ephemeralNext = Math.floor(Math.random() * span);
+    o.iface.setProtocol(IPPROTO_TCP, this);
+  }
+
+  drop(reason: string): void {
+    const d = this.stats.drops;
+    d[reason] = (d[reason] ?? 0) + 1;
+  }
+
+  get connectionCount(): number {
+    return this.connCount;
+  }
+
+  // ---- TcpHost ----
+
+  schedule(c: TcpConnection): void {
+    this.timers.schedule(c);
+  }
+
+  markDirty(c: TcpConnection): void {
+    this.dirty.push(c);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      this.defer(() => this.runDeferred());
+    }
+  }
+
+  private runDeferred(): void {
+    this.flushScheduled = false;
+    if (this.dirty.length === 0) return;
+    this.flush();
+    this.kick();
+  }
+
+  /** Output of every connection that has something to say (once per batch). */
+  flush(): void {
+    // Connections may mark others (or themselves) dirty while flushing: loop until quiet.
+    for (let rounds = 0; this.dirty.length > 0 && rounds < 4; rounds++) {
+      const list = this.dirty;
+      this.dirty = [];
+      for (const c of list) c.flush();
+    }
+  }
+
+  remove(c: TcpConnection): void {
+    const m = this.conns.get(c.remoteAddr);
+    const key = (c.remotePort << 16) | c.localPort;
+    if (m && m.get(key) === c) {
+      m.delete(key);
+      if (m.size === 0) this.conns.delete(c.remoteAddr);
+      this.connCount--;
+    }
+    if (this.last === c) this.last = null;
+    if (c.listenerPort >= 0) {
+      const l = this.listeners.get(c.listenerPort);
+      l?.synQueue.delete(c);
+    }
+  }
+
+  established(c: TcpConnection): void {
+    const l = c.listenerPort >= 0 ? this.listeners.get(c.listenerPort) : undefined;
+    c.listenerPort = -1;
+    if (!l) {
+      c.abort();
+      return;
+    }
+    l.synQueue.delete(c);
+    this.stats.connectionsAccepted++;
+    l.onConnection(c);
+  }
+
+  allowChallengeAck(): boolean {
+    const now = this.clock.nowMs();
+    const rate = this.config.challengeAcksPerSecond;
+    this.challengeTokens = Math.min(rate, this.challengeTokens + ((now - this.challengeAt) * rate) / 1000);
+    this.challengeAt = now;
+    if (this.challengeTokens < 1) return false;
+    this.challengeTokens--;
+    return true;
+  }
+
+  nextIsn(c: TcpConnection): number {
+    return this.isn.next(this.localAddr, c.localPort, c.remoteAddr, c.remotePort);
+  }
+
+  // ---- application side ----
+
+  listen(port: number, backlog: number, onConnection: (c: TcpConnection) => void): Listener {
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`port ${port} out of range 1..65535`);
+    if (this.listeners.has(port)) throw new TcpError('EADDRINUSE', `port ${port} is already in use`, 'listen');
+    const l: Listener = { port, backlog: Math.max(1, backlog), synQueue: new Set(), onConnection };
+    this.listeners.set(port, l);
+    log('listening on %d (backlog %d)', port, l.backlog);
+    return l;
+  }
+
+  unlisten(port: number): void {
+    const l = this.listeners.get(port);
+    if (!l) return;
+    this.listeners.delete(port);
+    for (const c of l.synQueue) c.abort();
+  }
+
+  /** Active open to `remote:remotePort`, from `localPort` or an ephemeral one. */
+  connect(remote: number, remotePort: number, localPort?: number): TcpConnection {
+    const lport = localPort ?? this.ephemeralPort(remote, remotePort);
+    if (this.lookup(remote, remotePort, lport)) throw new TcpError('EADDRINUSE', `${lport} -> ${remotePort} is in use`, 'connect');
+    const c = new TcpConnection(this, remote, remotePort, lport);
+    this.insert(c);
+    return c;
+  }
+
+  /** RFC 6056 3.3.3-like: a random start, then the next port whose quadruple is free. */
+  private ephemeralPort(remote: number, remotePort: number): number {
+    const lo = this.config.ephemeralLow;
+    const span = this.config.ephemeralHigh - lo + 1;
+    for (let i = 0; i < span; i++) {
+      const port = lo + ((this.ephemeralNext + i) % span);
+      if (this.listeners.has(port)) continue;
+      if (!this.lookup(remote, remotePort, port)) {
+        this.ephemeralNext = (this.ephemeralNext + i + 1) % span;
+        return port;
+      }
+    }
+    throw new TcpError('EADDRNOTAVAIL', 'no ephemeral port is free', 'connect');
+  }
+
+  private insert(c: TcpConnection): void {
+    let m = this.conns.get(c.remoteAddr);
+    if (!m) {
+      m = new Map();
+      this.conns.set(c.remoteAddr, m);
+    }
+    m.set((c.remotePort << 16) | c.localPort, c);
+    this.connCount++;
+  }
+
+  lookup(remote: number, remotePort: number, localPort: number): TcpConnection | undefined {
+    return this.conns.get(remote)?.get((remotePort << 16) | localPort);
+  }
+
+  /** Every connection (for stats and shutdown). */
+  *connections(): IterableIterator<TcpConnection> {
+    for (const m of this.conns.values()) yield* m.values();
+  }
+
+  // ---- receive ----
+
+  receive(dgram: Ipv4Datagram): boolean {
+    const stats = this.stats;
+    stats.segmentsIn++;
+    const buf = dgram.buf;
+    const l4 = dgram.l4Offset;
+    const reason = checkTcp(buf, l4, dgram.l4Length);
+    if (reason !== null) {
+      this.drop(reason);
+      return true;
+    }
+    // Checksum: the firmware's verdict for a frame, our own sum for reassembled datagrams.
+    const frame = dgram.frame;
+    if (frame !== null) {
+      if (frame.checksumBad || !frame.checksumOk) {
+        this.drop('tcp-bad-checksum');
+        return true;
+      }
+    } else {
+      const sum = onesComplementSum(buf, l4, l4 + dgram.l4Length, pseudoHeaderSum(dgram.src, dgram.dst, IPPROTO_TCP, dgram.l4Length));
+      if (sum !== 0xffff && sum !== 0) {
+        this.drop('tcp-bad-checksum');
+        return true;
+      }
+    }
+    const seg = this.seg.reset(buf, l4, dgram.l4Length);
+    const hl = seg.headerLength;
+    const optReason = parseTcpOptions(buf, l4 + 20, l4 + hl, this.opts);
+    if (optReason !== null) {
+      this.drop(optReason);
+      return true;
+    }
+    const s = this.segIn;
+    s.seq = seg.seq;
+    s.ack = seg.ack;
+    s.flags = seg.flags;
+    s.window = seg.window;
+    s.dataOffset = hl;
+    s.dataLength = dgram.l4Length - hl;
+    s.dgram = dgram;
+    const flags = s.flags;
+    if ((flags & (TcpFlag.SYN | TcpFlag.FIN)) === (TcpFlag.SYN | TcpFlag.FIN) || (flags & (TcpFlag.SYN | TcpFlag.RST)) === (TcpFlag.SYN | TcpFlag.RST)) {
+      this.drop('tcp-bad-flags');
+      return true;
+    }
+    if (dgram.dst !== this.localAddr) {
+      this.drop('tcp-not-unicast');
+      return true;
+    }
+    const remote = dgram.src;
+    const rport = seg.srcPort;
+    const lport = seg.dstPort;
+    let c = this.last;
+    if (c === null || c.remoteAddr !== remote || c.remotePort !== rport || c.localPort !== lport) {
+      c = this.lookup(remote, rport, lport) ?? null;
+      if (c) this.last = c;
+    }
+    if (c) {
+      if (c.state === 'TIME-WAIT' && flags & TcpFlag.SYN && !(flags & TcpFlag.ACK) && this.listeners.has(lport) && c.acceptsNewIncarnation(s)) {
+        c.terminate(null); // RFC 6191: a new incarnation replaces the TIME-WAIT one
+      } else {
+        c.segmentArrives(s);
+        return true;
+      }
+    }
+    const l = this.listeners.get(lport);
+    if (l) {
+      this.listenArrives(l, remote, rport, s);
+      return true;
+    }
+    this.resetClosed(remote, lport, rport, s);
+    return true;
+  }
+
+  /** RFC 9293 3.10.7.2: a segment for a listener. */
+  private listenArrives(l: Listener, remote: number, rport: number, s: SegmentIn): void {
+    const flags = s.flags;
+    if (flags & TcpFlag.RST) return;
+    if (flags & TcpFlag.ACK) {
+      this.resetClosed(remote, l.port, rport, s);
+      return;
+    }
+    if (!(flags & TcpFlag.SYN)) {
+      this.drop('tcp-listen-no-syn');
+      return;
+    }
+    if (l.synQueue.size >= l.backlog) {
+      // The SYN queue is full: drop (the peer retries); SYN cookies come with issue 6.
+      this.stats.listenOverflows++;
+      this.drop('tcp-listen-overflow');
+      return;
+    }
+    const c = new TcpConnection(this, remote, rport, l.port);
+    c.listenerPort = l.port;
+    this.insert(c);
+    l.synQueue.add(c);
+    c.acceptSyn(s);
+  }
+
+  /** RFC 9293 3.10.7.1: the reply of a CLOSED port. */
+  private resetClosed(remote: number, lport: number, rport: number, s: SegmentIn): void {
+    if (s.flags & TcpFlag.RST) return;
+    this.stats.resetsOut++;
+    if (s.flags & TcpFlag.ACK) {
+      sendBareSegment(this, remote, lport, rport, s.ack, 0, TcpFlag.RST);
+    } else {
+      let len = s.dataLength;
+      if (s.flags & TcpFlag.SYN) len++;
+      if (s.flags & TcpFlag.FIN) len++;
+      sendBareSegment(this, remote, lport, rport, 0, seqAdd(s.seq, len), TcpFlag.RST | TcpFlag.ACK);
+    }
+  }
+
+  // ---- timers ----
+
+  nextDeadline(): number {
+    return this.timers.peek();
+  }
+
+  /** Run due timers and send what they produced. */
+  poll(): void {
+    this.timers.run(this.clock.nowMs());
+    this.flush();
+  }
+
+  /** Abort every connection (stack shutdown). */
+  shutdown(): void {
+    for (const c of [...this.connections()]) c.abort();
+    for (const port of [...this.listeners.keys()]) this.unlisten(port);
+    this.flush();
+  }
+}
+

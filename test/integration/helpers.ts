@@ -1,0 +1,478 @@
+/**
+ * Helpers of the integration tests: tapstack against the real Linux kernel, each test file in
+ * network namespaces of its own (`tapstack-it-<what>-<pid>`) on a /24 of its own out of
+ * 198.18.0.0/15 (kernel side .1, tapstack .2), so files can run in parallel. Nothing here
+ * touches anything outside those namespaces, and every process is stopped by its PID.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const CLI = path.join(ROOT, 'dist/src/cli/main.js');
+export const CRAFT = fileURLToPath(new URL('./craft.py', import.meta.url));
+/** Debian's python, which has scapy (python3-scapy); not whatever python3 is first on PATH. */
+export const PYTHON = '/usr/bin/python3';
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run a command to completion (killed by its PID after `timeoutMs`), collecting its output. */
+export function run(cmd: string, args: string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => {
+      if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+    }, opts.timeoutMs ?? 60_000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+    if (opts.input !== undefined) {
+      child.stdin!.on('error', () => undefined); // EPIPE when it exits without reading: fine
+      child.stdin!.end(opts.input);
+    }
+  });
+}
+
+/** Like {@link run}, but a non-zero exit is an error that shows the output. */
+export async function runOk(cmd: string, args: string[], opts: { timeoutMs?: number } = {}): Promise<RunResult> {
+  const r = await run(cmd, args, opts);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code ?? r.signal}\n${r.stdout}${r.stderr}`);
+  return r;
+}
+
+// ---- namespaces ----
+
+const NS_NAME = /^tapstack-it-[A-Za-z0-9._-]+$/;
+
+/** A namespace name for this test file and process: `tapstack-it-<tag>-<pid>`. */
+export function netnsName(tag: string): string {
+  const name = `tapstack-it-${tag}-${process.pid}`;
+  if (!NS_NAME.test(name) || name.length > 64) throw new Error(`bad namespace name ${name}`);
+  return name;
+}
+
+async function netnsExists(name: string): Promise<boolean> {
+  const r = await run('ip', ['netns', 'list']);
+  return r.stdout.split('\n').some((l) => l.split(' ')[0] === name);
+}
+
+/**
+ * Create namespace `name` (deleting a leftover of the same name), with lo up and the IPv4
+ * defaults the tests rely on: the kernel does not learn neighbours from gratuitous ARP
+ * (arp_accept 0, the kernel default; set explicitly because a new namespace inherits IPv4
+ * settings from the host's), unless `arpAccept`.
+ */
+export async function netnsCreate(name: string, opts: { arpAccept?: boolean } = {}): Promise<void> {
+  if (!NS_NAME.test(name)) throw new Error(`refusing namespace name ${name}`);
+  await netnsDelete(name);
+  await runOk('ip', ['netns', 'add', name]);
+  try {
+    await runOk('ip', ['netns', 'exec', name, 'ip', 'link', 'set', 'lo', 'up']);
+    // A TAP created later takes `default`; the kernel uses the larger of `all` and the device's.
+    for (const k of ['all', 'default']) {
+      await runOk('ip', ['netns', 'exec', name, 'sysctl', '-q', '-w', `net.ipv4.conf.${k}.arp_accept=${opts.arpAccept ? 1 : 0}`]);
+    }
+  } catch (e) {
+    await netnsDelete(name);
+    throw e;
+  }
+}
+
+/** Delete namespace `name` if it exists (idempotent). Stop the processes you started in it first. */
+export async function netnsDelete(name: string): Promise<void> {
+  if (!NS_NAME.test(name)) throw new Error(`refusing namespace name ${name}`);
+  if (!(await netnsExists(name))) return;
+  const r = await run('ip', ['netns', 'del', name]);
+  if (r.code !== 0 && (await netnsExists(name))) throw new Error(`ip netns del ${name}: ${r.stderr}`);
+}
+
+/** Run a command inside the namespace. */
+export function nsRun(ns: string, cmd: string, args: string[], opts: { timeoutMs?: number } = {}): Promise<RunResult> {
+  return run('ip', ['netns', 'exec', ns, cmd, ...args], opts);
+}
+
+// ---- tapstack ----
+
+export interface Subnet {
+  /** The X of 198.18.X.0/24. */
+  x: number;
+  host: string;
+  tapstack: string;
+}
+
+/** 198.18.X.0/24: kernel side 198.18.X.1, tapstack 198.18.X.2. X in 0..255 (198.18.0.0/15 holds 512). */
+export function subnet(x: number): Subnet {
+  if (!Number.isInteger(x) || x < 0 || x > 255) throw new Error(`subnet ${x}`);
+  return { x, host: `198.18.${x}.1`, tapstack: `198.18.${x}.2` };
+}
+
+export interface UpOptions {
+  ns: string;
+  net: Subnet;
+  ifname?: string;
+  offload?: 'on' | 'off';
+  mtu?: number;
+  pcap?: string;
+  /** Extra options after the usual ones. */
+  extra?: string[];
+  /** Run as another user (uid:gid) through setpriv. */
+  asUser?: { uid: number; gid: number };
+}
+
+export interface Stopped {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  counters: Counters;
+}
+
+export type Counters = Record<string, number>;
+
+export class Tapstack {
+  /** The MAC tapstack printed in its `tapstack up:` line. */
+  mac = '';
+  upLine = '';
+  stdout = '';
+  stderr = '';
+  private exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private exitState: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly opts: UpOptions,
+  ) {
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (this.stdout += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
+    this.exited = new Promise((resolve) => {
+      child.on('close', (code, signal) => {
+        this.exitState = { code, signal };
+        resolve(this.exitState);
+      });
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get running(): boolean {
+    return this.exitState === null;
+  }
+
+  /** The arguments of `tapstack up` for these options. */
+  static args(o: UpOptions): string[] {
+    const a = ['up', '--ifname', o.ifname ?? 'tap0', '--address', `${o.net.tapstack}/24`, '--host-address', `${o.net.host}/24`];
+    if (o.offload) a.push('--offload', o.offload);
+    if (o.mtu !== undefined) a.push('--mtu', String(o.mtu));
+    if (o.pcap) a.push('--pcap', o.pcap);
+    if (o.extra) a.push(...o.extra);
+    return a;
+  }
+
+  /**
+   * Start `tapstack up` in the namespace. `ip netns exec` execs the command in place, so the
+   * child's PID is node's: signals go straight to tapstack.
+   */
+  static spawn(o: UpOptions): Tapstack {
+    const cmd = ['node', CLI, ...Tapstack.args(o)];
+    const prefix = o.asUser ? ['setpriv', `--reuid=${o.asUser.uid}`, `--regid=${o.asUser.gid}`, '--clear-groups'] : [];
+    const child = spawn('ip', ['netns', 'exec', o.ns, ...prefix, ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
+    return new Tapstack(child, o);
+  }
+
+  /** Start tapstack and wait for its `tapstack up:` line (which gives its MAC). */
+  static async start(o: UpOptions, timeoutMs = 20_000): Promise<Tapstack> {
+    const t = Tapstack.spawn(o);
+    try {
+      await t.waitUp(timeoutMs);
+    } catch (e) {
+      await t.stop().catch(() => undefined);
+      throw e;
+    }
+    return t;
+  }
+
+  private waitUp(timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const deadline = setTimeout(() => done(new Error(`tapstack did not print "tapstack up:" in ${timeoutMs} ms\n${this.stdout}${this.stderr}`)), timeoutMs);
+      const check = () => {
+        const line = this.stdout.split('\n').find((l) => l.startsWith('tapstack up:'));
+        if (line !== undefined && this.stdout.includes(line + '\n')) {
+          const m = / mac ((?:[0-9a-f]{2}:){5}[0-9a-f]{2}) /.exec(line);
+          if (!m) return done(new Error(`no MAC in ${JSON.stringify(line)}`));
+          this.upLine = line;
+          this.mac = m[1]!;
+          return done(null);
+        }
+      };
+      const onData = () => check();
+      const onClose = () => done(new Error(`tapstack exited before it was up (${this.exitState?.code ?? this.exitState?.signal})\n${this.stdout}${this.stderr}`));
+      const done = (err: Error | null) => {
+        clearTimeout(deadline);
+        this.child.stdout!.off('data', onData);
+        this.child.off('close', onClose);
+        if (err) reject(err);
+        else resolve();
+      };
+      this.child.stdout!.on('data', onData);
+      this.child.on('close', onClose);
+      check();
+    });
+  }
+
+  /** Wait for it to exit by itself. */
+  async exit(timeoutMs = 20_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`tapstack (pid ${this.pid}) did not exit in ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      return await Promise.race([this.exited, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Stop it with SIGINT and parse the counters it prints. If it does not exit within
+   * `timeoutMs` it is killed (SIGKILL, by PID) and an error is thrown. Safe to call twice.
+   */
+  async stop(timeoutMs = 20_000): Promise<Stopped> {
+    if (this.running) process.kill(this.pid, 'SIGINT');
+    let st;
+    try {
+      st = await this.exit(timeoutMs);
+    } catch (e) {
+      if (this.running) process.kill(this.pid, 'SIGKILL');
+      await this.exited;
+      throw e;
+    }
+    return { ...st, stdout: this.stdout, stderr: this.stderr, counters: parseCounters(this.stdout) };
+  }
+}
+
+/**
+ * The counters tapstack prints at exit: the `name value` lines after `tapstack: SIGINT, stopped`.
+ * Counters it leaves out are zero: read them with {@link counter}.
+ */
+export function parseCounters(stdout: string): Counters {
+  const lines = stdout.split('\n');
+  const at = lines.findIndex((l) => /^tapstack: SIG[A-Z]+, stopped$/.test(l));
+  if (at < 0) throw new Error(`no "tapstack: SIG..., stopped" line in tapstack's output:\n${stdout}`);
+  const out: Counters = {};
+  for (const l of lines.slice(at + 1)) {
+    if (l === '') continue;
+    const m = /^(\S+) (\d+)$/.exec(l);
+    if (!m) throw new Error(`counter line ${JSON.stringify(l)} is not "name value"`);
+    out[m[1]!] = Number(m[2]);
+  }
+  if (!('iface.rxFrames' in out)) throw new Error(`no iface.rxFrames among the counters:\n${stdout}`);
+  return out;
+}
+
+export function counter(c: Counters, name: string): number {
+  return c[name] ?? 0;
+}
+
+/** The drop counters (`drop.*`) that are not zero. */
+export function drops(c: Counters): Counters {
+  const out: Counters = {};
+  for (const [k, v] of Object.entries(c)) if (k.startsWith('drop.') && v !== 0) out[k] = v;
+  return out;
+}
+
+/** Poll `check` every 100 ms until it returns non-null, or give up after `timeoutMs` (null). */
+export async function poll<T>(check: () => Promise<T | null>, timeoutMs: number): Promise<T | null> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== null || Date.now() >= end) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// ---- kernel-side tools ----
+
+export interface PingResult extends RunResult {
+  transmitted: number;
+  received: number;
+}
+
+/** `ping` from the kernel's side of the namespace. */
+export async function ping(
+  ns: string,
+  dst: string,
+  o: { count: number; size?: number; interval?: number; waitS?: number; dontFragment?: boolean },
+): Promise<PingResult> {
+  const args = ['-n', '-q', '-c', String(o.count), '-i', String(o.interval ?? 0.05), '-W', String(o.waitS ?? 2)];
+  if (o.size !== undefined) args.push('-s', String(o.size));
+  if (o.dontFragment) args.push('-M', 'do');
+  args.push(dst);
+  const r = await nsRun(ns, 'ping', args, { timeoutMs: 60_000 + o.count * 3000 });
+  const m = /(\d+) packets transmitted, (\d+) received/.exec(r.stdout);
+  if (!m) throw new Error(`cannot read ping's summary:\n${r.stdout}${r.stderr}`);
+  return { ...r, transmitted: Number(m[1]), received: Number(m[2]) };
+}
+
+export interface Neighbour {
+  mac: string | null;
+  state: string;
+  line: string;
+}
+
+/** The kernel's neighbour entry for `ip` (null if it has none). */
+export async function neighbour(ns: string, ip: string): Promise<Neighbour | null> {
+  const r = await nsRun(ns, 'ip', ['neigh', 'show', ip]);
+  const line = r.stdout.split('\n').find((l) => l.startsWith(ip + ' '));
+  if (!line) return null;
+  const mac = / lladdr (\S+)/.exec(line)?.[1] ?? null;
+  const state = line.trim().split(/\s+/).pop()!;
+  return { mac, state, line };
+}
+
+/** The MAC of `ifname` in the namespace (the kernel's side of the TAP). */
+export async function linkMac(ns: string, ifname: string): Promise<string> {
+  const r = await nsRun(ns, 'cat', [`/sys/class/net/${ifname}/address`]);
+  if (r.code !== 0) throw new Error(`no ${ifname} in ${ns}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** Run `test/integration/craft.py` (scapy) in the namespace: it sends frames on the TAP. */
+export async function craft(ns: string, args: string[]): Promise<RunResult> {
+  return runOk('ip', ['netns', 'exec', ns, PYTHON, CRAFT, ...args], { timeoutMs: 60_000 });
+}
+
+// ---- captures ----
+
+/** tshark's lines (stderr's "Running as user root" warning ignored), empty lines dropped. */
+export async function tshark(pcap: string, args: string[]): Promise<string[]> {
+  const r = await run('tshark', ['-r', pcap, ...args], { timeoutMs: 120_000 });
+  if (r.code !== 0) throw new Error(`tshark -r ${pcap} ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r.stdout.split('\n').filter((l) => l.trim() !== '');
+}
+
+/**
+ * DESIGN.md section 7's check: malformed frames and checksum warnings, one line each (tshark
+ * exits 0 either way). `fields` replaces the summary line by those fields.
+ */
+export function tsharkProblems(pcap: string, fields: string[] = []): Promise<string[]> {
+  const f = fields.length ? ['-T', 'fields', ...fields.flatMap((x) => ['-e', x])] : [];
+  return tshark(pcap, [
+    '-o', 'ip.check_checksum:TRUE',
+    '-o', 'tcp.check_checksum:TRUE',
+    '-o', 'udp.check_checksum:TRUE',
+    '-Y', '_ws.malformed || _ws.expert.severity >= "warning"',
+    ...f,
+  ]);
+}
+
+/** Number of frames matching a display filter. */
+export async function tsharkCount(pcap: string, filter: string, opts: { defragment?: boolean } = {}): Promise<number> {
+  const lines = await tshark(pcap, ['-o', `ip.defragment:${opts.defragment === false ? 'FALSE' : 'TRUE'}`, '-Y', filter, '-T', 'fields', '-e', 'frame.number']);
+  return lines.length;
+}
+
+/** One ICMP message as tshark sees it after IPv4 reassembly. */
+export interface IcmpSeen {
+  frame: number;
+  src: string;
+  dst: string;
+  type: number;
+  ident: number;
+  seq: number;
+  /** Length of the ICMP message (reassembled if it came in fragments). */
+  icmpLength: number;
+  /** Number of IPv4 fragments it came in (1: not fragmented). */
+  fragments: number;
+}
+
+/** Every ICMP message in the capture, reassembled. */
+export async function icmpMessages(pcap: string): Promise<IcmpSeen[]> {
+  const lines = await tshark(pcap, [
+    '-o', 'ip.defragment:TRUE',
+    '-Y', 'icmp',
+    '-T', 'fields', '-E', 'occurrence=f',
+    '-e', 'frame.number', '-e', 'ip.src', '-e', 'ip.dst', '-e', 'icmp.type', '-e', 'icmp.ident', '-e', 'icmp.seq',
+    '-e', 'ip.len', '-e', 'ip.hdr_len', '-e', 'ip.reassembled.length', '-e', 'ip.fragment.count',
+  ]);
+  return lines.map((l) => {
+    const [frame, src, dst, type, ident, seq, ipLen, hdrLen, reLen, fragCount] = l.split('\t');
+    const reassembled = reLen !== undefined && reLen !== '';
+    return {
+      frame: Number(frame),
+      src: src!,
+      dst: dst!,
+      type: Number(type),
+      ident: Number(ident),
+      seq: Number(seq),
+      icmpLength: reassembled ? Number(reLen) : Number(ipLen) - Number(hdrLen),
+      fragments: reassembled ? Number(fragCount) : 1,
+    };
+  });
+}
+
+/** One IPv4 frame (fragment or whole datagram) as it was on the wire, no reassembly. */
+export interface Ipv4FrameSeen {
+  frame: number;
+  src: string;
+  dst: string;
+  totalLength: number;
+  moreFragments: boolean;
+  /** The Fragment Offset field as tshark prints it (non-zero for every fragment but the first). */
+  fragmentOffset: number;
+}
+
+export async function ipv4Frames(pcap: string): Promise<Ipv4FrameSeen[]> {
+  const lines = await tshark(pcap, [
+    '-o', 'ip.defragment:FALSE',
+    '-Y', 'ip',
+    '-T', 'fields', '-E', 'occurrence=f',
+    '-e', 'frame.number', '-e', 'ip.src', '-e', 'ip.dst', '-e', 'ip.len', '-e', 'ip.flags.mf', '-e', 'ip.frag_offset',
+  ]);
+  return lines.map((l) => {
+    const [frame, src, dst, len, mf, off] = l.split('\t');
+    return {
+      frame: Number(frame),
+      src: src!,
+      dst: dst!,
+      totalLength: Number(len),
+      moreFragments: mf === '1' || mf === 'True',
+      fragmentOffset: Number(off),
+    };
+  });
+}
+
+// ---- files ----
+
+/** Whether a frame is a fragment (MF set or an offset). */
+export function isFragment(f: Ipv4FrameSeen): boolean {
+  return f.moreFragments || f.fragmentOffset !== 0;
+}
+
+/** A scratch directory under /tmp, removed by the returned function. */
+export function scratchDir(tag: string): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(path.join(tmpdir(), `tapstack-it-${tag}-`));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export function requireBuilt(): void {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build (test/integration/global-setup.ts does it)`);
+}
