@@ -15,12 +15,16 @@ import { formatCidr, formatMac, parseCidr } from '../wire/addr.js';
 import { TapError } from '../tap/errors.js';
 import { validateIfName, validateMtu } from '../tap/tap-device.js';
 import { formatCounters } from './counters.js';
+import { parseServices, startServices, type Counters, type ServiceSpec } from './services.js';
+import { parseIpv4 } from '../wire/addr.js';
 
 const HELP = `Usage: tapstack <command> [options]
 
 Commands:
   up        Create a TAP device in this network namespace and run the stack on it
             until SIGINT or SIGTERM; then print the counters and exit.
+  connect   tapstack connect HOST PORT [options of up]: pipe stdin and stdout through a
+            tapstack TCP connection (like nc). Exits when both directions are done.
   help      Show this text.
 
 Options of 'up':
@@ -34,6 +38,10 @@ Options of 'up':
                          frames from and to the kernel (default on).
   --split POLICY         Header split of the software NIC: fixed:66 (default; Ethernet +
                          IPv4 + TCP + timestamps), fixed:N (14..256), none, or adaptive.
+  --serve LIST           Start services on tapstack: http:PORT (Node's http on tapstack
+                         sockets: / and /bytes/N, N bytes where byte i is i mod 251),
+                         echo:PORT, discard:PORT, chargen:PORT; comma-separated, e.g.
+                         http:80,echo:7,discard:9,chargen:19.
   --pcap FILE            Capture every frame in and out (pcap, nanosecond timestamps).
   --snaplen N            Capture at most N bytes of each frame (default 262144).
   -h, --help             Show this text.
@@ -44,31 +52,35 @@ Environment:
 
 class UsageError extends Error {}
 
+const parseArgsTyped = (args: string[], allowPositionals: boolean) =>
+  parseArgs({
+    args,
+    options: {
+      ifname: { type: 'string' },
+      address: { type: 'string' },
+      'host-address': { type: 'string' },
+      gateway: { type: 'string' },
+      mtu: { type: 'string' },
+      offload: { type: 'string' },
+      split: { type: 'string' },
+      pcap: { type: 'string' },
+      snaplen: { type: 'string' },
+      serve: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals,
+  });
+
 function fail(code: number, msg: string): never {
   process.stderr.write(`tapstack: ${msg}\n`);
   process.exit(code);
 }
 
-function parseUp(argv: string[]) {
-  let parsed;
+function parseUp(argv: string[], positionals = false) {
+  let parsed: ReturnType<typeof parseArgsTyped>;
   try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        ifname: { type: 'string' },
-        address: { type: 'string' },
-        'host-address': { type: 'string' },
-        gateway: { type: 'string' },
-        mtu: { type: 'string' },
-        offload: { type: 'string' },
-        split: { type: 'string' },
-        pcap: { type: 'string' },
-        snaplen: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    });
+    parsed = parseArgsTyped(argv, positionals);
   } catch (e) {
     throw new UsageError((e as Error).message.split('\n')[0]!);
   }
@@ -110,7 +122,15 @@ function parseUp(argv: string[]) {
     if (!/^\d+$/.test(v.snaplen) || snaplen < 14 || snaplen > 262144) throw new UsageError('--snaplen takes 14..262144');
   }
   if (hostAddress && hostAddress.address === address.address) throw new UsageError('--host-address must differ from --address');
-  return { ifname: v.ifname, address, hostAddress, gateway, mtu, offload: off === 'on', split, pcap: v.pcap, snaplen };
+  let services: ServiceSpec[] = [];
+  if (v.serve !== undefined) {
+    try {
+      services = parseServices(v.serve);
+    } catch (e) {
+      throw new UsageError(`--serve: ${(e as Error).message}`);
+    }
+  }
+  return { ifname: v.ifname, address, hostAddress, gateway, mtu, offload: off === 'on', split, pcap: v.pcap, snaplen, services, positionals: parsed.positionals };
 }
 
 function cidr(opt: string, text: string) {
@@ -121,17 +141,11 @@ function cidr(opt: string, text: string) {
   }
 }
 
-function up(argv: string[]): void {
-  let o;
+type UpOptions = ReturnType<typeof parseUp>;
+
+function openStack(o: UpOptions): Stack {
   try {
-    o = parseUp(argv);
-  } catch (e) {
-    if (e instanceof UsageError) fail(2, `${e.message} (see tapstack up --help)`);
-    throw e;
-  }
-  let stack: Stack;
-  try {
-    stack = Stack.open({
+    return Stack.open({
       ifname: o.ifname,
       address: o.address,
       ...(o.hostAddress ? { hostAddress: o.hostAddress } : {}),
@@ -146,8 +160,34 @@ function up(argv: string[]): void {
     if (e instanceof TapError) fail(1, `${e.message} [${e.code}]`);
     fail(1, (e as Error).message);
   }
+}
+
+function parseOrFail(argv: string[], positionals = false): UpOptions {
+  try {
+    return parseUp(argv, positionals);
+  } catch (e) {
+    if (e instanceof UsageError) fail(2, `${e.message} (see tapstack --help)`);
+    throw e;
+  }
+}
+
+function printCounters(stack: Stack, counters: Counters | null): void {
+  const out = process.stdout;
+  if (counters) {
+    for (const [k, v] of Object.entries(counters.connections)) if (v > 0) out.write(`serve.${k}.connections ${v}\n`);
+    if (counters.httpRequests > 0) out.write(`serve.http.requests ${counters.httpRequests}\n`);
+  }
+  out.write(formatCounters(stack.stats()));
+}
+
+function up(argv: string[]): void {
+  const o = parseOrFail(argv);
+  const stack = openStack(o);
+  const counters: Counters = { connections: { http: 0, echo: 0, discard: 0, chargen: 0 }, httpRequests: 0 };
+  const servers = startServices(stack, o.services, counters);
+  for (const s of servers) s.on('error', (e: Error) => fail(1, `--serve: ${e.message}`));
   process.stdout.write(
-    `tapstack up: ${o.ifname} ${formatCidr(o.address)} mac ${formatMac(stack.iface.mac)} mtu ${o.mtu} offload ${o.offload ? 'on' : 'off'} split ${formatSplitPolicy(o.split)}${o.pcap ? ` pcap ${o.pcap}` : ''}\n`,
+    `tapstack up: ${o.ifname} ${formatCidr(o.address)} mac ${formatMac(stack.iface.mac)} mtu ${o.mtu} offload ${o.offload ? 'on' : 'off'} split ${formatSplitPolicy(o.split)}${o.pcap ? ` pcap ${o.pcap}` : ''}${o.services.length ? ` serve ${o.services.map((s) => `${s.name}:${s.port}`).join(',')}` : ''}\n`,
   );
   let stopping = false;
   const stop = (sig: string) => {
@@ -155,11 +195,47 @@ function up(argv: string[]): void {
     stopping = true;
     stack.close();
     process.stdout.write(`tapstack: ${sig}, stopped\n`);
-    process.stdout.write(formatCounters(stack.stats()));
+    printCounters(stack, counters);
     process.exit(0);
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+/** `tapstack connect HOST PORT --ifname ... --address ...`: stdin/stdout over a tapstack connection. */
+function connect(argv: string[]): void {
+  const o = parseOrFail(argv, true);
+  const [host, portText] = o.positionals;
+  if (!host || !portText || o.positionals.length !== 2) fail(2, 'usage: tapstack connect HOST PORT --ifname NAME --address A/P [options] (see tapstack --help)');
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port < 1 || port > 65535) fail(2, `port ${JSON.stringify(portText)} out of range 1..65535`);
+  try {
+    parseIpv4(host);
+  } catch {
+    fail(2, `HOST must be an IPv4 address, not ${JSON.stringify(host)}`);
+  }
+  const stack = openStack(o);
+  // The kernel side may need a moment to come up (DAD is IPv6-only; ARP answers at once).
+  const sock = stack.connect({ host, port, highWaterMark: 256 * 1024 });
+  let exitCode = 0;
+  sock.on('error', (e: Error & { code?: string }) => {
+    process.stderr.write(`tapstack: connect ${host}:${port}: ${e.message}${e.code ? ` [${e.code}]` : ''}\n`);
+    exitCode = 1;
+  });
+  sock.on('connect', () => process.stdin.pipe(sock));
+  sock.pipe(process.stdout);
+  sock.on('close', () => {
+    stack.close();
+    process.stderr.write(`tapstack: connection closed\n`);
+    if (process.env.TAPSTACK_COUNTERS) {
+      const s = stack.stats();
+      process.stderr.write(formatCounters(s));
+    }
+    // Let stdout drain before exiting.
+    process.stdout.write('', () => process.exit(exitCode));
+  });
+  process.on('SIGINT', () => sock.destroy());
+  process.on('SIGTERM', () => sock.destroy());
 }
 
 function main(argv: string[]): void {
@@ -167,6 +243,8 @@ function main(argv: string[]): void {
   switch (cmd) {
     case 'up':
       return up(rest);
+    case 'connect':
+      return connect(rest);
     case 'help':
     case '--help':
     case '-h':

@@ -1,0 +1,150 @@
+/**
+ * The services `tapstack up --serve` starts: echo (RFC 862), discard (RFC 863), chargen
+ * (RFC 864), and HTTP through Node's own http module running on tapstack sockets.
+ * HTTP serves `/` (a short page) and `/bytes/N`: N bytes of a fixed pattern (byte i is
+ * i mod 251), so a download can be checked end to end.
+ */
+import http from 'node:http';
+import type { Stack } from '../stack.js';
+import type { Socket } from '../socket/socket.js';
+import type { Server } from '../socket/server.js';
+
+export type ServiceName = 'http' | 'echo' | 'discard' | 'chargen';
+export interface ServiceSpec {
+  name: ServiceName;
+  port: number;
+}
+
+export class ServiceSpecError extends Error {}
+
+/** Parse `http:80,echo:7,discard:9,chargen:19`. */
+export function parseServices(text: string): ServiceSpec[] {
+  const out: ServiceSpec[] = [];
+  for (const part of text.split(',')) {
+    const m = /^(http|echo|discard|chargen):(\d+)$/.exec(part.trim());
+    if (!m) throw new ServiceSpecError(`bad service ${JSON.stringify(part)}: use NAME:PORT with NAME one of http, echo, discard, chargen`);
+    const port = Number(m[2]);
+    if (port < 1 || port > 65535) throw new ServiceSpecError(`port ${port} out of range 1..65535`);
+    if (out.some((s) => s.port === port)) throw new ServiceSpecError(`port ${port} given twice`);
+    out.push({ name: m[1] as ServiceName, port });
+  }
+  return out;
+}
+
+/** The pattern block: a whole number of 251-byte periods, so slices of it continue the pattern. */
+const PATTERN_PERIOD = 251;
+const PATTERN = (() => {
+  const b = Buffer.allocUnsafe(PATTERN_PERIOD * 1024);
+  for (let i = 0; i < b.length; i++) b[i] = i % PATTERN_PERIOD;
+  return b;
+})();
+
+/** `n` bytes of the pattern, starting at stream offset `from` (for tests and clients). */
+export function patternBytes(from: number, n: number): Buffer {
+  const out = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) out[i] = (from + i) % PATTERN_PERIOD;
+  return out;
+}
+
+/** Write `total` pattern bytes to a writable, honouring back-pressure; resolve when all are queued. */
+export function writePattern(w: NodeJS.WritableStream, total: number, done: () => void): void {
+  let sent = 0;
+  const pump = () => {
+    while (sent < total) {
+      const off = sent % PATTERN_PERIOD;
+      const n = Math.min(total - sent, PATTERN.length - off);
+      sent += n;
+      if (!w.write(PATTERN.subarray(off, off + n))) {
+        w.once('drain', pump);
+        return;
+      }
+    }
+    done();
+  };
+  pump();
+}
+
+const CHARGEN_LINE = 72;
+const CHARGEN_CHARS = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join('');
+
+function chargenBlock(): Buffer {
+  // RFC 864: rotating 72-character lines of the 95 printable characters.
+  const lines: string[] = [];
+  for (let i = 0; i < 95; i++) lines.push((CHARGEN_CHARS + CHARGEN_CHARS).slice(i, i + CHARGEN_LINE) + '\r\n');
+  return Buffer.from(lines.join(''), 'ascii');
+}
+
+export interface Counters {
+  connections: Record<ServiceName, number>;
+  httpRequests: number;
+}
+
+export function startServices(stack: Stack, specs: ServiceSpec[], counters: Counters): Server[] {
+  const servers: Server[] = [];
+  for (const spec of specs) {
+    let server: Server;
+    const onError = (s: Socket) => s.on('error', () => {});
+    switch (spec.name) {
+      case 'echo':
+        server = stack.createServer({ allowHalfOpen: true }, (s) => {
+          counters.connections.echo++;
+          onError(s);
+          s.pipe(s);
+        });
+        break;
+      case 'discard':
+        server = stack.createServer({ allowHalfOpen: true }, (s) => {
+          counters.connections.discard++;
+          onError(s);
+          s.on('data', () => {});
+          s.on('end', () => s.end());
+        });
+        break;
+      case 'chargen': {
+        const block = chargenBlock();
+        server = stack.createServer((s) => {
+          counters.connections.chargen++;
+          onError(s);
+          let open = true;
+          s.on('close', () => (open = false));
+          s.on('data', () => {});
+          const pump = () => {
+            while (open && s.write(block));
+            if (open) s.once('drain', pump);
+          };
+          pump();
+        });
+        break;
+      }
+      case 'http': {
+        const app = http.createServer((req, res) => {
+          counters.httpRequests++;
+          const m = /^\/bytes\/(\d+)$/.exec(req.url ?? '');
+          if (req.url === '/') {
+            const body = 'tapstack: a userspace TCP/IP stack on a TAP device\n';
+            res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+            res.end(body);
+          } else if (m && Number(m[1]) <= 2 ** 40) {
+            const n = Number(m[1]);
+            res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': n });
+            if (req.method === 'HEAD') res.end();
+            else writePattern(res, n, () => res.end());
+          } else {
+            res.writeHead(404, { 'content-type': 'text/plain' });
+            res.end('not found\n');
+          }
+        });
+        app.keepAliveTimeout = 5000;
+        server = stack.createServer((s) => {
+          counters.connections.http++;
+          onError(s);
+          app.emit('connection', s);
+        });
+        break;
+      }
+    }
+    server.listen(spec.port);
+    servers.push(server);
+  }
+  return servers;
+}
