@@ -42,6 +42,8 @@ Options of 'up':
                          sockets: / and /bytes/N, N bytes where byte i is i mod 251),
                          echo:PORT, discard:PORT, chargen:PORT; comma-separated, e.g.
                          http:80,echo:7,discard:9,chargen:19.
+  --tcp-retries N        Retransmissions before a connection gives up with ETIMEDOUT
+                         (default 15, as Linux's tcp_retries2).
   --pcap FILE            Capture every frame in and out (pcap, nanosecond timestamps).
   --snaplen N            Capture at most N bytes of each frame (default 262144).
   -h, --help             Show this text.
@@ -66,6 +68,7 @@ const parseArgsTyped = (args: string[], allowPositionals: boolean) =>
       pcap: { type: 'string' },
       snaplen: { type: 'string' },
       serve: { type: 'string' },
+      'tcp-retries': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -130,7 +133,12 @@ function parseUp(argv: string[], positionals = false) {
       throw new UsageError(`--serve: ${(e as Error).message}`);
     }
   }
-  return { ifname: v.ifname, address, hostAddress, gateway, mtu, offload: off === 'on', split, pcap: v.pcap, snaplen, services, positionals: parsed.positionals };
+  let tcpRetries: number | undefined;
+  if (v['tcp-retries'] !== undefined) {
+    tcpRetries = Number(v['tcp-retries']);
+    if (!/^\d+$/.test(v['tcp-retries']) || tcpRetries < 1 || tcpRetries > 100) throw new UsageError('--tcp-retries takes 1..100');
+  }
+  return { ifname: v.ifname, address, hostAddress, gateway, mtu, offload: off === 'on', split, pcap: v.pcap, snaplen, services, tcpRetries, positionals: parsed.positionals };
 }
 
 function cidr(opt: string, text: string) {
@@ -155,6 +163,7 @@ function openStack(o: UpOptions): Stack {
       split: o.split,
       ...(o.pcap ? { pcap: o.pcap } : {}),
       ...(o.snaplen ? { pcapSnaplen: o.snaplen } : {}),
+      ...(o.tcpRetries !== undefined ? { tcp: { maxRetransmits: o.tcpRetries } } : {}),
     });
   } catch (e) {
     if (e instanceof TapError) fail(1, `${e.message} [${e.code}]`);

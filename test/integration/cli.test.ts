@@ -8,15 +8,17 @@
  * 198.18.40.0/24 (usage), 198.18.41.0/24 (busy), 198.18.42.0/24 (non-root).
  */
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, netnsCreate, netnsDelete, netnsName, nsRun, ping, requireBuilt, ROOT, subnet, Tapstack, type RunResult } from './helpers.js';
+import { CLI, netnsCreate, netnsDelete, netnsName, nsRun, ping, requireBuilt, subnet, Tapstack, type RunResult } from './helpers.js';
 
-/** The options `tapstack up` parses, read from its source so that a new one must be documented. */
+/**
+ * The options `tapstack up` parses, read from the code under test (the built CLI, which is what
+ * runs), so that a new option must be documented.
+ */
 function upOptions(): string[] {
-  const src = readFileSync(path.join(ROOT, 'src/cli/main.ts'), 'utf8');
+  const src = readFileSync(CLI, 'utf8');
   const block = /options:\s*\{([\s\S]*?)\n\s*\},\n/.exec(src)?.[1];
-  if (!block) throw new Error('cannot find the options of parseArgs in src/cli/main.ts');
+  if (!block) throw new Error(`cannot find the options of parseArgs in ${CLI}`);
   return [...block.matchAll(/^\s*'?([a-z][a-z-]*)'?\s*:\s*\{/gm)].map((m) => `--${m[1]}`);
 }
 
