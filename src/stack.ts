@@ -15,6 +15,7 @@ import { TcpLayer } from './tcp/tcp-layer.js';
 import type { TcpConfig } from './tcp/config.js';
 import { Server, type ServerOptions } from './socket/server.js';
 import { Socket, type SocketOptions } from './socket/socket.js';
+import { PageLender, type ZeroCopySwitches } from './socket/pages.js';
 
 const log = debugFactory('tapstack:stack');
 
@@ -31,6 +32,10 @@ export interface StackOptions {
   split?: SplitPolicySpec;
   pcap?: string;
   pcapSnaplen?: number;
+  /** Zero-copy switches at start (both on by default). */
+  zeroCopy?: Partial<ZeroCopySwitches>;
+  /** Pool pages beyond those posted in the receive ring (default 65536: 256 MiB, committed lazily). */
+  poolPages?: number;
   mac?: Uint8Array;
   gateway?: number;
   clock?: Clock;
@@ -50,6 +55,8 @@ export class Stack {
   readonly nic: Nic;
   readonly iface: Interface;
   readonly tcp: TcpLayer;
+  /** The page API: `alloc(n)`, `free(pages)`, `poolStats()`, counters and switches. */
+  readonly pages: PageLender;
   readonly clock: Clock;
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
@@ -59,6 +66,7 @@ export class Stack {
     this.nic = nic;
     this.iface = iface;
     this.clock = clock;
+    this.pages = new PageLender(nic.pool);
     this.tcp = new TcpLayer({
       iface,
       nic,
@@ -93,9 +101,10 @@ export class Stack {
         }
       }
       if (opts.pcap) pcap = PcapWriter.open(opts.pcap, opts.pcapSnaplen ? { snaplen: opts.pcapSnaplen } : {});
-      nic = new Nic({ device, mtu, split: opts.split ?? { kind: 'fixed', size: 66 }, pcap });
+      nic = new Nic({ device, mtu, split: opts.split ?? { kind: 'fixed', size: 66 }, pcap, extraPages: opts.poolPages ?? 65536 });
       const iface = new Interface({ nic, clock, address, mtu, ...(opts.mac ? { mac: opts.mac } : {}), ...(opts.gateway !== undefined ? { gateway: opts.gateway } : {}), ...opts.iface });
       const stack = new Stack(nic, iface, clock, device.offloads, opts.tcp);
+      Object.assign(stack.pages.switches, opts.zeroCopy);
       nic.start({
         receive: (f) => iface.receive(f),
         afterReceive: () => {
@@ -139,17 +148,22 @@ export class Stack {
     this.arm();
   }
 
+  /** The zero-copy switches (kern.ipc.zero_copy.send/receive), changeable at run time. */
+  get zeroCopy(): ZeroCopySwitches {
+    return this.pages.switches;
+  }
+
   /** A TCP server on this stack, as `net.createServer`. */
   createServer(opts?: ServerOptions | ((s: Socket) => void), listener?: (s: Socket) => void): Server {
-    if (typeof opts === 'function') return new Server(this.tcp, {}, opts);
-    return new Server(this.tcp, opts ?? {}, listener);
+    if (typeof opts === 'function') return new Server(this.tcp, this.pages, {}, opts);
+    return new Server(this.tcp, this.pages, opts ?? {}, listener);
   }
 
   /** A TCP connection from this stack, as `net.connect({ host, port })`. */
   connect(opts: ConnectOptions, onConnect?: () => void): Socket {
     const remote = parseIpv4(opts.host);
     const conn = this.tcp.connect(remote, opts.port, opts.localPort);
-    const s = new Socket(conn, this.iface.address, opts);
+    const s = new Socket(conn, this.iface.address, this.pages, opts);
     if (onConnect) s.once('connect', onConnect);
     if (opts.timeout) s.setTimeout(opts.timeout);
     conn.connect();
@@ -169,9 +183,10 @@ export class Stack {
     return this.nic.poll();
   }
 
-  stats(): { nic: NicStats; iface: Interface['stats']; icmp: Interface['icmp']['stats']; neighbors: Interface['neighbors']['stats']; pages: ReturnType<Nic['pool']['stats']>; tcp: TcpLayer['stats'] & { connections: number } } {
+  stats(): { nic: NicStats; iface: Interface['stats']; icmp: Interface['icmp']['stats']; neighbors: Interface['neighbors']['stats']; pages: ReturnType<Nic['pool']['stats']>; zeroCopy: PageLender['stats']; tcp: TcpLayer['stats'] & { connections: number } } {
     return {
       tcp: { ...this.tcp.stats, connections: this.tcp.connectionCount },
+      zeroCopy: this.pages.stats,
       nic: this.nic.stats(),
       iface: this.iface.stats,
       icmp: this.iface.icmp.stats,

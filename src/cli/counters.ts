@@ -22,6 +22,20 @@ export function formatCounters(s: ReturnType<Stack['stats']>): string {
   const { drops: tcpDrops, ...tcp } = s.tcp;
   group('tcp', tcp);
   for (const [k, v] of Object.entries(tcpDrops)) drops[k] = (drops[k] ?? 0) + v;
+  // Zero copy: one line each, the byte count first.
+  const z = s.zeroCopy;
+  const reasons = (r: Record<string, number | undefined>) =>
+    Object.entries(r)
+      .filter(([, v]) => v)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+  const sum = (r: Record<string, number | undefined>) => Object.values(r).reduce<number>((a, b) => a + (b ?? 0), 0);
+  lines.push(`flipped ${z.flippedBytes} bytes (${z.flippedPages} pages)`);
+  lines.push(`copied ${sum(z.copiedBytes)} bytes (${reasons(z.copiedBytes) || 'none'})`);
+  lines.push(`sent by reference ${z.sendByReferenceBytes} bytes`);
+  lines.push(`sent copied ${sum(z.sendCopiedBytes)} bytes (${reasons(z.sendCopiedBytes) || 'none'})`);
+  lines.push(`lent ${z.pagesLent} pages, returned ${z.pagesReturned} pages`);
+  lines.push(`completions ${z.completions} (${z.completionsCopied} with a copy)`);
   const dropTotal = Object.values(drops).reduce((a, b) => a + b, 0);
   lines.push(`drops ${dropTotal}`);
   for (const [k, v] of Object.entries(drops).sort()) lines.push(`drop.${k} ${v}`);

@@ -40,8 +40,12 @@ Options of 'up':
                          IPv4 + TCP + timestamps), fixed:N (14..256), none, or adaptive.
   --serve LIST           Start services on tapstack: http:PORT (Node's http on tapstack
                          sockets: / and /bytes/N, N bytes where byte i is i mod 251),
-                         echo:PORT, discard:PORT, chargen:PORT; comma-separated, e.g.
+                         echo:PORT, discard:PORT, chargen:PORT, source:PORT (the
+                         pattern, endless, sent from pages); comma-separated, e.g.
                          http:80,echo:7,discard:9,chargen:19.
+  --zero-copy LIST       Zero-copy switches: send,receive (default), send, receive, or none.
+                         Receive flips NIC pages to page readers; send puts pages on the
+                         wire by reference (kern.ipc.zero_copy.send/receive).
   --tcp-retries N        Retransmissions before a connection gives up with ETIMEDOUT
                          (default 15, as Linux's tcp_retries2).
   --pcap FILE            Capture every frame in and out (pcap, nanosecond timestamps).
@@ -69,6 +73,7 @@ const parseArgsTyped = (args: string[], allowPositionals: boolean) =>
       snaplen: { type: 'string' },
       serve: { type: 'string' },
       'tcp-retries': { type: 'string' },
+      'zero-copy': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -138,7 +143,12 @@ function parseUp(argv: string[], positionals = false) {
     tcpRetries = Number(v['tcp-retries']);
     if (!/^\d+$/.test(v['tcp-retries']) || tcpRetries < 1 || tcpRetries > 100) throw new UsageError('--tcp-retries takes 1..100');
   }
-  return { ifname: v.ifname, address, hostAddress, gateway, mtu, offload: off === 'on', split, pcap: v.pcap, snaplen, services, tcpRetries, positionals: parsed.positionals };
+  const zc = v['zero-copy'] ?? 'send,receive';
+  const zcParts = zc === 'none' ? [] : zc.split(',');
+  if (zcParts.some((p) => p !== 'send' && p !== 'receive') || (zc !== 'none' && zcParts.length === 0))
+    throw new UsageError(`--zero-copy takes send,receive, send, receive or none, not ${JSON.stringify(zc)}`);
+  const zeroCopy = { send: zcParts.includes('send'), receive: zcParts.includes('receive') };
+  return { ifname: v.ifname, address, hostAddress, gateway, mtu, offload: off === 'on', split, pcap: v.pcap, snaplen, services, tcpRetries, zeroCopy, positionals: parsed.positionals };
 }
 
 function cidr(opt: string, text: string) {
@@ -164,6 +174,7 @@ function openStack(o: UpOptions): Stack {
       ...(o.pcap ? { pcap: o.pcap } : {}),
       ...(o.snaplen ? { pcapSnaplen: o.snaplen } : {}),
       ...(o.tcpRetries !== undefined ? { tcp: { maxRetransmits: o.tcpRetries } } : {}),
+      zeroCopy: o.zeroCopy,
     });
   } catch (e) {
     if (e instanceof TapError) fail(1, `${e.message} [${e.code}]`);
@@ -192,11 +203,11 @@ function printCounters(stack: Stack, counters: Counters | null): void {
 function up(argv: string[]): void {
   const o = parseOrFail(argv);
   const stack = openStack(o);
-  const counters: Counters = { connections: { http: 0, echo: 0, discard: 0, chargen: 0 }, httpRequests: 0 };
+  const counters: Counters = { connections: { http: 0, echo: 0, discard: 0, chargen: 0, source: 0 }, httpRequests: 0 };
   const servers = startServices(stack, o.services, counters);
   for (const s of servers) s.on('error', (e: Error) => fail(1, `--serve: ${e.message}`));
   process.stdout.write(
-    `tapstack up: ${o.ifname} ${formatCidr(o.address)} mac ${formatMac(stack.iface.mac)} mtu ${o.mtu} offload ${o.offload ? 'on' : 'off'} split ${formatSplitPolicy(o.split)}${o.pcap ? ` pcap ${o.pcap}` : ''}${o.services.length ? ` serve ${o.services.map((s) => `${s.name}:${s.port}`).join(',')}` : ''}\n`,
+    `tapstack up: ${o.ifname} ${formatCidr(o.address)} mac ${formatMac(stack.iface.mac)} mtu ${o.mtu} offload ${o.offload ? 'on' : 'off'} split ${formatSplitPolicy(o.split)} zero-copy ${[o.zeroCopy.send ? 'send' : '', o.zeroCopy.receive ? 'receive' : ''].filter(Boolean).join(',') || 'none'}${o.pcap ? ` pcap ${o.pcap}` : ''}${o.services.length ? ` serve ${o.services.map((s) => `${s.name}:${s.port}`).join(',')}` : ''}\n`,
   );
   let stopping = false;
   const stop = (sig: string) => {

@@ -2,14 +2,19 @@
  * The services `tapstack up --serve` starts: echo (RFC 862), discard (RFC 863), chargen
  * (RFC 864), and HTTP through Node's own http module running on tapstack sockets.
  * HTTP serves `/` (a short page) and `/bytes/N`: N bytes of a fixed pattern (byte i is
- * i mod 251), so a download can be checked end to end.
+ * i mod 251), so a download can be checked end to end. `source` sends that pattern without
+ * end, from pool pages by reference.
+ *
+ * With zero copy on, discard reads with the page API and gives the pages straight back to the
+ * pool, echo sends back the very pages it received (payload from the kernel returns to the
+ * kernel with no CPU copy inside tapstack), and source sends pages by reference.
  */
 import http from 'node:http';
 import type { Stack } from '../stack.js';
 import type { Socket } from '../socket/socket.js';
 import type { Server } from '../socket/server.js';
 
-export type ServiceName = 'http' | 'echo' | 'discard' | 'chargen';
+export type ServiceName = 'http' | 'echo' | 'discard' | 'chargen' | 'source';
 export interface ServiceSpec {
   name: ServiceName;
   port: number;
@@ -21,8 +26,8 @@ export class ServiceSpecError extends Error {}
 export function parseServices(text: string): ServiceSpec[] {
   const out: ServiceSpec[] = [];
   for (const part of text.split(',')) {
-    const m = /^(http|echo|discard|chargen):(\d+)$/.exec(part.trim());
-    if (!m) throw new ServiceSpecError(`bad service ${JSON.stringify(part)}: use NAME:PORT with NAME one of http, echo, discard, chargen`);
+    const m = /^(http|echo|discard|chargen|source):(\d+)$/.exec(part.trim());
+    if (!m) throw new ServiceSpecError(`bad service ${JSON.stringify(part)}: use NAME:PORT with NAME one of http, echo, discard, chargen, source`);
     const port = Number(m[2]);
     if (port < 1 || port > 65535) throw new ServiceSpecError(`port ${port} out of range 1..65535`);
     if (out.some((s) => s.port === port)) throw new ServiceSpecError(`port ${port} given twice`);
@@ -79,6 +84,76 @@ export interface Counters {
   httpRequests: number;
 }
 
+/** Pages in flight (sent, not yet acknowledged) per echo/source connection before it waits. */
+const MAX_PAGES_IN_FLIGHT = 2048;
+
+function pagedDiscard(stack: Stack, s: Socket): void {
+  s.usePages();
+  s.on('pages', () => stack.pages.free(s.readPages(stack.pages.alloc(s.pagesAvailable))));
+  s.on('end', () => {
+    stack.pages.free(s.readPages(stack.pages.alloc(s.pagesAvailable)));
+    s.end();
+  });
+}
+
+function pagedEcho(stack: Stack, s: Socket): void {
+  s.usePages();
+  let inFlight = 0;
+  let ended = false;
+  const pump = () => {
+    while (s.pagesAvailable > 0 && inFlight < MAX_PAGES_IN_FLIGHT && !s.destroyed) {
+      const got = s.readPages(stack.pages.alloc(Math.min(s.pagesAvailable, MAX_PAGES_IN_FLIGHT - inFlight)));
+      if (got.length === 0) break;
+      inFlight += got.length;
+      s.writePages(got).then(
+        (c) => {
+          inFlight -= c.pages.length;
+          stack.pages.free(c.pages.filter((p) => !p.detached && p.id >= 0));
+          pump();
+        },
+        () => {},
+      );
+    }
+    if (ended && s.pagesAvailable === 0 && !s.writableEnded) s.end();
+  };
+  s.on('pages', pump);
+  s.on('end', () => {
+    ended = true;
+    pump();
+  });
+}
+
+function pagedSource(stack: Stack, s: Socket): void {
+  let offset = 0;
+  let inFlight = 0;
+  let open = true;
+  s.on('close', () => (open = false));
+  s.on('data', () => {});
+  const pump = () => {
+    while (open && inFlight < MAX_PAGES_IN_FLIGHT) {
+      const pages = stack.pages.alloc(64);
+      if (pages.length === 0) break;
+      for (const p of pages) {
+        const b = p.buffer;
+        for (let i = 0; i < b.length; i++) b[i] = (offset + i) % PATTERN_PERIOD;
+        p.length = b.length;
+        offset += b.length;
+      }
+      inFlight += pages.length;
+      s.writePages(pages).then(
+        (c) => {
+          inFlight -= c.pages.length;
+          stack.pages.free(c.pages.filter((p) => !p.detached && p.id >= 0));
+          if (c.acked) pump();
+        },
+        () => {},
+      );
+    }
+  };
+  s.on('connect', pump);
+  pump();
+}
+
 export function startServices(stack: Stack, specs: ServiceSpec[], counters: Counters): Server[] {
   const servers: Server[] = [];
   for (const spec of specs) {
@@ -89,15 +164,28 @@ export function startServices(stack: Stack, specs: ServiceSpec[], counters: Coun
         server = stack.createServer({ allowHalfOpen: true }, (s) => {
           counters.connections.echo++;
           onError(s);
-          s.pipe(s);
+          // The switch decides at accept time which API the service uses; the stack still
+          // counts every byte either way.
+          if (stack.zeroCopy.receive && stack.zeroCopy.send) pagedEcho(stack, s);
+          else s.pipe(s);
         });
         break;
       case 'discard':
         server = stack.createServer({ allowHalfOpen: true }, (s) => {
           counters.connections.discard++;
           onError(s);
-          s.on('data', () => {});
-          s.on('end', () => s.end());
+          if (stack.zeroCopy.receive) pagedDiscard(stack, s);
+          else {
+            s.on('data', () => {});
+            s.on('end', () => s.end());
+          }
+        });
+        break;
+      case 'source':
+        server = stack.createServer((s) => {
+          counters.connections.source++;
+          onError(s);
+          pagedSource(stack, s);
         });
         break;
       case 'chargen': {

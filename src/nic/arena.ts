@@ -5,7 +5,7 @@
  * point into it with a plain address. Regions are carved once at start-up; nothing here is
  * allocated per frame.
  */
-import { libc, MAP_ANONYMOUS, MAP_FAILED, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../tap/libc.js';
+import { libc, MAP_ANONYMOUS, MAP_FAILED, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../tap/libc.js';
 
 export const PAGE_SIZE = 4096;
 
@@ -21,7 +21,7 @@ export class Arena {
 
   constructor(size: number) {
     this.size = Math.ceil(size / PAGE_SIZE) * PAGE_SIZE;
-    const p = libc.mmap(null, this.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    const p = libc.mmap(null, this.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p === MAP_FAILED || p === 0n || p === null) throw new Error(`mmap of ${this.size} bytes failed (errno ${libc.errno()})`);
     this.base = BigInt(p);
     this.baseLo = Number(this.base & 0xffffffffn);

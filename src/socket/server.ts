@@ -9,6 +9,7 @@ import type { TcpConnection } from '../tcp/connection.js';
 import { TcpError } from '../tcp/errors.js';
 import { formatIpv4 } from '../wire/addr.js';
 import { Socket, type SocketOptions } from './socket.js';
+import type { PageLender } from './pages.js';
 
 export interface ServerOptions extends SocketOptions {
   /** Passed to each accepted socket. */
@@ -24,6 +25,7 @@ export class Server extends EventEmitter {
 
   constructor(
     private readonly tcp: TcpLayer,
+    private readonly lender: PageLender,
     private readonly opts: ServerOptions = {},
     connectionListener?: (s: Socket) => void,
   ) {
@@ -65,7 +67,7 @@ export class Server extends EventEmitter {
       c.abort();
       return;
     }
-    const s = new Socket(c, this.tcp.localAddr, this.opts);
+    const s = new Socket(c, this.tcp.localAddr, this.lender, this.opts);
     this.sockets.add(s);
     s.once('close', () => {
       this.sockets.delete(s);

@@ -12,6 +12,21 @@ import type { Ipv4Datagram } from '../iface/interface.js';
 import { copyTransportData } from '../iface/interface.js';
 import { TcpError } from '../tcp/errors.js';
 import { formatIpv4 } from '../wire/addr.js';
+import { PAGE_SIZE } from '../nic/arena.js';
+import { PageOwner } from '../nic/page-pool.js';
+import { countCopy, Page, type CopyReason, type PageBorrower, type PageLender, type ZeroCopySwitches } from './pages.js';
+
+/** Pages below this many bytes are copied by writePages: a page per few bytes wastes iovecs. */
+const ZERO_COPY_MIN_PAGE = 512;
+
+export interface SendCompletion {
+  /** The pages, back in the application's hands. */
+  pages: Page[];
+  /** Some byte was copied after all (switch off, small page, slow path). */
+  copied: boolean;
+  /** Every byte was acknowledged (false: the connection ended first). */
+  acked: boolean;
+}
 
 export interface SocketOptions {
   allowHalfOpen?: boolean;
@@ -20,6 +35,10 @@ export interface SocketOptions {
   noDelay?: boolean;
   keepAlive?: boolean;
   keepAliveInitialDelay?: number;
+  /** Read with the page API ({@link Socket.readPages}) from the start. */
+  pages?: boolean;
+  /** Per-socket zero-copy switches (unset: the stack's). */
+  zeroCopy?: Partial<ZeroCopySwitches>;
 }
 
 interface PendingWrite {
@@ -27,7 +46,16 @@ interface PendingWrite {
   cb: (err?: Error | null) => void;
 }
 
-export class Socket extends Duplex implements TcpUser {
+export class Socket extends Duplex implements TcpUser, PageBorrower {
+  /** Per-socket zero-copy switches; unset fields follow the stack's (`stack.zeroCopy`). */
+  zeroCopy: Partial<ZeroCopySwitches>;
+  private pageMode = false;
+  /** Received data waiting for readPages: page ids (or -2 with a heap buffer), lengths. */
+  private readonly rxPages: { id: number; len: number; heap: Uint8Array | null }[] = [];
+  private rxPageBytes = 0;
+  /** Pages lent to the application from this socket's queue, not yet returned. */
+  private lentPages = 0;
+  private pagesEventPending = false;
   connecting = true;
   bytesRead = 0;
   private written = 0;
@@ -36,7 +64,12 @@ export class Socket extends Duplex implements TcpUser {
   private idleTimer: NodeJS.Timeout | null = null;
   private readonly localAddr: number;
 
-  constructor(conn: TcpConnection, localAddr: number, opts: SocketOptions = {}) {
+  constructor(
+    conn: TcpConnection,
+    localAddr: number,
+    private readonly lender: PageLender,
+    opts: SocketOptions = {},
+  ) {
     super({
       allowHalfOpen: opts.allowHalfOpen ?? false,
       readableHighWaterMark: opts.highWaterMark ?? 64 * 1024,
@@ -51,6 +84,188 @@ export class Socket extends Duplex implements TcpUser {
     if (opts.noDelay) conn.setNoDelay(true);
     if (opts.keepAlive) conn.setKeepAlive(true, opts.keepAliveInitialDelay);
     if (conn.state === 'ESTABLISHED' || conn.state === 'CLOSE-WAIT') this.connecting = false;
+    this.zeroCopy = { ...opts.zeroCopy };
+    if (opts.pages) this.usePages();
+  }
+
+  // ---- zero-copy pages ----
+
+  /**
+   * Read with pages from now on: received data is queued as pages (flipped from the NIC where
+   * the header split allows, copied into pool pages otherwise) and taken with
+   * {@link readPages}; `'pages'` says some are waiting. The stream API then sees no data
+   * (`'end'` still comes with the peer's FIN).
+   */
+  usePages(): this {
+    if (this.pageMode) return this;
+    this.pageMode = true;
+    this.resume(); // nothing is pushed any more; let 'end' flow when the peer finishes
+    return this;
+  }
+
+  /** Received pages waiting. */
+  get pagesAvailable(): number {
+    return this.rxPages.length;
+  }
+
+  /** Bytes in the received pages waiting. */
+  get pageBytesAvailable(): number {
+    return this.rxPageBytes;
+  }
+
+  /**
+   * Trade empty pages for filled ones: up to `empties.length` received pages come back (each
+   * with its data length), and as many of `empties` go to the pool's free list, from where the
+   * NIC refills. Handles in `empties` that were traded are detached.
+   */
+  readPages(empties: Page[]): Page[] {
+    if (!this.pageMode) this.usePages();
+    const n = Math.min(empties.length, this.rxPages.length);
+    const out: Page[] = [];
+    for (let i = 0; i < n; i++) {
+      this.lender.freeId(this.lender.take(empties[i]!));
+      const q = this.rxPages.shift()!;
+      this.rxPageBytes -= q.len;
+      if (q.id >= 0) {
+        out.push(this.lender.lend(q.id, q.len, this));
+        this.lentPages++;
+      } else {
+        out.push(new Page(-2, q.heap!, q.len));
+      }
+    }
+    if (n > 0) this.conn?.windowUpdate();
+    return out;
+  }
+
+  /** A page this socket lent came back (PageBorrower). */
+  pageReturned(): void {
+    this.lentPages--;
+    this.conn?.windowUpdate();
+  }
+
+  /**
+   * Send whole pool pages by reference. Each page's `length` bytes go to the wire from the
+   * page itself and stay there, unchanged, for retransmission; the handles are detached until
+   * the completion gives the pages back, once the peer acknowledged every byte.
+   */
+  writePages(pages: Page[]): Promise<SendCompletion> {
+    const conn = this.conn;
+    if (!conn || this.writableEnded) return Promise.reject(new TcpError('EPIPE', 'write after end', 'write'));
+    const st = this.lender.stats;
+    const zcOn = this.lender.switches.send && this.zeroCopy.send !== false;
+    const back: Page[] = new Array(pages.length);
+    let copied = false;
+    let waiting = 0;
+    let allAcked = true;
+    let resolve!: (c: SendCompletion) => void;
+    const done = new Promise<SendCompletion>((r) => (resolve = r));
+    const finish = () => {
+      st.completions++;
+      if (copied) st.completionsCopied++;
+      resolve({ pages: back, copied, acked: allAcked });
+    };
+    for (let i = 0; i < pages.length; i++) {
+      const p = pages[i]!;
+      let reason: CopyReason | null = null;
+      if (!zcOn) reason = 'switch-off';
+      else if (!(p instanceof Page) || p.id < 0 || this.lender.pool.ownerOf(p.id) !== PageOwner.User) reason = 'not-a-pool-page';
+      else if (p.length < ZERO_COPY_MIN_PAGE) reason = 'stream-api';
+      if (reason !== null) {
+        const data = p instanceof Page ? p.data : (p as Uint8Array);
+        conn.writeAll(data);
+        this.written += data.length;
+        countCopy(st.sendCopiedBytes, reason, data.length);
+        copied = true;
+        back[i] = p;
+        continue;
+      }
+      const len = p.length;
+      const id = this.lender.take(p);
+      waiting++;
+      st.sendByReferenceBytes += len;
+      this.written += len;
+      conn.writePage(id, len, (acked, wasCopied) => {
+        if (!acked) allAcked = false;
+        if (wasCopied) copied = true;
+        back[i] = this.lender.lend(id, len, null);
+        if (--waiting === 0) finish();
+      });
+    }
+    if (waiting === 0) finish();
+    return done;
+  }
+
+  private queuePage(id: number, len: number, heap: Uint8Array | null): void {
+    this.rxPages.push({ id, len, heap });
+    this.rxPageBytes += len;
+    if (!this.pagesEventPending) {
+      this.pagesEventPending = true;
+      process.nextTick(() => {
+        this.pagesEventPending = false;
+        if (this.rxPages.length > 0) this.emit('pages');
+      });
+    }
+  }
+
+  /** In-order data for the page reader: flipped when it lies page-aligned in the frame. */
+  private receivePages(dgram: Ipv4Datagram, offset: number, len: number): void {
+    const st = this.lender.stats;
+    const frame = dgram.frame;
+    const zcOn = this.lender.switches.receive && this.zeroCopy.receive !== false;
+    let reason: CopyReason | null = null;
+    if (!zcOn) reason = 'switch-off';
+    else if (frame === null) reason = 'reassembled';
+    else {
+      const rel = dgram.frameL4Offset + offset - frame.split;
+      if (rel < 0 || (rel & (PAGE_SIZE - 1)) !== 0) reason = frame.splitHit ? 'unaligned' : 'header-split-miss';
+      else {
+        // The flip: the NIC's pages become this socket's, by index. No byte moves.
+        let k = rel >>> 12;
+        for (let left = len; left > 0; left -= PAGE_SIZE) {
+          this.queuePage(frame.takePage(k++), Math.min(PAGE_SIZE, left), null);
+          st.flippedPages++;
+        }
+        st.flippedBytes += len;
+        return;
+      }
+    }
+    for (let pos = 0; pos < len; pos += PAGE_SIZE) {
+      const n = Math.min(PAGE_SIZE, len - pos);
+      const id = this.lender.pool.alloc(PageOwner.Stack);
+      if (id >= 0) {
+        copyTransportData(dgram, offset + pos, n, this.lender.pool.view(id), 0);
+        this.queuePage(id, n, null);
+        countCopy(st.copiedBytes, reason, n);
+      } else {
+        const heap = new Uint8Array(n);
+        copyTransportData(dgram, offset + pos, n, heap, 0);
+        this.queuePage(-2, n, heap);
+        countCopy(st.copiedBytes, 'pool-empty', n);
+      }
+    }
+  }
+
+  private receivePageBytes(bytes: Uint8Array, reason: CopyReason): void {
+    const st = this.lender.stats;
+    for (let pos = 0; pos < bytes.length; pos += PAGE_SIZE) {
+      const n = Math.min(PAGE_SIZE, bytes.length - pos);
+      const id = this.lender.pool.alloc(PageOwner.Stack);
+      if (id >= 0) {
+        this.lender.pool.view(id).set(bytes.subarray(pos, pos + n));
+        this.queuePage(id, n, null);
+        countCopy(st.copiedBytes, reason, n);
+      } else {
+        this.queuePage(-2, n, bytes.slice(pos, pos + n));
+        countCopy(st.copiedBytes, 'pool-empty', n);
+      }
+    }
+  }
+
+  /** Give queued (not lent) pages back to the pool: the socket is gone. */
+  private releasePages(): void {
+    for (const q of this.rxPages) if (q.id >= 0) this.lender.pool.free(q.id);
+    this.rxPages.length = 0;
+    this.rxPageBytes = 0;
   }
 
   // ---- net.Socket surface ----
@@ -143,12 +358,26 @@ export class Socket extends Duplex implements TcpUser {
   }
 
   onData(dgram: Ipv4Datagram, offset: number, len: number): void {
+    if (this.pageMode) {
+      this.bytesRead += len;
+      this.activity();
+      this.receivePages(dgram, offset, len);
+      return;
+    }
     const b = Buffer.allocUnsafe(len);
     copyTransportData(dgram, offset, len, b, 0);
+    countCopy(this.lender.stats.copiedBytes, 'stream-api', len);
     this.deliver(b);
   }
 
   onDataBytes(bytes: Uint8Array): void {
+    if (this.pageMode) {
+      this.bytesRead += bytes.length;
+      this.activity();
+      this.receivePageBytes(bytes, 'out-of-order');
+      return;
+    }
+    countCopy(this.lender.stats.copiedBytes, 'out-of-order', bytes.length);
     this.deliver(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
   }
 
@@ -199,8 +428,9 @@ export class Socket extends Duplex implements TcpUser {
     if (this.writable && !this.writableEnded) this.end();
   }
 
+  /** What counts against the receive window: unread bytes, and pages queued or lent. */
   bufferedBytes(): number {
-    return this.readableLength;
+    return this.readableLength + (this.rxPages.length + this.lentPages) * PAGE_SIZE;
   }
 
   // ---- Duplex ----
@@ -255,6 +485,7 @@ export class Socket extends Duplex implements TcpUser {
 
   override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
     if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.releasePages();
     const conn = this.conn;
     if (conn) {
       conn.user = null;
@@ -262,7 +493,7 @@ export class Socket extends Duplex implements TcpUser {
       this.conn = null;
       // Like close(2): unread data or an error resets; otherwise a FIN, and the connection
       // finishes on its own (an orphan, as in the kernel).
-      if (err || this.readableLength > 0 || conn.state === 'SYN-SENT') conn.abort();
+      if (err || this.readableLength > 0 || this.rxPages.length > 0 || conn.state === 'SYN-SENT') conn.abort();
       else {
         conn.orphaned = true;
         conn.close();

@@ -50,6 +50,8 @@ export const PROT_READ = 0x1;
 export const PROT_WRITE = 0x2;
 export const MAP_PRIVATE = 0x02;
 export const MAP_ANONYMOUS = 0x20;
+/** Do not reserve swap: a large pool costs only the pages it touches. */
+export const MAP_NORESERVE = 0x4000;
 export const MAP_FAILED = 0xffffffffffffffffn;
 export const AF_INET = 2;
 export const SOCK_DGRAM = 2;

@@ -125,6 +125,8 @@ const L4 = 34;
 const TSO_MAX_PAYLOAD = 65535 - 20 - 60;
 /** RFC 9293 3.7.1: the MSS assumed when the peer sends none. */
 const DEFAULT_MSS = 536;
+/** Data iovecs per transmit frame (the NIC takes 20 parts; one page may start mid-way). */
+const TX_MAX_DATA_PARTS = 18;
 /** RFC 7323 5.5: timestamps older than 24 days are not trusted for PAWS. */
 const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
 /** RFC 9293 3.8.6.1: the persist interval grows to at most this. */
@@ -329,8 +331,15 @@ export class TcpConnection implements Scheduled {
     return n;
   }
 
+  /** Queue bytes (copied) regardless of the send buffer's bound (the page API's copy path). */
+  writeAll(data: Uint8Array): void {
+    if (this.finQueued || !this.canSend() || data.length === 0) return;
+    this.sendQueue.append(data);
+    this.markDirty();
+  }
+
   /** Queue a pool page by reference (zero-copy); `onAcked` when all of it is acknowledged. */
-  writePage(page: number, len: number, onAcked: () => void): boolean {
+  writePage(page: number, len: number, onAcked: (acked: boolean, copied: boolean) => void): boolean {
     if (this.finQueued || !this.canSend()) return false;
     this.sendQueue.appendPage(page, len, onAcked);
     this.markDirty();
@@ -921,6 +930,10 @@ export class TcpConnection implements Scheduled {
           break; // Nagle (RFC 9293 3.7.4): small data waits while data is unacknowledged
         }
         if (len > mss && len < unsent) len -= len % mss; // TSO frames in whole segments
+        // A frame has at most TX_MAX_DATA_PARTS iovecs of data: with small chunks (partly
+        // filled pages sent by reference) that bounds a frame before the window does.
+        const fit = this.sendQueue.fitParts(seqDiff(this.sndNxt, this.sndUna), len, TX_MAX_DATA_PARTS);
+        if (fit < len) len = fit > mss ? fit - (fit % mss) : fit;
         const fin = finDue && seqAdd(this.sndNxt, len) === this.finSeq;
         const retrans = seqLt(this.sndNxt, this.sndMax);
         if (retrans) {

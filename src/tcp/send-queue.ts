@@ -16,8 +16,12 @@ interface Chunk {
   /** First byte still queued, and the end of the bytes written into `bytes`. */
   start: number;
   end: number;
-  /** Called once every byte of the chunk is acknowledged (zero-copy completions). */
-  onAcked: (() => void) | null;
+  /**
+   * Zero-copy completion: called once every byte of the chunk is acknowledged (`acked`), or the
+   * connection dropped it (`acked` false); `copied` when its bytes were copied after all.
+   */
+  onAcked: ((acked: boolean, copied: boolean) => void) | null;
+  copied: boolean;
 }
 
 export class SendQueue {
@@ -41,7 +45,7 @@ export class SendQueue {
       let tail = this.chunks.length > 0 ? this.chunks[this.chunks.length - 1]! : null;
       if (!tail || tail.end === tail.bytes.length || tail.onAcked) {
         const page = this.pool.alloc(PageOwner.Stack);
-        tail = { page, bytes: page >= 0 ? this.pool.view(page) : new Uint8Array(PAGE_SIZE), start: 0, end: 0, onAcked: null };
+        tail = { page, bytes: page >= 0 ? this.pool.view(page) : new Uint8Array(PAGE_SIZE), start: 0, end: 0, onAcked: null, copied: false };
         this.chunks.push(tail);
       }
       const take = Math.min(n - pos, tail.bytes.length - tail.end);
@@ -58,8 +62,8 @@ export class SendQueue {
    * Queue a page by reference (zero-copy send): `page` is a pool page the stack now owns,
    * `len` bytes of it are data. `onAcked` runs when all of it is acknowledged.
    */
-  appendPage(page: number, len: number, onAcked: (() => void) | null): void {
-    this.chunks.push({ page, bytes: this.pool.view(page), start: 0, end: len, onAcked });
+  appendPage(page: number, len: number, onAcked: ((acked: boolean, copied: boolean) => void) | null): void {
+    this.chunks.push({ page, bytes: this.pool.view(page), start: 0, end: len, onAcked, copied: false });
     this.bytes += len;
   }
 
@@ -76,9 +80,29 @@ export class SendQueue {
       }
       n -= avail;
       this.chunks.shift();
-      if (c.onAcked) c.onAcked();
+      if (c.onAcked) c.onAcked(true, c.copied);
       else if (c.page >= 0) this.pool.free(c.page);
     }
+  }
+
+  /**
+   * How many of `len` bytes from `from` fit in at most `maxParts` chunks (a transmit frame has a
+   * bounded number of iovecs).
+   */
+  fitParts(from: number, len: number, maxParts: number): number {
+    let i = 0;
+    for (; i < this.chunks.length; i++) {
+      const avail = this.chunks[i]!.end - this.chunks[i]!.start;
+      if (from < avail) break;
+      from -= avail;
+    }
+    let fit = 0;
+    for (let k = 0; k < maxParts && i < this.chunks.length && fit < len; k++, i++) {
+      const c = this.chunks[i]!;
+      fit += c.end - c.start - from;
+      from = 0;
+    }
+    return Math.min(fit, len);
   }
 
   /**
@@ -125,6 +149,7 @@ export class SendQueue {
       const c = this.chunks[i++]!;
       const s = c.start + from;
       const n = Math.min(len, c.end - s);
+      c.copied = true;
       dst.set(c.bytes.subarray(s, s + n), dstOff);
       dstOff += n;
       len -= n;
@@ -135,7 +160,7 @@ export class SendQueue {
   /** Release every page (connection gone). Zero-copy owners are told their pages are back. */
   clear(): void {
     for (const c of this.chunks) {
-      if (c.onAcked) c.onAcked();
+      if (c.onAcked) c.onAcked(false, c.copied);
       else if (c.page >= 0) this.pool.free(c.page);
     }
     this.chunks = [];

@@ -1,0 +1,173 @@
+/**
+ * The zero-copy page API (FreeBSD zero_copy(9), with the explicit loan-and-return of io_uring
+ * zero-copy receive and the completions of MSG_ZEROCOPY / send-zc):
+ *
+ * - `stack.pages.alloc(n)` lends pool pages to the application as {@link Page} handles.
+ * - Receive: `socket.readPages(empties)` trades the application's empty pages for pages the
+ *   NIC filled (a flip: the page the NIC read into becomes the application's, by identity).
+ * - Send: `socket.writePages(pages)` hands pages to the stack; they go to the wire by reference
+ *   and come back in a completion once the peer acknowledged every byte.
+ *
+ * A page is in one place at a time (free, NIC, stack, user), checked on every move. A handle
+ * that was handed over is detached (its `id` becomes -1 and its view empty), so the
+ * application cannot write into a page the stack owns.
+ */
+import { PAGE_SIZE } from '../nic/arena.js';
+import { PageOwner, type PagePool } from '../nic/page-pool.js';
+
+const DETACHED = new Uint8Array(0);
+
+/** A page lent to the application: a whole 4096-byte page of the pool, and a data length. */
+export class Page {
+  constructor(
+    /** Pool page id; -1 once the handle was handed back to the stack. */
+    public id: number,
+    /** The whole page (the very memory the NIC reads into and the device writes from). */
+    public buffer: Uint8Array,
+    /** Bytes of data in the page (from offset 0). */
+    public length: number,
+  ) {}
+
+  /** The data: `buffer[0, length)`. */
+  get data(): Uint8Array {
+    return this.buffer.subarray(0, this.length);
+  }
+
+  get detached(): boolean {
+    return this.id < 0;
+  }
+
+  /** @internal */
+  detach(): number {
+    const id = this.id;
+    this.id = -1;
+    this.buffer = DETACHED;
+    this.length = 0;
+    return id;
+  }
+}
+
+/** Why payload was copied instead of flipped or sent by reference. */
+export type CopyReason =
+  /** The frame's headers did not end at the split (no timestamps, SACK blocks, IP options). */
+  | 'header-split-miss'
+  /** The data did not start on a page boundary (a segment trimmed to the window or a duplicate). */
+  | 'unaligned'
+  /** Out-of-order data, kept and merged before delivery. */
+  | 'out-of-order'
+  /** Data from reassembled IP fragments. */
+  | 'reassembled'
+  /** zeroCopy.receive or zeroCopy.send switched off. */
+  | 'switch-off'
+  /** The plain stream API (`'data'`, `read()`, `write()`). */
+  | 'stream-api'
+  /** A page that was not the application's pool page. */
+  | 'not-a-pool-page'
+  /** The pool had no page free. */
+  | 'pool-empty'
+  /** Sent through the interface's slow path (next hop not resolved yet). */
+  | 'slow-path';
+
+export interface ZeroCopyStats {
+  flippedBytes: number;
+  flippedPages: number;
+  copiedBytes: Partial<Record<CopyReason, number>>;
+  pagesLent: number;
+  pagesReturned: number;
+  sendByReferenceBytes: number;
+  sendCopiedBytes: Partial<Record<CopyReason, number>>;
+  completions: number;
+  completionsCopied: number;
+}
+
+export interface ZeroCopySwitches {
+  send: boolean;
+  receive: boolean;
+}
+
+export function emptyZeroCopyStats(): ZeroCopyStats {
+  return {
+    flippedBytes: 0,
+    flippedPages: 0,
+    copiedBytes: {},
+    pagesLent: 0,
+    pagesReturned: 0,
+    sendByReferenceBytes: 0,
+    sendCopiedBytes: {},
+    completions: 0,
+    completionsCopied: 0,
+  };
+}
+
+export function countCopy(into: Partial<Record<CopyReason, number>>, reason: CopyReason, n: number): void {
+  into[reason] = (into[reason] ?? 0) + n;
+}
+
+/** Someone holding lent pages that count against its receive buffer (a socket). */
+export interface PageBorrower {
+  pageReturned(): void;
+}
+
+/** Lending and taking back pages, with the accounting of who holds what. */
+export class PageLender {
+  readonly stats = emptyZeroCopyStats();
+  readonly switches: ZeroCopySwitches = { send: true, receive: true };
+  /** For each page lent out of a socket's receive queue: that socket. */
+  private readonly borrower: (PageBorrower | null)[];
+
+  constructor(readonly pool: PagePool) {
+    this.borrower = new Array(pool.size).fill(null);
+  }
+
+  /** Lend `n` free pages to the application (fewer if the pool runs dry). */
+  alloc(n: number): Page[] {
+    const out: Page[] = [];
+    for (let i = 0; i < n; i++) {
+      const id = this.pool.alloc(PageOwner.User);
+      if (id < 0) break;
+      out.push(new Page(id, this.pool.view(id), 0));
+      this.stats.pagesLent++;
+    }
+    return out;
+  }
+
+  /** Give pages back to the pool (free list, from where the NIC refills). */
+  free(pages: Page[]): void {
+    for (const p of pages) this.freeId(this.take(p));
+  }
+
+  /** Take a page handle back from the application: checked, detached, owner Stack. */
+  take(p: Page): number {
+    if (!(p instanceof Page) || p.id < 0) throw new TypeError('not a live page of this stack (already handed over?)');
+    const id = p.id;
+    if (this.pool.ownerOf(id) !== PageOwner.User) throw new TypeError(`page ${id} is not lent to the application`);
+    p.detach();
+    this.pool.transfer(id, PageOwner.Stack);
+    this.stats.pagesReturned++;
+    const b = this.borrower[id];
+    if (b) {
+      this.borrower[id] = null;
+      b.pageReturned();
+    }
+    return id;
+  }
+
+  freeId(id: number): void {
+    this.pool.free(id);
+  }
+
+  /** Lend a stack-owned page to the application, optionally on `b`'s receive account. */
+  lend(id: number, length: number, b: PageBorrower | null): Page {
+    this.pool.transfer(id, PageOwner.User);
+    this.borrower[id] = b;
+    this.stats.pagesLent++;
+    return new Page(id, this.pool.view(id), length);
+  }
+
+  poolStats(): { size: number; free: number; nic: number; sockets: number; users: number } {
+    const s = this.pool.stats();
+    return { size: s.size, free: s.free, nic: s.nic, sockets: s.stack, users: s.user };
+  }
+
+  static readonly PAGE_SIZE = PAGE_SIZE;
+}
