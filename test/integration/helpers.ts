@@ -281,8 +281,21 @@ export function parseCounters(stdout: string): Counters {
   for (const l of lines.slice(at + 1)) {
     if (l === '') continue;
     const m = /^(\S+) (\d+)$/.exec(l);
-    if (!m) throw new Error(`counter line ${JSON.stringify(l)} is not "name value"`);
-    out[m[1]!] = Number(m[2]);
+    if (m) {
+      out[m[1]!] = Number(m[2]);
+      continue;
+    }
+    // Zero-copy lines, the byte count first: "flipped N bytes (P pages)",
+    // "copied N bytes (reason n, ...)", "sent by reference N bytes", "sent copied N bytes (...)",
+    // "lent N pages, returned N pages", "completions N (M with a copy)".
+    const z = /^(flipped|copied|sent by reference|sent copied|lent|completions) (\d+)\b(.*)$/.exec(l);
+    if (!z) throw new Error(`counter line ${JSON.stringify(l)} is not "name value" nor a zero-copy line`);
+    const key = `zc.${z[1]!.replace(/ /g, '-')}`;
+    out[key] = Number(z[2]);
+    const rest = z[3]!;
+    for (const r of rest.matchAll(/([a-z-]+) (\d+)/g)) out[`${key}.${r[1]}`] = Number(r[2]);
+    const ret = /returned (\d+) pages/.exec(rest);
+    if (ret) out['zc.returned'] = Number(ret[1]);
   }
   if (!('iface.rxFrames' in out)) throw new Error(`no iface.rxFrames among the counters:\n${stdout}`);
   return out;
