@@ -17,6 +17,8 @@ import { validateIfName, validateMtu } from '../tap/tap-device.js';
 import { formatCounters } from './counters.js';
 import { parseServices, startServices, type Counters, type ServiceSpec } from './services.js';
 import { parseIpv4 } from '../wire/addr.js';
+import { PageInput } from './page-input.js';
+import type { Socket } from '../socket/socket.js';
 
 const HELP = `Usage: tapstack <command> [options]
 
@@ -222,6 +224,42 @@ function up(argv: string[]): void {
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
+/**
+ * Send stdin with the zero-copy page API: read into pool pages, hand them over by reference,
+ * take them back in completions (at most MAX_IN_FLIGHT pages out at a time).
+ */
+async function sendPages(stack: Stack, sock: Socket): Promise<void> {
+  const MAX_IN_FLIGHT = 2048;
+  const input = new PageInput(0, stack.pages, stack.nic.arena.base);
+  let inFlight = 0;
+  let wake: (() => void) | null = null;
+  try {
+    for (;;) {
+      while (inFlight >= MAX_IN_FLIGHT) await new Promise<void>((r) => (wake = r));
+      const pages = await input.read();
+      if (pages.length === 0) break;
+      if (sock.destroyed) {
+        stack.pages.free(pages);
+        return;
+      }
+      inFlight += pages.length;
+      sock.writePages(pages).then(
+        (c) => {
+          inFlight -= pages.length;
+          stack.pages.free(c.pages.filter((p) => p.id >= 0));
+          const w = wake;
+          wake = null;
+          w?.();
+        },
+        () => {},
+      );
+    }
+    sock.end();
+  } catch (e) {
+    sock.destroy(e as Error);
+  }
+}
+
 /** `tapstack connect HOST PORT --ifname ... --address ...`: stdin/stdout over a tapstack connection. */
 function connect(argv: string[]): void {
   const o = parseOrFail(argv, true);
@@ -242,7 +280,10 @@ function connect(argv: string[]): void {
     process.stderr.write(`tapstack: connect ${host}:${port}: ${e.message}${e.code ? ` [${e.code}]` : ''}\n`);
     exitCode = 1;
   });
-  sock.on('connect', () => process.stdin.pipe(sock));
+  sock.on('connect', () => {
+    if (stack.zeroCopy.send) void sendPages(stack, sock);
+    else process.stdin.pipe(sock);
+  });
   sock.pipe(process.stdout);
   sock.on('close', () => {
     stack.close();

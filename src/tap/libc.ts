@@ -22,6 +22,17 @@ export const libc = {
   /** readv/writev take the address of an iovec array we laid out ourselves in unmanaged memory. */
   readv: lib.func('long readv(int fd, void *iov, int iovcnt)') as (fd: number, iov: bigint, cnt: number) => number,
   writev: lib.func('long writev(int fd, void *iov, int iovcnt)') as (fd: number, iov: bigint, cnt: number) => number,
+  /**
+   * readv on the libuv threadpool: for files and pipes that may block (never per frame: one
+   * call fills many pages).
+   */
+  readvAsync: ((f) => (fd: number, iov: Uint8Array, cnt: number): Promise<number> =>
+    new Promise((resolve, reject) =>
+      f.async(fd, iov, cnt, (err: unknown, n: number) => {
+        if (err) reject(err);
+        else resolve(n);
+      }),
+    ))(lib.func('long readv(int fd, void *iov, int iovcnt)')),
   mmap: lib.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)') as (
     addr: null,
     len: number,
