@@ -173,3 +173,29 @@ describe('transmit', () => {
     expect(dev.written).toHaveLength(20);
   });
 });
+
+describe('adaptive split', () => {
+  it('learns 54-byte headers from a peer without timestamps and recovers the split rate', () => {
+    const { dev, nic } = setup(parseSplitPolicy('adaptive'));
+    for (let i = 0; i < 100; i++) dev.deliver(tcpFrame(0, 1000));
+    const early = nic.stats();
+    expect(early.splitMisses).toBeGreaterThan(0); // it started at 66
+    for (let i = 0; i < 100; i++) dev.deliver(tcpFrame(0, 1000));
+    const late = nic.stats();
+    expect(late.splitHits - early.splitHits).toBe(100); // every frame of the second hundred hit
+  });
+
+  it('moves back to 66 when timestamps appear, and is not flapped by a few odd frames', () => {
+    const { dev, nic } = setup(parseSplitPolicy('adaptive'));
+    for (let i = 0; i < 200; i++) dev.deliver(tcpFrame(0, 1000));
+    const a = nic.stats();
+    // A few SACK-carrying frames (78 bytes) among many 54s do not move it.
+    for (let i = 0; i < 100; i++) dev.deliver(tcpFrame(i % 10 === 0 ? 24 : 0, 1000));
+    const b = nic.stats();
+    expect(b.splitHits - a.splitHits).toBe(90);
+    for (let i = 0; i < 300; i++) dev.deliver(tcpFrame(12, 1000));
+    const c = nic.stats();
+    for (let i = 0; i < 100; i++) dev.deliver(tcpFrame(12, 1000));
+    expect(nic.stats().splitHits - c.splitHits).toBe(100);
+  });
+});
