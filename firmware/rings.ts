@@ -32,6 +32,8 @@ export const RxStatus = {
    * enough to locate: headerEnd is then the end of the TCP header.
    */
   IPV4_TCP: 1 << 6,
+  /** Lost on receive by the fault injector: captured (it was on the wire), not delivered. */
+  IMPAIR_DROP: 1 << 7,
 } as const;
 
 /** virtio-net header fields (virtio spec 1.2 section 5.1.6). */

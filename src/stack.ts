@@ -10,6 +10,7 @@ import { PcapWriter } from './pcap/writer.js';
 import type { FrameDevice } from './tap/device.js';
 import { configureHostSide, setInterfaceMtu, TapDevice } from './tap/tap-device.js';
 import type { SplitPolicySpec } from '../firmware/split-policy.js';
+import type { ImpairmentSpec } from '../firmware/impairments.js';
 import { parseCidr, parseIpv4, type Ipv4Cidr } from './wire/addr.js';
 import { TcpLayer } from './tcp/tcp-layer.js';
 import type { TcpConfig } from './tcp/config.js';
@@ -32,6 +33,8 @@ export interface StackOptions {
   split?: SplitPolicySpec;
   pcap?: string;
   pcapSnaplen?: number;
+  /** Fault injection in the NIC's firmware (see firmware/impairments.ts for the text form). */
+  impair?: ImpairmentSpec;
   /** Zero-copy switches at start (both on by default). */
   zeroCopy?: Partial<ZeroCopySwitches>;
   /** Pool pages beyond those posted in the receive ring (default 65536: 256 MiB, committed lazily). */
@@ -101,7 +104,7 @@ export class Stack {
         }
       }
       if (opts.pcap) pcap = PcapWriter.open(opts.pcap, opts.pcapSnaplen ? { snaplen: opts.pcapSnaplen } : {});
-      nic = new Nic({ device, mtu, split: opts.split ?? { kind: 'fixed', size: 66 }, pcap, extraPages: opts.poolPages ?? 65536 });
+      nic = new Nic({ device, mtu, split: opts.split ?? { kind: 'fixed', size: 66 }, pcap, extraPages: opts.poolPages ?? 65536, clock, ...(opts.impair ? { impair: opts.impair } : {}) });
       const iface = new Interface({ nic, clock, address, mtu, ...(opts.mac ? { mac: opts.mac } : {}), ...(opts.gateway !== undefined ? { gateway: opts.gateway } : {}), ...opts.iface });
       const stack = new Stack(nic, iface, clock, device.offloads, opts.tcp);
       Object.assign(stack.pages.switches, opts.zeroCopy);
@@ -130,7 +133,7 @@ export class Stack {
   /** Arm the timer for the next deadline of the interface or TCP (only if it moved earlier). */
   arm(): void {
     if (this.closed) return;
-    const at = Math.min(this.iface.nextDeadline(), this.tcp.nextDeadline());
+    const at = Math.min(this.iface.nextDeadline(), this.tcp.nextDeadline(), this.nic.nextDeadline());
     if (at === Infinity) return;
     if (this.timer && at >= this.timerAt) return;
     if (this.timer) clearTimeout(this.timer);
@@ -144,6 +147,7 @@ export class Stack {
     if (this.closed) return;
     this.iface.poll();
     this.tcp.poll();
+    this.nic.poll(); // frames the fault injector held back may be due
     this.nic.flush();
     this.arm();
   }

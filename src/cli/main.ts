@@ -18,6 +18,7 @@ import { formatCounters } from './counters.js';
 import { parseServices, startServices, type Counters, type ServiceSpec } from './services.js';
 import { parseIpv4 } from '../wire/addr.js';
 import { PageInput } from './page-input.js';
+import { formatImpairment, parseImpairments, type ImpairmentSpec } from '../../firmware/impairments.js';
 import type { Socket } from '../socket/socket.js';
 
 const HELP = `Usage: tapstack <command> [options]
@@ -48,6 +49,11 @@ Options of 'up':
   --zero-copy LIST       Zero-copy switches: send,receive (default), send, receive, or none.
                          Receive flips NIC pages to page readers; send puts pages on the
                          wire by reference (kern.ipc.zero_copy.send/receive).
+  --impair SPEC          Fault injection in the NIC firmware, per direction, e.g.
+                         'rx:loss=2%,reorder=1%;tx:loss=1%,dup=0.5%,corrupt=0.1%,delay=5ms±2ms'.
+                         Keys: loss=P, burst=N, dup=P, reorder=P, by=N | hold=Tms,
+                         corrupt=P, delay=Tms[±Jms], rate=R[k|m|g]bit, queue=N.
+  --seed N               Seed of the fault injector (default 1): same seed, same faults.
   --tcp-retries N        Retransmissions before a connection gives up with ETIMEDOUT
                          (default 15, as Linux's tcp_retries2).
   --pcap FILE            Capture every frame in and out (pcap, nanosecond timestamps).
@@ -76,6 +82,8 @@ const parseArgsTyped = (args: string[], allowPositionals: boolean) =>
       serve: { type: 'string' },
       'tcp-retries': { type: 'string' },
       'zero-copy': { type: 'string' },
+      impair: { type: 'string' },
+      seed: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -145,12 +153,25 @@ function parseUp(argv: string[], positionals = false) {
     tcpRetries = Number(v['tcp-retries']);
     if (!/^\d+$/.test(v['tcp-retries']) || tcpRetries < 1 || tcpRetries > 100) throw new UsageError('--tcp-retries takes 1..100');
   }
+  let impair: ImpairmentSpec | undefined;
+  let seed = 1;
+  if (v.seed !== undefined) {
+    if (!/^\d+$/.test(v.seed)) throw new UsageError(`--seed takes a whole number, not ${JSON.stringify(v.seed)}`);
+    seed = Number(v.seed);
+  }
+  if (v.impair !== undefined) {
+    try {
+      impair = parseImpairments(v.impair, seed);
+    } catch (e) {
+      throw new UsageError(`--impair: ${(e as Error).message}`);
+    }
+  }
   const zc = v['zero-copy'] ?? 'send,receive';
   const zcParts = zc === 'none' ? [] : zc.split(',');
   if (zcParts.some((p) => p !== 'send' && p !== 'receive') || (zc !== 'none' && zcParts.length === 0))
     throw new UsageError(`--zero-copy takes send,receive, send, receive or none, not ${JSON.stringify(zc)}`);
   const zeroCopy = { send: zcParts.includes('send'), receive: zcParts.includes('receive') };
-  return { ifname: v.ifname, address, hostAddress, gateway, mtu, offload: off === 'on', split, pcap: v.pcap, snaplen, services, tcpRetries, zeroCopy, positionals: parsed.positionals };
+  return { ifname: v.ifname, address, hostAddress, gateway, mtu, offload: off === 'on', split, pcap: v.pcap, snaplen, services, tcpRetries, zeroCopy, impair, positionals: parsed.positionals };
 }
 
 function cidr(opt: string, text: string) {
@@ -177,6 +198,7 @@ function openStack(o: UpOptions): Stack {
       ...(o.snaplen ? { pcapSnaplen: o.snaplen } : {}),
       ...(o.tcpRetries !== undefined ? { tcp: { maxRetransmits: o.tcpRetries } } : {}),
       zeroCopy: o.zeroCopy,
+      ...(o.impair ? { impair: o.impair } : {}),
     });
   } catch (e) {
     if (e instanceof TapError) fail(1, `${e.message} [${e.code}]`);
@@ -209,7 +231,7 @@ function up(argv: string[]): void {
   const servers = startServices(stack, o.services, counters);
   for (const s of servers) s.on('error', (e: Error) => fail(1, `--serve: ${e.message}`));
   process.stdout.write(
-    `tapstack up: ${o.ifname} ${formatCidr(o.address)} mac ${formatMac(stack.iface.mac)} mtu ${o.mtu} offload ${o.offload ? 'on' : 'off'} split ${formatSplitPolicy(o.split)} zero-copy ${[o.zeroCopy.send ? 'send' : '', o.zeroCopy.receive ? 'receive' : ''].filter(Boolean).join(',') || 'none'}${o.pcap ? ` pcap ${o.pcap}` : ''}${o.services.length ? ` serve ${o.services.map((s) => `${s.name}:${s.port}`).join(',')}` : ''}\n`,
+    `tapstack up: ${o.ifname} ${formatCidr(o.address)} mac ${formatMac(stack.iface.mac)} mtu ${o.mtu} offload ${o.offload ? 'on' : 'off'} split ${formatSplitPolicy(o.split)} zero-copy ${[o.zeroCopy.send ? 'send' : '', o.zeroCopy.receive ? 'receive' : ''].filter(Boolean).join(',') || 'none'}${o.pcap ? ` pcap ${o.pcap}` : ''}${o.impair ? ` impair rx:${formatImpairment(o.impair.rx)};tx:${formatImpairment(o.impair.tx)} seed ${o.impair.seed}` : ''}${o.services.length ? ` serve ${o.services.map((s) => `${s.name}:${s.port}`).join(',')}` : ''}\n`,
   );
   let stopping = false;
   const stop = (sig: string) => {

@@ -12,10 +12,12 @@ import { PageOwner, PagePool } from './page-pool.js';
 import { RxFrame } from './rx-frame.js';
 import { finishChecksumForCapture } from './capture-checksum.js';
 import { Firmware, type FirmwareStats } from '../../firmware/firmware.js';
-import { RxRing, TX_HEADER_MAX, TxRing, VIRTIO_NET_HDR_GSO_NONE } from '../../firmware/rings.js';
+import { RxRing, RxStatus, TX_HEADER_MAX, TxRing, VIRTIO_NET_HDR_GSO_NONE } from '../../firmware/rings.js';
 import { createSplitPolicy, formatSplitPolicy, type SplitPolicySpec } from '../../firmware/split-policy.js';
 import type { FrameDevice } from '../tap/device.js';
 import type { PcapWriter } from '../pcap/writer.js';
+import { systemClock, type Clock } from '../clock.js';
+import type { ImpairmentSpec } from '../../firmware/impairments.js';
 
 const log = debugFactory('tapstack:nic');
 
@@ -38,6 +40,9 @@ export interface NicOptions {
   /** Pool pages beyond those posted in the receive ring (for sockets and users). */
   extraPages?: number;
   pcap?: PcapWriter | null;
+  clock?: Clock;
+  /** Fault injection in the firmware (loss, duplication, reordering, corruption, delay, rate). */
+  impair?: ImpairmentSpec;
 }
 
 /** The stack's side: called once per received frame, then once per wake-up. */
@@ -67,6 +72,20 @@ export interface NicStats extends FirmwareStats {
   /** Receive descriptors posted short because the pool was empty. */
   rxRefillFailures: number;
   wakeups: number;
+  impairRxDropped: number;
+  impairRxDuplicated: number;
+  impairRxReordered: number;
+  impairRxCorrupted: number;
+  impairRxDelayed: number;
+  impairRxRateLimited: number;
+  impairRxQueueDropped: number;
+  impairTxDropped: number;
+  impairTxDuplicated: number;
+  impairTxReordered: number;
+  impairTxCorrupted: number;
+  impairTxDelayed: number;
+  impairTxRateLimited: number;
+  impairTxQueueDropped: number;
 }
 
 export class Nic {
@@ -112,7 +131,9 @@ export class Nic {
     this.tx = new TxRing(this.arena, { descriptors: txN, maxParts: TX_MAX_PARTS, vnetHdrLen: opts.device.vnetHdrLen });
     const scratchOff = this.arena.carve(scratch, 64);
     this.bounceOff = this.arena.carve(TX_BOUNCE, PAGE_SIZE);
-    this.firmware = new Firmware(opts.device, createSplitPolicy(opts.split ?? { kind: 'fixed', size: 66 }), this.rx, this.tx);
+    this.firmware = new Firmware(opts.device, createSplitPolicy(opts.split ?? { kind: 'fixed', size: 66 }), this.rx, this.tx, opts.clock ?? systemClock, opts.impair);
+    this.firmware.captureTx = (d) => this.captureTx(d);
+    this.firmware.captureBytes = (frame, v) => this.captureHeld(frame, v);
     this.firmware.pageOffset = (id) => this.pool.pageOffset(id);
     this.frame = new RxFrame(this.arena, this.rx, this.pool, scratchOff, scratch);
     this.pcap = opts.pcap ?? null;
@@ -183,6 +204,11 @@ export class Nic {
     f.load(d);
     if (f.length < 14) {
       this.counters.rxRunts++;
+      return;
+    }
+    if (f.status === RxStatus.IMPAIR_DROP) {
+      // Lost by the fault injector after it crossed the wire: captured, not delivered.
+      if (this.pcap) this.pcap.writeFrame(f.parts(this.pcapParts), f.length, this.timestampNs());
       return;
     }
     if (this.pcap) {
@@ -261,11 +287,11 @@ export class Nic {
     this.txPending++;
   }
 
-  /** Write every queued frame (one writev each), capturing them if a pcap is attached. */
+  /** Write every queued frame (one writev each); the firmware captures what it writes. */
   flush(): void {
-    if (this.txPending === 0) return;
-    if (this.pcap) {
-      for (let k = 0; k < this.txPending; k++) this.captureTx((this.txHead + k) % this.tx.size);
+    if (this.txPending === 0) {
+      this.firmware.txRelease();
+      return;
     }
     this.firmware.txService(this.txHead, this.txPending);
     this.txHead = (this.txHead + this.txPending) % this.tx.size;
@@ -273,7 +299,21 @@ export class Nic {
     this.bounceUsed = 0;
   }
 
+  /** When the firmware next has held frames to release (fault injection), or Infinity. */
+  nextDeadline(): number {
+    return this.firmware.nextDeadline();
+  }
+
+  /** A frame the fault injector held, written now: capture it as it went. */
+  private captureHeld(frame: Uint8Array, v: number): void {
+    if (!this.pcap) return;
+    let parts: Uint8Array[] = [frame.subarray(v)];
+    if (v > 0 && frame[0]! & 1) parts = finishChecksumForCapture(parts, frame.length - v, frame[6]! | (frame[7]! << 8), frame[8]! | (frame[9]! << 8));
+    this.pcap.writeFrame(parts, frame.length - v, this.timestampNs());
+  }
+
   private captureTx(d: number): void {
+    if (!this.pcap) return;
     const ring = this.tx;
     const parts = this.pcapParts;
     parts.length = 0;
@@ -288,8 +328,23 @@ export class Nic {
   }
 
   stats(): NicStats {
+    const imp = this.firmware.impairStats();
     return {
       ...this.firmware.stats,
+      impairRxDropped: imp.rx.dropped,
+      impairRxDuplicated: imp.rx.duplicated,
+      impairRxReordered: imp.rx.reordered,
+      impairRxCorrupted: imp.rx.corrupted,
+      impairRxDelayed: imp.rx.delayed,
+      impairRxRateLimited: imp.rx.rateLimited,
+      impairRxQueueDropped: imp.rx.queueDropped,
+      impairTxDropped: imp.tx.dropped,
+      impairTxDuplicated: imp.tx.duplicated,
+      impairTxReordered: imp.tx.reordered,
+      impairTxCorrupted: imp.tx.corrupted,
+      impairTxDelayed: imp.tx.delayed,
+      impairTxRateLimited: imp.tx.rateLimited,
+      impairTxQueueDropped: imp.tx.queueDropped,
       ...this.counters,
       rxLinearizedBytes: this.frame.linearizedBytes,
       rxLinearizedFrames: this.frame.linearizedFrames,

@@ -430,6 +430,31 @@ export class TcpConnection implements Scheduled {
       return;
     }
 
+    // The peer's SYN again while we are in SYN-RECEIVED: its view of the handshake. A bare
+    // retransmitted SYN gets our SYN-ACK again; a SYN-ACK (simultaneous open, RFC 9293 figure 8)
+    // that acknowledges our SYN completes the handshake. Both carry SEG.SEQ = IRS, below
+    // RCV.NXT, so they must be caught before the acceptability test.
+    if (this.state === 'SYN-RECEIVED' && flags & TcpFlag.SYN && !rst && seg.seq === this.irs) {
+      if (flags & TcpFlag.ACK && seqLt(this.sndUna, seg.ack) && seqLe(seg.ack, this.sndNxt)) {
+        this.completeHandshake(seg, now);
+        if ((this.state as TcpState) === 'ESTABLISHED') {
+          this.ackNow = true;
+          this.markDirty();
+        }
+      } else {
+        this.sendSyn(true);
+      }
+      return;
+    }
+    // TIME-WAIT: a retransmitted FIN (its sequence number is already below RCV.NXT) is
+    // acknowledged and restarts the 2 MSL wait (RFC 9293 3.10.7.4, "eighth").
+    if (this.state === 'TIME-WAIT' && flags & TcpFlag.FIN && !rst && seqAdd(seg.seq, seg.dataLength + 1) === this.rcvNxt) {
+      this.closeAt = now + 2 * this.host.config.mslMs;
+      this.host.schedule(this);
+      this.sendAck();
+      return;
+    }
+
     // First: is the sequence number acceptable (RFC 9293 3.10.7.4, the four cases)?
     const rcvWnd = seqDiff(this.rcvAdv, this.rcvNxt);
     let segLen = seg.dataLength;
@@ -482,14 +507,7 @@ export class TcpConnection implements Scheduled {
     }
     if (this.state === 'SYN-RECEIVED') {
       if (seqLt(this.sndUna, seg.ack) && seqLe(seg.ack, this.sndNxt)) {
-        this.state = 'ESTABLISHED';
-        this.sndWnd = seg.window << this.sndWscale;
-        this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd);
-        this.sndWl1 = seg.seq;
-        this.sndWl2 = seg.ack;
-        this.ackAdvance(seg, now);
-        this.host.stats.connectionsEstablished++;
-        this.host.established(this);
+        this.completeHandshake(seg, now);
       } else {
         this.sendRst(seg.ack, 0, false);
         return;
@@ -510,9 +528,25 @@ export class TcpConnection implements Scheduled {
     if (flags & TcpFlag.FIN) {
       const finAt = seqAdd(seg.seq, seg.dataLength);
       if (finAt === this.rcvNxt) this.receiveFin();
-      else if (seqGt(finAt, this.rcvNxt)) this.queueOutOfOrder(finAt, null, true);
+      else if (seqGt(finAt, this.rcvNxt)) {
+        this.queueOutOfOrder(finAt, null, true);
+        this.ackNow = true; // RFC 5681 4.2: out of order, a duplicate ACK at once
+      }
     }
     if (this.ackNow || this.ackPending > 0) this.markDirty();
+  }
+
+  /** SYN-RECEIVED -> ESTABLISHED: our SYN is acknowledged. */
+  private completeHandshake(seg: SegmentIn, now: number): void {
+    this.state = 'ESTABLISHED';
+    this.sndWnd = (seg.flags & TcpFlag.SYN ? seg.window : seg.window << this.sndWscale);
+    this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd);
+    this.sndWl1 = seg.seq;
+    this.sndWl2 = seg.ack;
+    this.ackAdvance(seg, now);
+    this.host.stats.connectionsEstablished++;
+    if (this.listenerPort >= 0) this.host.established(this);
+    else this.user?.onConnect(); // an active open that met the peer's SYN (simultaneous open)
   }
 
   /** RFC 9293 3.10.7.4 "first": the acceptability test. */
@@ -544,6 +578,8 @@ export class TcpConnection implements Scheduled {
     if (!(flags & TcpFlag.SYN)) return;
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
+    // Our SYN offered a window before RCV.NXT was known: it counts from here.
+    this.rcvAdv = seqAdd(this.rcvNxt, Math.min(65535, this.host.config.rcvBuf));
     this.negotiate(seg);
     if (this.tsOk && seg.opts.hasTimestamp) {
       this.tsRecent = seg.opts.tsVal;
@@ -776,7 +812,11 @@ export class TcpConnection implements Scheduled {
     let i = this.ooo.length;
     while (i > 0 && seqGt(this.ooo[i - 1]!.seq, seq)) i--;
     const prev = this.ooo[i - 1];
-    if (prev && prev.seq === seq && (prev.data?.length ?? 0) >= len && prev.fin === fin) return; // duplicate
+    if (prev && prev.seq === seq && (prev.data?.length ?? 0) >= len && prev.fin === fin) {
+      // A duplicate: nothing to keep, but its block goes first in the next ACK (RFC 2018 4).
+      this.updateSackBlocks(seq, seqAdd(seq, len));
+      return;
+    }
     this.ooo.splice(i, 0, { seq, data: data ?? EMPTY, fin });
     this.oooBytes += len;
     this.updateSackBlocks(seq, seqAdd(seq, len));
@@ -926,8 +966,10 @@ export class TcpConnection implements Scheduled {
           // only if it is at least half the largest window the peer offered.
           if (len < this.maxSndWnd / 2) break;
         }
-        if (len < mss && len === unsent && !this.noDelay && this.sndMax !== this.sndUna && !finDue) {
-          break; // Nagle (RFC 9293 3.7.4): small data waits while data is unacknowledged
+        // Nagle (RFC 9293 3.7.4): small new data waits while data is unacknowledged. It never
+        // holds a retransmission (after a timeout SND.NXT is below SND.MAX): RFC 6298 5.4.
+        if (len < mss && len === unsent && !this.noDelay && this.sndMax !== this.sndUna && this.sndNxt === this.sndMax && !finDue) {
+          break;
         }
         if (len > mss && len < unsent) len -= len % mss; // TSO frames in whole segments
         // A frame has at most TX_MAX_DATA_PARTS iovecs of data: with small chunks (partly
