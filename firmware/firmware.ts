@@ -596,8 +596,9 @@ interface HeldFrame {
   dueFrame: number;
 }
 
-/** A frame held for reordering by frames goes anyway after this long (traffic may stop). */
-const MAX_REORDER_HOLD_MS = 200;
+/** A frame held for reordering by frames goes anyway after this long (traffic may stop): well
+ * below the 200 ms minimum RTO, so reordering looks like reordering, not like loss. */
+const MAX_REORDER_HOLD_MS = 10;
 
 function hold(list: HeldFrame[], h: HeldFrame, max: number, stats: ImpairStats): void {
   if (list.length >= max) {

@@ -37,6 +37,12 @@ export interface TcpConfig {
   maxOutOfOrderBytes: number;
   /** RFC 5961 7: challenge ACKs per second, all connections together (Linux: 1000). */
   challengeAcksPerSecond: number;
+  /** RFC 4987 3.6: answer SYNs with cookies once a listener's SYN queue is full. */
+  synCookies: boolean;
+  /** Connections of all kinds at most (beyond it SYNs are dropped and counted). */
+  maxConnections: number;
+  /** Out-of-order bytes held by all connections together at most. */
+  maxOutOfOrderBytesTotal: number;
 }
 
 export const DEFAULT_TCP_CONFIG: TcpConfig = {
@@ -61,4 +67,7 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   ephemeralHigh: 65535,
   maxOutOfOrderBytes: 4 << 20,
   challengeAcksPerSecond: 1000,
+  synCookies: true,
+  maxConnections: 65536,
+  maxOutOfOrderBytesTotal: 64 << 20,
 };

@@ -76,6 +76,9 @@ export interface TcpStats {
   connectionsReset: number;
   connectionsTimedOut: number;
   listenOverflows: number;
+  synCookiesSent: number;
+  synCookiesValidated: number;
+  synCookiesFailed: number;
   drops: Record<string, number>;
 }
 
@@ -100,6 +103,10 @@ export interface TcpHost {
   /** RFC 5961 7: may another challenge ACK go out now? */
   allowChallengeAck(): boolean;
   nextIsn(c: TcpConnection): number;
+  /** The connection's timestamp clock offset (RFC 7323 5.4; keyed per quadruple). */
+  tsOffset(c: TcpConnection): number;
+  /** Out-of-order bytes held by all connections (bounded by config.maxOutOfOrderBytesTotal). */
+  oooBytesTotal: number;
 }
 
 /** The application's side of a connection (the socket). */
@@ -175,7 +182,7 @@ export class TcpConnection implements Scheduled {
   private offeredWscale: number;
   tsOk = false;
   sackOk = false;
-  private tsOffset: number;
+  private readonly tsOffset: number;
   private tsRecent = 0;
   private tsRecentAt = 0;
   private lastAckSent = 0;
@@ -249,8 +256,9 @@ export class TcpConnection implements Scheduled {
     let ws = 0;
     while (ws < 14 && cfg.rcvBuf > 65535 << ws) ws++;
     this.offeredWscale = cfg.windowScaling ? ws : -1;
-    // RFC 7323 5.4: a per-connection random offset for TSval.
-    this.tsOffset = (Math.random() * 0x100000000) >>> 0;
+    // RFC 7323 5.4: a per-connection offset for TSval, keyed by the quadruple (so that a
+    // connection made from a SYN cookie continues the SYN-ACK's clock).
+    this.tsOffset = host.tsOffset(this);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -286,6 +294,50 @@ export class TcpConnection implements Scheduled {
     this.state = 'SYN-RECEIVED';
     this.sendSyn(true);
     this.armRto();
+  }
+
+  /**
+   * A connection made from a valid SYN-cookie ACK (RFC 4987 3.6): nothing was kept for the
+   * SYN, so the state comes from the ACK and what the cookie carried.
+   */
+  acceptCookie(seg: SegmentIn, d: { mss: number; windowScale: number; sackPermitted: boolean; timestamps: boolean }): void {
+    const cfg = this.host.config;
+    const now = this.host.clock.nowMs();
+    this.iss = seqAdd(seg.ack, -1);
+    this.sndUna = seg.ack;
+    this.sndNxt = seg.ack;
+    this.sndMax = seg.ack;
+    this.recover = this.iss;
+    this.irs = seqAdd(seg.seq, -1);
+    this.rcvNxt = seg.seq;
+    this.rcvAdv = seqAdd(this.rcvNxt, Math.min(65535, cfg.rcvBuf));
+    if (d.windowScale >= 0 && this.offeredWscale >= 0) {
+      this.sndWscale = d.windowScale;
+      this.rcvWscale = this.offeredWscale;
+    } else {
+      this.sndWscale = 0;
+      this.rcvWscale = 0;
+      this.offeredWscale = -1;
+    }
+    this.tsOk = cfg.timestamps && d.timestamps && seg.opts.hasTimestamp;
+    if (this.tsOk) {
+      this.tsRecent = seg.opts.tsVal;
+      this.tsRecentAt = now;
+    }
+    this.sackOk = cfg.sack && d.sackPermitted;
+    this.sndMss = Math.max(64, Math.min(d.mss, this.ourMss) - (this.tsOk ? 12 : 0));
+    this.cwnd = Math.min(10 * this.sndMss, Math.max(2 * this.sndMss, 14600));
+    this.sndWnd = seg.window << this.sndWscale;
+    this.maxSndWnd = this.sndWnd;
+    this.sndWl1 = seg.seq;
+    this.sndWl2 = seg.ack;
+    this.state = 'ESTABLISHED';
+    this.host.stats.connectionsEstablished++;
+  }
+
+  /** The window shift we offer in SYNs and SYN-ACKs (-1: none). */
+  get offeredWindowScale(): number {
+    return this.offeredWscale;
   }
 
   /** Options from the peer's SYN (RFC 9293 3.7.1, RFC 7323 2.2 / 3.2, RFC 2018 2). */
@@ -802,8 +854,12 @@ export class TcpConnection implements Scheduled {
   private queueOutOfOrder(seq: number, data: Uint8Array | null, fin: boolean): void {
     const stats = this.host.stats;
     const len = data ? data.length : 0;
-    if (len > 0 && this.oooBytes + len > this.host.config.maxOutOfOrderBytes) {
+    const cfg = this.host.config;
+    if (len > 0 && (this.oooBytes + len > cfg.maxOutOfOrderBytes || this.host.oooBytesTotal + len > cfg.maxOutOfOrderBytesTotal)) {
+      // A limit bit: the segment is dropped (the peer will send it again), and counted.
       stats.outOfOrderDropped++;
+      stats.drops[this.oooBytes + len > cfg.maxOutOfOrderBytes ? 'tcp-ooo-limit' : 'tcp-ooo-global-limit'] =
+        (stats.drops[this.oooBytes + len > cfg.maxOutOfOrderBytes ? 'tcp-ooo-limit' : 'tcp-ooo-global-limit'] ?? 0) + 1;
       return;
     }
     stats.outOfOrderSegments++;
@@ -819,6 +875,7 @@ export class TcpConnection implements Scheduled {
     }
     this.ooo.splice(i, 0, { seq, data: data ?? EMPTY, fin });
     this.oooBytes += len;
+    this.host.oooBytesTotal += len;
     this.updateSackBlocks(seq, seqAdd(seq, len));
   }
 
@@ -828,6 +885,7 @@ export class TcpConnection implements Scheduled {
       if (seqGt(s.seq, this.rcvNxt)) break;
       this.ooo.shift();
       this.oooBytes -= s.data.length;
+      this.host.oooBytesTotal -= s.data.length;
       const skip = seqDiff(this.rcvNxt, s.seq);
       if (skip < s.data.length) {
         const part = skip > 0 ? s.data.subarray(skip) : s.data;
@@ -1287,6 +1345,7 @@ export class TcpConnection implements Scheduled {
     this.rtoAt = this.delackAt = this.persistAt = this.keepaliveAt = this.closeAt = Infinity;
     this.sendQueue.clear();
     this.ooo = [];
+    this.host.oooBytesTotal -= this.oooBytes;
     this.oooBytes = 0;
     this.host.stats.connectionsClosed++;
     this.host.remove(this);

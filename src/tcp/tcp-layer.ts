@@ -17,6 +17,9 @@ import { TcpConnection, sendBareSegment, type SegmentIn, type TcpHost, type TcpS
 import { TcpError } from './errors.js';
 import { IsnGenerator } from './isn.js';
 import { TimerQueue } from './timer-queue.js';
+import { SynCookies } from './syn-cookies.js';
+import { emitTcpHeader, tcpOptionsLength, type TcpOptionsToEmit } from '../wire/tcp.js';
+import { foldChecksum } from '../wire/checksum.js';
 
 const log = debugFactory('tapstack:tcp');
 
@@ -57,6 +60,9 @@ function emptyStats(): TcpStats {
     connectionsReset: 0,
     connectionsTimedOut: 0,
     listenOverflows: 0,
+    synCookiesSent: 0,
+    synCookiesValidated: 0,
+    synCookiesFailed: 0,
     drops: {},
   };
 }
@@ -85,8 +91,10 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
   /** remote address -> (remotePort << 16 | localPort) -> connection. */
   private readonly conns = new Map<number, Map<number, TcpConnection>>();
   private connCount = 0;
+  oooBytesTotal = 0;
   private readonly listeners = new Map<number, Listener>();
   private readonly isn: IsnGenerator;
+  readonly cookies: SynCookies;
   private dirty: TcpConnection[] = [];
   private flushScheduled = false;
   private readonly defer: (fn: () => void) => void;
@@ -107,6 +115,7 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     this.localAddr = o.iface.address;
     this.offload = o.offload;
     this.isn = new IsnGenerator(o.clock);
+    this.cookies = new SynCookies(o.clock);
     this.defer = o.defer ?? ((fn) => setImmediate(fn));
     this.kick = o.kick ?? (() => o.nic.flush());
     this.segIn = { seq: 0, ack: 0, flags: 0, window: 0, opts: this.opts, dataLength: 0, dataOffset: 0, dgram: null as unknown as Ipv4Datagram };
@@ -192,6 +201,10 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     if (this.challengeTokens < 1) return false;
     this.challengeTokens--;
     return true;
+  }
+
+  tsOffset(c: TcpConnection): number {
+    return this.cookies.timestampOffset(this.localAddr, c.localPort, c.remoteAddr, c.remotePort);
   }
 
   nextIsn(c: TcpConnection): number {
@@ -339,6 +352,8 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     const flags = s.flags;
     if (flags & TcpFlag.RST) return;
     if (flags & TcpFlag.ACK) {
+      // Perhaps the end of a handshake answered with a SYN cookie.
+      if (!(flags & (TcpFlag.SYN | TcpFlag.FIN)) && this.config.synCookies && this.cookieAck(l, remote, rport, s)) return;
       this.resetClosed(remote, l.port, rport, s);
       return;
     }
@@ -346,9 +361,17 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
       this.drop('tcp-listen-no-syn');
       return;
     }
+    if (this.connCount >= this.config.maxConnections) {
+      this.drop('tcp-connection-limit');
+      return;
+    }
     if (l.synQueue.size >= l.backlog) {
-      // The SYN queue is full: drop (the peer retries); SYN cookies come with issue 6.
       this.stats.listenOverflows++;
+      if (this.config.synCookies) {
+        // RFC 4987 3.6: answer without keeping state; the ACK will carry it back.
+        this.sendCookieSynAck(l, remote, rport, s);
+        return;
+      }
       this.drop('tcp-listen-overflow');
       return;
     }
@@ -357,6 +380,59 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     this.insert(c);
     l.synQueue.add(c);
     c.acceptSyn(s);
+  }
+
+  /** A SYN-ACK whose ISN is a SYN cookie (and whose TSval carries the peer's options). */
+  private sendCookieSynAck(l: Listener, remote: number, rport: number, s: SegmentIn): void {
+    const cfg = this.config;
+    const o = s.opts;
+    const peerMss = o.mss > 0 ? o.mss : 536;
+    const iss = this.cookies.encode(this.localAddr, l.port, remote, rport, s.seq, peerMss);
+    const ts = cfg.timestamps && o.hasTimestamp;
+    const opts: TcpOptionsToEmit = { mss: this.iface.mtu - 40 };
+    if (ts) {
+      // The options survive in our TSval, echoed by the peer: only with timestamps can window
+      // scaling and SACK be offered at all (as in Linux).
+      let ws = 0;
+      while (ws < 14 && cfg.rcvBuf > 65535 << ws) ws++;
+      const offered = cfg.windowScaling && o.windowScale >= 0 ? ws : -1;
+      const tsNow = (Math.floor(this.clock.nowMs()) + this.cookies.timestampOffset(this.localAddr, l.port, remote, rport)) >>> 0;
+      const tsVal = this.cookies.encodeTimestamp(tsNow, { mss: peerMss, windowScale: cfg.windowScaling ? o.windowScale : -1, sackPermitted: cfg.sack && o.sackPermitted, timestamps: true });
+      opts.timestamp = { tsVal, tsEcr: o.tsVal };
+      if (offered >= 0) opts.windowScale = offered;
+      opts.sackPermitted = cfg.sack && o.sackPermitted;
+    }
+    const len = 20 + tcpOptionsLength(opts);
+    const msg = new Uint8Array(len);
+    emitTcpHeader(msg, 0, { srcPort: l.port, dstPort: rport, seq: iss, ack: seqAdd(s.seq, 1), flags: TcpFlag.SYN | TcpFlag.ACK, window: Math.min(65535, cfg.rcvBuf) }, opts);
+    const c = foldChecksum(onesComplementSum(msg, 0, len, pseudoHeaderSum(this.localAddr, remote, IPPROTO_TCP, len)));
+    msg[16] = c >>> 8;
+    msg[17] = c & 0xff;
+    this.iface.sendIpv4(remote, IPPROTO_TCP, msg, { dontFragment: true });
+    this.stats.segmentsOut++;
+    this.stats.synCookiesSent++;
+  }
+
+  /** An ACK for a listener: a valid SYN cookie makes an established connection at once. */
+  private cookieAck(l: Listener, remote: number, rport: number, s: SegmentIn): boolean {
+    const d = this.cookies.check(this.localAddr, l.port, remote, rport, seqAdd(s.seq, -1), seqAdd(s.ack, -1), s.opts.hasTimestamp ? s.opts.tsEcr : null);
+    if (!d) {
+      this.stats.synCookiesFailed++;
+      return false;
+    }
+    if (this.connCount >= this.config.maxConnections) {
+      this.drop('tcp-connection-limit');
+      return true;
+    }
+    this.stats.synCookiesValidated++;
+    const c = new TcpConnection(this, remote, rport, l.port);
+    this.insert(c);
+    c.acceptCookie(s, d);
+    this.stats.connectionsAccepted++;
+    l.onConnection(c);
+    // The ACK may carry data (and the socket is attached now): process it as usual.
+    if (s.dataLength > 0 || s.flags & TcpFlag.FIN) c.segmentArrives(s);
+    return true;
   }
 
   /** RFC 9293 3.10.7.1: the reply of a CLOSED port. */

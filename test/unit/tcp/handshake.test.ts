@@ -355,8 +355,8 @@ describe('simultaneous open (RFC 9293 3.5, figure 8)', () => {
 });
 
 describe('listen backlog', () => {
-  it('drops SYNs beyond the backlog and counts them; takes them again when there is room', () => {
-    const h = setup();
+  it('drops SYNs beyond the backlog and counts them; takes them again when there is room (no SYN cookies)', () => {
+    const h = setup({ synCookies: false });
     const acc = listenOn(h, 80, 2);
     const peers = [40001, 40002, 40003].map((port) => new Peer(h, { port, ourPort: 80, isn: port * 1000 }));
     for (const p of peers) p.syn(FULL_SYN_OPTS(p));
@@ -382,5 +382,53 @@ describe('listen backlog', () => {
     peers[2]!.syn(FULL_SYN_OPTS(peers[2]!));
     expectSeg(peers[2]!.one(), { flags: 'SYN|ACK', ack: 40003 * 1000 + 1 });
     expect(h.tcp.stats.listenOverflows).toBe(3);
+  });
+
+  it('answers SYNs beyond the backlog with SYN cookies, keeping no state, and builds the connection from the ACK', () => {
+    const h = setup();
+    const acc = listenOn(h, 80, 1);
+    const first = new Peer(h, { port: 41001, ourPort: 80, isn: 7 });
+    first.syn(FULL_SYN_OPTS(first));
+    expect(flagNames(first.one().flags)).toBe('SYN|ACK');
+    const p = new Peer(h, { port: 41002, ourPort: 80, isn: 0xfffffff0 });
+    p.syn(FULL_SYN_OPTS(p));
+    const sa = p.one();
+    expect(flagNames(sa.flags)).toBe('SYN|ACK');
+    expect(sa.ack).toBe(0xfffffff1);
+    expect(sa.options.mss).toBe(1460);
+    expect(sa.options.windowScale).toBeGreaterThanOrEqual(0);
+    expect(sa.options.sackPermitted).toBe(true);
+    expect(h.tcp.connectionCount).toBe(1); // only the first: the cookie kept nothing
+    expect(h.tcp.stats.synCookiesSent).toBe(1);
+    // The peer completes the handshake with data on its ACK: an established connection at once.
+    p.ts = true;
+    p.rcv = seqAdd(sa.seq, 1);
+    p.data(new Uint8Array([1, 2, 3, 4]));
+    expect(h.tcp.stats.synCookiesValidated).toBe(1);
+    expect(acc.conns).toHaveLength(1);
+    const c = acc.conns[0]!;
+    expect(c.state).toBe('ESTABLISHED');
+    expect(c.sackOk).toBe(true);
+    expect(c.tsOk).toBe(true);
+    expect(c.sndWscale).toBe(7); // recovered from the echoed timestamp
+    expect(Buffer.concat(acc.recs[0]!.chunks)).toEqual(Buffer.from([1, 2, 3, 4]));
+    h.tick(100);
+    const ack = p.take().find((s) => s.ack === seqAdd(0xfffffff1, 4));
+    expect(ack).toBeDefined();
+  });
+
+  it('answers an ACK with a forged cookie with RST', () => {
+    const h = setup();
+    listenOn(h, 80, 1);
+    const p = new Peer(h, { port: 41003, ourPort: 80, isn: 1000 });
+    p.snd = 1001;
+    p.rcv = 0x12345678;
+    p.ts = false;
+    p.ackNow();
+    const r = p.one();
+    expect(flagNames(r.flags)).toBe('RST');
+    expect(r.seq).toBe(0x12345678);
+    expect(h.tcp.stats.synCookiesFailed).toBe(1);
+    expect(h.tcp.connectionCount).toBe(0);
   });
 });
