@@ -37,6 +37,8 @@ export interface TcpConfig {
   maxOutOfOrderBytes: number;
   /** RFC 5961 7: challenge ACKs per second, all connections together (Linux: 1000). */
   challengeAcksPerSecond: number;
+  /** Congestion control: CUBIC (RFC 9438, with HyStart++) or NewReno (RFC 5681, RFC 6582). */
+  congestionControl: 'cubic' | 'newreno';
   /** RFC 4987 3.6: answer SYNs with cookies once a listener's SYN queue is full. */
   synCookies: boolean;
   /** Connections of all kinds at most (beyond it SYNs are dropped and counted). */
@@ -67,6 +69,7 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   ephemeralHigh: 65535,
   maxOutOfOrderBytes: 4 << 20,
   challengeAcksPerSecond: 1000,
+  congestionControl: 'cubic',
   synCookies: true,
   maxConnections: 65536,
   maxOutOfOrderBytesTotal: 64 << 20,

@@ -19,6 +19,7 @@ import { VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4 } from '../../firmwar
 import type { TcpConfig } from './config.js';
 import { TcpError } from './errors.js';
 import { RttEstimator } from './rtt.js';
+import { createCongestionControl, type CongestionControl } from './cc/congestion-control.js';
 import { SendQueue } from './send-queue.js';
 import type { Scheduled } from './timer-queue.js';
 
@@ -214,13 +215,14 @@ export class TcpConnection implements Scheduled {
   private rttSeq = -1;
   private rttStart = 0;
 
-  // Congestion control (RFC 5681, RFC 6582).
-  cwnd = 0;
-  ssthresh = 0x7fffffff;
+  // Congestion control (CUBIC or NewReno behind one interface) and loss recovery state.
+  cc: CongestionControl;
   private dupAcks = 0;
   private inRecovery = false;
   private recover = 0;
-  private bytesAckedCa = 0;
+  /** The RTT sample of the ACK being processed (-1: none), and the smallest seen. */
+  private lastRtt = -1;
+  private minRtt = -1;
 
   // Receiving.
   private ackPending = 0;
@@ -250,6 +252,7 @@ export class TcpConnection implements Scheduled {
     this.ourMss = host.iface.mtu - 40;
     this.sendQueue = new SendQueue(host.nic.pool);
     this.rtt = new RttEstimator(cfg.rtoMinMs, cfg.rtoMaxMs, cfg.rtoInitialMs);
+    this.cc = createCongestionControl(cfg.congestionControl, DEFAULT_MSS, host.clock.nowMs());
     this.noDelay = !cfg.nagle;
     this.keepaliveIdle = cfg.keepIdleMs;
     // RFC 7323 7.1: the smallest shift that lets the window cover the receive buffer.
@@ -326,7 +329,7 @@ export class TcpConnection implements Scheduled {
     }
     this.sackOk = cfg.sack && d.sackPermitted;
     this.sndMss = Math.max(64, Math.min(d.mss, this.ourMss) - (this.tsOk ? 12 : 0));
-    this.cwnd = Math.min(10 * this.sndMss, Math.max(2 * this.sndMss, 14600));
+    this.cc = createCongestionControl(cfg.congestionControl, this.sndMss, now);
     this.sndWnd = seg.window << this.sndWscale;
     this.maxSndWnd = this.sndWnd;
     this.sndWl1 = seg.seq;
@@ -361,8 +364,8 @@ export class TcpConnection implements Scheduled {
     this.sackOk = cfg.sack && o.sackPermitted;
     // RFC 9293 3.7.1 / RFC 6691: the MSS counts no options; timestamps take 12 bytes of each segment.
     this.sndMss = Math.max(64, Math.min(peerMss, this.ourMss) - (this.tsOk ? 12 : 0));
-    // RFC 6928: IW = min(10 * MSS, max(2 * MSS, 14600)).
-    this.cwnd = Math.min(10 * this.sndMss, Math.max(2 * this.sndMss, 14600));
+    // The window is counted in this MSS; RFC 6928: IW = min(10 * MSS, max(2 * MSS, 14600)).
+    this.cc = createCongestionControl(cfg.congestionControl, this.sndMss, this.host.clock.nowMs());
   }
 
   // ---------------------------------------------------------------------------------------
@@ -723,6 +726,7 @@ export class TcpConnection implements Scheduled {
   /** New data acknowledged: free it, sample the RTT, grow the window, re-arm the timer. */
   private ackAdvance(seg: SegmentIn, now: number): void {
     const ack = seg.ack;
+    const flightBefore = seqDiff(this.sndMax, this.sndUna);
     const acked = seqDiff(ack, this.sndUna);
     // Data acknowledged: neither the SYN's nor the FIN's sequence number is data.
     const freed = Math.max(0, Math.min(this.sendQueue.length, seqDiff(ack, this.dataStart())));
@@ -730,14 +734,19 @@ export class TcpConnection implements Scheduled {
     this.sndUna = ack;
     if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
     // RTT (RFC 6298 3, RFC 7323 4): from the echoed timestamp, else from the timed segment.
+    this.lastRtt = -1;
     if (this.tsOk && seg.opts.hasTimestamp && seg.opts.tsEcr !== 0) {
-      this.rtt.sample(this.tsNow(now) - seg.opts.tsEcr);
+      this.lastRtt = seqDiff(this.tsNow(now), seg.opts.tsEcr);
     } else if (this.rttSeq >= 0 && seqGt(ack, this.rttSeq)) {
-      this.rtt.sample(now - this.rttStart);
+      this.lastRtt = now - this.rttStart;
       this.rttSeq = -1;
     }
+    if (this.lastRtt >= 0) {
+      this.rtt.sample(this.lastRtt);
+      if (this.minRtt < 0 || this.lastRtt < this.minRtt) this.minRtt = this.lastRtt;
+    }
     this.backoffs = 0;
-    this.congestionOnAck(acked);
+    this.congestionOnAck(acked, flightBefore, now);
     if (this.sndUna === this.sndMax) {
       this.rtoAt = Infinity;
     } else {
@@ -748,51 +757,57 @@ export class TcpConnection implements Scheduled {
     this.markDirty();
   }
 
-  /** RFC 5681 3.1 slow start / congestion avoidance; RFC 6582 NewReno recovery exit. */
-  private congestionOnAck(acked: number): void {
+  /**
+   * New data acknowledged: outside recovery the congestion controller grows the window
+   * (RFC 5681 3.1, RFC 9438); in NewReno recovery (RFC 6582 3.2) a partial ACK retransmits the
+   * next hole and a full ACK ends recovery.
+   */
+  private congestionOnAck(acked: number, flightBefore: number, now: number): void {
     this.dupAcks = 0;
     const mss = this.sndMss;
+    const cc = this.cc;
     if (this.inRecovery) {
       if (seqGe(this.sndUna, this.recover)) {
-        // Full acknowledgement: leave recovery, deflate (RFC 6582 3.2 step 3).
         this.inRecovery = false;
-        this.cwnd = Math.min(this.ssthresh, Math.max(seqDiff(this.sndMax, this.sndUna), mss) + mss);
+        cc.onRecoveryEnd(now, seqDiff(this.sndMax, this.sndUna));
       } else {
-        // Partial acknowledgement: retransmit the next hole, deflate by what was acked.
         this.retransmitFirst();
-        this.cwnd = Math.max(mss, this.cwnd - acked + mss);
+        cc.cwnd = Math.max(mss, cc.cwnd - acked + mss); // deflate by what left, plus the resend
       }
       return;
     }
-    if (this.cwnd < this.ssthresh) {
-      this.cwnd += Math.min(acked, mss); // RFC 5681 (2); RFC 3465 L=1
-    } else {
-      this.bytesAckedCa += acked;
-      if (this.bytesAckedCa >= this.cwnd) {
-        this.bytesAckedCa -= this.cwnd;
-        this.cwnd += mss; // RFC 5681 (3)
-      }
-    }
+    cc.onAck({
+      acked,
+      now,
+      rtt: this.lastRtt,
+      minRtt: this.minRtt,
+      inFlight: flightBefore,
+      sndUna: this.sndUna,
+      sndNxt: this.sndNxt,
+      // RFC 7661: a window the application did not fill says nothing about the network.
+      appLimited: flightBefore + mss < cc.cwnd && seqDiff(seqAdd(this.sndUna, this.sendQueue.length), this.sndNxt) <= 0,
+    });
   }
 
   /** RFC 5681 3.2 fast retransmit on the third duplicate ACK; NewReno (RFC 6582). */
   private duplicateAck(): void {
     this.dupAcks++;
     const mss = this.sndMss;
+    const cc = this.cc;
     if (this.inRecovery) {
-      this.cwnd += mss; // inflate for each segment that left the network
+      cc.cwnd += mss; // RFC 5681 3.2 (4): inflate for each segment that left the network
       this.markDirty();
       return;
     }
     // RFC 6582 3.2 step 1: not again for losses of the window already being recovered.
     if (this.dupAcks === 3 && seqGt(this.sndUna, this.recover)) {
       const flight = seqDiff(this.sndMax, this.sndUna);
-      this.ssthresh = Math.max(Math.floor(flight / 2), 2 * mss);
+      cc.onCongestionEvent(this.host.clock.nowMs(), flight);
       this.recover = this.sndMax;
       this.inRecovery = true;
       this.host.stats.fastRetransmits++;
       this.retransmitFirst();
-      this.cwnd = this.ssthresh + 3 * mss;
+      cc.cwnd += 3 * mss; // RFC 5681 3.2 (3)
       this.markDirty();
     }
   }
@@ -1013,7 +1028,7 @@ export class TcpConnection implements Scheduled {
     for (;;) {
       const dataEnd = seqAdd(this.sndUna, this.sendQueue.length);
       const unsent = seqGt(dataEnd, this.sndNxt) ? seqDiff(dataEnd, this.sndNxt) : 0;
-      const wnd = Math.min(this.sndWnd, this.cwnd);
+      const wnd = Math.min(this.sndWnd, this.cc.cwnd);
       const usable = seqDiff(seqAdd(this.sndUna, wnd), this.sndNxt);
       const finDue = this.finQueued && seqLe(this.sndNxt, this.finSeq);
       if (unsent > 0 && usable > 0) {
@@ -1322,9 +1337,7 @@ export class TcpConnection implements Scheduled {
       return;
     }
     // RFC 5681 3.1 (4): after a timeout, one segment and slow start from half the flight.
-    const flight = seqDiff(this.sndMax, this.sndUna);
-    this.ssthresh = Math.max(Math.floor(flight / 2), 2 * this.sndMss);
-    this.cwnd = this.sndMss;
+    this.cc.onTimeout(now, seqDiff(this.sndMax, this.sndUna));
     this.inRecovery = false;
     this.recover = this.sndMax;
     this.dupAcks = 0;
