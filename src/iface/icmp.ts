@@ -34,6 +34,9 @@ export interface IcmpOptions {
   errorBurst?: number;
   /** Answer echo requests sent to a broadcast address (Linux icmp_echo_ignore_broadcasts=1: no). */
   echoBroadcasts?: boolean;
+  /** Echo replies per second, and their burst: a ping flood cannot make us flood back. */
+  echoRepliesPerSecond?: number;
+  echoReplyBurst?: number;
 }
 
 export interface IcmpStats {
@@ -43,6 +46,7 @@ export interface IcmpStats {
   errorsIn: number;
   errorsOut: number;
   errorsRateLimited: number;
+  echoRepliesRateLimited: number;
   /** Errors we chose not to send because RFC 1122 3.2.2 forbids them. */
   errorsSuppressed: number;
 }
@@ -55,26 +59,23 @@ export class IcmpLayer implements ProtocolHandler {
     errorsIn: 0,
     errorsOut: 0,
     errorsRateLimited: 0,
+    echoRepliesRateLimited: 0,
     errorsSuppressed: 0,
   };
   private readonly view = new IcmpPacket(new Uint8Array(ICMP_HEADER_LEN));
-  private readonly rate: number;
-  private readonly burst: number;
-  private tokens: number;
-  private refilledAt: number;
   private readonly echoBroadcasts: boolean;
+  private readonly echoBucket: TokenBucket;
+  private readonly errorBucket: TokenBucket;
   /** Listeners for ICMP errors about datagrams we sent (TCP uses them, RFC 5461). */
   onError: ((type: number, code: number, quoted: Uint8Array) => void) | null = null;
 
   constructor(
     private readonly iface: Interface,
-    private readonly clock: Clock,
+    clock: Clock,
     opts: IcmpOptions = {},
   ) {
-    this.rate = opts.errorsPerSecond ?? 1000;
-    this.burst = opts.errorBurst ?? 50;
-    this.tokens = this.burst;
-    this.refilledAt = clock.nowMs();
+    this.errorBucket = new TokenBucket(clock, opts.errorsPerSecond ?? 1000, opts.errorBurst ?? 50);
+    this.echoBucket = new TokenBucket(clock, opts.echoRepliesPerSecond ?? 1000, opts.echoReplyBurst ?? 1000);
     this.echoBroadcasts = opts.echoBroadcasts ?? false;
   }
 
@@ -96,6 +97,11 @@ export class IcmpLayer implements ProtocolHandler {
       // RFC 1122 3.2.2.6: the reply carries the request's identifier, sequence and data. It is
       // written over the request in place (we own the frame during this call) and copied once
       // into transmit memory.
+      if (!this.echoBucket.take()) {
+        this.stats.echoRepliesRateLimited++;
+        this.iface.drop('icmp-echo-rate-limit');
+        return true;
+      }
       emitIcmpEchoReply(icmp, p, 0);
       if (this.iface.sendIpv4(dgram.src, IPPROTO_ICMP, p, { tos: dgram.tos & 0xfc })) this.stats.echoRepliesOut++;
       return true;
@@ -176,7 +182,7 @@ export class IcmpLayer implements ProtocolHandler {
       this.stats.errorsSuppressed++;
       return;
     }
-    if (!this.takeToken()) {
+    if (!this.errorBucket.take()) {
       this.stats.errorsRateLimited++;
       return;
     }
@@ -184,11 +190,24 @@ export class IcmpLayer implements ProtocolHandler {
     emitIcmpError({ type: type as 3, code }, original, msg, 0);
     if (this.iface.sendIpv4(src, IPPROTO_ICMP, msg)) this.stats.errorsOut++;
   }
+}
 
-  private takeToken(): boolean {
+/** A token bucket on the injected clock (RFC 1812 4.3.2.8 suggests one for ICMP). */
+class TokenBucket {
+  private tokens: number;
+  private at: number;
+  constructor(
+    private readonly clock: Clock,
+    private readonly rate: number,
+    private readonly burst: number,
+  ) {
+    this.tokens = burst;
+    this.at = clock.nowMs();
+  }
+  take(): boolean {
     const now = this.clock.nowMs();
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.refilledAt) * this.rate) / 1000);
-    this.refilledAt = now;
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.at) * this.rate) / 1000);
+    this.at = now;
     if (this.tokens < 1) return false;
     this.tokens -= 1;
     return true;

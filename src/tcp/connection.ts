@@ -13,13 +13,14 @@ import { copyTransportData } from '../iface/interface.js';
 import type { Nic } from '../nic/nic.js';
 import { foldChecksum, onesComplementSum, pseudoHeaderSum } from '../wire/checksum.js';
 import { IPPROTO_TCP } from '../wire/ipv4.js';
-import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from '../wire/seq.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax, seqMin } from '../wire/seq.js';
 import { emitTcpHeader, fillTcpPseudoChecksum, TcpFlag, TcpOptions, type TcpOptionsToEmit } from '../wire/tcp.js';
 import { VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4 } from '../../firmware/rings.js';
 import type { TcpConfig } from './config.js';
 import { TcpError } from './errors.js';
 import { RttEstimator } from './rtt.js';
 import { createCongestionControl, type CongestionControl } from './cc/congestion-control.js';
+import { SackScoreboard } from './sack-scoreboard.js';
 import { SendQueue } from './send-queue.js';
 import type { Scheduled } from './timer-queue.js';
 
@@ -77,6 +78,8 @@ export interface TcpStats {
   connectionsReset: number;
   connectionsTimedOut: number;
   listenOverflows: number;
+  dsacksReceived: number;
+  sackedBytes: number;
   synCookiesSent: number;
   synCookiesValidated: number;
   synCookiesFailed: number;
@@ -217,6 +220,8 @@ export class TcpConnection implements Scheduled {
 
   // Congestion control (CUBIC or NewReno behind one interface) and loss recovery state.
   cc: CongestionControl;
+  /** The SACK scoreboard (RFC 6675) when the peer agreed to SACK. */
+  sb: SackScoreboard | null = null;
   private dupAcks = 0;
   private inRecovery = false;
   private recover = 0;
@@ -330,6 +335,7 @@ export class TcpConnection implements Scheduled {
     this.sackOk = cfg.sack && d.sackPermitted;
     this.sndMss = Math.max(64, Math.min(d.mss, this.ourMss) - (this.tsOk ? 12 : 0));
     this.cc = createCongestionControl(cfg.congestionControl, this.sndMss, now);
+    this.sb = this.sackOk ? new SackScoreboard(this.sndMss) : null;
     this.sndWnd = seg.window << this.sndWscale;
     this.maxSndWnd = this.sndWnd;
     this.sndWl1 = seg.seq;
@@ -366,6 +372,7 @@ export class TcpConnection implements Scheduled {
     this.sndMss = Math.max(64, Math.min(peerMss, this.ourMss) - (this.tsOk ? 12 : 0));
     // The window is counted in this MSS; RFC 6928: IW = min(10 * MSS, max(2 * MSS, 14600)).
     this.cc = createCongestionControl(cfg.congestionControl, this.sndMss, this.host.clock.nowMs());
+    this.sb = this.sackOk ? new SackScoreboard(this.sndMss) : null;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -481,6 +488,7 @@ export class TcpConnection implements Scheduled {
     // RFC 7323 5.3 PAWS: a segment whose TSval is older than TS.Recent is a duplicate.
     if (this.tsOk && o.hasTimestamp && !rst && seqLt(o.tsVal, this.tsRecent) && now - this.tsRecentAt < PAWS_IDLE_MS) {
       this.host.stats.pawsDropped++;
+      this.countDrop('tcp-paws');
       this.sendAck();
       return;
     }
@@ -516,6 +524,9 @@ export class TcpConnection implements Scheduled {
     if (flags & TcpFlag.SYN) segLen++;
     if (flags & TcpFlag.FIN) segLen++;
     if (!this.acceptable(seg.seq, segLen, rcvWnd)) {
+      // Old duplicates, data into a zero window, segments far outside it: an ACK says where
+      // we are (not for RSTs, RFC 9293 3.10.7.4), and the drop is counted.
+      this.countDrop(seg.dataLength > 0 && rcvWnd === 0 ? 'tcp-zero-window' : seqLt(seg.seq, this.rcvNxt) ? 'tcp-old-duplicate' : 'tcp-outside-window');
       if (!rst) {
         this.host.stats.duplicateSegments++;
         this.sendAck();
@@ -527,6 +538,7 @@ export class TcpConnection implements Scheduled {
     if (rst) {
       this.host.stats.resetsIn++;
       if (seg.seq !== this.rcvNxt) {
+        this.countDrop('tcp-rst-in-window');
         this.challengeAck();
         return;
       }
@@ -549,6 +561,7 @@ export class TcpConnection implements Scheduled {
         this.sendSyn(true); // the peer's SYN again: our SYN-ACK was lost
         return;
       }
+      this.countDrop('tcp-syn-in-window');
       this.challengeAck();
       return;
     }
@@ -571,6 +584,10 @@ export class TcpConnection implements Scheduled {
       return;
     }
     if (this.state === 'CLOSED') return;
+
+    // Sixth: URG. RFC 6093: urgent data is delivered inline as ordinary data; the pointer is
+    // only noted (an urgent pointer past the data is harmless then).
+    if (flags & TcpFlag.URG) this.countDrop('tcp-urgent-ignored');
 
     // Seventh: segment text.
     if (seg.dataLength > 0) {
@@ -602,6 +619,11 @@ export class TcpConnection implements Scheduled {
     this.host.stats.connectionsEstablished++;
     if (this.listenerPort >= 0) this.host.established(this);
     else this.user?.onConnect(); // an active open that met the peer's SYN (simultaneous open)
+  }
+
+  private countDrop(reason: string): void {
+    const d = this.host.stats.drops;
+    d[reason] = (d[reason] ?? 0) + 1;
   }
 
   /** RFC 9293 3.10.7.4 "first": the acceptability test. */
@@ -676,9 +698,25 @@ export class TcpConnection implements Scheduled {
       return false;
     }
     const wnd = seg.window << this.sndWscale;
+    let newlySacked = 0;
+    const sb = this.sb;
+    if (sb) {
+      const o = seg.opts;
+      const u = sb.update(ack, o.sack, o.sackCount, this.sndMax);
+      newlySacked = u.newlySacked;
+      if (u.dsack) this.host.stats.dsacksReceived++;
+      if (newlySacked > 0) this.host.stats.sackedBytes += newlySacked;
+    }
     if (seqGt(ack, this.sndUna)) {
       this.ackAdvance(seg, now);
-    } else if (ack === this.sndUna && seg.dataLength === 0 && !(seg.flags & TcpFlag.FIN) && wnd === this.sndWnd && this.sndMax !== this.sndUna) {
+      // RFC 6675 5: with SACK, a cumulative ACK may still leave SND.UNA presumed lost.
+      if (sb && !this.inRecovery && this.sndUna !== this.sndMax && sb.canEnterRecovery() && sb.isLost(this.sndUna)) this.enterSackRecovery(now);
+    } else if (
+      ack === this.sndUna &&
+      this.sndMax !== this.sndUna &&
+      // RFC 5681 2 "duplicate ACK", or RFC 6675 2: an ACK that SACKs new data counts too.
+      (newlySacked > 0 || (seg.dataLength === 0 && !(seg.flags & TcpFlag.FIN) && wnd === this.sndWnd))
+    ) {
       this.duplicateAck();
     }
     // RFC 9293 3.10.7.4: update the send window from newer segments only.
@@ -770,6 +808,8 @@ export class TcpConnection implements Scheduled {
       if (seqGe(this.sndUna, this.recover)) {
         this.inRecovery = false;
         cc.onRecoveryEnd(now, seqDiff(this.sndMax, this.sndUna));
+      } else if (this.sb) {
+        this.markDirty(); // RFC 6675: the pipe shrank; output() sends what NextSeg() picks
       } else {
         this.retransmitFirst();
         cc.cwnd = Math.max(mss, cc.cwnd - acked + mss); // deflate by what left, plus the resend
@@ -794,6 +834,13 @@ export class TcpConnection implements Scheduled {
     this.dupAcks++;
     const mss = this.sndMss;
     const cc = this.cc;
+    const sb = this.sb;
+    if (sb) {
+      // RFC 6675 5: recovery on DupThresh duplicate ACKs or when SND.UNA is presumed lost.
+      if (this.inRecovery) this.markDirty();
+      else if (sb.canEnterRecovery() && (this.dupAcks >= 3 || sb.isLost(this.sndUna))) this.enterSackRecovery(this.host.clock.nowMs());
+      return;
+    }
     if (this.inRecovery) {
       cc.cwnd += mss; // RFC 5681 3.2 (4): inflate for each segment that left the network
       this.markDirty();
@@ -810,6 +857,38 @@ export class TcpConnection implements Scheduled {
       cc.cwnd += 3 * mss; // RFC 5681 3.2 (3)
       this.markDirty();
     }
+  }
+
+  /**
+   * RFC 6675 5 steps (4.1)-(4.2): reduce the window, note the recovery point, and retransmit the
+   * first segment presumed lost; NextSeg() and the pipe drive the rest from output().
+   */
+  private enterSackRecovery(now: number): void {
+    const sb = this.sb!;
+    const flight = seqDiff(this.sndMax, this.sndUna);
+    this.cc.onCongestionEvent(now, flight);
+    this.recover = this.sndMax;
+    this.inRecovery = true;
+    sb.enterRecovery(this.sndUna, this.sndMax);
+    this.host.stats.fastRetransmits++;
+    const len = Math.min(this.sndMss, sb.unsackedLen(this.sndUna, this.sndMax));
+    if (len > 0) {
+      this.retransmitRange(this.sndUna, len);
+      sb.markRetransmitted(this.sndUna, len);
+    }
+    this.markDirty();
+  }
+
+  /** Send [seq, seq + len) again, with the FIN when it is part of that range. */
+  private retransmitRange(seq: number, len: number): void {
+    const dataEnd = seqAdd(this.dataStart(), this.sendQueue.length);
+    const dataLen = Math.max(0, Math.min(len, seqDiff(dataEnd, seq)));
+    const fin = this.finQueued && seqLe(seq, this.finSeq) && seqGt(seqAdd(seq, len), this.finSeq) && seqAdd(seq, dataLen) === this.finSeq;
+    if (dataLen === 0 && !fin) return;
+    this.host.stats.retransmits++;
+    this.host.stats.retransmittedBytes += dataLen;
+    if (this.rttSeq >= 0) this.rttSeq = -1; // Karn
+    this.sendSegment(seq, dataLen, TcpFlag.ACK | (fin ? TcpFlag.FIN : 0));
   }
 
   /** Send the first unacknowledged segment again. */
@@ -1025,7 +1104,10 @@ export class TcpConnection implements Scheduled {
   private output(): boolean {
     const mss = this.sndMss;
     let sent = false;
+    if (this.inRecovery && this.sb) sent = this.outputSackRecovery();
     for (;;) {
+      // Going back after a timeout: what the peer SACKed need not be sent again.
+      if (this.sb && seqLt(this.sndNxt, this.sndMax)) this.sndNxt = seqMin(this.sb.skipSacked(this.sndNxt), this.sndMax);
       const dataEnd = seqAdd(this.sndUna, this.sendQueue.length);
       const unsent = seqGt(dataEnd, this.sndNxt) ? seqDiff(dataEnd, this.sndNxt) : 0;
       const wnd = Math.min(this.sndWnd, this.cc.cwnd);
@@ -1045,6 +1127,10 @@ export class TcpConnection implements Scheduled {
           break;
         }
         if (len > mss && len < unsent) len -= len % mss; // TSO frames in whole segments
+        if (this.sb && seqLt(this.sndNxt, this.sndMax)) {
+          const gap = this.sb.unsackedLen(this.sndNxt, this.sndMax);
+          if (gap > 0 && gap < len) len = gap;
+        }
         // A frame has at most TX_MAX_DATA_PARTS iovecs of data: with small chunks (partly
         // filled pages sent by reference) that bounds a frame before the window does.
         const fit = this.sendQueue.fitParts(seqDiff(this.sndNxt, this.sndUna), len, TX_MAX_DATA_PARTS);
@@ -1079,6 +1165,39 @@ export class TcpConnection implements Scheduled {
     if (this.sndWnd === 0 && seqGt(dataEnd, this.sndNxt) && this.rtoAt === Infinity && this.persistAt === Infinity) {
       this.persistAt = this.host.clock.nowMs() + this.persistInterval();
       this.host.schedule(this);
+    }
+    return sent;
+  }
+
+  /**
+   * RFC 6675 5 (C): while cwnd - pipe >= SMSS, send what NextSeg() picks: lost ranges, new
+   * data, unSACKed ranges below the highest SACK, and one rescue retransmission.
+   */
+  private outputSackRecovery(): boolean {
+    const sb = this.sb!;
+    const mss = this.sndMss;
+    let pipe = sb.pipe(this.sndUna, this.sndMax);
+    let sent = false;
+    for (let guard = 0; guard < 1024 && this.cc.cwnd - pipe >= mss; guard++) {
+      const dataEnd = seqAdd(this.sndUna, this.sendQueue.length);
+      const unsent = seqGt(dataEnd, this.sndNxt) ? seqDiff(dataEnd, this.sndNxt) : 0;
+      const wndRoom = Math.max(0, seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndNxt));
+      const next = sb.nextSeg(this.sndUna, this.sndNxt, this.sndMax, Math.min(unsent, wndRoom));
+      if (!next) break;
+      const len = Math.min(next.len, mss);
+      if (next.rule === 2) {
+        const fin = this.finQueued && seqAdd(this.sndNxt, len) === this.finSeq;
+        this.sendSegment(this.sndNxt, len, TcpFlag.ACK | (fin ? TcpFlag.FIN : 0));
+        this.sndNxt = seqAdd(this.sndNxt, len + (fin ? 1 : 0));
+        if (seqGt(this.sndNxt, this.sndMax)) this.sndMax = this.sndNxt;
+      } else {
+        this.retransmitRange(next.seq, len);
+        if (next.rule === 4) sb.markRescue();
+        else sb.markRetransmitted(next.seq, len);
+      }
+      pipe += len;
+      sent = true;
+      this.armRto();
     }
     return sent;
   }
@@ -1338,6 +1457,7 @@ export class TcpConnection implements Scheduled {
     }
     // RFC 5681 3.1 (4): after a timeout, one segment and slow start from half the flight.
     this.cc.onTimeout(now, seqDiff(this.sndMax, this.sndUna));
+    this.sb?.onTimeout(this.sndUna, this.sndMax);
     this.inRecovery = false;
     this.recover = this.sndMax;
     this.dupAcks = 0;

@@ -60,6 +60,8 @@ function emptyStats(): TcpStats {
     connectionsReset: 0,
     connectionsTimedOut: 0,
     listenOverflows: 0,
+    dsacksReceived: 0,
+    sackedBytes: 0,
     synCookiesSent: 0,
     synCookiesValidated: 0,
     synCookiesFailed: 0,

@@ -5,7 +5,8 @@
  * touches anything outside those namespaces, and every process is stopped by its PID.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { createHash, randomFillSync } from 'node:crypto';
+import { closeSync, createReadStream, existsSync, openSync, writeSync } from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -270,13 +271,15 @@ export class Tapstack {
 }
 
 /**
- * The counters tapstack prints at exit: the `name value` lines after `tapstack: SIGINT, stopped`.
- * Counters it leaves out are zero: read them with {@link counter}.
+ * The counters tapstack prints at exit: the `name value` lines after `tapstack: SIGINT, stopped`
+ * (or after the first line matching `after`: `tapstack connect` with TAPSTACK_COUNTERS=1 prints
+ * them on stderr after `tapstack: connection closed`). Counters it leaves out are zero: read them
+ * with {@link counter}. Zero-copy lines also give `zc.flipped-pages` and `zc.completions-with-a-copy`.
  */
-export function parseCounters(stdout: string): Counters {
+export function parseCounters(stdout: string, after: RegExp = /^tapstack: SIG[A-Z]+, stopped$/): Counters {
   const lines = stdout.split('\n');
-  const at = lines.findIndex((l) => /^tapstack: SIG[A-Z]+, stopped$/.test(l));
-  if (at < 0) throw new Error(`no "tapstack: SIG..., stopped" line in tapstack's output:\n${stdout}`);
+  const at = lines.findIndex((l) => after.test(l));
+  if (at < 0) throw new Error(`no line matching ${after} (as "tapstack: SIG..., stopped") in tapstack's output:\n${stdout}`);
   const out: Counters = {};
   for (const l of lines.slice(at + 1)) {
     if (l === '') continue;
@@ -296,6 +299,10 @@ export function parseCounters(stdout: string): Counters {
     for (const r of rest.matchAll(/([a-z-]+) (\d+)/g)) out[`${key}.${r[1]}`] = Number(r[2]);
     const ret = /returned (\d+) pages/.exec(rest);
     if (ret) out['zc.returned'] = Number(ret[1]);
+    const pages = /^ bytes \((\d+) pages\)/.exec(rest);
+    if (pages) out[`${key}-pages`] = Number(pages[1]);
+    const withCopy = /\((\d+) with a copy\)/.exec(rest);
+    if (withCopy) out[`${key}-with-a-copy`] = Number(withCopy[1]);
   }
   if (!('iface.rxFrames' in out)) throw new Error(`no iface.rxFrames among the counters:\n${stdout}`);
   return out;
@@ -488,4 +495,128 @@ export function scratchDir(tag: string): { dir: string; remove: () => void } {
 
 export function requireBuilt(): void {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build (test/integration/global-setup.ts does it)`);
+}
+
+// ---- bulk transfers (zero-copy tests) ----
+
+export interface HashedRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** sha256 (hex) of everything the process wrote to stdout. */
+  sha256: string;
+  /** Bytes it wrote to stdout. */
+  bytes: number;
+  stderr: string;
+  timedOut: boolean;
+}
+
+export interface HashedProcess {
+  readonly pid: number;
+  readonly done: Promise<HashedRun>;
+  /** Signal it by PID if it still runs. */
+  kill(sig?: NodeJS.Signals): void;
+}
+
+/**
+ * Start `cmd args` in the namespace (`ip netns exec` execs in place: the PID is the command's)
+ * with stdin from `o.stdin` (a file; default /dev/null) and its stdout hashed here (sha256 and
+ * byte count) instead of kept. Killed with SIGKILL, by PID, after `o.timeoutMs`.
+ */
+export function nsSpawnHashed(ns: string, cmd: string, args: string[], o: { stdin?: string; env?: Record<string, string>; timeoutMs?: number } = {}): HashedProcess {
+  const inFd = openSync(o.stdin ?? '/dev/null', 'r');
+  let child: ChildProcess;
+  try {
+    child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: [inFd, 'pipe', 'pipe'], env: o.env ? { ...process.env, ...o.env } : process.env });
+  } finally {
+    closeSync(inFd);
+  }
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`cannot spawn ${cmd}`);
+  const hash = createHash('sha256');
+  let bytes = 0;
+  let stderr = '';
+  let timedOut = false;
+  let exited = false;
+  child.stdout!.on('data', (d: Buffer) => {
+    bytes += d.length;
+    hash.update(d);
+  });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    if (stderr.length < 1 << 20) stderr += d;
+  });
+  const kill = (sig: NodeJS.Signals = 'SIGTERM') => {
+    if (exited) return;
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // exited meanwhile
+    }
+  };
+  const timer = setTimeout(() => {
+    timedOut = true;
+    kill('SIGKILL');
+  }, o.timeoutMs ?? 600_000);
+  const done = new Promise<HashedRun>((resolve) => {
+    child.on('error', (e) => (stderr += String(e)));
+    child.on('close', (code, signal) => {
+      exited = true;
+      clearTimeout(timer);
+      resolve({ code, signal, sha256: hash.digest('hex'), bytes, stderr, timedOut });
+    });
+  });
+  return { pid, done, kill };
+}
+
+/** sha256 (hex) and length of a file. */
+export function sha256OfFile(file: string): Promise<{ sha256: string; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    let bytes = 0;
+    createReadStream(file, { highWaterMark: 1 << 20 })
+      .on('data', (d) => {
+        bytes += d.length;
+        h.update(d as Buffer);
+      })
+      .on('error', reject)
+      .on('end', () => resolve({ sha256: h.digest('hex'), bytes }));
+  });
+}
+
+/** Write `bytes` random bytes to `file` (1 MiB at a time); returns their sha256 (hex). */
+export function writeRandomFile(file: string, bytes: number): string {
+  const h = createHash('sha256');
+  const fd = openSync(file, 'w');
+  try {
+    const chunk = Buffer.allocUnsafe(1 << 20);
+    for (let left = bytes; left > 0; ) {
+      const n = Math.min(left, chunk.length);
+      randomFillSync(chunk, 0, n);
+      h.update(chunk.subarray(0, n));
+      for (let off = 0; off < n; ) off += writeSync(fd, chunk, off, n - off);
+      left -= n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest('hex');
+}
+
+/** Wait until something listens on TCP `port` in the namespace (a kernel server a test started). */
+export async function waitTcpListening(ns: string, port: number, timeoutMs = 10_000): Promise<void> {
+  const ok = await poll(async () => ((await nsRun(ns, 'ss', ['-Hltn', `sport = :${port}`])).stdout.trim() !== '' ? true : null), timeoutMs);
+  if (!ok) throw new Error(`nothing listens on TCP port ${port} in ${ns} after ${timeoutMs} ms`);
+}
+
+/**
+ * Wait until the kernel's connections to `peer` in the namespace are finished: none left, or
+ * only TIME-WAIT (the kernel closed first and the peer acknowledged everything, FIN included).
+ * A kernel sender that exited may still have data in its socket buffer; this waits for it.
+ */
+export async function waitKernelConnectionsDone(ns: string, peer: string, timeoutMs = 60_000): Promise<void> {
+  let last = '';
+  const ok = await poll(async () => {
+    last = (await nsRun(ns, 'ss', ['-Htan', `dst ${peer}`])).stdout.trim();
+    return last.split('\n').every((l) => l === '' || l.startsWith('TIME-WAIT')) ? true : null;
+  }, timeoutMs);
+  if (!ok) throw new Error(`the kernel's connections to ${peer} in ${ns} did not finish in ${timeoutMs} ms:\n${last}`);
 }

@@ -1,0 +1,207 @@
+/**
+ * Issue 4, items 5 and 8: 200 connections transferring at once.
+ *
+ * - One `curl --parallel --parallel-immediate --parallel-max 200` fetches /bytes/1048576 200
+ *   times from tapstack's http service: every file has the pattern's sha256; the capture shows
+ *   how many connections were open at the same time.
+ * - A small Node client in the kernel's namespace (node:net, the kernel's TCP) opens 200
+ *   connections to tapstack's echo service, waits until all 200 are established, then sends
+ *   1 MiB on each (connection i sends the pattern from offset i, so a mix-up between
+ *   connections shows) and reads it back: every connection's sha256 matches.
+ *
+ * With offloads on and off, at MTU 1500 and 9000; captures with snaplen 128 (200 MiB each way),
+ * checked with tshark.
+ *
+ * Namespaces tapstack-it-tcpconc-{on,off}{1500,9000}-<pid>; subnets 198.18.130-133.0/24.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { counter, netnsCreate, netnsDelete, netnsName, requireBuilt, scratchDir, tshark, type Tapstack } from './helpers.js';
+import {
+  captureSummary,
+  checkCapture,
+  killStarted,
+  logThroughput,
+  MiB,
+  modeName,
+  MODES,
+  modeSubnet,
+  modeTag,
+  nsExec,
+  patternSha256,
+  sha256File,
+  show,
+  withTapstack,
+  type CaptureCheck,
+  type Mode,
+  type Run,
+} from './tcp-helpers.js';
+
+const N = 200;
+const SIZE = MiB;
+const TEST_TIMEOUT = 240_000;
+
+beforeAll(() => requireBuilt());
+
+function expectClean(c: CaptureCheck): void {
+  const why = captureSummary(c);
+  expect(c.problems, why).toEqual([]);
+  expect(c.ipChecksumNotGood, why).toEqual([]);
+  expect(c.ipChecksumGood, why).toBe(c.ipv4Frames);
+  expect(c.tcpChecksumNotGood, why).toEqual([]);
+  expect(c.tcpWhole, why).toBeGreaterThan(0);
+  expect(c.tcpChecksumGood, why).toBe(c.tcpWhole);
+  expect(c.overMtu.filter((f) => !f.sack), why).toEqual([]);
+}
+
+/**
+ * The most TCP connections open at once in a capture: a connection counts from its first SYN
+ * to its first FIN or RST (either side).
+ */
+async function peakOpen(pcap: string): Promise<number> {
+  const lines = await tshark(pcap, ['-Y', 'tcp.flags.syn == 1 || tcp.flags.fin == 1 || tcp.flags.reset == 1', '-T', 'fields', '-e', 'tcp.stream', '-e', 'tcp.flags.syn', '-e', 'tcp.flags.fin', '-e', 'tcp.flags.reset']);
+  const open = new Set<string>();
+  const closed = new Set<string>();
+  let peak = 0;
+  for (const l of lines) {
+    const [stream, syn, fin, rst] = l.split('\t');
+    const on = (f: string | undefined) => f === '1' || f === 'True';
+    if (on(syn) && !closed.has(stream!)) open.add(stream!);
+    if (on(fin) || on(rst)) {
+      open.delete(stream!);
+      closed.add(stream!);
+    }
+    peak = Math.max(peak, open.size);
+  }
+  return peak;
+}
+
+/**
+ * The echo client, run by the kernel's Node in the namespace (configuration in the environment).
+ * Prints one JSON line: how many connected, and per connection the bytes and sha256 it read back.
+ */
+const ECHO_CLIENT = `
+const net = require('node:net');
+const crypto = require('node:crypto');
+const host = process.env.ECHO_HOST, port = Number(process.env.ECHO_PORT);
+const n = Number(process.env.ECHO_N), size = Number(process.env.ECHO_SIZE);
+const pattern = (from, len) => { const b = Buffer.allocUnsafe(len); for (let i = 0; i < len; i++) b[i] = (from + i) % 251; return b; };
+const errors = [];
+let connected = 0;
+const socks = [];
+const giveUp = setTimeout(() => { console.log(JSON.stringify({ connected, errors: [...errors, 'not all connected in 60 s'], results: [] })); process.exit(1); }, 60000);
+for (let i = 0; i < n; i++) {
+  const s = net.connect({ host, port });
+  s.on('error', (e) => errors.push(i + ': ' + e.message));
+  s.once('connect', () => { if (++connected === n) go(); });
+  socks.push(s);
+}
+async function go() {
+  clearTimeout(giveUp);
+  const t0 = performance.now();
+  const results = await Promise.all(socks.map((s, i) => new Promise((resolve) => {
+    const h = crypto.createHash('sha256');
+    let bytes = 0;
+    s.on('data', (d) => { bytes += d.length; h.update(d); });
+    s.on('close', () => resolve({ i, bytes, sha256: h.digest('hex') }));
+    s.end(pattern(i, size));
+  })));
+  console.log(JSON.stringify({ connected, errors, ms: performance.now() - t0, results }));
+}
+`;
+
+interface EchoReport {
+  connected: number;
+  errors: string[];
+  ms: number;
+  results: { i: number; bytes: number; sha256: string }[];
+}
+
+describe.each(MODES)('200 connections at once, offload $offload, MTU $mtu', (mode: Mode) => {
+  const net = modeSubnet(130, mode);
+  const ns = netnsName(`tcpconc-${modeTag(mode)}`);
+  const scratch = scratchDir(`tcpconc-${modeTag(mode)}`);
+
+  beforeAll(async () => {
+    await netnsCreate(ns);
+  });
+  afterAll(async () => {
+    try {
+      await killStarted();
+    } finally {
+      await netnsDelete(ns);
+      scratch.remove();
+    }
+  });
+
+  async function serve<T>(name: string, body: (t: Tapstack) => Promise<T>): Promise<Run<T> & { check: CaptureCheck; pcap: string }> {
+    const pcap = `${scratch.dir}/${name}.pcap`;
+    const run = await withTapstack({ ns, net, offload: mode.offload, mtu: mode.mtu, pcap, extra: ['--serve', 'http:80,echo:7', '--snaplen', '128'] }, body);
+    const check = await checkCapture(pcap, { net, mode, tap: run.tap, truncated: true });
+    if (Object.keys(check.accepted).length || run.tap.txDropped) {
+      console.log(`[${modeName(mode)}] ${name}: kernel TAP queue dropped ${run.tap.txDropped} frames to tapstack; capture: ${captureSummary(check)}`);
+    }
+    return { ...run, check, pcap };
+  }
+
+  it(
+    `200 parallel curl downloads of /bytes/${SIZE}, every sha256 right`,
+    async () => {
+      const outs = Array.from({ length: N }, (_, i) => `${scratch.dir}/curl-${i}.out`);
+      const args = ['--parallel', '--parallel-immediate', '--parallel-max', String(N), '-sS', '--fail', '-w', '%{http_code} %{size_download}\\n'];
+      for (const o of outs) args.push('-o', o, `http://${net.tapstack}/bytes/${SIZE}`);
+      const run = await serve('curl-parallel', () => nsExec(ns, 'curl', args, { timeoutMs: 180_000 }));
+      const r = run.value;
+      expect(r.code, show(r)).toBe(0);
+      expect(r.stdout.trim().split('\n').sort()).toEqual(Array(N).fill(`200 ${SIZE}`));
+      const want = patternSha256(SIZE);
+      const bad: string[] = [];
+      for (const o of outs) {
+        const got = await sha256File(o);
+        if (got.bytes !== SIZE || got.sha256 !== want) bad.push(`${o}: ${got.bytes} bytes, ${got.sha256}`);
+      }
+      expect(bad).toEqual([]);
+      logThroughput(mode, `${N} parallel curl downloads of 1 MiB (total)`, N * SIZE, r.ms);
+      const c = run.stopped.counters;
+      expect(counter(c, 'serve.http.requests')).toBe(N);
+      expect(counter(c, 'serve.http.connections')).toBe(N);
+      expect(counter(c, 'tcp.connectionsReset')).toBe(0);
+      expect(counter(c, 'tcp.listenOverflows')).toBe(0);
+      const peak = await peakOpen(run.pcap);
+      console.log(`[${modeName(mode)}] parallel curl: at most ${peak} of ${N} connections open at the same time`);
+      expect(peak).toBeGreaterThan(1);
+      expectClean(run.check);
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
+    `200 connections established at once, then 1 MiB each through echo, every sha256 right`,
+    async () => {
+      const run = await serve('echo-200', () =>
+        nsExec(ns, 'node', ['-e', ECHO_CLIENT], {
+          env: { ECHO_HOST: net.tapstack, ECHO_PORT: '7', ECHO_N: String(N), ECHO_SIZE: String(SIZE) },
+          timeoutMs: 180_000,
+        }),
+      );
+      const r = run.value;
+      expect(r.code, show(r)).toBe(0);
+      const rep = JSON.parse(r.stdout.trim().split('\n').pop()!) as EchoReport;
+      expect(rep.errors).toEqual([]);
+      expect(rep.connected).toBe(N);
+      expect(rep.results).toHaveLength(N);
+      const bad = rep.results.filter((x) => x.bytes !== SIZE || x.sha256 !== patternSha256(SIZE, x.i));
+      expect(bad).toEqual([]);
+      logThroughput(mode, `${N} echo connections, 1 MiB each way (total one way)`, N * SIZE, rep.ms);
+      const c = run.stopped.counters;
+      expect(counter(c, 'serve.echo.connections')).toBe(N);
+      expect(counter(c, 'tcp.connectionsAccepted')).toBe(N);
+      expect(counter(c, 'tcp.connectionsReset')).toBe(0);
+      expect(counter(c, 'tcp.bytesIn')).toBeGreaterThanOrEqual(N * SIZE);
+      expect(counter(c, 'tcp.bytesOut')).toBeGreaterThanOrEqual(N * SIZE);
+      // All 200 were open before any data moved, so the capture shows 200 at once.
+      expect(await peakOpen(run.pcap)).toBe(N);
+      expectClean(run.check);
+    },
+    TEST_TIMEOUT,
+  );
+});
