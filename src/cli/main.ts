@@ -54,6 +54,8 @@ Options of 'up':
                          Keys: loss=P, burst=N, dup=P, reorder=P, by=N | hold=Tms,
                          corrupt=P, delay=Tms[±Jms], rate=R[k|m|g]bit, queue=N.
   --seed N               Seed of the fault injector (default 1): same seed, same faults.
+  --cc ALGORITHM         Congestion control: cubic (default; RFC 9438 with HyStart++) or
+                         newreno (RFC 5681, RFC 6582).
   --tcp-retries N        Retransmissions before a connection gives up with ETIMEDOUT
                          (default 15, as Linux's tcp_retries2).
   --pcap FILE            Capture every frame in and out (pcap, nanosecond timestamps).
@@ -83,6 +85,7 @@ const parseArgsTyped = (args: string[], allowPositionals: boolean) =>
       'tcp-retries': { type: 'string' },
       'zero-copy': { type: 'string' },
       impair: { type: 'string' },
+      cc: { type: 'string' },
       seed: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -166,12 +169,14 @@ function parseUp(argv: string[], positionals = false) {
       throw new UsageError(`--impair: ${(e as Error).message}`);
     }
   }
+  const cc = v.cc ?? 'cubic';
+  if (cc !== 'cubic' && cc !== 'newreno') throw new UsageError(`--cc takes cubic or newreno, not ${JSON.stringify(cc)}`);
   const zc = v['zero-copy'] ?? 'send,receive';
   const zcParts = zc === 'none' ? [] : zc.split(',');
   if (zcParts.some((p) => p !== 'send' && p !== 'receive') || (zc !== 'none' && zcParts.length === 0))
     throw new UsageError(`--zero-copy takes send,receive, send, receive or none, not ${JSON.stringify(zc)}`);
   const zeroCopy = { send: zcParts.includes('send'), receive: zcParts.includes('receive') };
-  return { ifname: v.ifname, address, hostAddress, gateway, mtu, offload: off === 'on', split, pcap: v.pcap, snaplen, services, tcpRetries, zeroCopy, impair, positionals: parsed.positionals };
+  return { ifname: v.ifname, address, hostAddress, gateway, mtu, offload: off === 'on', split, pcap: v.pcap, snaplen, services, tcpRetries, zeroCopy, impair, cc: cc as 'cubic' | 'newreno', positionals: parsed.positionals };
 }
 
 function cidr(opt: string, text: string) {
@@ -196,7 +201,7 @@ function openStack(o: UpOptions): Stack {
       split: o.split,
       ...(o.pcap ? { pcap: o.pcap } : {}),
       ...(o.snaplen ? { pcapSnaplen: o.snaplen } : {}),
-      ...(o.tcpRetries !== undefined ? { tcp: { maxRetransmits: o.tcpRetries } } : {}),
+      tcp: { congestionControl: o.cc, ...(o.tcpRetries !== undefined ? { maxRetransmits: o.tcpRetries } : {}) },
       zeroCopy: o.zeroCopy,
       ...(o.impair ? { impair: o.impair } : {}),
     });
@@ -231,7 +236,7 @@ function up(argv: string[]): void {
   const servers = startServices(stack, o.services, counters);
   for (const s of servers) s.on('error', (e: Error) => fail(1, `--serve: ${e.message}`));
   process.stdout.write(
-    `tapstack up: ${o.ifname} ${formatCidr(o.address)} mac ${formatMac(stack.iface.mac)} mtu ${o.mtu} offload ${o.offload ? 'on' : 'off'} split ${formatSplitPolicy(o.split)} zero-copy ${[o.zeroCopy.send ? 'send' : '', o.zeroCopy.receive ? 'receive' : ''].filter(Boolean).join(',') || 'none'}${o.pcap ? ` pcap ${o.pcap}` : ''}${o.impair ? ` impair rx:${formatImpairment(o.impair.rx)};tx:${formatImpairment(o.impair.tx)} seed ${o.impair.seed}` : ''}${o.services.length ? ` serve ${o.services.map((s) => `${s.name}:${s.port}`).join(',')}` : ''}\n`,
+    `tapstack up: ${o.ifname} ${formatCidr(o.address)} mac ${formatMac(stack.iface.mac)} mtu ${o.mtu} offload ${o.offload ? 'on' : 'off'} split ${formatSplitPolicy(o.split)} cc ${o.cc} zero-copy ${[o.zeroCopy.send ? 'send' : '', o.zeroCopy.receive ? 'receive' : ''].filter(Boolean).join(',') || 'none'}${o.pcap ? ` pcap ${o.pcap}` : ''}${o.impair ? ` impair rx:${formatImpairment(o.impair.rx)};tx:${formatImpairment(o.impair.tx)} seed ${o.impair.seed}` : ''}${o.services.length ? ` serve ${o.services.map((s) => `${s.name}:${s.port}`).join(',')}` : ''}\n`,
   );
   let stopping = false;
   const stop = (sig: string) => {
