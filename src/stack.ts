@@ -8,7 +8,7 @@ import { Interface, type InterfaceOptions } from './iface/interface.js';
 import { Nic, type NicStats } from './nic/nic.js';
 import { PcapWriter } from './pcap/writer.js';
 import type { FrameDevice } from './tap/device.js';
-import { configureHostSide, setInterfaceMtu, TapDevice } from './tap/tap-device.js';
+import { configureHostSide, setInterfaceMtu, setTxQueueLength, TapDevice } from './tap/tap-device.js';
 import type { SplitPolicySpec } from '../firmware/split-policy.js';
 import type { ImpairmentSpec } from '../firmware/impairments.js';
 import { parseCidr, parseIpv4, type Ipv4Cidr } from './wire/addr.js';
@@ -92,6 +92,12 @@ export class Stack {
     if (!device) {
       if (!opts.ifname) throw new TypeError('Stack.open needs ifname or device');
       device = TapDevice.open({ name: opts.ifname, offloads: opts.offload ?? false, vnetHdr: true, mtu });
+      try {
+        setTxQueueLength(opts.ifname, 10000);
+      } catch (e) {
+        device.close();
+        throw e;
+      }
     }
     let pcap: PcapWriter | null = null;
     let nic: Nic | null = null;

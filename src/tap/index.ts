@@ -1,5 +1,5 @@
 export * from './device.js';
 export * from './errors.js';
-export { TapDevice, VNET_HDR_LEN, validateIfName, validateMtu, setInterfaceMtu, configureHostSide, setLinkUp } from './tap-device.js';
+export { TapDevice, VNET_HDR_LEN, validateIfName, validateMtu, setInterfaceMtu, configureHostSide, setLinkUp, setTxQueueLength } from './tap-device.js';
 export type { TapOptions } from './tap-device.js';
 export { MemoryDevice } from './memory-device.js';

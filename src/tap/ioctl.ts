@@ -26,6 +26,7 @@ export const SIOCSIFNETMASK = 0x891c;
 export const SIOCGIFMTU = 0x8921;
 export const SIOCSIFMTU = 0x8922;
 export const SIOCGIFHWADDR = 0x8927;
+export const SIOCSIFTXQLEN = 0x8943;
 
 export const IFF_UP = 0x1;
 export const IFF_RUNNING = 0x40;

@@ -39,6 +39,7 @@ import {
   SIOCSIFFLAGS,
   SIOCSIFMTU,
   SIOCSIFNETMASK,
+  SIOCSIFTXQLEN,
   TAP_MAX_MTU,
   TAP_MIN_MTU,
   TUN_F_CSUM,
@@ -267,6 +268,20 @@ export function configureHostSide(name: string, address: number, prefixLength: n
     sockaddr(ifr, prefixLength === 0 ? 0 : (0xffffffff << (32 - prefixLength)) >>> 0);
     ifIoctl(sock, SIOCSIFNETMASK, ifr, `set netmask on ${name}`);
     setLinkUp(name, sock);
+  });
+}
+
+/**
+ * SIOCSIFTXQLEN: the kernel's queue towards us (a TAP's transmit queue is what we read). The
+ * default of 1000 frames overflows in bursts at MTU 1500 without offloads, and every frame it
+ * drops is a retransmission.
+ */
+export function setTxQueueLength(name: string, frames: number): void {
+  validateIfName(name);
+  withInetSocket((sock) => {
+    const ifr = ifreq(name);
+    new DataView(ifr.buffer).setInt32(16, frames, true);
+    ifIoctl(sock, SIOCSIFTXQLEN, ifr, `set txqueuelen of ${name}`);
   });
 }
 
