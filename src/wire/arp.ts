@@ -3,7 +3,7 @@
  * lengths 6 and 4. Anything else is rejected with its reason, so the field offsets are fixed.
  */
 import { IPV4_ADDR_LEN, MAC_ADDR_LEN, readIpv4, writeIpv4, type Ipv4Addr } from './addr.js';
-import { ensureRoom, readU16, writeU16 } from './bytes.js';
+import { ensureRoom, readU16, writeU16, PacketView } from './bytes.js';
 import { ETHERTYPE_IPV4 } from './ethernet.js';
 import { WireError, type DropReason } from './errors.js';
 
@@ -29,23 +29,8 @@ export const ARP_TARGET_MAC_OFFSET = 18;
 export const ARP_TARGET_IP_OFFSET = 24;
 
 /** A view over an ARP packet at `buf[offset, offset + length)`. Re-point with `reset`. */
-export class ArpPacket {
-  buf!: Uint8Array;
-  offset!: number;
-  length!: number;
-
-  constructor(buf: Uint8Array, offset = 0, length = buf.length - offset) {
-    this.reset(buf, offset, length);
-  }
-
-  reset(buf: Uint8Array, offset = 0, length = buf.length - offset): this {
-    this.buf = buf;
-    this.offset = offset;
-    this.length = length;
-    return this;
-  }
-
-  check(): DropReason | null {
+export class ArpPacket extends PacketView {
+  override check(): DropReason | null {
     return checkArp(this.buf, this.offset, this.length);
   }
 

@@ -3,7 +3,7 @@
  * A TAP device carries frames without preamble or FCS, so a frame is just header + payload.
  */
 import { MAC_ADDR_LEN } from './addr.js';
-import { ensureRoom, readU16, writeU16 } from './bytes.js';
+import { ensureRoom, readU16, writeU16, PacketView } from './bytes.js';
 import { WireError, type DropReason } from './errors.js';
 
 export const ETHERNET_HEADER_LEN = 14;
@@ -21,23 +21,8 @@ const SRC = 6;
 const TYPE = 12;
 
 /** A view over an Ethernet II frame at `buf[offset, offset + length)`. Re-point with `reset`. */
-export class EthernetFrame {
-  buf!: Uint8Array;
-  offset!: number;
-  length!: number;
-
-  constructor(buf: Uint8Array, offset = 0, length = buf.length - offset) {
-    this.reset(buf, offset, length);
-  }
-
-  reset(buf: Uint8Array, offset = 0, length = buf.length - offset): this {
-    this.buf = buf;
-    this.offset = offset;
-    this.length = length;
-    return this;
-  }
-
-  check(): DropReason | null {
+export class EthernetFrame extends PacketView {
+  override check(): DropReason | null {
     return checkEthernet(this.buf, this.offset, this.length);
   }
 

@@ -3,7 +3,7 @@
  * types are recognised and can be emitted; the rest (timestamp, information, address mask,
  * router discovery) is only checked and counted by the layers above.
  */
-import { ensureRoom, readU16, readU32, writeU16, writeU32 } from './bytes.js';
+import { ensureRoom, readU16, readU32, writeU16, writeU32, PacketView } from './bytes.js';
 import { internetChecksum, updateChecksum16 } from './checksum.js';
 import { WireError, type DropReason } from './errors.js';
 import { IPV4_MAX_HEADER_LEN, IPV4_MIN_HEADER_LEN, IPV4_MIN_MTU_DATAGRAM, IPV4_VERSION } from './ipv4.js';
@@ -65,23 +65,8 @@ const CHECKSUM = 2;
 const REST = 4;
 
 /** A view over an ICMP message at `buf[offset, offset + length)`; `length` is the IP payload. */
-export class IcmpPacket {
-  buf!: Uint8Array;
-  offset!: number;
-  length!: number;
-
-  constructor(buf: Uint8Array, offset = 0, length = buf.length - offset) {
-    this.reset(buf, offset, length);
-  }
-
-  reset(buf: Uint8Array, offset = 0, length = buf.length - offset): this {
-    this.buf = buf;
-    this.offset = offset;
-    this.length = length;
-    return this;
-  }
-
-  check(): DropReason | null {
+export class IcmpPacket extends PacketView {
+  override check(): DropReason | null {
     return checkIcmp(this.buf, this.offset, this.length);
   }
 

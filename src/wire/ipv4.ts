@@ -3,7 +3,7 @@
  * well-formedness but not interpreted; emitted headers carry none.
  */
 import { readIpv4, writeIpv4, type Ipv4Addr } from './addr.js';
-import { ensureRoom, readU16, writeU16 } from './bytes.js';
+import { ensureRoom, readU16, writeU16, PacketView } from './bytes.js';
 import { internetChecksum } from './checksum.js';
 import { WireError, type DropReason } from './errors.js';
 
@@ -48,23 +48,8 @@ const DST = 16;
  * A view over an IPv4 packet at `buf[offset, offset + length)`. `length` is what the link layer
  * delivered (it may include Ethernet padding); the datagram itself ends at `totalLength`.
  */
-export class Ipv4Packet {
-  buf!: Uint8Array;
-  offset!: number;
-  length!: number;
-
-  constructor(buf: Uint8Array, offset = 0, length = buf.length - offset) {
-    this.reset(buf, offset, length);
-  }
-
-  reset(buf: Uint8Array, offset = 0, length = buf.length - offset): this {
-    this.buf = buf;
-    this.offset = offset;
-    this.length = length;
-    return this;
-  }
-
-  check(): DropReason | null {
+export class Ipv4Packet extends PacketView {
+  override check(): DropReason | null {
     return checkIpv4(this.buf, this.offset, this.length);
   }
 

@@ -7,7 +7,7 @@
  * writes with {@link emitTcpHeader}.
  */
 import type { Ipv4Addr } from './addr.js';
-import { ensureRoom, readU16, readU32, writeU16, writeU32 } from './bytes.js';
+import { ensureRoom, readU16, readU32, writeU16, writeU32, PacketView } from './bytes.js';
 import { fillTransportChecksum, pseudoHeaderSum, verifyTransportChecksum } from './checksum.js';
 import type { DropReason } from './errors.js';
 import { IPPROTO_TCP } from './ipv4.js';
@@ -80,23 +80,8 @@ export const TCP_CHECKSUM_OFFSET = CHECKSUM;
  * (the IPv4 payload length), header included. With header split the data may lie in other
  * buffers; then only the header fields and `payloadLength` are meaningful here.
  */
-export class TcpSegment {
-  buf!: Uint8Array;
-  offset!: number;
-  length!: number;
-
-  constructor(buf: Uint8Array, offset = 0, length = buf.length - offset) {
-    this.reset(buf, offset, length);
-  }
-
-  reset(buf: Uint8Array, offset = 0, length = buf.length - offset): this {
-    this.buf = buf;
-    this.offset = offset;
-    this.length = length;
-    return this;
-  }
-
-  check(): DropReason | null {
+export class TcpSegment extends PacketView {
+  override check(): DropReason | null {
     return checkTcp(this.buf, this.offset, this.length);
   }
 
