@@ -265,6 +265,20 @@ export class Nic {
     ring.partCount[d] = k + 1;
   }
 
+  /**
+   * Add `len` bytes at arena offset `off` to frame `d` by reference (the send queue's pages):
+   * like {@link txAppend} with `byReference`, without making a view.
+   */
+  txAppendRaw(d: number, off: number, len: number): void {
+    const ring = this.tx;
+    const k = ring.partCount[d]!;
+    if (k === ring.maxParts) throw new Error(`transmit frame has more than ${ring.maxParts} parts`);
+    ring.partOff[d * ring.maxParts + k] = off;
+    ring.partLen[d * ring.maxParts + k] = len;
+    ring.partCount[d] = k + 1;
+    this.counters.txByReferenceBytes += len;
+  }
+
   /** Queue frame `d` with `headerLen` header bytes for the next flush. */
   txCommit(d: number, headerLen: number, offload?: TxOffload): void {
     const ring = this.tx;

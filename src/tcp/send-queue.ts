@@ -27,6 +27,11 @@ interface Chunk {
 export class SendQueue {
   private chunks: Chunk[] = [];
   private bytes = 0;
+  /** A lookup cursor: chunk `curIdx` starts at queue offset `curBase` (segments go in order). */
+  private curIdx = 0;
+  private curBase = 0;
+  /** Set by {@link locate}: the offset into the located chunk's queued bytes. */
+  private within = 0;
   /** Bytes copied in from the application. */
   copiedIn = 0;
 
@@ -67,8 +72,30 @@ export class SendQueue {
     this.bytes += len;
   }
 
+  /** The chunk holding queue offset `from` (and {@link within} set); chunks.length past the end. */
+  private locate(from: number): number {
+    let i = 0;
+    let base = 0;
+    if (from >= this.curBase && this.curIdx < this.chunks.length) {
+      i = this.curIdx;
+      base = this.curBase;
+    }
+    for (; i < this.chunks.length; i++) {
+      const c = this.chunks[i]!;
+      const avail = c.end - c.start;
+      if (from - base < avail) break;
+      base += avail;
+    }
+    this.curIdx = i;
+    this.curBase = base;
+    this.within = from - base;
+    return i;
+  }
+
   /** Drop `n` acknowledged bytes from the front, freeing the pages they emptied. */
   consume(n: number): void {
+    this.curIdx = 0;
+    this.curBase = 0;
     this.bytes -= n;
     while (n > 0) {
       const c = this.chunks[0]!;
@@ -90,12 +117,8 @@ export class SendQueue {
    * bounded number of iovecs).
    */
   fitParts(from: number, len: number, maxParts: number): number {
-    let i = 0;
-    for (; i < this.chunks.length; i++) {
-      const avail = this.chunks[i]!.end - this.chunks[i]!.start;
-      if (from < avail) break;
-      from -= avail;
-    }
+    let i = this.locate(from);
+    from = this.within;
     let fit = 0;
     for (let k = 0; k < maxParts && i < this.chunks.length && fit < len; k++, i++) {
       const c = this.chunks[i]!;
@@ -112,22 +135,25 @@ export class SendQueue {
   toFrame(nic: Nic, d: number, from: number, len: number, sum: boolean): number {
     let acc = 0;
     let odd = false;
-    let i = 0;
-    // Skip to the chunk holding `from`.
-    for (; i < this.chunks.length; i++) {
-      const c = this.chunks[i]!;
-      const avail = c.end - c.start;
-      if (from < avail) break;
-      from -= avail;
-    }
+    let i = this.locate(from);
+    from = this.within;
+    const arena = nic.arena.bytes;
     while (len > 0) {
       const c = this.chunks[i++]!;
       const s = c.start + from;
       const n = Math.min(len, c.end - s);
-      const part = c.bytes.subarray(s, s + n);
-      nic.txAppend(d, part, c.page >= 0);
+      let x = 0;
+      if (c.page >= 0) {
+        // Pool memory: by reference, as an arena offset (no view made per segment).
+        const off = this.pool.pageOffset(c.page) + s;
+        nic.txAppendRaw(d, off, n);
+        if (sum) x = onesComplementSum(arena, off, off + n);
+      } else {
+        const part = c.bytes.subarray(s, s + n);
+        nic.txAppend(d, part, false);
+        if (sum) x = onesComplementSum(part, 0, n);
+      }
       if (sum) {
-        const x = onesComplementSum(part, 0, n);
         acc += odd ? ((x & 0xff) << 8) | (x >>> 8) : x;
         if (n & 1) odd = !odd;
       }
@@ -139,12 +165,8 @@ export class SendQueue {
 
   /** Copy queue bytes [from, from + len) into `dst` (for segments that must be contiguous). */
   copyOut(from: number, len: number, dst: Uint8Array, dstOff: number): void {
-    let i = 0;
-    for (; i < this.chunks.length; i++) {
-      const avail = this.chunks[i]!.end - this.chunks[i]!.start;
-      if (from < avail) break;
-      from -= avail;
-    }
+    let i = this.locate(from);
+    from = this.within;
     while (len > 0) {
       const c = this.chunks[i++]!;
       const s = c.start + from;
@@ -165,5 +187,7 @@ export class SendQueue {
     }
     this.chunks = [];
     this.bytes = 0;
+    this.curIdx = 0;
+    this.curBase = 0;
   }
 }
