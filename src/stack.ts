@@ -151,9 +151,12 @@ export class Stack {
     this.timer = null;
     this.timerAt = Infinity;
     if (this.closed) return;
+    // Frames first: after the event loop was busy, ACKs may wait in the TAP queue, and a timer
+    // run before reading them would retransmit what was not lost. (Frames the fault injector
+    // held back are released here too.)
+    this.nic.poll();
     this.iface.poll();
     this.tcp.poll();
-    this.nic.poll(); // frames the fault injector held back may be due
     this.nic.flush();
     this.arm();
   }

@@ -312,7 +312,9 @@ function connect(argv: string[]): void {
     else process.stdin.pipe(sock);
   });
   sock.pipe(process.stdout);
-  sock.on('close', () => {
+  sock.on('close', () => setImmediate(finish));
+  // After the last completions ran (they are promise jobs queued with the final ACK).
+  const finish = () => {
     stack.close();
     process.stderr.write(`tapstack: connection closed\n`);
     if (process.env.TAPSTACK_COUNTERS) {
@@ -321,7 +323,7 @@ function connect(argv: string[]): void {
     }
     // Let stdout drain before exiting.
     process.stdout.write('', () => process.exit(exitCode));
-  });
+  };
   process.on('SIGINT', () => sock.destroy());
   process.on('SIGTERM', () => sock.destroy());
 }

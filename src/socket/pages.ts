@@ -61,6 +61,8 @@ export type CopyReason =
   | 'switch-off'
   /** The plain stream API (`'data'`, `read()`, `write()`). */
   | 'stream-api'
+  /** A page with little data in it (below 512 bytes): one iovec per few bytes costs more. */
+  | 'small-page'
   /** A page that was not the application's pool page. */
   | 'not-a-pool-page'
   /** The pool had no page free. */

@@ -155,11 +155,13 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
     const zcOn = this.lender.switches.send && this.zeroCopy.send !== false;
     const back: Page[] = new Array(pages.length);
     let copied = false;
-    let waiting = 0;
+    // Every page, copied or not, completes when its bytes are acknowledged: that paces writers.
+    let waiting = 1;
     let allAcked = true;
     let resolve!: (c: SendCompletion) => void;
     const done = new Promise<SendCompletion>((r) => (resolve = r));
-    const finish = () => {
+    const settle = () => {
+      if (--waiting > 0) return;
       st.completions++;
       if (copied) st.completionsCopied++;
       resolve({ pages: back, copied, acked: allAcked });
@@ -169,29 +171,43 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
       let reason: CopyReason | null = null;
       if (!zcOn) reason = 'switch-off';
       else if (!(p instanceof Page) || p.id < 0 || this.lender.pool.ownerOf(p.id) !== PageOwner.User) reason = 'not-a-pool-page';
-      else if (p.length < ZERO_COPY_MIN_PAGE) reason = 'stream-api';
+      else if (p.length < ZERO_COPY_MIN_PAGE) reason = 'small-page';
       if (reason !== null) {
+        // Copied now; the page is the application's again at once, the completion still waits
+        // for the acknowledgement.
         const data = p instanceof Page ? p.data : (p as Uint8Array);
-        conn.writeAll(data);
+        back[i] = p;
+        copied = true;
+        waiting++;
+        if (!conn.writeAll(data, (acked) => {
+          if (!acked) allAcked = false;
+          settle();
+        })) {
+          allAcked = false;
+          settle();
+          continue;
+        }
         this.written += data.length;
         countCopy(st.sendCopiedBytes, reason, data.length);
-        copied = true;
-        back[i] = p;
         continue;
       }
       const len = p.length;
       const id = this.lender.take(p);
       waiting++;
-      st.sendByReferenceBytes += len;
-      this.written += len;
-      conn.writePage(id, len, (acked, wasCopied) => {
+      const onAcked = (acked: boolean, wasCopied: boolean) => {
         if (!acked) allAcked = false;
         if (wasCopied) copied = true;
         back[i] = this.lender.lend(id, len, null);
-        if (--waiting === 0) finish();
-      });
+        settle();
+      };
+      if (!conn.writePage(id, len, onAcked)) {
+        onAcked(false, false);
+        continue;
+      }
+      st.sendByReferenceBytes += len;
+      this.written += len;
     }
-    if (waiting === 0) finish();
+    settle();
     return done;
   }
 
@@ -399,6 +415,7 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
       const c = p.chunks[0]!;
       const n = this.conn.write(c);
       this.written += n;
+      countCopy(this.lender.stats.sendCopiedBytes, 'stream-api', n);
       if (n < c.length) {
         p.chunks[0] = c.subarray(n);
         return;
@@ -461,6 +478,7 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
       const c = chunks[i]!;
       const n = conn.write(c);
       this.written += n;
+      countCopy(this.lender.stats.sendCopiedBytes, 'stream-api', n);
       if (n < c.length) {
         if (conn.state === 'CLOSED' || (n === 0 && !['ESTABLISHED', 'CLOSE-WAIT', 'SYN-SENT', 'SYN-RECEIVED'].includes(conn.state))) {
           cb(new TcpError('EPIPE', 'write after the connection closed', 'write'));

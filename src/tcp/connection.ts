@@ -211,6 +211,8 @@ export class TcpConnection implements Scheduled {
   private readonly rtt: RttEstimator;
   private backoffs = 0;
   private persistBackoffs = 0;
+  /** The override timeout fired: send into a window below one segment (RFC 9293 3.8.6.2.1). */
+  private swsOverride = false;
   private keepaliveEnabled = false;
   private keepaliveIdle: number;
   private keepaliveProbesSent = 0;
@@ -393,11 +395,24 @@ export class TcpConnection implements Scheduled {
     return n;
   }
 
-  /** Queue bytes (copied) regardless of the send buffer's bound (the page API's copy path). */
-  writeAll(data: Uint8Array): void {
-    if (this.finQueued || !this.canSend() || data.length === 0) return;
+  /**
+   * Queue bytes (copied) regardless of the send buffer's bound (the page API's copy path);
+   * `onAcked(acked)` runs once they are all acknowledged, or (false) the connection ended first.
+   */
+  writeAll(data: Uint8Array, onAcked: (acked: boolean) => void): boolean {
+    if (this.finQueued || !this.canSend()) return false;
     this.sendQueue.append(data);
+    this.ackWaiters.push({ end: seqAdd(this.dataStart(), this.sendQueue.length), cb: onAcked });
     this.markDirty();
+    return true;
+  }
+
+  /** Callbacks waiting for SND.UNA to pass a sequence number (copied page-API writes). */
+  private ackWaiters: { end: number; cb: (acked: boolean) => void }[] = [];
+
+  private runAckWaiters(): void {
+    const w = this.ackWaiters;
+    while (w.length > 0 && seqGe(this.sndUna, w[0]!.end)) w.shift()!.cb(true);
   }
 
   /** Queue a pool page by reference (zero-copy); `onAcked` when all of it is acknowledged. */
@@ -770,6 +785,7 @@ export class TcpConnection implements Scheduled {
     const freed = Math.max(0, Math.min(this.sendQueue.length, seqDiff(ack, this.dataStart())));
     if (freed > 0) this.sendQueue.consume(freed);
     this.sndUna = ack;
+    if (this.ackWaiters.length > 0) this.runAckWaiters();
     if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
     // RTT (RFC 6298 3, RFC 7323 4): from the echoed timestamp, else from the timed segment.
     this.lastRtt = -1;
@@ -871,7 +887,7 @@ export class TcpConnection implements Scheduled {
     this.inRecovery = true;
     sb.enterRecovery(this.sndUna, this.sndMax);
     this.host.stats.fastRetransmits++;
-    const len = Math.min(this.sndMss, sb.unsackedLen(this.sndUna, this.sndMax));
+    const len = Math.min(this.effectiveMss(), sb.unsackedLen(this.sndUna, this.sndMax));
     if (len > 0) {
       this.retransmitRange(this.sndUna, len);
       sb.markRetransmitted(this.sndUna, len);
@@ -893,7 +909,7 @@ export class TcpConnection implements Scheduled {
 
   /** Send the first unacknowledged segment again. */
   private retransmitFirst(): void {
-    const len = Math.min(this.sndMss, this.sendQueue.length, seqDiff(this.sndMax, this.sndUna));
+    const len = Math.min(this.effectiveMss(), this.sendQueue.length, seqDiff(this.sndMax, this.sndUna));
     if (len <= 0) {
       if (this.finQueued && seqLe(this.sndUna, this.finSeq)) this.sendSegment(this.finSeq, 0, TcpFlag.ACK | TcpFlag.FIN);
       return;
@@ -1100,9 +1116,18 @@ export class TcpConnection implements Scheduled {
     }
   }
 
+  /**
+   * Payload per segment now: the send MSS less the SACK blocks our ACKs carry (RFC 9293 3.7.1:
+   * the MSS counts no options, so every option beyond the timestamps comes out of the payload,
+   * or the datagram would exceed the MTU).
+   */
+  private effectiveMss(): number {
+    return this.sackOk && this.sackOutCount > 0 ? this.sndMss - (4 + 8 * this.sackOutCount) : this.sndMss;
+  }
+
   /** The send loop. Returns whether any segment went out. */
   private output(): boolean {
-    const mss = this.sndMss;
+    const mss = this.effectiveMss();
     let sent = false;
     if (this.inRecovery && this.sb) sent = this.outputSackRecovery();
     for (;;) {
@@ -1116,11 +1141,13 @@ export class TcpConnection implements Scheduled {
       if (unsent > 0 && usable > 0) {
         const maxSeg = this.host.offload ? Math.max(mss, Math.floor(TSO_MAX_PAYLOAD / mss) * mss) : mss;
         let len = Math.min(unsent, usable, maxSeg);
-        if (len < mss && len < unsent) {
+        if (len < mss && len < unsent && !this.swsOverride) {
           // Window-limited to less than a segment: SWS avoidance (RFC 9293 3.8.6.2.1) sends it
-          // only if it is at least half the largest window the peer offered.
+          // only if it is at least half the largest window the peer offered, or when the
+          // override timeout (the persist timer) fired with nothing in flight.
           if (len < this.maxSndWnd / 2) break;
         }
+        this.swsOverride = false;
         // Nagle (RFC 9293 3.7.4): small new data waits while data is unacknowledged. It never
         // holds a retransmission (after a timeout SND.NXT is below SND.MAX): RFC 6298 5.4.
         if (len < mss && len === unsent && !this.noDelay && this.sndMax !== this.sndUna && this.sndNxt === this.sndMax && !finDue) {
@@ -1160,9 +1187,10 @@ export class TcpConnection implements Scheduled {
       }
       break;
     }
-    // Zero window with data waiting and nothing in flight: probe it (RFC 9293 3.8.6.1).
+    // Data waiting and nothing in flight: a zero window is probed (RFC 9293 3.8.6.1), a window
+    // below a segment is sent into when the override timeout fires (RFC 9293 3.8.6.2.1).
     const dataEnd = seqAdd(this.sndUna, this.sendQueue.length);
-    if (this.sndWnd === 0 && seqGt(dataEnd, this.sndNxt) && this.rtoAt === Infinity && this.persistAt === Infinity) {
+    if (seqGt(dataEnd, this.sndNxt) && this.sndUna === this.sndMax && this.rtoAt === Infinity && this.persistAt === Infinity) {
       this.persistAt = this.host.clock.nowMs() + this.persistInterval();
       this.host.schedule(this);
     }
@@ -1175,7 +1203,7 @@ export class TcpConnection implements Scheduled {
    */
   private outputSackRecovery(): boolean {
     const sb = this.sb!;
-    const mss = this.sndMss;
+    const mss = this.effectiveMss();
     let pipe = sb.pipe(this.sndUna, this.sndMax);
     let sent = false;
     for (let guard = 0; guard < 1024 && this.cc.cwnd - pipe >= mss; guard++) {
@@ -1301,6 +1329,8 @@ export class TcpConnection implements Scheduled {
     }
     const ack = (flags & TcpFlag.ACK) !== 0 ? this.rcvNxt : 0;
     const hdrLen = 20 + tcpOptionsLengthFast(o);
+    // Each TSO piece carries these options too: its payload is what leaves room for them.
+    const mssNow = this.sndMss + (this.tsOk ? 32 : 20) - hdrLen;
     const l4Len = hdrLen + len;
     const iface = host.iface;
     const d = iface.txIpv4(this.remoteAddr, IPPROTO_TCP, l4Len, true);
@@ -1315,8 +1345,8 @@ export class TcpConnection implements Scheduled {
         void paySum;
         fillTcpPseudoChecksum(h, L4, l4Len, host.localAddr, this.remoteAddr);
         nic.txCommit(d, L4 + hdrLen, {
-          gsoType: len > this.sndMss ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_NONE,
-          gsoSize: len > this.sndMss ? this.sndMss : 0,
+          gsoType: len > mssNow ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_NONE,
+          gsoSize: len > mssNow ? mssNow : 0,
           csumStart: L4,
           csumOffset: 16,
         });
@@ -1410,6 +1440,7 @@ export class TcpConnection implements Scheduled {
         this.persistBackoffs++;
         this.persistAt = now + this.persistInterval();
       } else {
+        this.swsOverride = true;
         this.markDirty();
       }
     }
@@ -1477,6 +1508,7 @@ export class TcpConnection implements Scheduled {
     this.state = 'CLOSED';
     this.rtoAt = this.delackAt = this.persistAt = this.keepaliveAt = this.closeAt = Infinity;
     this.sendQueue.clear();
+    for (const w of this.ackWaiters.splice(0)) w.cb(false);
     this.ooo = [];
     this.host.oooBytesTotal -= this.oooBytes;
     this.oooBytes = 0;

@@ -83,7 +83,8 @@ describe('kernel -> tapstack echo (pages) -> kernel, 100 MiB, offload on, MTU 15
     expect(stopped!.code).toBe(0);
     expect(counter(c, 'serve.echo.connections')).toBe(1);
     expect(counter(c, 'tcp.bytesIn')).toBe(BYTES);
-    expect(counter(c, 'tcp.bytesOut')).toBe(BYTES);
+    // tcp.bytesOut counts every transmission, retransmissions too.
+    expect(counter(c, 'tcp.bytesOut')).toBeGreaterThanOrEqual(BYTES);
   });
 
   it('flipped the payload in (>= 99%), every byte explained', () => {
@@ -93,7 +94,7 @@ describe('kernel -> tapstack echo (pages) -> kernel, 100 MiB, offload on, MTU 15
 
   it('sent the pages back by reference (>= 99%), every byte explained', () => {
     expect(counter(c, 'zc.sent-by-reference') / BYTES).toBeGreaterThanOrEqual(0.99);
-    expect(counter(c, 'zc.sent-by-reference') + counter(c, 'zc.sent-copied')).toBe(counter(c, 'tcp.bytesOut'));
+    expect(counter(c, 'zc.sent-by-reference') + counter(c, 'zc.sent-copied')).toBe(BYTES);
   });
 
   it('delivered completions and has every page back (lent == returned, free == size - nic)', () => {

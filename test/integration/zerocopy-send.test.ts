@@ -126,7 +126,8 @@ describe('tapstack connect -> kernel socat sink, 1 GiB of pages, offload on, MTU
     expect(r!.sink.code, r!.sink.stderr).toBe(0);
     expect(r!.sink.bytes).toBe(GiB);
     expect(r!.sink.sha256).toBe(sent);
-    expect(counter(r!.c, 'tcp.bytesOut')).toBe(GiB);
+    // tcp.bytesOut counts every transmission, retransmissions too.
+    expect(counter(r!.c, 'tcp.bytesOut')).toBeGreaterThanOrEqual(GiB);
   });
 
   it('sends 100% by reference, nothing copied', () => {
@@ -178,19 +179,13 @@ describe('tapstack connect -> kernel socat sink, 256 MiB, --zero-copy none (stre
   it('delivers the data intact (sha256 at the kernel sink), nothing by reference', () => {
     expect(r!.sink.bytes).toBe(BYTES);
     expect(r!.sink.sha256).toBe(sent);
-    expect(counter(r!.c, 'tcp.bytesOut')).toBe(BYTES);
+    expect(counter(r!.c, 'tcp.bytesOut')).toBeGreaterThanOrEqual(BYTES);
     expect(counter(r!.c, 'zc.sent-by-reference')).toBe(0);
     expect(counter(r!.c, 'zc.completions')).toBe(0);
   });
 
-  // BUG (tapstack, src/socket/socket.ts): bytes written with the stream API (`socket.write()`,
-  // which `tapstack connect --zero-copy none` uses: stdin piped into the socket) are copied into
-  // the send queue but never counted: `sent copied 0 bytes (none)` after 256 MiB sent, so the send
-  // counters explain none of tcp.bytesOut. The receive side counts its stream-API copies under
-  // `stream-api`; the send side only counts copies made inside writePages. Expected: sent by
-  // reference + sent copied == tcp.bytesOut, here all under stream-api (or switch-off).
-  it.fails('counts every byte it sent as copied (sent copied == tcp.bytesOut)', () => {
-    expect(counter(r!.c, 'zc.sent-copied')).toBe(counter(r!.c, 'tcp.bytesOut'));
+  it('counts every byte it sent as copied (sent copied == bytes written)', () => {
+    expect(counter(r!.c, 'zc.sent-copied')).toBe(BYTES);
   });
 });
 
@@ -242,17 +237,7 @@ describe('tapstack connect gives every page back before it prints its counters (
     }
   });
 
-  // BUG (tapstack, src/cli/main.ts `connect`/`sendPages`): the counters are printed from the
-  // socket's 'close' handler, which can run before the `.then` of the last writePages completion
-  // (the handler that frees the completed pages). When the ACK of the last data and the end of
-  // the connection are handled in the same receive batch, 'close' (emitted on process.nextTick)
-  // runs before the completion's promise callback (a microtask), so the counters show the last
-  // batch still lent: for 1 MiB `lent 528 pages, returned 512 pages` and `pages.user 16` (one
-  // 16-page readv batch; up to 64 pages seen). Measured: 18 of 20 runs of 1 MiB show it, 13 of
-  // 20 of 8 MiB, about 1 of 8 of 32 MiB; so 8 runs of 1 MiB all but surely do. The pages are
-  // freed right after, so nothing leaks, but the exit counters are wrong.
-  // Expected: lent == returned and pages.user 0 at exit.
-  it.fails('has lent == returned and pages.user 0 in every run', () => {
+  it('has lent == returned and pages.user 0 in every run', () => {
     for (const r of runs) {
       expect(counter(r.c, 'zc.lent'), `lent ${counter(r.c, 'zc.lent')}, returned ${counter(r.c, 'zc.returned')}`).toBe(counter(r.c, 'zc.returned'));
       expect(counter(r.c, 'pages.user')).toBe(0);

@@ -222,16 +222,27 @@ describe('send: zero copy', () => {
     expect(lender.stats.completions).toBe(1);
   });
 
-  it('with zeroCopy.send off, pages are copied and come back at once, flagged', async () => {
-    const { lender, sock } = open();
+  it('with zeroCopy.send off, pages are copied: the handle stays the user\'s, the completion waits for the ACK', async () => {
+    const { h, lender, peer, sock } = open();
     lender.switches.send = false;
     const [page] = lender.alloc(1);
-    page!.length = PAGE_SIZE;
-    const c = await sock.writePages([page!]);
-    expect(c.copied).toBe(true);
-    expect(c.pages[0]).toBe(page);
+    page!.buffer.fill(5);
+    page!.length = 1000;
+    const done = h.app(() => sock.writePages([page!]));
     expect(page!.detached).toBe(false);
-    expect(lender.stats.sendCopiedBytes).toEqual({ 'switch-off': PAGE_SIZE });
+    expect(lender.stats.sendCopiedBytes).toEqual({ 'switch-off': 1000 });
+    let resolved = false;
+    void done.then(() => (resolved = true));
+    await Promise.resolve();
+    expect(resolved).toBe(false);
+    const seg = peer.take().find((s) => s.payload.length > 0)!;
+    expect(seg.payload).toEqual(new Uint8Array(1000).fill(5));
+    peer.rcv = seqAdd(peer.rcv, 1000);
+    peer.ackNow();
+    const c = await done;
+    expect(c.copied).toBe(true);
+    expect(c.acked).toBe(true);
+    expect(c.pages[0]).toBe(page);
   });
 
   it('refuses a handle already handed over', () => {
