@@ -1,7 +1,7 @@
 # Sourced by scripts/test and scripts/demo: install what a fresh Debian machine lacks.
 # Needs root. Debian packages of the peers and validators, then the npm dependencies.
 
-TAPSTACK_DEB_PACKAGES=(iproute2 iputils-ping tshark python3-scapy procps util-linux)
+TAPSTACK_DEB_PACKAGES=(iproute2 iputils-ping tshark python3-scapy procps util-linux socat curl wget netcat-openbsd apache2-utils hping3 nmap iperf3 time)
 
 tapstack_require_root() {
   if [[ $(id -u) -ne 0 ]]; then
