@@ -8,6 +8,8 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           testTimeout: 20_000,
+          // Unit tests first, then the integration tests with their own worker limit.
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -19,6 +21,7 @@ export default defineConfig({
           hookTimeout: 120_000,
           // Each file runs its own namespace; two cores, so not too many at once.
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
         },
       },
     ],
