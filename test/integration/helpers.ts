@@ -337,12 +337,13 @@ export interface PingResult extends RunResult {
 }
 
 /** `ping` from the kernel's side of the namespace. */
+/** ping in the namespace; a reply may wait up to `waitS` (default 10 s: the machine runs other tests at the same time). */
 export async function ping(
   ns: string,
   dst: string,
   o: { count: number; size?: number; interval?: number; waitS?: number; dontFragment?: boolean },
 ): Promise<PingResult> {
-  const args = ['-n', '-q', '-c', String(o.count), '-i', String(o.interval ?? 0.05), '-W', String(o.waitS ?? 2)];
+  const args = ['-n', '-q', '-c', String(o.count), '-i', String(o.interval ?? 0.05), '-W', String(o.waitS ?? 10)];
   if (o.size !== undefined) args.push('-s', String(o.size));
   if (o.dontFragment) args.push('-M', 'do');
   args.push(dst);
@@ -508,6 +509,9 @@ export interface HashedRun {
   bytes: number;
   stderr: string;
   timedOut: boolean;
+  /** When its first and last bytes on stdout arrived, in ms after the spawn (undefined: none). */
+  firstByteMs?: number;
+  lastByteMs?: number;
 }
 
 export interface HashedProcess {
@@ -537,7 +541,13 @@ export function nsSpawnHashed(ns: string, cmd: string, args: string[], o: { stdi
   let stderr = '';
   let timedOut = false;
   let exited = false;
+  const t0 = performance.now();
+  let firstByteMs: number | undefined;
+  let lastByteMs: number | undefined;
   child.stdout!.on('data', (d: Buffer) => {
+    const t = performance.now() - t0;
+    firstByteMs ??= t;
+    lastByteMs = t;
     bytes += d.length;
     hash.update(d);
   });
@@ -561,7 +571,7 @@ export function nsSpawnHashed(ns: string, cmd: string, args: string[], o: { stdi
     child.on('close', (code, signal) => {
       exited = true;
       clearTimeout(timer);
-      resolve({ code, signal, sha256: hash.digest('hex'), bytes, stderr, timedOut });
+      resolve({ code, signal, sha256: hash.digest('hex'), bytes, stderr, timedOut, firstByteMs, lastByteMs });
     });
   });
   return { pid, done, kill };
@@ -619,4 +629,135 @@ export async function waitKernelConnectionsDone(ns: string, peer: string, timeou
     return last.split('\n').every((l) => l === '' || l.startsWith('TIME-WAIT')) ? true : null;
   }, timeoutMs);
   if (!ok) throw new Error(`the kernel's connections to ${peer} in ${ns} did not finish in ${timeoutMs} ms:\n${last}`);
+}
+
+// ---- the kernel's TCP counters; transfers through `tapstack connect` (impair-*.test.ts) ----
+
+/**
+ * The kernel's TCP counters in the namespace (its own /proc/net/snmp `Tcp:` and
+ * /proc/net/netstat `TcpExt:`), e.g. `RetransSegs`, `TCPTimeouts`, `TCPFastRetrans`,
+ * `TCPLossProbes`, `TCPSackRecovery`, `TCPDSACKRecv`.
+ */
+export async function kernelTcpCounters(ns: string): Promise<Counters> {
+  const out: Counters = {};
+  for (const file of ['/proc/net/snmp', '/proc/net/netstat']) {
+    const r = await nsRun(ns, 'cat', [file]);
+    if (r.code !== 0) throw new Error(`cat ${file} in ${ns}: ${r.stderr}`);
+    const lines = r.stdout.split('\n');
+    for (let i = 0; i + 1 < lines.length; i += 2) {
+      const names = lines[i]!.split(/\s+/);
+      const values = lines[i + 1]!.split(/\s+/);
+      if (names[0] !== 'Tcp:' && names[0] !== 'TcpExt:') continue;
+      for (let k = 1; k < names.length; k++) if (names[k]) out[names[k]!] = Number(values[k]);
+    }
+  }
+  return out;
+}
+
+/** `after - before` for every counter of `after`. */
+export function counterDelta(before: Counters, after: Counters): Counters {
+  const out: Counters = {};
+  for (const [k, v] of Object.entries(after)) out[k] = v - (before[k] ?? 0);
+  return out;
+}
+
+export interface ConnectTransfer {
+  /** sha256 and length of what arrived (tapstack's stdout, or the kernel socat's). */
+  sha256: string;
+  bytes: number;
+  /** First to last byte at the receiver, ms (0 when nothing arrived). */
+  ms: number;
+  /** Spawn of `tapstack connect` to its exit, ms (Node and the stack starting included). */
+  wallMs: number;
+  /** tapstack's counters (printed by `tapstack connect` with TAPSTACK_COUNTERS=1). */
+  counters: Counters;
+  /** What the kernel's TCP counters in the namespace did meanwhile. */
+  kernel: Counters;
+  client: HashedRun;
+  server: HashedRun;
+}
+
+/**
+ * One bulk transfer between `tapstack connect` and a kernel socat in namespace `ns`:
+ * `to-kernel`: `tapstack connect HOST PORT < file` into `socat -u TCP-LISTEN:PORT -`;
+ * `from-kernel`: `socat -u OPEN:file TCP-LISTEN:PORT` read by `tapstack connect > (hashed)`.
+ * `extra` are further options of `tapstack connect` (`--offload`, `--impair`, `--seed`, ...).
+ * Both processes are killed (SIGKILL, by PID) after `timeoutMs`.
+ */
+export async function connectTransfer(o: {
+  ns: string;
+  net: Subnet;
+  port: number;
+  direction: 'to-kernel' | 'from-kernel';
+  file: string;
+  extra?: string[];
+  ifname?: string;
+  timeoutMs?: number;
+}): Promise<ConnectTransfer> {
+  const timeoutMs = o.timeoutMs ?? 300_000;
+  const before = await kernelTcpCounters(o.ns);
+  const server =
+    o.direction === 'to-kernel'
+      ? nsSpawnHashed(o.ns, 'socat', ['-u', `TCP-LISTEN:${o.port},reuseaddr`, '-'], { timeoutMs })
+      : nsSpawnHashed(o.ns, 'socat', ['-u', `OPEN:${o.file}`, `TCP-LISTEN:${o.port},reuseaddr`], { timeoutMs });
+  let client: HashedProcess | undefined;
+  try {
+    await waitTcpListening(o.ns, o.port);
+    const t0 = performance.now();
+    client = nsSpawnHashed(
+      o.ns,
+      'node',
+      [
+        CLI, 'connect', o.net.host, String(o.port),
+        '--ifname', o.ifname ?? 'tap0', '--address', `${o.net.tapstack}/24`, '--host-address', `${o.net.host}/24`,
+        ...(o.extra ?? []),
+      ],
+      { stdin: o.direction === 'to-kernel' ? o.file : '/dev/null', env: { TAPSTACK_COUNTERS: '1' }, timeoutMs },
+    );
+    const [c, s] = await Promise.all([client.done, server.done]);
+    const wallMs = performance.now() - t0;
+    const after = await kernelTcpCounters(o.ns);
+    const rx = o.direction === 'to-kernel' ? s : c;
+    let counters: Counters = {};
+    try {
+      counters = parseCounters(c.stderr, /^tapstack: connection closed$/);
+    } catch {
+      // no counters: the assertions on the exit code and the bytes say why
+    }
+    return {
+      sha256: rx.sha256,
+      bytes: rx.bytes,
+      ms: rx.firstByteMs !== undefined ? rx.lastByteMs! - rx.firstByteMs : 0,
+      wallMs,
+      counters,
+      kernel: counterDelta(before, after),
+      client: c,
+      server: s,
+    };
+  } finally {
+    client?.kill('SIGKILL');
+    server.kill('SIGKILL');
+  }
+}
+
+/** One line on a {@link connectTransfer}: goodput, both ends' retransmissions, faults, drops. */
+export function transferSummary(r: ConnectTransfer): string {
+  const c = r.counters;
+  const k = r.kernel;
+  const mbps = r.ms > 0 ? (r.bytes / 1e6 / (r.ms / 1000)).toFixed(1) : '?';
+  const imp = Object.entries(c)
+    .filter(([n, v]) => n.startsWith('nic.impair') && v > 0)
+    .map(([n, v]) => `${n.slice('nic.impair'.length)} ${v}`)
+    .join(', ');
+  const dropped = Object.entries(c)
+    .filter(([n, v]) => n.startsWith('drop.') && v > 0)
+    .map(([n, v]) => `${n.slice('drop.'.length)} ${v}`)
+    .join(', ');
+  return (
+    `${(r.bytes / (1 << 20)).toFixed(0)} MiB in ${(r.ms / 1000).toFixed(2)} s = ${mbps} MB/s (wall ${(r.wallMs / 1000).toFixed(2)} s); ` +
+    `tapstack retransmits ${counter(c, 'tcp.retransmits')} (fast ${counter(c, 'tcp.fastRetransmits')}, RTO ${counter(c, 'tcp.timeouts')}, ` +
+    `D-SACKs received ${counter(c, 'tcp.dsacksReceived')}); kernel RetransSegs ${counter(k, 'RetransSegs')} ` +
+    `(fast ${counter(k, 'TCPFastRetrans')}, RTO ${counter(k, 'TCPTimeouts')}, loss probes ${counter(k, 'TCPLossProbes')}); ` +
+    `impaired: ${imp || 'none'}; drops: ${dropped || 'none'}`
+  );
 }
