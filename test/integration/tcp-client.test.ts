@@ -136,7 +136,7 @@ describe.each(MODES)('tapstack connect to kernel socat servers, offload $offload
     expect(counters['tcp.connectionsOpened']).toBe(1);
     expect(counters['tcp.connectionsEstablished']).toBe(1);
     expect(counters[direction === 'upload' ? 'tcp.bytesOut' : 'tcp.bytesIn']).toBeGreaterThanOrEqual(bytes);
-    const check = await checkCapture(pcap, { net, mode, tap, truncated });
+    const check = await checkCapture(pcap, { net, mode, tap, truncated, counters });
     if (Object.keys(check.accepted).length || tap.txDropped) {
       console.log(`[${modeName(mode)}] ${name}: kernel TAP queue dropped at least ${tap.txDropped} frames to tapstack; capture: ${captureSummary(check)}`);
     }

@@ -87,7 +87,7 @@ describe.each(MODES)('failing connections, offload $offload, MTU $mtu', (mode: M
       const flags = await tshark(pcap, ['-Y', 'tcp', '-T', 'fields', '-e', 'ip.src', '-e', 'tcp.flags.str']);
       expect(flags.map((l) => l.replace(/[·\s]+/g, ' ').trim())).toEqual([`${net.tapstack} S`, `${net.host} A R`]);
       // tshark flags every RST as a warning; here the RST is the point.
-      expectClean(await checkCapture(pcap, { net, mode, tap: NO_TAP_DROPS, accept: [RST_WARNING] }));
+      expectClean(await checkCapture(pcap, { net, mode, tap: NO_TAP_DROPS, accept: [RST_WARNING], counters: c }));
     },
     TEST_TIMEOUT,
   );
@@ -114,7 +114,7 @@ describe.each(MODES)('failing connections, offload $offload, MTU $mtu', (mode: M
       const rsts = await tshark(pcap, ['-Y', `tcp.flags.reset == 1 && tcp.srcport == ${CLOSED_PORT}`, '-T', 'fields', '-e', 'ip.src']);
       expect(rsts.length).toBeGreaterThanOrEqual(1);
       expect(new Set(rsts)).toEqual(new Set([net.tapstack]));
-      expectClean(await checkCapture(pcap, { net, mode, tap: run.tap, accept: [RST_WARNING] }));
+      expectClean(await checkCapture(pcap, { net, mode, tap: run.tap, accept: [RST_WARNING], counters: c }));
     },
     TEST_TIMEOUT,
   );
@@ -164,7 +164,7 @@ describe.each(MODES)('failing connections, offload $offload, MTU $mtu', (mode: M
       expect(retrans.length).toBeGreaterThanOrEqual(4);
       expect(new Set(retrans.slice(-4)).size).toBe(1);
       // The vanished peer is deliberate loss: the kernel's side saw nothing of the retransmissions.
-      expectClean(await checkCapture(pcap, { net, mode, tap, truncated: true, lossExpected: true }));
+      expectClean(await checkCapture(pcap, { net, mode, tap, truncated: true, lossExpected: true, counters: c }));
     },
     TEST_TIMEOUT,
   );

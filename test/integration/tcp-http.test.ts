@@ -76,7 +76,7 @@ describe.each(MODES)('Node http on tapstack, offload $offload, MTU $mtu', (mode:
   async function serve<T>(name: string, body: (t: Tapstack) => Promise<T>): Promise<Run<T> & { check: CaptureCheck }> {
     const pcap = `${scratch.dir}/${name}.pcap`;
     const run = await withTapstack({ ns, net, offload: mode.offload, mtu: mode.mtu, pcap, extra: ['--serve', 'http:80'] }, body);
-    const check = await checkCapture(pcap, { net, mode, tap: run.tap });
+    const check = await checkCapture(pcap, { net, mode, tap: run.tap, counters: run.stopped.counters });
     return { ...run, check };
   }
 

@@ -97,7 +97,7 @@ describe.each(MODES)('kernel clients against tapstack services, offload $offload
     const pcap = `${scratch.dir}/${name}.pcap`;
     const extra = ['--serve', 'http:80,echo:7,discard:9', ...(truncated ? ['--snaplen', '128'] : [])];
     const run = await withTapstack({ ns, net, offload: mode.offload, mtu: mode.mtu, pcap, extra }, body);
-    const check = await checkCapture(pcap, { net, mode, tap: run.tap, truncated });
+    const check = await checkCapture(pcap, { net, mode, tap: run.tap, truncated, counters: run.stopped.counters });
     if (Object.keys(check.accepted).length || run.tap.txDropped) {
       console.log(`[${modeName(mode)}] ${name}: kernel TAP queue dropped ${run.tap.txDropped} frames to tapstack; capture: ${captureSummary(check)}`);
     }
