@@ -434,13 +434,8 @@ export class Interface implements RxHandler {
     }
     const mac = this.neighbors.lookup(hop, this.clock.nowMs());
     if (!mac) return -1;
-    const nic = this.nic;
-    const d = nic.txBegin();
-    const h = nic.txHeader(d);
-    h.set(mac, 0);
-    h.set(this.mac, 6);
-    h[12] = ETHERTYPE_IPV4 >>> 8;
-    h[13] = ETHERTYPE_IPV4 & 0xff;
+    const d = this.beginFrame(mac, ETHERTYPE_IPV4);
+    const h = this.nic.txHeader(d);
     // IPv4 header written by hand: this runs once per segment.
     const total = IPV4_MIN_HEADER_LEN + l4Length;
     const id = (this.ipId = (this.ipId + 1) & 0xffff);
@@ -500,12 +495,8 @@ export class Interface implements RxHandler {
     let off = 0;
     do {
       const n = Math.min(chunk, total - off);
-      const d = nic.txBegin();
+      const d = this.beginFrame(mac, ETHERTYPE_IPV4);
       const h = nic.txHeader(d);
-      h.set(mac, 0);
-      h.set(this.mac, 6);
-      h[12] = ETHERTYPE_IPV4 >>> 8;
-      h[13] = ETHERTYPE_IPV4 & 0xff;
       r.payloadLength = n;
       r.fragmentOffset = off;
       r.moreFragments = off + n < total;
@@ -519,15 +510,22 @@ export class Interface implements RxHandler {
     this.stats.ipv4Out++;
   }
 
+  /** Start a transmit frame with its Ethernet header: to `dst`, from us, of `etherType`. */
+  private beginFrame(dst: Uint8Array, etherType: number): number {
+    const d = this.nic.txBegin();
+    const h = this.nic.txHeader(d);
+    h.set(dst, 0);
+    h.set(this.mac, 6);
+    h[12] = etherType >>> 8;
+    h[13] = etherType & 0xff;
+    return d;
+  }
+
   /** Send an ARP packet; `targetMac` null means unknown (a request's zeros). */
   private sendArp(op: 1 | 2, ethDst: Uint8Array, targetIp: Ipv4Addr, targetMac: Uint8Array | null): void {
     const nic = this.nic;
-    const d = nic.txBegin();
+    const d = this.beginFrame(ethDst, ETHERTYPE_ARP);
     const h = nic.txHeader(d);
-    h.set(ethDst, 0);
-    h.set(this.mac, 6);
-    h[12] = ETHERTYPE_ARP >>> 8;
-    h[13] = ETHERTYPE_ARP & 0xff;
     const repr: ArpRepr = {
       operation: op,
       senderMac: this.mac,

@@ -74,3 +74,10 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   maxConnections: 65536,
   maxOutOfOrderBytesTotal: 64 << 20,
 };
+
+/** RFC 7323 2.3 / 7.1: the smallest window shift that lets the window cover `rcvBuf`. */
+export function windowShiftFor(rcvBuf: number): number {
+  let ws = 0;
+  while (ws < 14 && rcvBuf > 65535 << ws) ws++;
+  return ws;
+}

@@ -16,7 +16,7 @@ import { IPPROTO_TCP } from '../wire/ipv4.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax, seqMin } from '../wire/seq.js';
 import { emitTcpHeader, fillTcpPseudoChecksum, TcpFlag, TcpOptions, type TcpOptionsToEmit } from '../wire/tcp.js';
 import { VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4 } from '../../firmware/rings.js';
-import type { TcpConfig } from './config.js';
+import { windowShiftFor, type TcpConfig } from './config.js';
 import { TcpError } from './errors.js';
 import { RttEstimator } from './rtt.js';
 import { createCongestionControl, type CongestionControl } from './cc/congestion-control.js';
@@ -262,10 +262,7 @@ export class TcpConnection implements Scheduled {
     this.cc = createCongestionControl(cfg.congestionControl, DEFAULT_MSS, host.clock.nowMs());
     this.noDelay = !cfg.nagle;
     this.keepaliveIdle = cfg.keepIdleMs;
-    // RFC 7323 7.1: the smallest shift that lets the window cover the receive buffer.
-    let ws = 0;
-    while (ws < 14 && cfg.rcvBuf > 65535 << ws) ws++;
-    this.offeredWscale = cfg.windowScaling ? ws : -1;
+    this.offeredWscale = cfg.windowScaling ? windowShiftFor(cfg.rcvBuf) : -1;
     // RFC 7323 5.4: a per-connection offset for TSval, keyed by the quadruple (so that a
     // connection made from a SYN cookie continues the SYN-ACK's clock).
     this.tsOffset = host.tsOffset(this);
@@ -312,7 +309,6 @@ export class TcpConnection implements Scheduled {
    */
   acceptCookie(seg: SegmentIn, d: { mss: number; windowScale: number; sackPermitted: boolean; timestamps: boolean }): void {
     const cfg = this.host.config;
-    const now = this.host.clock.nowMs();
     this.iss = seqAdd(seg.ack, -1);
     this.sndUna = seg.ack;
     this.sndNxt = seg.ack;
@@ -321,23 +317,7 @@ export class TcpConnection implements Scheduled {
     this.irs = seqAdd(seg.seq, -1);
     this.rcvNxt = seg.seq;
     this.rcvAdv = seqAdd(this.rcvNxt, Math.min(65535, cfg.rcvBuf));
-    if (d.windowScale >= 0 && this.offeredWscale >= 0) {
-      this.sndWscale = d.windowScale;
-      this.rcvWscale = this.offeredWscale;
-    } else {
-      this.sndWscale = 0;
-      this.rcvWscale = 0;
-      this.offeredWscale = -1;
-    }
-    this.tsOk = cfg.timestamps && d.timestamps && seg.opts.hasTimestamp;
-    if (this.tsOk) {
-      this.tsRecent = seg.opts.tsVal;
-      this.tsRecentAt = now;
-    }
-    this.sackOk = cfg.sack && d.sackPermitted;
-    this.sndMss = Math.max(64, Math.min(d.mss, this.ourMss) - (this.tsOk ? 12 : 0));
-    this.cc = createCongestionControl(cfg.congestionControl, this.sndMss, now);
-    this.sb = this.sackOk ? new SackScoreboard(this.sndMss) : null;
+    this.applyPeerOptions(d.mss, d.windowScale, d.sackPermitted, d.timestamps && seg.opts.hasTimestamp, seg.opts.tsVal);
     this.sndWnd = seg.window << this.sndWscale;
     this.maxSndWnd = this.sndWnd;
     this.sndWl1 = seg.seq;
@@ -354,26 +334,35 @@ export class TcpConnection implements Scheduled {
   /** Options from the peer's SYN (RFC 9293 3.7.1, RFC 7323 2.2 / 3.2, RFC 2018 2). */
   private negotiate(seg: SegmentIn): void {
     const o = seg.opts;
+    this.applyPeerOptions(o.mss > 0 ? o.mss : DEFAULT_MSS, o.windowScale, o.sackPermitted, o.hasTimestamp, o.tsVal);
+  }
+
+  /**
+   * What the peer offered (from its SYN, or from a SYN cookie), against what we offer: window
+   * scaling only when both sides sent the option, timestamps and SACK likewise; then the send
+   * MSS, the congestion controller and the SACK scoreboard that depend on them.
+   */
+  private applyPeerOptions(peerMss: number, peerWscale: number, sackPermitted: boolean, timestamps: boolean, tsVal: number): void {
     const cfg = this.host.config;
-    const peerMss = o.mss > 0 ? o.mss : DEFAULT_MSS;
-    if (o.windowScale >= 0 && this.offeredWscale >= 0) {
-      this.sndWscale = o.windowScale;
+    const now = this.host.clock.nowMs();
+    if (peerWscale >= 0 && this.offeredWscale >= 0) {
+      this.sndWscale = peerWscale;
       this.rcvWscale = this.offeredWscale;
     } else {
       this.sndWscale = 0;
       this.rcvWscale = 0;
       this.offeredWscale = -1;
     }
-    this.tsOk = cfg.timestamps && o.hasTimestamp;
+    this.tsOk = cfg.timestamps && timestamps;
     if (this.tsOk) {
-      this.tsRecent = o.tsVal;
-      this.tsRecentAt = this.host.clock.nowMs();
+      this.tsRecent = tsVal;
+      this.tsRecentAt = now;
     }
-    this.sackOk = cfg.sack && o.sackPermitted;
+    this.sackOk = cfg.sack && sackPermitted;
     // RFC 9293 3.7.1 / RFC 6691: the MSS counts no options; timestamps take 12 bytes of each segment.
     this.sndMss = Math.max(64, Math.min(peerMss, this.ourMss) - (this.tsOk ? 12 : 0));
     // The window is counted in this MSS; RFC 6928: IW = min(10 * MSS, max(2 * MSS, 14600)).
-    this.cc = createCongestionControl(cfg.congestionControl, this.sndMss, this.host.clock.nowMs());
+    this.cc = createCongestionControl(cfg.congestionControl, this.sndMss, now);
     this.sb = this.sackOk ? new SackScoreboard(this.sndMss) : null;
   }
 

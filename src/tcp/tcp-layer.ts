@@ -12,7 +12,7 @@ import { onesComplementSum, pseudoHeaderSum } from '../wire/checksum.js';
 import { IPPROTO_TCP } from '../wire/ipv4.js';
 import { seqAdd } from '../wire/seq.js';
 import { checkTcp, parseTcpOptions, TcpFlag, TcpOptions, TcpSegment } from '../wire/tcp.js';
-import { DEFAULT_TCP_CONFIG, type TcpConfig } from './config.js';
+import { DEFAULT_TCP_CONFIG, windowShiftFor, type TcpConfig } from './config.js';
 import { TcpConnection, sendBareSegment, type SegmentIn, type TcpHost, type TcpStats } from './connection.js';
 import { TcpError } from './errors.js';
 import { IsnGenerator } from './isn.js';
@@ -395,9 +395,7 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     if (ts) {
       // The options survive in our TSval, echoed by the peer: only with timestamps can window
       // scaling and SACK be offered at all (as in Linux).
-      let ws = 0;
-      while (ws < 14 && cfg.rcvBuf > 65535 << ws) ws++;
-      const offered = cfg.windowScaling && o.windowScale >= 0 ? ws : -1;
+      const offered = cfg.windowScaling && o.windowScale >= 0 ? windowShiftFor(cfg.rcvBuf) : -1;
       const tsNow = (Math.floor(this.clock.nowMs()) + this.cookies.timestampOffset(this.localAddr, l.port, remote, rport)) >>> 0;
       const tsVal = this.cookies.encodeTimestamp(tsNow, { mss: peerMss, windowScale: cfg.windowScaling ? o.windowScale : -1, sackPermitted: cfg.sack && o.sackPermitted, timestamps: true });
       opts.timestamp = { tsVal, tsEcr: o.tsVal };
