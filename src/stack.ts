@@ -117,7 +117,6 @@ export class Stack {
       nic.start({
         receive: (f) => iface.receive(f),
         afterReceive: () => {
-          iface.afterReceive();
           stack.tcp.flush();
           stack.arm();
         },

@@ -21,7 +21,6 @@ import {
   macEquals,
   prefixMask,
   randomLocalMac,
-  readIpv4,
   type Ipv4Addr,
   type Ipv4Cidr,
 } from '../wire/addr.js';
@@ -235,8 +234,6 @@ export class Interface implements RxHandler {
     else if (etherType === ETHERTYPE_IPV6) this.drop('eth-ipv6');
     else this.drop('eth-unknown-type');
   }
-
-  afterReceive(): void {}
 
   private receiveArp(buf: Uint8Array, len: number): void {
     const reason = checkArp(buf, ETHERNET_HEADER_LEN, len - ETHERNET_HEADER_LEN);
@@ -574,8 +571,3 @@ export class Interface implements RxHandler {
 }
 
 const ZERO_MAC = new Uint8Array(6);
-
-/** The IPv4 source address of a datagram starting at `off` (for ICMP quoting). */
-export function datagramSource(buf: Uint8Array, off: number): Ipv4Addr {
-  return readIpv4(buf, off + 12);
-}

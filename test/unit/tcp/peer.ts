@@ -153,7 +153,6 @@ export class Harness {
     this.nic.start({
       receive: (f) => iface.receive(f),
       afterReceive: () => {
-        iface.afterReceive();
         tcp.flush(); // as Stack does: output of a receive batch leaves with it
       },
     });
