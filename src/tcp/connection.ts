@@ -930,10 +930,7 @@ export class TcpConnection implements Scheduled {
       const data = new Uint8Array(len);
       copyTransportData(seg.dgram, off, len, data, 0);
       this.queueOutOfOrder(seq, data, false);
-      // RFC 5681 4.2: a duplicate ACK at once, each carrying the SACK blocks as they stand now.
-      // Not coalesced to the end of the batch: with at most 3 blocks per ACK, ranges between
-      // holes would go unreported and the sender would resend data we hold.
-      this.sendAck();
+      this.ackNow = true;
       return;
     }
     this.rcvNxt = seqAdd(this.rcvNxt, len);
@@ -946,11 +943,7 @@ export class TcpConnection implements Scheduled {
       this.ackNow = true; // RFC 5681 4.2: ACK at once when a hole is filled
     }
     // RFC 9293 3.8.6.3 / RFC 1122 4.2.3.2: ACK at least every second full-sized segment.
-    if (this.ackPending >= 2 * this.ourMss - (this.tsOk ? 24 : 0)) {
-      // RFC 5681 4.2 / RFC 1122 4.2.3.2: at least every second full-sized segment, now rather
-      // than once per receive batch (a batch may hold hundreds of segments).
-      this.sendAck();
-    }
+    if (this.ackPending >= 2 * this.ourMss - (this.tsOk ? 24 : 0)) this.ackNow = true;
     else if (this.delackAt === Infinity) {
       this.delackAt = this.host.clock.nowMs() + this.host.config.delayedAckMs;
       this.host.schedule(this);
