@@ -903,10 +903,7 @@ export class TcpConnection implements Scheduled {
       if (this.finQueued && seqLe(this.sndUna, this.finSeq)) this.sendSegment(this.finSeq, 0, TcpFlag.ACK | TcpFlag.FIN);
       return;
     }
-    this.host.stats.retransmits++;
-    this.host.stats.retransmittedBytes += len;
-    if (this.rttSeq >= 0) this.rttSeq = -1; // Karn
-    this.sendSegment(this.sndUna, len, TcpFlag.ACK);
+    this.retransmitRange(this.sndUna, len);
   }
 
   private receiveData(seg: SegmentIn): void {
@@ -957,8 +954,7 @@ export class TcpConnection implements Scheduled {
     if (len > 0 && (this.oooBytes + len > cfg.maxOutOfOrderBytes || this.host.oooBytesTotal + len > cfg.maxOutOfOrderBytesTotal)) {
       // A limit bit: the segment is dropped (the peer will send it again), and counted.
       stats.outOfOrderDropped++;
-      stats.drops[this.oooBytes + len > cfg.maxOutOfOrderBytes ? 'tcp-ooo-limit' : 'tcp-ooo-global-limit'] =
-        (stats.drops[this.oooBytes + len > cfg.maxOutOfOrderBytes ? 'tcp-ooo-limit' : 'tcp-ooo-global-limit'] ?? 0) + 1;
+      this.countDrop(this.oooBytes + len > cfg.maxOutOfOrderBytes ? 'tcp-ooo-limit' : 'tcp-ooo-global-limit');
       return;
     }
     stats.outOfOrderSegments++;
@@ -1378,13 +1374,6 @@ export class TcpConnection implements Scheduled {
   /** A RST with the given sequence number (and ACK when `withAck`). */
   private sendRst(seq: number, ack: number, withAck: boolean): void {
     this.host.stats.resetsOut++;
-    const o = this.emitOpts;
-    o.mss = undefined;
-    o.windowScale = undefined;
-    o.sackPermitted = false;
-    o.timestamp = null;
-    o.sackBlocks = undefined;
-    o.sackBlockCount = 0;
     sendBareSegment(this.host, this.remoteAddr, this.localPort, this.remotePort, seq, ack, TcpFlag.RST | (withAck ? TcpFlag.ACK : 0));
   }
 
