@@ -11,7 +11,9 @@
  *   hold its low 8 bits. Linux counts 60-second periods; 64 s gives nearly the same age.
  * - H0 = F(secret, 4-tuple, peer ISN) hides the counter and makes the cookie look random;
  *   H1 = F(secret, 4-tuple, peer ISN, full tick) authenticates the low 24 bits. F is
- *   HMAC-SHA-256, as for the ISNs of `IsnGenerator` in isn.ts; Linux uses SipHash. Unlike Linux,
+ *   SipHash-2-4 (siphash.ts), as in Linux and for the ISNs of isn.ts: it runs once or twice per
+ *   SYN of a flood, so it has to be cheap (HMAC-SHA-256 from node:crypto cost more than the
+ *   rest of the SYN's handling, measured under `hping3 --flood`). Unlike Linux,
  *   the peer ISN is hashed, not added: with addition a cookie checked against a peer ISN a few
  *   units off decodes to a neighbouring MSS index and passes.
  * - `mssIndex` picks one of {@link SYN_COOKIE_MSS_TABLE}.
@@ -27,8 +29,9 @@
  * TSecr (Linux cookie_init_timestamp / cookie_timestamp_decode); without timestamps they are lost
  * and the SYN-ACK must not offer them.
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
+import { SipHash, sipKey } from './siphash.js';
 
 /**
  * Peer MSS values a cookie can carry, ascending. Linux's msstab (536: the IPv4 default of RFC
@@ -106,16 +109,16 @@ const DOMAIN_TS_OFFSET = 2;
 export class SynCookies {
   readonly stats = { sent: 0, validated: 0, failed: 0 };
 
-  private readonly secret: Buffer;
+  private readonly sip: SipHash;
   /** Hash input: local addr 4, local port 2, remote addr 4, remote port 2, peer ISN 4, tick 4, domain 1. */
-  private readonly input = Buffer.alloc(21);
+  private readonly input = new Uint8Array(21);
 
   constructor(
     private readonly clock: Clock,
     secret?: Uint8Array,
   ) {
     if (secret !== undefined && secret.length === 0) throw new RangeError('SynCookies: empty secret');
-    this.secret = secret ? Buffer.from(secret) : randomBytes(32);
+    this.sip = new SipHash(secret ? sipKey(secret) : randomBytes(16));
   }
 
   /**
@@ -228,18 +231,27 @@ export class SynCookies {
 
   private setTuple(localAddr: number, localPort: number, remoteAddr: number, remotePort: number, peerIsn: number): void {
     const b = this.input;
-    b.writeUInt32BE(localAddr >>> 0, 0);
-    b.writeUInt16BE(localPort & 0xffff, 4);
-    b.writeUInt32BE(remoteAddr >>> 0, 6);
-    b.writeUInt16BE(remotePort & 0xffff, 10);
-    b.writeUInt32BE(peerIsn >>> 0, 12);
+    put32(b, 0, localAddr);
+    b[4] = localPort >>> 8;
+    b[5] = localPort;
+    put32(b, 6, remoteAddr);
+    b[10] = remotePort >>> 8;
+    b[11] = remotePort;
+    put32(b, 12, peerIsn);
   }
 
-  /** F(secret, tuple set by {@link setTuple}, tick, domain): 32 bits of HMAC-SHA-256. */
+  /** F(secret, tuple set by {@link setTuple}, tick, domain): 32 bits of SipHash-2-4. */
   private hash(tick: number, domain: number): number {
     const b = this.input;
-    b.writeUInt32BE(tick >>> 0, 16);
-    b.writeUInt8(domain, 20);
-    return createHmac('sha256', this.secret).update(b).digest().readUInt32BE(0);
+    put32(b, 16, tick);
+    b[20] = domain;
+    return this.sip.hash(b);
   }
+}
+
+function put32(b: Uint8Array, off: number, x: number): void {
+  b[off] = x >>> 24;
+  b[off + 1] = x >>> 16;
+  b[off + 2] = x >>> 8;
+  b[off + 3] = x;
 }
