@@ -22,6 +22,7 @@ import { RttEstimator } from './rtt.js';
 import { createCongestionControl, type CongestionControl } from './cc/congestion-control.js';
 import { SackScoreboard } from './sack-scoreboard.js';
 import { SendQueue } from './send-queue.js';
+import { sendControlSegment } from './control-segment.js';
 import type { Scheduled } from './timer-queue.js';
 
 export type TcpState =
@@ -1374,7 +1375,7 @@ export class TcpConnection implements Scheduled {
   /** A RST with the given sequence number (and ACK when `withAck`). */
   private sendRst(seq: number, ack: number, withAck: boolean): void {
     this.host.stats.resetsOut++;
-    sendBareSegment(this.host, this.remoteAddr, this.localPort, this.remotePort, seq, ack, TcpFlag.RST | (withAck ? TcpFlag.ACK : 0));
+    sendControlSegment(this.host, this.remoteAddr, this.localPort, this.remotePort, seq, ack, TcpFlag.RST | (withAck ? TcpFlag.ACK : 0), 0);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -1523,19 +1524,4 @@ function tcpOptionsLengthFast(o: TcpOptionsToEmit): number {
   if (o.windowScale !== undefined) n += 4;
   if (o.sackBlocks && (o.sackBlockCount ?? 0) > 0) n += 4 + 8 * o.sackBlockCount!;
   return n;
-}
-
-/**
- * A segment with no connection behind it: RSTs for segments to nowhere (RFC 9293 3.10.7.1).
- * Built contiguously and sent through the interface (resolving the peer if needed).
- */
-export function sendBareSegment(host: Pick<TcpHost, 'iface' | 'localAddr' | 'stats'>, remote: number, localPort: number, remotePort: number, seq: number, ack: number, flags: number): void {
-  const msg = new Uint8Array(20);
-  emitTcpHeader(msg, 0, { srcPort: localPort, dstPort: remotePort, seq, ack, flags, window: 0 });
-  const sum = onesComplementSum(msg, 0, 20, pseudoHeaderSum(host.localAddr, remote, IPPROTO_TCP, 20));
-  const c = foldChecksum(sum);
-  msg[16] = c >>> 8;
-  msg[17] = c & 0xff;
-  host.iface.sendIpv4(remote, IPPROTO_TCP, msg, { dontFragment: true });
-  host.stats.segmentsOut++;
 }

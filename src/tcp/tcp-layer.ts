@@ -13,13 +13,13 @@ import { IPPROTO_TCP } from '../wire/ipv4.js';
 import { seqAdd } from '../wire/seq.js';
 import { checkTcp, parseTcpOptions, TcpFlag, TcpOptions, TcpSegment } from '../wire/tcp.js';
 import { DEFAULT_TCP_CONFIG, windowShiftFor, type TcpConfig } from './config.js';
-import { TcpConnection, sendBareSegment, type SegmentIn, type TcpHost, type TcpStats } from './connection.js';
+import { sendControlSegment } from './control-segment.js';
+import { TcpConnection, type SegmentIn, type TcpHost, type TcpStats } from './connection.js';
 import { TcpError } from './errors.js';
 import { IsnGenerator } from './isn.js';
 import { TimerQueue } from './timer-queue.js';
-import { SynCookies } from './syn-cookies.js';
-import { emitTcpHeader, tcpOptionsLength, type TcpOptionsToEmit } from '../wire/tcp.js';
-import { foldChecksum } from '../wire/checksum.js';
+import { SynCookies, type CookieOptions } from './syn-cookies.js';
+import type { TcpOptionsToEmit } from '../wire/tcp.js';
 
 const log = debugFactory('tapstack:tcp');
 
@@ -103,6 +103,10 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
   private readonly kick: () => void;
   private readonly seg = new TcpSegment(new Uint8Array(20));
   private readonly opts = new TcpOptions();
+  /** Reused by every cookie SYN-ACK: a flood must not allocate per SYN. */
+  private readonly cookieOpts: TcpOptionsToEmit = { mss: 0, windowScale: -1, sackPermitted: false, timestamp: null };
+  private readonly cookieTs = { tsVal: 0, tsEcr: 0 };
+  private readonly cookieAsk: CookieOptions = { mss: 0, windowScale: -1, sackPermitted: false, timestamps: true };
   private readonly segIn: SegmentIn;
   private last: TcpConnection | null = null;
   private challengeTokens: number;
@@ -390,26 +394,27 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     const o = s.opts;
     const peerMss = o.mss > 0 ? o.mss : 536;
     const iss = this.cookies.encode(this.localAddr, l.port, remote, rport, s.seq, peerMss);
-    const ts = cfg.timestamps && o.hasTimestamp;
-    const opts: TcpOptionsToEmit = { mss: this.iface.mtu - 40 };
-    if (ts) {
+    const opts = this.cookieOpts;
+    opts.mss = this.iface.mtu - 40;
+    opts.timestamp = null;
+    opts.windowScale = -1;
+    opts.sackPermitted = false;
+    if (cfg.timestamps && o.hasTimestamp) {
       // The options survive in our TSval, echoed by the peer: only with timestamps can window
       // scaling and SACK be offered at all (as in Linux).
-      const offered = cfg.windowScaling && o.windowScale >= 0 ? windowShiftFor(cfg.rcvBuf) : -1;
       const tsNow = (Math.floor(this.clock.nowMs()) + this.cookies.timestampOffset(this.localAddr, l.port, remote, rport)) >>> 0;
-      const tsVal = this.cookies.encodeTimestamp(tsNow, { mss: peerMss, windowScale: cfg.windowScaling ? o.windowScale : -1, sackPermitted: cfg.sack && o.sackPermitted, timestamps: true });
-      opts.timestamp = { tsVal, tsEcr: o.tsVal };
-      if (offered >= 0) opts.windowScale = offered;
-      opts.sackPermitted = cfg.sack && o.sackPermitted;
+      const ask = this.cookieAsk;
+      ask.mss = peerMss;
+      ask.windowScale = cfg.windowScaling ? o.windowScale : -1;
+      ask.sackPermitted = cfg.sack && o.sackPermitted;
+      const ts = this.cookieTs;
+      ts.tsVal = this.cookies.encodeTimestamp(tsNow, ask);
+      ts.tsEcr = o.tsVal;
+      opts.timestamp = ts;
+      if (cfg.windowScaling && o.windowScale >= 0) opts.windowScale = windowShiftFor(cfg.rcvBuf);
+      opts.sackPermitted = ask.sackPermitted;
     }
-    const len = 20 + tcpOptionsLength(opts);
-    const msg = new Uint8Array(len);
-    emitTcpHeader(msg, 0, { srcPort: l.port, dstPort: rport, seq: iss, ack: seqAdd(s.seq, 1), flags: TcpFlag.SYN | TcpFlag.ACK, window: Math.min(65535, cfg.rcvBuf) }, opts);
-    const c = foldChecksum(onesComplementSum(msg, 0, len, pseudoHeaderSum(this.localAddr, remote, IPPROTO_TCP, len)));
-    msg[16] = c >>> 8;
-    msg[17] = c & 0xff;
-    this.iface.sendIpv4(remote, IPPROTO_TCP, msg, { dontFragment: true });
-    this.stats.segmentsOut++;
+    sendControlSegment(this, remote, l.port, rport, iss, seqAdd(s.seq, 1), TcpFlag.SYN | TcpFlag.ACK, Math.min(65535, cfg.rcvBuf), opts);
     this.stats.synCookiesSent++;
   }
 
@@ -440,12 +445,12 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     if (s.flags & TcpFlag.RST) return;
     this.stats.resetsOut++;
     if (s.flags & TcpFlag.ACK) {
-      sendBareSegment(this, remote, lport, rport, s.ack, 0, TcpFlag.RST);
+      sendControlSegment(this, remote, lport, rport, s.ack, 0, TcpFlag.RST, 0);
     } else {
       let len = s.dataLength;
       if (s.flags & TcpFlag.SYN) len++;
       if (s.flags & TcpFlag.FIN) len++;
-      sendBareSegment(this, remote, lport, rport, 0, seqAdd(s.seq, len), TcpFlag.RST | TcpFlag.ACK);
+      sendControlSegment(this, remote, lport, rport, 0, seqAdd(s.seq, len), TcpFlag.RST | TcpFlag.ACK, 0);
     }
   }
 
