@@ -132,16 +132,18 @@ export class Firmware {
   }
 
   /**
-   * Fill up to `budget` posted receive descriptors, starting at `first` (mod ring size).
-   * Returns how many were filled; fewer than `budget` means the device is drained.
+   * Fill up to `budget` posted receive descriptors, starting at `first` (mod ring size), from
+   * the device's receive queue `queue`. Returns how many were filled; fewer than `budget`
+   * means that queue is drained. Frames held back by the fault injector come out with the main
+   * queue's.
    */
-  rxService(first: number, budget: number): number {
+  rxService(first: number, budget: number, queue = 0): number {
     const ring = this.rx;
     const impair = this.rxImpair.active;
     let filled = 0;
     while (filled < budget) {
       const d = (first + filled) % ring.size;
-      if (this.rxHeld.length > 0) {
+      if (this.rxHeld.length > 0 && queue === 0) {
         const h = takeDue(this.rxHeld, this.clock.nowMs(), this.rxPassed);
         if (h) {
           this.inject(d, h.bytes);
@@ -151,7 +153,7 @@ export class Firmware {
           continue;
         }
       }
-      const n = this.device.readv(ring.iovAddr[d]!, ring.iovCnt[d]!);
+      const n = this.device.readv(ring.iovAddr[d]!, ring.iovCnt[d]!, queue);
       if (n < 0) break;
       const len = n - ring.vnetHdrLen;
       ring.status[d] = 0;

@@ -30,6 +30,12 @@ export interface StackOptions {
   hostAddress?: string | Ipv4Cidr;
   mtu?: number;
   offload?: boolean;
+  /**
+   * Give connection requests a receive queue of their own, so a SYN flood cannot crowd out
+   * established connections (src/tap/steering.ts). Default true; without the rights to load
+   * the steering program the TAP has one queue and says why (`TapDevice.steeringError`).
+   */
+  synQueue?: boolean;
   split?: SplitPolicySpec;
   pcap?: string;
   pcapSnaplen?: number;
@@ -91,7 +97,7 @@ export class Stack {
     let device = opts.device;
     if (!device) {
       if (!opts.ifname) throw new TypeError('Stack.open needs ifname or device');
-      device = TapDevice.open({ name: opts.ifname, offloads: opts.offload ?? false, vnetHdr: true, mtu });
+      device = TapDevice.open({ name: opts.ifname, offloads: opts.offload ?? false, vnetHdr: true, mtu, synQueue: opts.synQueue ?? true });
       try {
         setTxQueueLength(opts.ifname, 10000);
       } catch (e) {

@@ -13,7 +13,7 @@ import { Stack } from '../stack.js';
 import { parseSplitPolicy, formatSplitPolicy, SplitPolicyError } from '../../firmware/split-policy.js';
 import { formatCidr, formatMac, parseCidr } from '../wire/addr.js';
 import { TapError } from '../tap/errors.js';
-import { validateIfName, validateMtu } from '../tap/tap-device.js';
+import { TapDevice, validateIfName, validateMtu } from '../tap/tap-device.js';
 import { formatCounters } from './counters.js';
 import { parseServices, startServices, type Counters, type ServiceSpec } from './services.js';
 import { parseIpv4 } from '../wire/addr.js';
@@ -39,6 +39,9 @@ Options of 'up':
   --mtu N                Link MTU, 68..65521 (default 1500). Set on the TAP too.
   --offload on|off       virtio-net header offloads: partial checksums and 64 KiB TSO/GSO
                          frames from and to the kernel (default on).
+  --syn-queue on|off     A receive queue of its own for TCP connection requests (a
+                         multi-queue TAP with an eBPF steering program), so that a SYN
+                         flood cannot crowd out established connections (default on).
   --split POLICY         Header split of the software NIC: fixed:66 (default; Ethernet +
                          IPv4 + TCP + timestamps), fixed:N (14..256), none, or adaptive.
   --serve LIST           Start services on tapstack: http:PORT (Node's http on tapstack
@@ -78,6 +81,7 @@ const parseArgsTyped = (args: string[], allowPositionals: boolean) =>
       gateway: { type: 'string' },
       mtu: { type: 'string' },
       offload: { type: 'string' },
+      'syn-queue': { type: 'string' },
       split: { type: 'string' },
       pcap: { type: 'string' },
       snaplen: { type: 'string' },
@@ -130,6 +134,8 @@ function parseUp(argv: string[], positionals = false) {
   }
   const off = v.offload ?? 'on';
   if (off !== 'on' && off !== 'off') throw new UsageError(`--offload takes on or off, not ${JSON.stringify(off)}`);
+  const synQueue = v['syn-queue'] ?? 'on';
+  if (synQueue !== 'on' && synQueue !== 'off') throw new UsageError(`--syn-queue takes on or off, not ${JSON.stringify(synQueue)}`);
   let split;
   try {
     split = parseSplitPolicy(v.split ?? 'fixed:66');
@@ -176,7 +182,7 @@ function parseUp(argv: string[], positionals = false) {
   if (zcParts.some((p) => p !== 'send' && p !== 'receive') || (zc !== 'none' && zcParts.length === 0))
     throw new UsageError(`--zero-copy takes send,receive, send, receive or none, not ${JSON.stringify(zc)}`);
   const zeroCopy = { send: zcParts.includes('send'), receive: zcParts.includes('receive') };
-  return { ifname: v.ifname, address, hostAddress, gateway, mtu, offload: off === 'on', split, pcap: v.pcap, snaplen, services, tcpRetries, zeroCopy, impair, cc: cc as 'cubic' | 'newreno', positionals: parsed.positionals };
+  return { ifname: v.ifname, address, hostAddress, gateway, mtu, offload: off === 'on', synQueue: synQueue === 'on', split, pcap: v.pcap, snaplen, services, tcpRetries, zeroCopy, impair, cc: cc as 'cubic' | 'newreno', positionals: parsed.positionals };
 }
 
 function cidr(opt: string, text: string) {
@@ -198,6 +204,7 @@ function openStack(o: UpOptions): Stack {
       ...(o.gateway !== undefined ? { gateway: o.gateway } : {}),
       mtu: o.mtu,
       offload: o.offload,
+      synQueue: o.synQueue,
       split: o.split,
       ...(o.pcap ? { pcap: o.pcap } : {}),
       ...(o.snaplen ? { pcapSnaplen: o.snaplen } : {}),
@@ -235,8 +242,10 @@ function up(argv: string[]): void {
   const counters: Counters = { connections: { http: 0, echo: 0, discard: 0, chargen: 0, source: 0 }, httpRequests: 0 };
   const servers = startServices(stack, o.services, counters);
   for (const s of servers) s.on('error', (e: Error) => fail(1, `--serve: ${e.message}`));
+  const device = stack.nic.device;
+  if (device instanceof TapDevice && device.steeringError) process.stderr.write(`tapstack: no SYN queue: ${device.steeringError.message}\n`);
   process.stdout.write(
-    `tapstack up: ${o.ifname} ${formatCidr(o.address)} mac ${formatMac(stack.iface.mac)} mtu ${o.mtu} offload ${o.offload ? 'on' : 'off'} split ${formatSplitPolicy(o.split)} cc ${o.cc} zero-copy ${[o.zeroCopy.send ? 'send' : '', o.zeroCopy.receive ? 'receive' : ''].filter(Boolean).join(',') || 'none'}${o.pcap ? ` pcap ${o.pcap}` : ''}${o.impair ? ` impair rx:${formatImpairment(o.impair.rx)};tx:${formatImpairment(o.impair.tx)} seed ${o.impair.seed}` : ''}${o.services.length ? ` serve ${o.services.map((s) => `${s.name}:${s.port}`).join(',')}` : ''}\n`,
+    `tapstack up: ${o.ifname} ${formatCidr(o.address)} mac ${formatMac(stack.iface.mac)} mtu ${o.mtu} offload ${o.offload ? 'on' : 'off'} syn-queue ${device.rxQueues > 1 ? 'on' : 'off'} split ${formatSplitPolicy(o.split)} cc ${o.cc} zero-copy ${[o.zeroCopy.send ? 'send' : '', o.zeroCopy.receive ? 'receive' : ''].filter(Boolean).join(',') || 'none'}${o.pcap ? ` pcap ${o.pcap}` : ''}${o.impair ? ` impair rx:${formatImpairment(o.impair.rx)};tx:${formatImpairment(o.impair.tx)} seed ${o.impair.seed}` : ''}${o.services.length ? ` serve ${o.services.map((s) => `${s.name}:${s.port}`).join(',')}` : ''}\n`,
   );
   let stopping = false;
   const stop = (sig: string) => {

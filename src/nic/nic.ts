@@ -15,6 +15,7 @@ import { Firmware, type FirmwareStats } from '../../firmware/firmware.js';
 import { RxRing, RxStatus, TX_HEADER_MAX, TxRing, VIRTIO_NET_HDR_GSO_NONE } from '../../firmware/rings.js';
 import { createSplitPolicy, formatSplitPolicy, type SplitPolicySpec } from '../../firmware/split-policy.js';
 import type { FrameDevice } from '../tap/device.js';
+import { MAIN_QUEUE, SYN_QUEUE } from '../tap/steering.js';
 import type { PcapWriter } from '../pcap/writer.js';
 import { systemClock, type Clock } from '../clock.js';
 import type { ImpairmentSpec } from '../../firmware/impairments.js';
@@ -27,6 +28,14 @@ export const MAX_GSO_FRAME = 65535 + 14;
 const TX_MAX_PARTS = 20;
 /** Receive rounds per wake-up are this many descriptors each. */
 const RX_BUDGET = 64;
+/**
+ * Frames taken from the connection-request queue per wake-up (steering.ts), after the main
+ * queue is empty. One round: under a flood the event loop comes back at once (the queue stays
+ * readable), but every time through it the main queue is drained first. Reading a SYN costs
+ * little next to answering it; the TCP layer answers fewer when this round fills up
+ * ({@link Nic.synQueueBacklogged}, src/tcp/syn-admission.ts).
+ */
+const SYN_BUDGET = 256;
 /** Transmit bounce memory for bytes that are not handed over by reference. */
 const TX_BOUNCE = 4 << 20;
 
@@ -72,6 +81,10 @@ export interface NicStats extends FirmwareStats {
   /** Receive descriptors posted short because the pool was empty. */
   rxRefillFailures: number;
   wakeups: number;
+  /** Frames read from the connection-request queue (src/tap/steering.ts). */
+  rxSynQueueFrames: number;
+  /** Rounds of that queue that filled their budget (more SYNs waiting than one wake-up reads). */
+  rxSynQueueBacklogged: number;
   impairRxDropped: number;
   impairRxDuplicated: number;
   impairRxReordered: number;
@@ -107,12 +120,19 @@ export class Nic {
   private readonly pcapParts: Uint8Array[] = [];
   private readonly wallOffsetNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
   private closed = false;
+  /**
+   * The current (or last) round of the connection-request queue filled its budget: at least
+   * as many SYNs were waiting as one wake-up reads. Always false with one queue.
+   */
+  synQueueBacklogged = false;
   private readonly counters = {
     rxRunts: 0,
     txByReferenceBytes: 0,
     txCopiedBytes: 0,
     rxRefillFailures: 0,
     wakeups: 0,
+    rxSynQueueFrames: 0,
+    rxSynQueueBacklogged: 0,
   };
 
   constructor(opts: NicOptions) {
@@ -175,28 +195,45 @@ export class Nic {
     ring.iovCnt[d] = n;
   }
 
-  /** Drain every ready frame, deliver each, then write what the stack queued. */
+  /**
+   * Drain every ready frame of the main queue, then up to {@link SYN_BUDGET} of the
+   * connection-request queue (if the device has one), deliver each, then write what the stack
+   * queued.
+   */
   poll(): number {
     if (this.closed || !this.handler) return 0;
     this.counters.wakeups++;
-    const size = this.rx.size;
-    const budget = Math.min(RX_BUDGET, size);
+    const budget = Math.min(RX_BUDGET, this.rx.size);
     let total = 0;
     for (;;) {
-      const n = this.firmware.rxService(this.rxHead, budget);
-      for (let k = 0; k < n; k++) {
-        const d = (this.rxHead + k) % size;
-        this.deliver(d);
-        this.repost(d);
-      }
-      this.rxHead = (this.rxHead + n) % size;
+      const n = this.receive(budget, MAIN_QUEUE);
       total += n;
       if (n < budget || this.closed) break;
     }
+    if (this.device.rxQueues > 1 && !this.closed) total += this.receive(Math.min(SYN_BUDGET, this.rx.size), SYN_QUEUE);
     if (this.closed) return total;
     this.handler.afterReceive?.();
     this.flush();
     return total;
+  }
+
+  /** One round: up to `budget` frames of `queue` into the ring, delivered, descriptors reposted. */
+  private receive(budget: number, queue: number): number {
+    const size = this.rx.size;
+    const n = this.firmware.rxService(this.rxHead, budget, queue);
+    if (queue === SYN_QUEUE) {
+      // Known before the SYNs are delivered, so the TCP layer answers this round accordingly.
+      this.synQueueBacklogged = n === budget;
+      this.counters.rxSynQueueFrames += n;
+      if (n === budget) this.counters.rxSynQueueBacklogged++;
+    }
+    for (let k = 0; k < n; k++) {
+      const d = (this.rxHead + k) % size;
+      this.deliver(d);
+      this.repost(d);
+    }
+    this.rxHead = (this.rxHead + n) % size;
+    return n;
   }
 
   private deliver(d: number): void {

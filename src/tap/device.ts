@@ -9,11 +9,13 @@ export interface FrameDevice {
   readonly vnetHdrLen: number;
   /** Whether the kernel may send partial checksums and GSO frames, and accepts TSO frames. */
   readonly offloads: boolean;
-  /** One frame into the iovecs; its length, or -1 when none is ready. */
-  readv(iov: bigint, iovcnt: number): number;
+  /** Receive queues: 1, or 2 when connection requests have a queue of their own (steering.ts). */
+  readonly rxQueues: number;
+  /** One frame of receive queue `queue` (default: the main one) into the iovecs; its length, or -1 when none is ready. */
+  readv(iov: bigint, iovcnt: number, queue?: number): number;
   /** One frame from the iovecs; its length, -1 when the device's queue is full, -2 when its link is down. */
   writev(iov: bigint, iovcnt: number): number;
-  /** Call `cb` whenever frames may be ready (level-triggered: the caller drains to -1). */
+  /** Call `cb` whenever frames may be ready on any queue (level-triggered: the caller drains to -1). */
   onReadable(cb: () => void): void;
   close(): void;
 }

@@ -7,6 +7,7 @@ export type TapErrorCode =
   | 'EINVALNAME' // name empty, too long, or with characters the kernel refuses
   | 'EMTU' // MTU outside 68..65521
   | 'EIOCTL' // another ioctl failure
+  | 'EBPF' // the steering program was refused (no CAP_BPF, no bpf syscall)
   | 'EIO' // read/write failure on an open device
   | 'ECLOSED'; // use after close
 

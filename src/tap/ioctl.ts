@@ -6,12 +6,16 @@ export const TUNSETIFF = 0x400454ca;
 export const TUNSETOFFLOAD = 0x400454d0;
 export const TUNSETVNETHDRSZ = 0x400454d8;
 export const TUNGETFEATURES = 0x800454cf;
+/** _IOR('T', 224, int): attach an eBPF program that picks the queue of each frame. */
+export const TUNSETSTEERINGEBPF = 0x800454e0;
 
 export const IFF_TUN = 0x0001;
 export const IFF_TAP = 0x0002;
 export const IFF_NO_PI = 0x1000;
 export const IFF_VNET_HDR = 0x4000;
 export const IFF_MULTI_QUEUE = 0x0100;
+/** TUNSETIFF fails with EBUSY if the device exists: create, never attach. */
+export const IFF_TUN_EXCL = 0x8000;
 
 /** TUNSETOFFLOAD bits: what the kernel may hand us (and accepts from us) unfinished. */
 export const TUN_F_CSUM = 0x01;

@@ -42,6 +42,12 @@ export const libc = {
     off: number,
   ) => bigint,
   munmap: lib.func('int munmap(void *addr, size_t len)') as (addr: bigint, len: number) => number,
+  /** bpf(2), through syscall(2): glibc has no wrapper. */
+  bpf: ((f) => (cmd: number, attr: Uint8Array, size: number): number => Number(f(SYS_BPF, 'int', cmd, 'void *', attr, 'unsigned int', size)))(
+    lib.func('long syscall(long n, ...)'),
+  ),
+  /** The address of a buffer of ours, for structs that hold pointers (union bpf_attr). */
+  address: (b: Uint8Array): bigint => koffi.address(b),
   errno: (): number => koffi.errno(),
   /** An ArrayBuffer over unmanaged memory, without copy. */
   view: (ptr: bigint, len: number): ArrayBuffer => koffi.view(ptr, len),
@@ -52,6 +58,9 @@ export const libc = {
   poll: (fd: number, cb: (status: number, ev: { readable: boolean; disconnect: boolean }) => void) =>
     koffi.node.poll(fd, { readable: true }, cb as unknown as (ev: unknown) => void),
 };
+
+/** __NR_bpf: 321 on x86_64, 280 on arm64 (asm-generic). */
+const SYS_BPF = process.arch === 'arm64' ? 280 : 321;
 
 // <fcntl.h>, <sys/mman.h>, <sys/socket.h>, <errno.h> (x86_64 / generic Linux values)
 export const O_RDWR = 0x2;

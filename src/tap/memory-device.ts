@@ -6,9 +6,12 @@
  */
 import koffi from 'koffi';
 import type { FrameDevice } from './device.js';
+import { steeringQueueOf, SYN_QUEUE } from './steering.js';
 
 export class MemoryDevice implements FrameDevice {
   readonly queue: Uint8Array[] = [];
+  /** With two receive queues: the connection requests, steered as the TAP's program does. */
+  readonly synQueue: Uint8Array[] = [];
   readonly written: Uint8Array[] = [];
   /** Make writes fail as if the kernel's queue were full. */
   full = false;
@@ -19,11 +22,13 @@ export class MemoryDevice implements FrameDevice {
     readonly name = 'mem0',
     readonly vnetHdrLen = 0,
     readonly offloads = false,
+    readonly rxQueues = 1,
   ) {}
 
-  /** Queue a frame (with its vnet header when vnetHdrLen > 0) for the next readv. */
+  /** Queue a frame (with its vnet header when vnetHdrLen > 0) for the next readv of its queue. */
   inject(frame: Uint8Array): void {
-    this.queue.push(frame);
+    if (this.rxQueues > 1 && steeringQueueOf(frame.subarray(this.vnetHdrLen)) === SYN_QUEUE) this.synQueue.push(frame);
+    else this.queue.push(frame);
   }
 
   /** Queue frames and wake the reader, as the kernel would. */
@@ -39,8 +44,8 @@ export class MemoryDevice implements FrameDevice {
     return out;
   }
 
-  readv(iov: bigint, iovcnt: number): number {
-    const frame = this.queue.shift();
+  readv(iov: bigint, iovcnt: number, queue = 0): number {
+    const frame = (queue === SYN_QUEUE ? this.synQueue : this.queue).shift();
     if (!frame) return -1;
     let pos = 0;
     for (const v of this.iovecs(iov, iovcnt)) {

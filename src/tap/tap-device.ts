@@ -48,7 +48,11 @@ import {
   TUNSETIFF,
   TUNSETOFFLOAD,
   TUNSETVNETHDRSZ,
+  IFF_MULTI_QUEUE,
+  IFF_TUN_EXCL,
+  TUNSETSTEERINGEBPF,
 } from './ioctl.js';
+import { loadSteeringProgram, MAIN_QUEUE } from './steering.js';
 import type { FrameDevice } from './device.js';
 
 const log = debugFactory('tapstack:tap');
@@ -65,6 +69,11 @@ export interface TapOptions {
   offloads?: boolean;
   /** Set the device MTU (68..65521). */
   mtu?: number;
+  /**
+   * A second receive queue for connection requests (steering.ts), so that a SYN flood cannot
+   * crowd out established connections in the kernel's queue. Needs CAP_BPF (root).
+   */
+  synQueue?: boolean;
   /** Path of the clone device; tests point it elsewhere. */
   clonePath?: string;
 }
@@ -94,53 +103,64 @@ export function validateMtu(mtu: number): void {
 export class TapDevice implements FrameDevice {
   readonly vnetHdrLen: number;
   readonly offloads: boolean;
-  private fdOrClosed: number;
-  private pollHandle: ReturnType<typeof libc.poll> | null = null;
+  /** Why there is no SYN queue although one was asked for (null: there is, or none was asked). */
+  readonly steeringError: TapError | null;
+  /** One fd per queue: {@link MAIN_QUEUE}, then {@link SYN_QUEUE} if steering is on. -1: closed. */
+  private readonly fds: number[];
+  private pollHandles: ReturnType<typeof libc.poll>[] = [];
 
   private constructor(
     readonly name: string,
-    fd: number,
+    fds: number[],
     vnetHdr: boolean,
     offloads: boolean,
+    steeringError: TapError | null,
   ) {
-    this.fdOrClosed = fd;
+    this.fds = fds;
     this.vnetHdrLen = vnetHdr ? VNET_HDR_LEN : 0;
     this.offloads = offloads;
+    this.steeringError = steeringError;
   }
 
-  /** Create (or attach to) a TAP device in the current network namespace. */
+  /**
+   * Create (or attach to) a TAP device in the current network namespace. With `synQueue`, a
+   * second queue takes the connection requests (steering.ts); if that cannot be set up (an
+   * existing single-queue TAP, no permission to load eBPF) the device has one queue and says
+   * why in {@link steeringError}.
+   */
   static open(opts: TapOptions): TapDevice {
     validateIfName(opts.name);
     if (opts.mtu !== undefined) validateMtu(opts.mtu);
     const offloads = opts.offloads ?? false;
     const vnetHdr = (opts.vnetHdr ?? false) || offloads;
     const path = opts.clonePath ?? '/dev/net/tun';
-
-    const fd = libc.open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-      const errno = libc.errno();
-      if (errno === ENOENT || errno === ENODEV || errno === ENXIO)
-        throw new TapError('ENOTUN', `${path} is missing: load the tun driver or pass --device /dev/net/tun to the container`, errno);
-      if (errno === EACCES || errno === EPERM)
-        throw new TapError('EPERM', `no permission to open ${path}: run as root or with CAP_NET_ADMIN`, errno);
-      throw new TapError('EIOCTL', `open ${path} failed (errno ${errno})`, errno);
-    }
-    // After a failed ioctl the fd must be closed, or the next TUNSETIFF answers EBUSY.
+    const flags = IFF_TAP | IFF_NO_PI | (vnetHdr ? IFF_VNET_HDR : 0);
+    const fds: number[] = [];
+    let steeringError: TapError | null = null;
     try {
-      const ifr = ifreq(opts.name);
-      const flags = IFF_TAP | IFF_NO_PI | (vnetHdr ? IFF_VNET_HDR : 0);
-      ifr[16] = flags & 0xff;
-      ifr[17] = flags >> 8;
-      if (libc.ioctlPtr(fd, TUNSETIFF, ifr) < 0) {
-        const errno = libc.errno();
-        if (errno === EPERM || errno === EACCES)
-          throw new TapError('EPERM', `no permission to create TAP ${opts.name}: run as root or with CAP_NET_ADMIN`, errno);
-        if (errno === EBUSY)
-          throw new TapError('EBUSY', `device ${opts.name} is busy: another process holds it`, errno);
-        if (errno === EINVAL)
-          throw new TapError('EBUSY', `device ${opts.name} exists and is not a TAP with these flags`, errno);
-        throw new TapError('EIOCTL', `TUNSETIFF ${opts.name} failed (errno ${errno})`, errno);
+      if (opts.synQueue) {
+        // IFF_TUN_EXCL: only a TAP we create gets a second queue. A multi-queue TAP takes queues
+        // from anyone, so attaching to an existing one could share it with another process.
+        try {
+          fds.push(attachQueue(path, opts.name, flags | IFF_MULTI_QUEUE | IFF_TUN_EXCL));
+        } catch (e) {
+          if (!(e instanceof TapError && e.code === 'EBUSY')) throw e;
+          steeringError = new TapError('EBUSY', `${opts.name} exists already: attached with one queue`);
+        }
+        if (fds.length === 1) {
+          fds.push(attachQueue(path, opts.name, flags | IFF_MULTI_QUEUE));
+          try {
+            attachSteering(fds[0]!);
+          } catch (e) {
+            if (!(e instanceof TapError)) throw e;
+            steeringError = e;
+            libc.close(fds.pop()!);
+          }
+        }
       }
+      if (fds.length === 0) fds.push(attachQueue(path, opts.name, flags));
+      // Device-wide settings, through any queue.
+      const fd = fds[0]!;
       if (vnetHdr) {
         const sz = new Uint8Array(4);
         new DataView(sz.buffer).setInt32(0, VNET_HDR_LEN, true);
@@ -153,28 +173,35 @@ export class TapDevice implements FrameDevice {
         throw new TapError('EIOCTL', `TUNSETOFFLOAD failed (errno ${libc.errno()})`, libc.errno());
       if (opts.mtu !== undefined) setInterfaceMtu(opts.name, opts.mtu);
     } catch (e) {
-      libc.close(fd);
+      // After a failed ioctl the fds must be closed, or the next TUNSETIFF answers EBUSY.
+      for (const fd of fds) libc.close(fd);
       throw e;
     }
-    log('opened %s fd=%d vnet=%d offloads=%s', opts.name, fd, vnetHdr ? VNET_HDR_LEN : 0, offloads);
-    return new TapDevice(opts.name, fd, vnetHdr, offloads);
+    log('opened %s fds=%o vnet=%d offloads=%s steering=%s', opts.name, fds, vnetHdr ? VNET_HDR_LEN : 0, offloads, steeringError ? steeringError.message : fds.length > 1);
+    return new TapDevice(opts.name, fds, vnetHdr, offloads, steeringError);
   }
 
+  get rxQueues(): number {
+    return this.fds.length;
+  }
+
+  /** The main queue's fd (-1 once closed). */
   get fd(): number {
-    return this.fdOrClosed;
+    return this.fds[0]!;
   }
 
   get closed(): boolean {
-    return this.fdOrClosed < 0;
+    return this.fds[0]! < 0;
   }
 
-  /** Read one frame into the iovec array at `iov`. Returns its length, or -1 when none is ready. */
-  readv(iov: bigint, iovcnt: number): number {
-    const n = libc.readv(this.fdOrClosed, iov, iovcnt);
+  /** Read one frame of `queue` into the iovec array at `iov`. Returns its length, or -1 when none is ready. */
+  readv(iov: bigint, iovcnt: number, queue = MAIN_QUEUE): number {
+    const fd = this.fds[queue] ?? -1;
+    const n = libc.readv(fd, iov, iovcnt);
     if (n >= 0) return n;
     const errno = libc.errno();
     if (errno === EAGAIN || errno === EINTR) return -1;
-    if (this.fdOrClosed < 0) throw new TapError('ECLOSED', `TAP ${this.name} is closed`);
+    if (fd < 0) throw new TapError('ECLOSED', `TAP ${this.name} is closed`);
     throw new TapError('EIO', `readv on ${this.name} failed (errno ${errno})`, errno);
   }
 
@@ -184,33 +211,75 @@ export class TapDevice implements FrameDevice {
    * counts, as a NIC does when its ring is full).
    */
   writev(iov: bigint, iovcnt: number): number {
-    const n = libc.writev(this.fdOrClosed, iov, iovcnt);
+    const n = libc.writev(this.fds[0]!, iov, iovcnt);
     if (n >= 0) return n;
     const errno = libc.errno();
     if (errno === EAGAIN || errno === ENOBUFS || errno === EINTR) return -1;
     // EIO: the kernel's side of the TAP is down, so it cannot take frames: a dropped frame, as
     // on a NIC without carrier, not a failure of the device.
     if (errno === EIO) return -2;
-    if (this.fdOrClosed < 0) throw new TapError('ECLOSED', `TAP ${this.name} is closed`);
+    if (this.fds[0]! < 0) throw new TapError('ECLOSED', `TAP ${this.name} is closed`);
     throw new TapError('EIO', `writev on ${this.name} failed (errno ${errno})`, errno);
   }
 
   onReadable(cb: () => void): void {
-    if (this.fdOrClosed < 0) throw new TapError('ECLOSED', `TAP ${this.name} is closed`);
-    this.pollHandle?.close();
-    this.pollHandle = libc.poll(this.fdOrClosed, (status, ev) => {
-      // On a poll error (status < 0) still drain: readv then reports what is wrong.
-      if (status < 0 || ev.readable || ev.disconnect) cb();
-    });
+    if (this.closed) throw new TapError('ECLOSED', `TAP ${this.name} is closed`);
+    for (const h of this.pollHandles) h.close();
+    // Any queue readable: one drain of all (the NIC decides the order).
+    this.pollHandles = this.fds.map((fd) =>
+      libc.poll(fd, (status, ev) => {
+        // On a poll error (status < 0) still drain: readv then reports what is wrong.
+        if (status < 0 || ev.readable || ev.disconnect) cb();
+      }),
+    );
   }
 
   close(): void {
-    if (this.fdOrClosed < 0) return;
-    this.pollHandle?.close();
-    this.pollHandle = null;
-    libc.close(this.fdOrClosed);
+    if (this.closed) return;
+    for (const h of this.pollHandles) h.close();
+    this.pollHandles = [];
+    for (let q = 0; q < this.fds.length; q++) {
+      libc.close(this.fds[q]!);
+      this.fds[q] = -1;
+    }
     log('closed %s', this.name);
-    this.fdOrClosed = -1;
+  }
+}
+
+/** open the clone device and TUNSETIFF: one queue of the TAP `name` (the first creates it). */
+function attachQueue(path: string, name: string, flags: number): number {
+  const fd = libc.open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    const errno = libc.errno();
+    if (errno === ENOENT || errno === ENODEV || errno === ENXIO)
+      throw new TapError('ENOTUN', `${path} is missing: load the tun driver or pass --device /dev/net/tun to the container`, errno);
+    if (errno === EACCES || errno === EPERM) throw new TapError('EPERM', `no permission to open ${path}: run as root or with CAP_NET_ADMIN`, errno);
+    throw new TapError('EIOCTL', `open ${path} failed (errno ${errno})`, errno);
+  }
+  const ifr = ifreq(name);
+  ifr[16] = flags & 0xff;
+  ifr[17] = flags >> 8;
+  if (libc.ioctlPtr(fd, TUNSETIFF, ifr) < 0) {
+    const errno = libc.errno();
+    libc.close(fd);
+    if (errno === EPERM || errno === EACCES) throw new TapError('EPERM', `no permission to create TAP ${name}: run as root or with CAP_NET_ADMIN`, errno);
+    if (errno === EBUSY) throw new TapError('EBUSY', `device ${name} is busy: another process holds it`, errno);
+    if (errno === EINVAL) throw new TapError('EBUSY', `device ${name} exists and is busy or not a TAP with these flags`, errno);
+    throw new TapError('EIOCTL', `TUNSETIFF ${name} failed (errno ${errno})`, errno);
+  }
+  return fd;
+}
+
+/** Load the steering program and attach it to the TAP of `fd` (the TAP keeps its own reference). */
+function attachSteering(fd: number): void {
+  const prog = loadSteeringProgram();
+  try {
+    const arg = new Uint8Array(4);
+    new DataView(arg.buffer).setInt32(0, prog, true);
+    if (libc.ioctlPtr(fd, TUNSETSTEERINGEBPF, arg) < 0)
+      throw new TapError('EBPF', `TUNSETSTEERINGEBPF failed (errno ${libc.errno()})`, libc.errno());
+  } finally {
+    libc.close(prog);
   }
 }
 

@@ -84,6 +84,10 @@ export interface TcpStats {
   synCookiesSent: number;
   synCookiesValidated: number;
   synCookiesFailed: number;
+  /** SYNs left unanswered while the SYN queue was backlogged (syn-admission.ts). */
+  synDeferred: number;
+  /** Retransmitted SYNs answered because their first copy was deferred. */
+  synRetransmitsAdmitted: number;
   drops: Record<string, number>;
 }
 

@@ -18,6 +18,7 @@ import { TcpConnection, type SegmentIn, type TcpHost, type TcpStats } from './co
 import { TcpError } from './errors.js';
 import { IsnGenerator } from './isn.js';
 import { TimerQueue } from './timer-queue.js';
+import { SynAdmission } from './syn-admission.js';
 import { SynCookies, type CookieOptions } from './syn-cookies.js';
 import type { TcpOptionsToEmit } from '../wire/tcp.js';
 
@@ -65,6 +66,8 @@ function emptyStats(): TcpStats {
     synCookiesSent: 0,
     synCookiesValidated: 0,
     synCookiesFailed: 0,
+    synDeferred: 0,
+    synRetransmitsAdmitted: 0,
     drops: {},
   };
 }
@@ -97,6 +100,7 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
   private readonly listeners = new Map<number, Listener>();
   private readonly isn: IsnGenerator;
   readonly cookies: SynCookies;
+  readonly admission = new SynAdmission(this.stats);
   private dirty: TcpConnection[] = [];
   private flushScheduled = false;
   private readonly defer: (fn: () => void) => void;
@@ -164,6 +168,7 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
 
   /** Output of every connection that has something to say (once per batch). */
   flush(): void {
+    this.admission.newBatch();
     // Connections may mark others (or themselves) dirty while flushing: loop until quiet.
     for (let rounds = 0; this.dirty.length > 0 && rounds < 4; rounds++) {
       const list = this.dirty;
@@ -369,6 +374,10 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     }
     if (this.connCount >= this.config.maxConnections) {
       this.drop('tcp-connection-limit');
+      return;
+    }
+    if (this.nic.synQueueBacklogged && !this.admission.admit(remote, rport, l.port, s.seq)) {
+      // More SYNs than we can answer: this one's retransmission will be (syn-admission.ts).
       return;
     }
     if (l.synQueue.size >= l.backlog) {

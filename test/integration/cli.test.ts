@@ -54,6 +54,7 @@ describe('tapstack command line', () => {
     ['an --address without prefix length', ['up', '--ifname', 'tap0', '--address', 'tap0']],
     ['--host-address equal to --address', ['up', '--ifname', 'tap0', '--address', `${net.tapstack}/24`, '--host-address', `${net.tapstack}/24`]],
     ['--offload maybe', ['up', ...ok, '--offload', 'maybe']],
+    ['--syn-queue maybe', ['up', ...ok, '--syn-queue', 'maybe']],
     ['--mtu 70000', ['up', ...ok, '--mtu', '70000']],
     ['--mtu 65522', ['up', ...ok, '--mtu', '65522']],
     ['--mtu 67', ['up', ...ok, '--mtu', '67']],

@@ -47,3 +47,11 @@ describe('TapDevice.open errors', () => {
     expect(openFds()).toBe(before);
   });
 });
+
+describe('TapDevice.open with a SYN queue', () => {
+  it('closes every queue it opened when the first fails', () => {
+    const before = openFds();
+    expect(codeOf(() => TapDevice.open({ name: 'tap0', clonePath: '/dev/null', synQueue: true }))).toBe('EIOCTL');
+    expect(openFds()).toBe(before);
+  });
+});

@@ -113,11 +113,14 @@ export interface HarnessOptions {
   config?: Partial<TcpConfig>;
   /** Virtual start time. */
   start?: number;
+  /** 2: connection requests get a receive queue of their own (src/tap/steering.ts). */
+  rxQueues?: number;
+  rxDescriptors?: number;
 }
 
 export class Harness {
   readonly clock: ManualClock;
-  readonly dev = new MemoryDevice('mem0', 0, false);
+  readonly dev: MemoryDevice;
   readonly nic: Nic;
   readonly iface: Interface;
   readonly tcp: TcpLayer;
@@ -129,7 +132,8 @@ export class Harness {
 
   constructor(o: HarnessOptions = {}) {
     this.clock = new ManualClock(o.start ?? 10_000);
-    this.nic = new Nic({ device: this.dev, mtu: MTU, rxDescriptors: 32, txDescriptors: 64, extraPages: 512 });
+    this.dev = new MemoryDevice('mem0', 0, false, o.rxQueues ?? 1);
+    this.nic = new Nic({ device: this.dev, mtu: MTU, rxDescriptors: o.rxDescriptors ?? 32, txDescriptors: 64, extraPages: 512 });
     // Neighbours never go stale here: only TCP frames are of interest.
     this.iface = new Interface({
       nic: this.nic,
