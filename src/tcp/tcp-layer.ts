@@ -11,7 +11,7 @@ import type { Nic } from '../nic/nic.js';
 import { onesComplementSum, pseudoHeaderSum } from '../wire/checksum.js';
 import { IPPROTO_TCP } from '../wire/ipv4.js';
 import { seqAdd } from '../wire/seq.js';
-import { checkTcp, parseTcpOptions, TcpFlag, TcpOptions, TcpSegment } from '../wire/tcp.js';
+import { checkTcpHeader, parseTcpOptions, TcpFlag, TcpOptions, TcpSegment } from '../wire/tcp.js';
 import { DEFAULT_TCP_CONFIG, windowShiftFor, type TcpConfig } from './config.js';
 import { sendControlSegment } from './control-segment.js';
 import { TcpConnection, type SegmentIn, type TcpHost, type TcpStats } from './connection.js';
@@ -290,7 +290,8 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     stats.segmentsIn++;
     const buf = dgram.buf;
     const l4 = dgram.l4Offset;
-    const reason = checkTcp(buf, l4, dgram.l4Length);
+    // Structure, checksum, then options (a corrupted option is a checksum failure).
+    const reason = checkTcpHeader(buf, l4, dgram.l4Length);
     if (reason !== null) {
       this.drop(reason);
       return true;

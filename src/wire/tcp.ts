@@ -214,13 +214,25 @@ export class TcpSegment extends PacketView {
  * - options malformed (see {@link parseTcpOptions}): 'tcp-bad-options'.
  */
 export function checkTcp(buf: Uint8Array, off: number, len: number): DropReason | null {
+  const reason = checkTcpHeader(buf, off, len);
+  if (reason !== null) return reason;
+  const headerLength = (buf[off + DATA_OFFSET] >>> 4) << 2;
+  if (headerLength === TCP_HEADER_LEN) return null;
+  return walkOptions(buf, off + TCP_HEADER_LEN, off + headerLength, null);
+}
+
+/**
+ * {@link checkTcp} without the options: the segment and its data offset fit. A receiver checks
+ * this, then the checksum, then the options, so that a bit flipped in transit is counted as a
+ * checksum failure wherever it landed.
+ */
+export function checkTcpHeader(buf: Uint8Array, off: number, len: number): DropReason | null {
   const inBuf = buf.length - off;
   if (off < 0 || len < TCP_HEADER_LEN || inBuf < TCP_HEADER_LEN) return 'tcp-truncated';
   const headerLength = (buf[off + DATA_OFFSET] >>> 4) << 2;
   if (headerLength < TCP_HEADER_LEN || headerLength > len) return 'tcp-bad-data-offset';
   if (headerLength > inBuf) return 'tcp-truncated';
-  if (headerLength === TCP_HEADER_LEN) return null;
-  return walkOptions(buf, off + TCP_HEADER_LEN, off + headerLength, null);
+  return null;
 }
 
 /**

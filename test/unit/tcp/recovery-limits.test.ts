@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { seqAdd } from '../../../src/wire/seq.js';
-import { ACK, PSH, pattern, Peer } from './peer.js';
+import { ACK, OUR_IP, PEER_IP, PSH, pattern, Peer, SYN } from './peer.js';
+import { fillTcpChecksum } from '../../../src/wire/tcp.js';
 import { expectSeg, listenOn, passive, setup } from './helpers.js';
 
 const MSS = 1448;
@@ -92,5 +93,25 @@ describe('limits, each counted when it bites', () => {
     b.peer.send({ flags: ACK | PSH, seq: seqAdd(b.peer.snd, 1000), payload: pattern(1500) });
     expect(h.tcp.stats.drops['tcp-ooo-global-limit']).toBe(1);
     expect(h.tcp.oooBytesTotal).toBe(1500);
+  });
+});
+
+describe('order of the receive checks', () => {
+  it('counts a segment whose options were corrupted in transit as a checksum failure, one with bad options and a good checksum as bad options', () => {
+    const h = setup();
+    listenOn(h, 80, 16);
+    const peer = new Peer(h, { port: 43000, ourPort: 80, isn: 77 });
+    // NOP NOP TS(10) ...: the timestamp option's length byte set to 0 after the checksum.
+    const f = peer.frame({ flags: SYN, opts: { timestamp: { tsVal: 1, tsEcr: 0 } } });
+    expect(f[34 + 20 + 2]).toBe(8);
+    f[34 + 20 + 3] = 0;
+    h.deliver(f);
+    expect(h.tcp.stats.drops['tcp-bad-checksum']).toBe(1);
+    expect(h.tcp.stats.drops['tcp-bad-options']).toBeUndefined();
+    // The same option, with its checksum made right again: now it is the options.
+    fillTcpChecksum(f, 34, f.length - 34, PEER_IP, OUR_IP);
+    h.deliver(f);
+    expect(h.tcp.stats.drops['tcp-bad-options']).toBe(1);
+    peer.none();
   });
 });
