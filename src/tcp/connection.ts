@@ -494,8 +494,9 @@ export class TcpConnection implements Scheduled {
     const rst = (flags & TcpFlag.RST) !== 0;
     const o = seg.opts;
 
-    // RFC 7323 5.3 PAWS: a segment whose TSval is older than TS.Recent is a duplicate.
-    if (this.tsOk && o.hasTimestamp && !rst && seqLt(o.tsVal, this.tsRecent) && now - this.tsRecentAt < PAWS_IDLE_MS) {
+    // RFC 7323 5.3 PAWS: a segment whose TSval is older than TS.Recent is a duplicate, unless
+    // it is a pure duplicate ACK overtaken by a later segment (see disorderedAck).
+    if (this.tsOk && o.hasTimestamp && !rst && seqLt(o.tsVal, this.tsRecent) && now - this.tsRecentAt < PAWS_IDLE_MS && !this.disorderedAck(seg)) {
       this.host.stats.pawsDropped++;
       this.countDrop('tcp-paws');
       this.sendAck();
@@ -577,8 +578,9 @@ export class TcpConnection implements Scheduled {
 
     // Fifth: ACK.
     if (!(flags & TcpFlag.ACK)) return;
-    if (this.tsOk && o.hasTimestamp && seqLe(seg.seq, this.lastAckSent)) {
-      // RFC 7323 4.3: remember the peer's timestamp of the segment that moved our ACK.
+    if (this.tsOk && o.hasTimestamp && seqLe(seg.seq, this.lastAckSent) && seqGe(o.tsVal, this.tsRecent)) {
+      // RFC 7323 4.3: remember the peer's timestamp of the segment that moved our ACK (never
+      // an older one: a disordered ACK passed PAWS with it).
       this.tsRecent = o.tsVal;
       this.tsRecentAt = now;
     }
@@ -1359,6 +1361,25 @@ export class TcpConnection implements Scheduled {
       this.ackNow = false;
       if (this.delackAt !== Infinity) this.delackAt = Infinity;
     }
+  }
+
+  /**
+   * A pure ACK that left the peer before a segment we already took, and carries nothing but
+   * what we know: reordered on the way, not an old duplicate, so PAWS lets it through (Linux
+   * tcp_disordered_ack; RFC 7323 5.3 drops it, and then our answer to each such ACK is an ACK
+   * of our own). The conditions: no data, no SYN/FIN; SEG.SEQ = RCV.NXT; SEG.ACK = SND.UNA
+   * (a duplicate ACK); the window is no update; and its TSval is at most one RTO of
+   * timestamp ticks (1 ms here) behind TS.Recent.
+   */
+  private disorderedAck(seg: SegmentIn): boolean {
+    return (
+      (seg.flags & (TcpFlag.ACK | TcpFlag.SYN | TcpFlag.FIN)) === TcpFlag.ACK &&
+      seg.dataLength === 0 &&
+      seg.seq === this.rcvNxt &&
+      seg.ack === this.sndUna &&
+      seg.window << this.sndWscale === this.sndWnd &&
+      seqDiff(this.tsRecent, seg.opts.tsVal) <= this.rtt.rto
+    );
   }
 
   /** The next hop is not resolved yet: hand a contiguous copy to the interface's ARP queue. */

@@ -313,6 +313,31 @@ describe('PAWS (RFC 7323 5)', () => {
     expect(rec.received).toEqual(pattern(50));
   });
 
+  it('lets a reordered pure duplicate ACK through (Linux tcp_disordered_ack), not an old one or one with data', () => {
+    const h = setup();
+    const { peer, rec } = passive(h, { peerIsn: 100 });
+    h.tick(10);
+    // Data sets TS.Recent; then a pure ACK the peer sent 5 ms before that data arrives.
+    const recent = peer.tsVal();
+    peer.data(pattern(50), { seq: 101 });
+    h.tick(40);
+    peer.take(); // the delayed ACK
+    const ack = (tsVal: number, payload?: Uint8Array) =>
+      peer.send({ flags: payload ? ACK | PSH : ACK, seq: 151, ...(payload ? { payload } : {}), opts: { timestamp: { tsVal, tsEcr: peer.tsEcr } } });
+    ack(recent - 5);
+    peer.none();
+    expect(h.tcp.stats.pawsDropped).toBe(0);
+    // More than an RTO (200 ms after the handshake's sample) behind TS.Recent: an old duplicate.
+    ack(recent - 1000);
+    expectSeg(peer.one(), { flags: 'ACK', ack: 151, len: 0 });
+    expect(h.tcp.stats.pawsDropped).toBe(1);
+    // With data it is never exempt.
+    ack(recent - 5, pattern(10));
+    expectSeg(peer.one(), { flags: 'ACK', ack: 151, len: 0 });
+    expect(h.tcp.stats.pawsDropped).toBe(2);
+    expect(rec.received).toEqual(pattern(50));
+  });
+
   it('does not apply PAWS to a RST', () => {
     const h = setup();
     const { peer, rec } = passive(h, { peerIsn: 100 });
