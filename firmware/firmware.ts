@@ -191,7 +191,8 @@ export class Firmware {
   private impairRx(d: number, len: number): boolean {
     const imp = this.rxImpair;
     const fate = imp.decide();
-    if (fate === Fate.DROP) {
+    if (fate === Fate.MARK && !this.markRx(d, len)) imp.stats.dropped++;
+    if (fate === Fate.DROP || (fate === Fate.MARK && this.rx.status[d] !== 0)) {
       this.rx.status[d] = RxStatus.IMPAIR_DROP;
       return false;
     }
@@ -271,6 +272,23 @@ export class Firmware {
     const bit = this.rxImpair.bit(ipLen * 8);
     const i = 14 + (bit >>> 3);
     this.setByteAt(d, i, this.byteAt(d, i) ^ (1 << (bit & 7)));
+  }
+
+  /**
+   * Congestion at a router with ECN (RFC 3168 5): CE on an ECN-capable IPv4 frame (its header
+   * checksum updated, RFC 1624). Returns false, with the descriptor marked as lost, for a frame
+   * that is not ECN-capable: the router drops it instead.
+   */
+  private markRx(d: number, len: number): boolean {
+    if (len < 34 || this.byteAt(d, 12) !== 0x08 || this.byteAt(d, 13) !== 0x00 || !setCe(this.byteAt(d, 14), this.byteAt(d, 15), this.byteAt(d, 24), this.byteAt(d, 25), ceScratch)) {
+      this.rx.status[d] = RxStatus.IMPAIR_DROP;
+      return false;
+    }
+    this.setByteAt(d, 15, ceScratch[0]!);
+    this.setByteAt(d, 24, ceScratch[1]!);
+    this.setByteAt(d, 25, ceScratch[2]!);
+    this.rxImpair.stats.marked++;
+    return true;
   }
 
   /** Write the completion of descriptor `d` for a frame of `len` bytes (without vnet header). */
@@ -537,6 +555,17 @@ export class Firmware {
     return true;
   }
 
+  /** {@link markRx} for transmit descriptor `d`, whose Ethernet and IPv4 headers are in its header buffer. */
+  private markTx(d: number): boolean {
+    const h = this.tx.header[d]!;
+    if (h[12] !== 0x08 || h[13] !== 0x00 || !setCe(h[14]!, h[15]!, h[24]!, h[25]!, ceScratch)) return false;
+    h[15] = ceScratch[0]!;
+    h[24] = ceScratch[1]!;
+    h[25] = ceScratch[2]!;
+    this.txImpair.stats.marked++;
+    return true;
+  }
+
   /**
    * Send `count` posted transmit descriptors starting at `first`. A frame the device refuses
    * (queue full) is dropped and counted, as a NIC drops when its ring is full. With the fault
@@ -557,6 +586,10 @@ export class Firmware {
       }
       const fate = imp.decide();
       if (fate === Fate.DROP) continue;
+      if (fate === Fate.MARK && !this.markTx(d)) {
+        imp.stats.dropped++;
+        continue;
+      }
       const now = this.clock.nowMs();
       let due = now + imp.delay();
       const dep = imp.departure(now, this.txLastDeparture, ring.frameLen[d]!);
@@ -623,4 +656,27 @@ function takeDue(list: HeldFrame[], now: number, passed: number): HeldFrame | nu
     }
   }
   return null;
+}
+
+/** Out of {@link setCe}: the new TOS byte and header checksum bytes. */
+const ceScratch = new Uint8Array(3);
+
+/**
+ * CE for an IPv4 header starting with bytes `vihl`, `tos` whose checksum bytes are `c0`, `c1`:
+ * false if the datagram is Not-ECT (RFC 3168 5: only ECN-capable packets are marked). Else
+ * the TOS byte with ECN = 11 and the checksum updated incrementally (RFC 1624 eqn. 3:
+ * HC' = ~(~HC + ~m + m')) go to `out`.
+ */
+export function setCe(vihl: number, tos: number, c0: number, c1: number, out: Uint8Array): boolean {
+  if ((vihl & 0xf0) !== 0x40 || (tos & 3) === 0) return false;
+  const m = (vihl << 8) | tos;
+  const m2 = (vihl << 8) | tos | 3;
+  let sum = (~((c0 << 8) | c1) & 0xffff) + (~m & 0xffff) + m2;
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  const hc = ~sum & 0xffff;
+  out[0] = tos | 3;
+  out[1] = hc >>> 8;
+  out[2] = hc & 0xff;
+  return true;
 }

@@ -5,8 +5,10 @@
  *
  * loss=P (uniform), burst=N (each loss event takes N frames in a row), dup=P, reorder=P
  * (a frame is held back by `by=N` frames, default 3, or `hold=Tms`), corrupt=P (one random
- * bit flipped), delay=Tms[±Jms] (every frame, with uniform jitter), rate=R[k|m|g]bit (a token
- * bucket; frames wait for tokens, the queue holds `queue=N` frames then drops).
+ * bit flipped), mark=P (congestion signalled as an ECN router would, RFC 3168 5: an ECN-capable
+ * IPv4 frame gets CE, any other frame is dropped; netem's `ecn`), delay=Tms[±Jms] (every frame,
+ * with uniform jitter), rate=R[k|m|g]bit (a token bucket; frames wait for tokens, the queue holds
+ * `queue=N` frames then drops).
  * Probabilities take `%` or a fraction. This kernel has no netem: these stand in for it.
  */
 
@@ -18,6 +20,7 @@ export interface Impairment {
   reorderFrames: number;
   reorderMs: number;
   corrupt: number;
+  mark: number;
   delayMs: number;
   jitterMs: number;
   rateBitsPerSecond: number;
@@ -31,11 +34,11 @@ export interface ImpairmentSpec {
 }
 
 export function noImpairment(): Impairment {
-  return { loss: 0, burst: 1, dup: 0, reorder: 0, reorderFrames: 3, reorderMs: 0, corrupt: 0, delayMs: 0, jitterMs: 0, rateBitsPerSecond: 0, queueFrames: 1000 };
+  return { loss: 0, burst: 1, dup: 0, reorder: 0, reorderFrames: 3, reorderMs: 0, corrupt: 0, mark: 0, delayMs: 0, jitterMs: 0, rateBitsPerSecond: 0, queueFrames: 1000 };
 }
 
 export function isImpaired(i: Impairment): boolean {
-  return i.loss > 0 || i.dup > 0 || i.reorder > 0 || i.corrupt > 0 || i.delayMs > 0 || i.jitterMs > 0 || i.rateBitsPerSecond > 0;
+  return i.loss > 0 || i.dup > 0 || i.reorder > 0 || i.corrupt > 0 || i.mark > 0 || i.delayMs > 0 || i.jitterMs > 0 || i.rateBitsPerSecond > 0;
 }
 
 export class ImpairmentError extends Error {
@@ -97,6 +100,9 @@ export function parseImpairments(text: string, seed = 1): ImpairmentSpec {
           case 'corrupt':
             t.corrupt = probability(key, value);
             break;
+          case 'mark':
+            t.mark = probability(key, value);
+            break;
           case 'delay': {
             const [d, j] = value.split(/±|\+-/);
             t.delayMs = millis(key, d!);
@@ -114,7 +120,7 @@ export function parseImpairments(text: string, seed = 1): ImpairmentSpec {
             t.queueFrames = integer(key, value, 1, 1_000_000);
             break;
           default:
-            throw new ImpairmentError(`unknown impairment "${key}": loss, burst, dup, reorder, by, hold, corrupt, delay, rate, queue`);
+            throw new ImpairmentError(`unknown impairment "${key}": loss, burst, dup, reorder, by, hold, corrupt, mark, delay, rate, queue`);
         }
       }
     }
@@ -129,6 +135,7 @@ export function formatImpairment(i: Impairment): string {
   if (i.dup) out.push(`dup=${pct(i.dup)}`);
   if (i.reorder) out.push(`reorder=${pct(i.reorder)},${i.reorderMs ? `hold=${i.reorderMs}ms` : `by=${i.reorderFrames}`}`);
   if (i.corrupt) out.push(`corrupt=${pct(i.corrupt)}`);
+  if (i.mark) out.push(`mark=${pct(i.mark)}`);
   if (i.delayMs) out.push(`delay=${i.delayMs}ms${i.jitterMs ? `±${i.jitterMs}ms` : ''}`);
   if (i.rateBitsPerSecond) out.push(`rate=${i.rateBitsPerSecond}bit`);
   return out.join(',') || 'none';
@@ -153,7 +160,7 @@ export class Prng {
 }
 
 /** What happens to one frame. */
-export const Fate = { PASS: 0, DROP: 1, DUP: 2, HOLD: 3, CORRUPT: 4 } as const;
+export const Fate = { PASS: 0, DROP: 1, DUP: 2, HOLD: 3, CORRUPT: 4, MARK: 5 } as const;
 
 export interface ImpairStats {
   frames: number;
@@ -161,13 +168,15 @@ export interface ImpairStats {
   duplicated: number;
   reordered: number;
   corrupted: number;
+  /** Frames given CE (ECN-capable ones; the others a `mark` hit are counted as dropped). */
+  marked: number;
   delayed: number;
   rateLimited: number;
   queueDropped: number;
 }
 
 export function emptyImpairStats(): ImpairStats {
-  return { frames: 0, dropped: 0, duplicated: 0, reordered: 0, corrupted: 0, delayed: 0, rateLimited: 0, queueDropped: 0 };
+  return { frames: 0, dropped: 0, duplicated: 0, reordered: 0, corrupted: 0, marked: 0, delayed: 0, rateLimited: 0, queueDropped: 0 };
 }
 
 /** The decisions for one direction: seeded, so a run can be repeated exactly. */
@@ -212,6 +221,8 @@ export class Impairer {
       this.stats.corrupted++;
       return Fate.CORRUPT;
     }
+    // Counted by the caller: marked, or dropped when the frame is not ECN-capable.
+    if (s.mark > 0 && r.next() < s.mark) return Fate.MARK;
     if (s.dup > 0 && r.next() < s.dup) {
       this.stats.duplicated++;
       return Fate.DUP;

@@ -55,7 +55,8 @@ Options of 'up':
   --impair SPEC          Fault injection in the NIC firmware, per direction, e.g.
                          'rx:loss=2%,reorder=1%;tx:loss=1%,dup=0.5%,corrupt=0.1%,delay=5ms±2ms'.
                          Keys: loss=P, burst=N, dup=P, reorder=P, by=N | hold=Tms,
-                         corrupt=P, delay=Tms[±Jms], rate=R[k|m|g]bit, queue=N.
+                         corrupt=P, mark=P (CE on ECN-capable frames, others dropped),
+                         delay=Tms[±Jms], rate=R[k|m|g]bit, queue=N.
   --seed N               Seed of the fault injector (default 1): same seed, same faults.
   --cc ALGORITHM         Congestion control: cubic (default; RFC 9438 with HyStart++) or
                          newreno (RFC 5681, RFC 6582).

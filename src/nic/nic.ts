@@ -89,6 +89,7 @@ export interface NicStats extends FirmwareStats {
   impairRxDuplicated: number;
   impairRxReordered: number;
   impairRxCorrupted: number;
+  impairRxMarked: number;
   impairRxDelayed: number;
   impairRxRateLimited: number;
   impairRxQueueDropped: number;
@@ -96,6 +97,7 @@ export interface NicStats extends FirmwareStats {
   impairTxDuplicated: number;
   impairTxReordered: number;
   impairTxCorrupted: number;
+  impairTxMarked: number;
   impairTxDelayed: number;
   impairTxRateLimited: number;
   impairTxQueueDropped: number;
@@ -386,6 +388,7 @@ export class Nic {
       impairRxDuplicated: imp.rx.duplicated,
       impairRxReordered: imp.rx.reordered,
       impairRxCorrupted: imp.rx.corrupted,
+      impairRxMarked: imp.rx.marked,
       impairRxDelayed: imp.rx.delayed,
       impairRxRateLimited: imp.rx.rateLimited,
       impairRxQueueDropped: imp.rx.queueDropped,
@@ -393,6 +396,7 @@ export class Nic {
       impairTxDuplicated: imp.tx.duplicated,
       impairTxReordered: imp.tx.reordered,
       impairTxCorrupted: imp.tx.corrupted,
+      impairTxMarked: imp.tx.marked,
       impairTxDelayed: imp.tx.delayed,
       impairTxRateLimited: imp.tx.rateLimited,
       impairTxQueueDropped: imp.tx.queueDropped,
