@@ -41,6 +41,11 @@ export interface TcpConfig {
   congestionControl: 'cubic' | 'newreno';
   /** RFC 4987 3.6: answer SYNs with cookies once a listener's SYN queue is full. */
   synCookies: boolean;
+  /**
+   * RFC 3168 ECN: ask for it in our SYNs and agree when a peer asks (ecn.ts). Linux agrees by
+   * default and asks only with net.ipv4.tcp_ecn=1; on the links a TAP serves, asking is safe.
+   */
+  ecn: boolean;
   /** Connections of all kinds at most (beyond it SYNs are dropped and counted). */
   maxConnections: number;
   /** Out-of-order bytes held by all connections together at most. */
@@ -71,6 +76,7 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   challengeAcksPerSecond: 1000,
   congestionControl: 'cubic',
   synCookies: true,
+  ecn: true,
   maxConnections: 65536,
   maxOutOfOrderBytesTotal: 64 << 20,
 };

@@ -15,7 +15,7 @@ import { foldChecksum, onesComplementSum, pseudoHeaderSum } from '../wire/checks
 import { IPPROTO_TCP } from '../wire/ipv4.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax, seqMin } from '../wire/seq.js';
 import { emitTcpHeader, fillTcpPseudoChecksum, TcpFlag, TcpOptions, type TcpOptionsToEmit } from '../wire/tcp.js';
-import { VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4 } from '../../firmware/rings.js';
+import { VIRTIO_NET_HDR_GSO_ECN, VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4 } from '../../firmware/rings.js';
 import { windowShiftFor, type TcpConfig } from './config.js';
 import { TcpError } from './errors.js';
 import { RttEstimator } from './rtt.js';
@@ -23,6 +23,7 @@ import { createCongestionControl, type CongestionControl } from './cc/congestion
 import { SackScoreboard } from './sack-scoreboard.js';
 import { SendQueue } from './send-queue.js';
 import { sendControlSegment } from './control-segment.js';
+import { EcnState } from './ecn.js';
 import type { Scheduled } from './timer-queue.js';
 
 export type TcpState =
@@ -84,6 +85,10 @@ export interface TcpStats {
   synCookiesSent: number;
   synCookiesValidated: number;
   synCookiesFailed: number;
+  /** ECN (ecn.ts): connections that agreed to it, CE marks received, window reductions for ECE. */
+  ecnConnections: number;
+  ecnCeReceived: number;
+  ecnReductions: number;
   /** SYNs left unanswered while the SYN queue was backlogged (syn-admission.ts). */
   synDeferred: number;
   /** Retransmitted SYNs answered because their first copy was deferred. */
@@ -250,6 +255,8 @@ export class TcpConnection implements Scheduled {
   private dirty = false;
   private readonly emitOpts: TcpOptionsToEmit = {};
   private readonly ts = { tsVal: 0, tsEcr: 0 };
+  /** RFC 3168 state: negotiated or not, echo, CWR (ecn.ts). */
+  readonly ecn: EcnState;
 
   constructor(
     private readonly host: TcpHost,
@@ -263,6 +270,7 @@ export class TcpConnection implements Scheduled {
     const cfg = host.config;
     this.ourMss = host.iface.mtu - 40;
     this.sendQueue = new SendQueue(host.nic.pool);
+    this.ecn = new EcnState(host.stats);
     this.rtt = new RttEstimator(cfg.rtoMinMs, cfg.rtoMaxMs, cfg.rtoInitialMs);
     this.cc = createCongestionControl(cfg.congestionControl, DEFAULT_MSS, host.clock.nowMs());
     this.noDelay = !cfg.nagle;
@@ -294,6 +302,7 @@ export class TcpConnection implements Scheduled {
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
     this.negotiate(seg);
+    this.ecn.onPeerSyn(seg.flags, this.host.config.ecn);
     this.iss = this.host.nextIsn(this);
     this.sndUna = this.iss;
     this.sndNxt = seqAdd(this.iss, 1);
@@ -312,7 +321,7 @@ export class TcpConnection implements Scheduled {
    * A connection made from a valid SYN-cookie ACK (RFC 4987 3.6): nothing was kept for the
    * SYN, so the state comes from the ACK and what the cookie carried.
    */
-  acceptCookie(seg: SegmentIn, d: { mss: number; windowScale: number; sackPermitted: boolean; timestamps: boolean }): void {
+  acceptCookie(seg: SegmentIn, d: { mss: number; windowScale: number; sackPermitted: boolean; timestamps: boolean; ecn: boolean }): void {
     const cfg = this.host.config;
     this.iss = seqAdd(seg.ack, -1);
     this.sndUna = seg.ack;
@@ -323,6 +332,7 @@ export class TcpConnection implements Scheduled {
     this.rcvNxt = seg.seq;
     this.rcvAdv = seqAdd(this.rcvNxt, Math.min(65535, cfg.rcvBuf));
     this.applyPeerOptions(d.mss, d.windowScale, d.sackPermitted, d.timestamps && seg.opts.hasTimestamp, seg.opts.tsVal);
+    this.ecn.agree(d.ecn && cfg.ecn);
     this.sndWnd = seg.window << this.sndWscale;
     this.maxSndWnd = this.sndWnd;
     this.sndWl1 = seg.seq;
@@ -576,6 +586,9 @@ export class TcpConnection implements Scheduled {
       return;
     }
 
+    // RFC 3168 6.1.3: CE to echo, CWR to stop echoing.
+    this.ecn.onSegment(flags, seg.dgram.tos & 3);
+
     // Fifth: ACK.
     if (!(flags & TcpFlag.ACK)) return;
     if (this.tsOk && o.hasTimestamp && seqLe(seg.seq, this.lastAckSent) && seqGe(o.tsVal, this.tsRecent)) {
@@ -673,6 +686,8 @@ export class TcpConnection implements Scheduled {
       this.tsRecent = seg.opts.tsVal;
       this.tsRecentAt = this.host.clock.nowMs();
     }
+    if (hasAck) this.ecn.onSynAck(flags, this.host.config.ecn);
+    else this.ecn.onPeerSyn(flags, this.host.config.ecn);
     if (hasAck) {
       this.sndUna = seg.ack;
       this.state = 'ESTABLISHED';
@@ -729,6 +744,13 @@ export class TcpConnection implements Scheduled {
       (newlySacked > 0 || (seg.dataLength === 0 && !(seg.flags & TcpFlag.FIN) && wnd === this.sndWnd))
     ) {
       this.duplicateAck();
+    }
+    if (seg.flags & TcpFlag.ECE && !this.inRecovery && this.ecn.onEce(this.sndUna, this.sndMax)) {
+      // RFC 3168 6.1.2: the network said congestion without dropping: halve (beta) cwnd and
+      // ssthresh, once per window, and retransmit nothing. From cwnd, not FlightSize (which
+      // this ACK just shrank), as Linux's tcp_enter_cwr; then no burst beyond FlightSize + 1.
+      this.cc.onCongestionEvent(now, this.cc.cwnd);
+      this.cc.onRecoveryEnd(now, seqDiff(this.sndMax, this.sndUna));
     }
     // RFC 9293 3.10.7.4: update the send window from newer segments only.
     if (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLe(this.sndWl2, ack))) {
@@ -1271,6 +1293,13 @@ export class TcpConnection implements Scheduled {
     const host = this.host;
     const syn = (flags & TcpFlag.SYN) !== 0;
     const now = host.clock.nowMs();
+    // ECN (ecn.ts): setup flags on SYNs (RFC 3168 6.1.1; a SYN resent twice gives up on ECN,
+    // in case a middlebox drops ECN-setup SYNs, 6.1.1.1), ECE/CWR and ECT(0) for new data.
+    const newData = len > 0 && !syn && seqGe(seq, this.sndMax);
+    if (!syn) flags |= this.ecn.outFlags(flags, newData);
+    else if (flags & TcpFlag.ACK) flags |= this.ecn.ok ? TcpFlag.ECE : 0;
+    else if (this.backoffs < 2) flags |= EcnState.synFlags(host.config.ecn);
+    const ipEcn = this.ecn.ipEcn(newData);
     const o = this.emitOpts;
     o.mss = undefined;
     o.windowScale = undefined;
@@ -1325,7 +1354,7 @@ export class TcpConnection implements Scheduled {
     const mssNow = this.sndMss + (this.tsOk ? 32 : 20) - hdrLen;
     const l4Len = hdrLen + len;
     const iface = host.iface;
-    const d = iface.txIpv4(this.remoteAddr, IPPROTO_TCP, l4Len, true);
+    const d = iface.txIpv4(this.remoteAddr, IPPROTO_TCP, l4Len, true, ipEcn);
     if (d < 0) {
       this.sendSlow(seq, ack, flags, window, hdrLen, len);
     } else {
@@ -1337,7 +1366,8 @@ export class TcpConnection implements Scheduled {
         void paySum;
         fillTcpPseudoChecksum(h, L4, l4Len, host.localAddr, this.remoteAddr);
         nic.txCommit(d, L4 + hdrLen, {
-          gsoType: len > mssNow ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_NONE,
+          // CWR on a TSO frame: the kernel keeps it on the first segment only (GSO_ECN).
+          gsoType: len > mssNow ? VIRTIO_NET_HDR_GSO_TCPV4 | (flags & TcpFlag.CWR ? VIRTIO_NET_HDR_GSO_ECN : 0) : VIRTIO_NET_HDR_GSO_NONE,
           gsoSize: len > mssNow ? mssNow : 0,
           csumStart: L4,
           csumOffset: 16,

@@ -54,13 +54,13 @@ const COUNTER_MASK = 0xff;
 
 /**
  * Low bits of a cookie SYN-ACK's TSval (Linux TSBITS and TS_OPT_*): bits 0-3 the peer's window
- * scale (15: none), bit 4 SACK-permitted, bit 5 reserved (Linux: ECN, which this stack lacks;
- * sent as 0, ignored on return).
+ * scale (15: none), bit 4 SACK-permitted, bit 5 ECN agreed (RFC 3168 6.1.1).
  */
 const TS_BITS = 6;
 const TS_MASK = (1 << TS_BITS) - 1;
 const TS_OPT_WSCALE_MASK = 0x0f;
 const TS_OPT_SACK = 0x10;
+const TS_OPT_ECN = 0x20;
 /** RFC 7323 2.3: shift counts above 14 are taken as 14. */
 const MAX_WINDOW_SCALE = 14;
 
@@ -71,6 +71,8 @@ export interface CookieOptions {
   /** The peer's window shift count 0..14 (more is taken as 14), -1 none. */
   windowScale: number;
   sackPermitted: boolean;
+  /** The peer asked for ECN and we agree (our SYN-ACK carries ECE). */
+  ecn?: boolean;
   /** The peer's SYN carried timestamps (and we use them): only then do the others survive. */
   timestamps: boolean;
 }
@@ -82,6 +84,8 @@ export interface DecodedCookie {
   /** The peer's window shift count, -1 none (then neither side scales, RFC 7323 2.2). */
   windowScale: number;
   sackPermitted: boolean;
+  /** ECN was agreed in the SYN-ACK. */
+  ecn: boolean;
   /** The ACK echoed a timestamp, so timestamps are on. */
   timestamps: boolean;
 }
@@ -176,7 +180,7 @@ export class SynCookies {
     const now = nowTs >>> 0;
     if (!opts.timestamps) return now;
     const ws = opts.windowScale < 0 ? TS_OPT_WSCALE_MASK : Math.min(opts.windowScale, MAX_WINDOW_SCALE);
-    const options = ws | (opts.sackPermitted ? TS_OPT_SACK : 0);
+    const options = ws | (opts.sackPermitted ? TS_OPT_SACK : 0) | (opts.ecn ? TS_OPT_ECN : 0);
     let ts = ((now & ~TS_MASK) | options) >>> 0;
     // Same top 26 bits, so the unsigned comparison is the sequence-space one.
     if (ts > now) ts = ((((ts >>> TS_BITS) - 1) << TS_BITS) | options) >>> 0;
@@ -188,10 +192,10 @@ export class SynCookies {
    * scale and no SACK). The TSecr is not authenticated; a peer that forges it only changes its
    * own connection, and only to options it could have asked for in its SYN.
    */
-  decodeTimestamp(tsEcr: number | null): { windowScale: number; sackPermitted: boolean } {
-    if (tsEcr === null) return { windowScale: -1, sackPermitted: false };
+  decodeTimestamp(tsEcr: number | null): { windowScale: number; sackPermitted: boolean; ecn: boolean } {
+    if (tsEcr === null) return { windowScale: -1, sackPermitted: false, ecn: false };
     const ws = tsEcr & TS_OPT_WSCALE_MASK;
-    return { windowScale: ws === TS_OPT_WSCALE_MASK ? -1 : ws, sackPermitted: (tsEcr & TS_OPT_SACK) !== 0 };
+    return { windowScale: ws === TS_OPT_WSCALE_MASK ? -1 : ws, sackPermitted: (tsEcr & TS_OPT_SACK) !== 0, ecn: (tsEcr & TS_OPT_ECN) !== 0 };
   }
 
   /**
@@ -210,7 +214,7 @@ export class SynCookies {
     const mss = this.decode(localAddr, localPort, remoteAddr, remotePort, peerIsn, cookieIsn);
     if (mss === null) return null;
     const o = this.decodeTimestamp(tsEcr);
-    return { mss, windowScale: o.windowScale, sackPermitted: o.sackPermitted, timestamps: tsEcr !== null };
+    return { mss, windowScale: o.windowScale, sackPermitted: o.sackPermitted, ecn: o.ecn, timestamps: tsEcr !== null };
   }
 
   /**

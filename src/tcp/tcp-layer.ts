@@ -66,6 +66,9 @@ function emptyStats(): TcpStats {
     synCookiesSent: 0,
     synCookiesValidated: 0,
     synCookiesFailed: 0,
+    ecnConnections: 0,
+    ecnCeReceived: 0,
+    ecnReductions: 0,
     synDeferred: 0,
     synRetransmitsAdmitted: 0,
     drops: {},
@@ -110,7 +113,7 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
   /** Reused by every cookie SYN-ACK: a flood must not allocate per SYN. */
   private readonly cookieOpts: TcpOptionsToEmit = { mss: 0, windowScale: -1, sackPermitted: false, timestamp: null };
   private readonly cookieTs = { tsVal: 0, tsEcr: 0 };
-  private readonly cookieAsk: CookieOptions = { mss: 0, windowScale: -1, sackPermitted: false, timestamps: true };
+  private readonly cookieAsk: CookieOptions = { mss: 0, windowScale: -1, sackPermitted: false, ecn: false, timestamps: true };
   private readonly segIn: SegmentIn;
   private last: TcpConnection | null = null;
   private challengeTokens: number;
@@ -409,6 +412,7 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     opts.timestamp = null;
     opts.windowScale = -1;
     opts.sackPermitted = false;
+    let ecn = false;
     if (cfg.timestamps && o.hasTimestamp) {
       // The options survive in our TSval, echoed by the peer: only with timestamps can window
       // scaling and SACK be offered at all (as in Linux).
@@ -417,6 +421,8 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
       ask.mss = peerMss;
       ask.windowScale = cfg.windowScaling ? o.windowScale : -1;
       ask.sackPermitted = cfg.sack && o.sackPermitted;
+      // RFC 3168 6.1.1, and as Linux: ECN survives a cookie only in the timestamp, too.
+      ask.ecn = ecn = cfg.ecn && (s.flags & (TcpFlag.ECE | TcpFlag.CWR)) === (TcpFlag.ECE | TcpFlag.CWR);
       const ts = this.cookieTs;
       ts.tsVal = this.cookies.encodeTimestamp(tsNow, ask);
       ts.tsEcr = o.tsVal;
@@ -424,7 +430,7 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
       if (cfg.windowScaling && o.windowScale >= 0) opts.windowScale = windowShiftFor(cfg.rcvBuf);
       opts.sackPermitted = ask.sackPermitted;
     }
-    sendControlSegment(this, remote, l.port, rport, iss, seqAdd(s.seq, 1), TcpFlag.SYN | TcpFlag.ACK, Math.min(65535, cfg.rcvBuf), opts);
+    sendControlSegment(this, remote, l.port, rport, iss, seqAdd(s.seq, 1), TcpFlag.SYN | TcpFlag.ACK | (ecn ? TcpFlag.ECE : 0), Math.min(65535, cfg.rcvBuf), opts);
     this.stats.synCookiesSent++;
   }
 

@@ -45,6 +45,8 @@ export interface Out {
   options: TcpOptions;
   payload: Uint8Array;
   dontFragment: boolean;
+  /** The IPv4 ECN field (RFC 3168 5): 0 Not-ECT, 2 ECT(0), 3 CE. */
+  ecn: number;
 }
 
 /** "SYN|ACK", "ACK|FIN", ... for readable assertions. */
@@ -106,6 +108,7 @@ function parseFrame(f: Uint8Array, at: number): Out | null {
     options,
     payload: f.slice(tcp.payloadOffset, 14 + hl + l4Len),
     dontFragment: ip.dontFragment,
+    ecn: ip.ecn,
   };
 }
 
@@ -265,6 +268,8 @@ export interface SendOptions {
   opts?: TcpOptionsToEmit;
   /** Send no timestamp even when the peer uses them. */
   noTs?: boolean;
+  /** The IPv4 ECN field of the frame (default 0, Not-ECT). */
+  ecn?: number;
 }
 
 /** The other end of one connection. */
@@ -308,7 +313,7 @@ export class Peer {
     const l4Len = 20 + optLen + payload.length;
     const f = new Uint8Array(34 + l4Len);
     emitEthernetRepr({ dst: OUR_MAC, src: PEER_MAC, etherType: ETHERTYPE_IPV4 }, f);
-    emitIpv4Repr({ src: PEER_IP, dst: OUR_IP, protocol: IPPROTO_TCP, ttl: 64, payloadLength: l4Len, dontFragment: true }, f, 14);
+    emitIpv4Repr({ src: PEER_IP, dst: OUR_IP, protocol: IPPROTO_TCP, ttl: 64, payloadLength: l4Len, dontFragment: true, ecn: o.ecn ?? 0 }, f, 14);
     emitTcpHeader(
       f,
       34,

@@ -265,17 +265,19 @@ describe('options in the timestamp', () => {
     timestamps: true,
   });
 
-  it('round-trips window scale 0..14 and none, SACK on and off, through the echoed TSecr', () => {
+  it('round-trips window scale 0..14 and none, SACK and ECN on and off, through the echoed TSecr', () => {
     const { sc } = make();
     for (const nowTs of [0x1234_5678, 0x40, 0x7f, 0x8000_0000, 0xffff_ffff]) {
       for (let ws = -1; ws <= 14; ws++) {
         for (const sack of [false, true]) {
-          const ts = sc.encodeTimestamp(nowTs, opts(ws, sack));
-          expect(sc.decodeTimestamp(ts)).toEqual({ windowScale: ws, sackPermitted: sack });
-          // Never ahead of the clock, at most 64 units behind (Linux cookie_init_timestamp).
-          const behind = (nowTs - ts) >>> 0;
-          expect(behind).toBeLessThan(64);
-          expect(ts & 0x3f).toBe((ws < 0 ? 0xf : ws) | (sack ? 0x10 : 0));
+          for (const ecn of [false, true]) {
+            const ts = sc.encodeTimestamp(nowTs, { ...opts(ws, sack), ecn });
+            expect(sc.decodeTimestamp(ts)).toEqual({ windowScale: ws, sackPermitted: sack, ecn });
+            // Never ahead of the clock, at most 64 units behind (Linux cookie_init_timestamp).
+            const behind = (nowTs - ts) >>> 0;
+            expect(behind).toBeLessThan(64);
+            expect(ts & 0x3f).toBe((ws < 0 ? 0xf : ws) | (sack ? 0x10 : 0) | (ecn ? 0x20 : 0));
+          }
         }
       }
     }
@@ -292,13 +294,13 @@ describe('options in the timestamp', () => {
     expect(sc.encodeTimestamp(5, opts(-1, true))).toBe(0xffff_ffdf);
     expect(sc.encodeTimestamp(0x1f, opts(-1, true))).toBe(0x1f);
     expect(sc.encodeTimestamp(0x20, opts(-1, true))).toBe(0x1f);
-    expect(sc.decodeTimestamp(0xffff_ffdf)).toEqual({ windowScale: -1, sackPermitted: true });
+    expect(sc.decodeTimestamp(0xffff_ffdf)).toEqual({ windowScale: -1, sackPermitted: true, ecn: false });
   });
 
   it('without timestamps: TSval unchanged, and no window scale or SACK on decode', () => {
     const { sc } = make();
     expect(sc.encodeTimestamp(777, { mss: 1460, windowScale: 7, sackPermitted: true, timestamps: false })).toBe(777);
-    expect(sc.decodeTimestamp(null)).toEqual({ windowScale: -1, sackPermitted: false });
+    expect(sc.decodeTimestamp(null)).toEqual({ windowScale: -1, sackPermitted: false, ecn: false });
   });
 
   it('check() recovers everything from a valid cookie ACK, and nothing from an invalid one', () => {
@@ -312,12 +314,14 @@ describe('options in the timestamp', () => {
       mss: 1440,
       windowScale: 7,
       sackPermitted: true,
+      ecn: false,
       timestamps: true,
     });
     expect(sc.check(T[0], T[1], T[2], T[3], peerIsn, ourIsn, null)).toEqual({
       mss: 1440,
       windowScale: -1,
       sackPermitted: false,
+      ecn: false,
       timestamps: false,
     });
     expect(sc.check(T[0], T[1], T[2], T[3], peerIsn, seqAdd(ourIsn, 1 << 24), tsVal)).toBeNull();
