@@ -10,6 +10,7 @@
 import type { Clock } from '../clock.js';
 import type { Interface, Ipv4Datagram } from '../iface/interface.js';
 import { copyTransportData } from '../iface/interface.js';
+import { PAGE_SIZE } from '../nic/arena.js';
 import type { Nic } from '../nic/nic.js';
 import { foldChecksum, onesComplementSum, pseudoHeaderSum } from '../wire/checksum.js';
 import { IPPROTO_TCP } from '../wire/ipv4.js';
@@ -111,6 +112,11 @@ export interface TcpHost {
   tsOffset(c: TcpConnection): number;
   /** Out-of-order bytes held by all connections (bounded by config.maxOutOfOrderBytesTotal). */
   oooBytesTotal: number;
+  /**
+   * Pool pages received data may still take: the free pages beyond those kept for the NIC's
+   * receive ring and the application's page trades (0 when the pool is that low).
+   */
+  rxPoolPages(): number;
 }
 
 /** The application's side of a connection (the socket). */
@@ -922,6 +928,16 @@ export class TcpConnection implements Scheduled {
     const room = seqDiff(this.rcvAdv, seq);
     if (len > room) len = Math.max(0, room);
     if (len <= 0) return;
+    if (this.host.rxPoolPages() < pagesFor(len) + pagesFor(this.oooBytes)) {
+      // Receive memory is short: the windows of all connections together promised more than
+      // the pool holds. Taking the pages kept for the NIC's ring and the application's trades
+      // would stop both (nothing could be received or read again), so the segment is dropped
+      // unacknowledged, as a window that was shrunk drops it (RFC 1122 4.2.2.16: the sender
+      // must be robust against that), and an ACK at once tells the peer where to resend from.
+      this.countDrop('tcp-rx-memory');
+      this.ackNow = true;
+      return;
+    }
     if (seq !== this.rcvNxt) {
       // Out of order: keep a copy (bounded), ACK at once (RFC 5681 4.2: a duplicate ACK).
       const data = new Uint8Array(len);
@@ -1244,12 +1260,20 @@ export class TcpConnection implements Scheduled {
   private rightEdge(): number {
     const cfg = this.host.config;
     const buffered = (this.user?.bufferedBytes() ?? 0) + this.oooBytes;
-    const room = Math.max(0, cfg.rcvBuf - buffered);
+    // Memory: received data lies in pool pages (whole pages per segment) until it is read, so
+    // the window also stops at what the free pool beyond the reserve can hold.
+    const room = Math.max(0, Math.min(cfg.rcvBuf - buffered, this.host.rxPoolPages() * this.payloadPerPage()));
     const maxWnd = 65535 << this.rcvWscale;
     const edge = seqAdd(this.rcvNxt, Math.min(room, maxWnd));
     // RFC 9293 3.8.6.2.2: move the edge only by at least min(buffer / 2, MSS).
     if (seqLe(edge, this.rcvAdv) || seqDiff(edge, this.rcvAdv) < Math.min(cfg.rcvBuf / 2, this.ourMss)) return this.rcvAdv;
     return edge;
+  }
+
+  /** Payload bytes a pool page holds when the peer sends full-sized segments. */
+  private payloadPerPage(): number {
+    const seg = this.ourMss - (this.tsOk ? 12 : 0);
+    return Math.floor(seg / pagesFor(seg));
   }
 
   private tsNow(now: number): number {
@@ -1513,6 +1537,11 @@ export class TcpConnection implements Scheduled {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** Pool pages `bytes` of received data take. */
+function pagesFor(bytes: number): number {
+  return Math.ceil(bytes / PAGE_SIZE);
+}
 
 /** {@link tcpOptionsLength} for the options this file emits, without its generality. */
 function tcpOptionsLengthFast(o: TcpOptionsToEmit): number {

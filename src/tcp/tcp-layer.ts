@@ -94,6 +94,8 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
   private readonly conns = new Map<number, Map<number, TcpConnection>>();
   private connCount = 0;
   oooBytesTotal = 0;
+  /** Pool pages received data may not take (see {@link rxPoolPages}). */
+  private readonly rxReservePages: number;
   private readonly listeners = new Map<number, Listener>();
   private readonly isn: IsnGenerator;
   readonly cookies: SynCookies;
@@ -125,6 +127,10 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     this.challengeAt = o.clock.nowMs();
     const span = this.config.ephemeralHigh - this.config.ephemeralLow + 1;
     this.ephemeralNext = Math.floor(Math.random() * span);
+    // Kept free: a whole receive ring of refills, and a thirty-second of the pool for the
+    // empty pages applications trade for filled ones (the page API reads only by trading).
+    const pool = o.nic.pool;
+    this.rxReservePages = Math.min(pool.size, o.nic.rx.size * o.nic.rx.maxPages + Math.ceil(pool.size / 32));
     o.iface.setProtocol(IPPROTO_TCP, this);
   }
 
@@ -203,6 +209,10 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     if (this.challengeTokens < 1) return false;
     this.challengeTokens--;
     return true;
+  }
+
+  rxPoolPages(): number {
+    return Math.max(0, this.nic.pool.freeCount - this.rxReservePages);
   }
 
   tsOffset(c: TcpConnection): number {
