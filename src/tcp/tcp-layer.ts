@@ -212,7 +212,9 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
   }
 
   rxPoolPages(): number {
-    return Math.max(0, this.nic.pool.freeCount - this.rxReservePages);
+    // Pages flipped out of the ring in this batch are refilled only when their descriptors are
+    // reposted: an ACK sent from inside the batch must not promise them a second time.
+    return Math.max(0, this.nic.pool.freeCount - this.nic.rxPagesOwed - this.rxReservePages);
   }
 
   tsOffset(c: TcpConnection): number {
