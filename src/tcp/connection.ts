@@ -615,7 +615,19 @@ export class TcpConnection implements Scheduled {
         this.ackNow = true; // RFC 5681 4.2: out of order, a duplicate ACK at once
       }
     }
-    if (this.ackNow || this.ackPending > 0) this.markDirty();
+    // RFC 5681 4.2: an ACK that is due (every second full-sized segment, out-of-order data, a
+    // filled hole, a duplicate, a FIN) leaves now, not at the end of the receive batch: a batch
+    // may hold hundreds of segments, and with at most 3 SACK blocks per ACK (RFC 2018 3) the
+    // ranges between holes would go unreported and the sender would resend data we hold.
+    if (this.ackNow) this.ackAtOnce();
+    else if (this.ackPending > 0) this.markDirty();
+  }
+
+  /** Send the ACK that is due, now (synchronized states only; SYN-RECEIVED has no ACK of its own). */
+  private ackAtOnce(): void {
+    const s = this.state;
+    if (s === 'CLOSED' || s === 'LISTEN' || s === 'SYN-SENT' || s === 'SYN-RECEIVED') return;
+    this.sendAck();
   }
 
   /** SYN-RECEIVED -> ESTABLISHED: our SYN is acknowledged. */
@@ -955,9 +967,10 @@ export class TcpConnection implements Scheduled {
       this.drainOutOfOrder();
       this.ackNow = true; // RFC 5681 4.2: ACK at once when a hole is filled
     }
-    // RFC 9293 3.8.6.3 / RFC 1122 4.2.3.2: ACK at least every second full-sized segment.
+    // RFC 5681 4.2 / RFC 1122 4.2.3.2: ACK at least every second full-sized segment; other
+    // in-order data waits for the delayed-ACK timer (or for data of ours to carry the ACK).
     if (this.ackPending >= 2 * this.ourMss - (this.tsOk ? 24 : 0)) this.ackNow = true;
-    else if (this.delackAt === Infinity) {
+    else if (!this.ackNow && this.delackAt === Infinity) {
       this.delackAt = this.host.clock.nowMs() + this.host.config.delayedAckMs;
       this.host.schedule(this);
     }
