@@ -117,6 +117,8 @@ export interface TcpHost {
    * receive ring and the application's page trades (0 when the pool is that low).
    */
   rxPoolPages(): number;
+  /** The connection dropped data for want of memory: call its rxRelieved() once there is some. */
+  rxStarved(c: TcpConnection): void;
 }
 
 /** The application's side of a connection (the socket). */
@@ -249,6 +251,8 @@ export class TcpConnection implements Scheduled {
   private closedNotified = false;
   private error: TcpError | null = null;
   private dirty = false;
+  /** Data was dropped for want of receive memory: the window stays closed until relief. */
+  private rxStarved = false;
   private readonly emitOpts: TcpOptionsToEmit = {};
   private readonly ts = { tsVal: 0, tsEcr: 0 };
 
@@ -944,9 +948,16 @@ export class TcpConnection implements Scheduled {
       // Receive memory is short: the windows of all connections together promised more than
       // the pool holds. Taking the pages kept for the NIC's ring and the application's trades
       // would stop both (nothing could be received or read again), so the segment is dropped
-      // unacknowledged, as a window that was shrunk drops it (RFC 1122 4.2.2.16: the sender
-      // must be robust against that), and an ACK at once tells the peer where to resend from.
+      // unacknowledged, and the window is retracted to zero until memory is back (as Linux
+      // does; RFC 7323 2.4 and RFC 1122 4.2.2.16: the sender must be robust against a shrunk
+      // window): the ACK at once then stops the peer instead of inviting a fast retransmit
+      // into a pool that is still full.
       this.countDrop('tcp-rx-memory');
+      this.rcvAdv = this.rcvNxt;
+      if (!this.rxStarved) {
+        this.rxStarved = true;
+        this.host.rxStarved(this);
+      }
       this.ackNow = true;
       return;
     }
@@ -1269,8 +1280,15 @@ export class TcpConnection implements Scheduled {
     this.sendSegment(this.iss, 0, TcpFlag.SYN | (withAck ? TcpFlag.ACK : 0));
   }
 
+  /** The host has receive memory again: the window may open (see {@link TcpHost.rxStarved}). */
+  rxRelieved(): void {
+    this.rxStarved = false;
+    this.windowUpdate();
+  }
+
   /** The right edge we may advertise now: buffer room, with receiver SWS avoidance. */
   private rightEdge(): number {
+    if (this.rxStarved) return this.rcvAdv; // closed until the host has memory again
     const cfg = this.host.config;
     const buffered = (this.user?.bufferedBytes() ?? 0) + this.oooBytes;
     // Memory: received data lies in pool pages (whole pages per segment) until it is read, so

@@ -96,6 +96,9 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
   oooBytesTotal = 0;
   /** Pool pages received data may not take (see {@link rxPoolPages}). */
   private readonly rxReservePages: number;
+  /** Connections whose windows closed for want of receive memory, and the room that reopens them. */
+  private rxStarvedConns: TcpConnection[] = [];
+  private readonly rxReliefPages: number;
   private readonly listeners = new Map<number, Listener>();
   private readonly isn: IsnGenerator;
   readonly cookies: SynCookies;
@@ -131,6 +134,9 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     // empty pages applications trade for filled ones (the page API reads only by trading).
     const pool = o.nic.pool;
     this.rxReservePages = Math.min(pool.size, o.nic.rx.size * o.nic.rx.maxPages + Math.ceil(pool.size / 32));
+    // Windows closed for want of memory reopen once a sixteenth of the pool is free beyond the
+    // reserve (not at the first free page: they would close again at once).
+    this.rxReliefPages = Math.ceil(pool.size / 16);
     o.iface.setProtocol(IPPROTO_TCP, this);
   }
 
@@ -166,6 +172,11 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
 
   /** Output of every connection that has something to say (once per batch). */
   flush(): void {
+    if (this.rxStarvedConns.length > 0 && this.rxPoolPages() >= this.rxReliefPages) {
+      const starved = this.rxStarvedConns;
+      this.rxStarvedConns = [];
+      for (const c of starved) c.rxRelieved();
+    }
     // Connections may mark others (or themselves) dirty while flushing: loop until quiet.
     for (let rounds = 0; this.dirty.length > 0 && rounds < 4; rounds++) {
       const list = this.dirty;
@@ -209,6 +220,10 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     if (this.challengeTokens < 1) return false;
     this.challengeTokens--;
     return true;
+  }
+
+  rxStarved(c: TcpConnection): void {
+    this.rxStarvedConns.push(c);
   }
 
   rxPoolPages(): number {
