@@ -189,12 +189,22 @@ export class Nic {
           break;
         }
         ring.pages[d * P + k] = id;
+        this.frame.emptySlots--;
       }
       this.arena.setIovec(iov, n++, this.pool.pageOffset(id), PAGE_SIZE);
       pages++;
     }
     ring.pageCount[d] = pages;
     ring.iovCnt[d] = n;
+  }
+
+  /**
+   * Pool pages the receive ring is owed: slots whose pages the stack took (flips) and that are
+   * refilled from the free pool when their descriptors are reposted. Until then the free count
+   * overstates what others may take.
+   */
+  get rxPagesOwed(): number {
+    return this.frame.emptySlots;
   }
 
   /**

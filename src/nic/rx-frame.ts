@@ -28,6 +28,11 @@ export class RxFrame {
   /** Bytes copied to make frames contiguous for the stack (not zero copy; counted). */
   linearizedBytes = 0;
   linearizedFrames = 0;
+  /**
+   * Receive-ring slots without a page: taken by the stack ({@link takePage}) and not yet
+   * refilled (the driver refills them when it reposts the descriptor, from the free pool).
+   */
+  emptySlots: number;
 
   private readonly headerViews: Uint8Array[];
   private readonly scratch: Uint8Array;
@@ -45,6 +50,9 @@ export class RxFrame {
       this.headerViews.push(arena.bytes.subarray(off, off + 256));
     }
     this.scratch = arena.bytes.subarray(scratchOffset, scratchOffset + scratchLength);
+    let empty = 0;
+    for (let i = 0; i < ring.pages.length; i++) if (ring.pages[i]! < 0) empty++;
+    this.emptySlots = empty;
   }
 
   /** Point this view at descriptor `d`. */
@@ -113,6 +121,7 @@ export class RxFrame {
     const id = this.ring.pages[i]!;
     if (id < 0) throw new Error(`descriptor ${this.d} slot ${k} has no page`);
     this.ring.pages[i] = -1;
+    this.emptySlots++;
     this.pool.transfer(id, PageOwner.Stack);
     return id;
   }

@@ -10,6 +10,7 @@
 import type { Clock } from '../clock.js';
 import type { Interface, Ipv4Datagram } from '../iface/interface.js';
 import { copyTransportData } from '../iface/interface.js';
+import { PAGE_SIZE } from '../nic/arena.js';
 import type { Nic } from '../nic/nic.js';
 import { foldChecksum, onesComplementSum, pseudoHeaderSum } from '../wire/checksum.js';
 import { IPPROTO_TCP } from '../wire/ipv4.js';
@@ -121,6 +122,13 @@ export interface TcpHost {
   tsOffset(c: TcpConnection): number;
   /** Out-of-order bytes held by all connections (bounded by config.maxOutOfOrderBytesTotal). */
   oooBytesTotal: number;
+  /**
+   * Pool pages received data may still take: the free pages beyond those kept for the NIC's
+   * receive ring and the application's page trades (0 when the pool is that low).
+   */
+  rxPoolPages(): number;
+  /** The connection dropped data for want of memory: call its rxRelieved() once there is some. */
+  rxStarved(c: TcpConnection): void;
 }
 
 /** The application's side of a connection (the socket). */
@@ -253,6 +261,8 @@ export class TcpConnection implements Scheduled {
   private closedNotified = false;
   private error: TcpError | null = null;
   private dirty = false;
+  /** Data was dropped for want of receive memory: the window stays closed until relief. */
+  private rxStarved = false;
   private readonly emitOpts: TcpOptionsToEmit = {};
   private readonly ts = { tsVal: 0, tsEcr: 0 };
   /** RFC 3168 state: negotiated or not, echo, CWR (ecn.ts). */
@@ -629,7 +639,19 @@ export class TcpConnection implements Scheduled {
         this.ackNow = true; // RFC 5681 4.2: out of order, a duplicate ACK at once
       }
     }
-    if (this.ackNow || this.ackPending > 0) this.markDirty();
+    // RFC 5681 4.2: an ACK that is due (every second full-sized segment, out-of-order data, a
+    // filled hole, a duplicate, a FIN) leaves now, not at the end of the receive batch: a batch
+    // may hold hundreds of segments, and with at most 3 SACK blocks per ACK (RFC 2018 3) the
+    // ranges between holes would go unreported and the sender would resend data we hold.
+    if (this.ackNow) this.ackAtOnce();
+    else if (this.ackPending > 0) this.markDirty();
+  }
+
+  /** Send the ACK that is due, now (synchronized states only; SYN-RECEIVED has no ACK of its own). */
+  private ackAtOnce(): void {
+    const s = this.state;
+    if (s === 'CLOSED' || s === 'LISTEN' || s === 'SYN-SENT' || s === 'SYN-RECEIVED') return;
+    this.sendAck();
   }
 
   /** SYN-RECEIVED -> ESTABLISHED: our SYN is acknowledged. */
@@ -951,6 +973,23 @@ export class TcpConnection implements Scheduled {
     const room = seqDiff(this.rcvAdv, seq);
     if (len > room) len = Math.max(0, room);
     if (len <= 0) return;
+    if (this.host.rxPoolPages() < pagesFor(len) + pagesFor(this.oooBytes)) {
+      // Receive memory is short: the windows of all connections together promised more than
+      // the pool holds. Taking the pages kept for the NIC's ring and the application's trades
+      // would stop both (nothing could be received or read again), so the segment is dropped
+      // unacknowledged, and the window is retracted to zero until memory is back (as Linux
+      // does; RFC 7323 2.4 and RFC 1122 4.2.2.16: the sender must be robust against a shrunk
+      // window): the ACK at once then stops the peer instead of inviting a fast retransmit
+      // into a pool that is still full.
+      this.countDrop('tcp-rx-memory');
+      this.rcvAdv = this.rcvNxt;
+      if (!this.rxStarved) {
+        this.rxStarved = true;
+        this.host.rxStarved(this);
+      }
+      this.ackNow = true;
+      return;
+    }
     if (seq !== this.rcvNxt) {
       // Out of order: keep a copy (bounded), ACK at once (RFC 5681 4.2: a duplicate ACK).
       const data = new Uint8Array(len);
@@ -968,9 +1007,10 @@ export class TcpConnection implements Scheduled {
       this.drainOutOfOrder();
       this.ackNow = true; // RFC 5681 4.2: ACK at once when a hole is filled
     }
-    // RFC 9293 3.8.6.3 / RFC 1122 4.2.3.2: ACK at least every second full-sized segment.
+    // RFC 5681 4.2 / RFC 1122 4.2.3.2: ACK at least every second full-sized segment; other
+    // in-order data waits for the delayed-ACK timer (or for data of ours to carry the ACK).
     if (this.ackPending >= 2 * this.ourMss - (this.tsOk ? 24 : 0)) this.ackNow = true;
-    else if (this.delackAt === Infinity) {
+    else if (!this.ackNow && this.delackAt === Infinity) {
       this.delackAt = this.host.clock.nowMs() + this.host.config.delayedAckMs;
       this.host.schedule(this);
     }
@@ -1269,16 +1309,31 @@ export class TcpConnection implements Scheduled {
     this.sendSegment(this.iss, 0, TcpFlag.SYN | (withAck ? TcpFlag.ACK : 0));
   }
 
+  /** The host has receive memory again: the window may open (see {@link TcpHost.rxStarved}). */
+  rxRelieved(): void {
+    this.rxStarved = false;
+    this.windowUpdate();
+  }
+
   /** The right edge we may advertise now: buffer room, with receiver SWS avoidance. */
   private rightEdge(): number {
+    if (this.rxStarved) return this.rcvAdv; // closed until the host has memory again
     const cfg = this.host.config;
     const buffered = (this.user?.bufferedBytes() ?? 0) + this.oooBytes;
-    const room = Math.max(0, cfg.rcvBuf - buffered);
+    // Memory: received data lies in pool pages (whole pages per segment) until it is read, so
+    // the window also stops at what the free pool beyond the reserve can hold.
+    const room = Math.max(0, Math.min(cfg.rcvBuf - buffered, this.host.rxPoolPages() * this.payloadPerPage()));
     const maxWnd = 65535 << this.rcvWscale;
     const edge = seqAdd(this.rcvNxt, Math.min(room, maxWnd));
     // RFC 9293 3.8.6.2.2: move the edge only by at least min(buffer / 2, MSS).
     if (seqLe(edge, this.rcvAdv) || seqDiff(edge, this.rcvAdv) < Math.min(cfg.rcvBuf / 2, this.ourMss)) return this.rcvAdv;
     return edge;
+  }
+
+  /** Payload bytes a pool page holds when the peer sends full-sized segments. */
+  private payloadPerPage(): number {
+    const seg = this.ourMss - (this.tsOk ? 12 : 0);
+    return Math.floor(seg / pagesFor(seg));
   }
 
   private tsNow(now: number): number {
@@ -1569,6 +1624,11 @@ export class TcpConnection implements Scheduled {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** Pool pages `bytes` of received data take. */
+function pagesFor(bytes: number): number {
+  return Math.ceil(bytes / PAGE_SIZE);
+}
 
 /** {@link tcpOptionsLength} for the options this file emits, without its generality. */
 function tcpOptionsLengthFast(o: TcpOptionsToEmit): number {

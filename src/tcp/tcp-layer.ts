@@ -100,6 +100,11 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
   private readonly conns = new Map<number, Map<number, TcpConnection>>();
   private connCount = 0;
   oooBytesTotal = 0;
+  /** Pool pages received data may not take (see {@link rxPoolPages}). */
+  private readonly rxReservePages: number;
+  /** Connections whose windows closed for want of receive memory, and the room that reopens them. */
+  private rxStarvedConns: TcpConnection[] = [];
+  private readonly rxReliefPages: number;
   private readonly listeners = new Map<number, Listener>();
   private readonly isn: IsnGenerator;
   readonly cookies: SynCookies;
@@ -136,6 +141,13 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     this.challengeAt = o.clock.nowMs();
     const span = this.config.ephemeralHigh - this.config.ephemeralLow + 1;
     this.ephemeralNext = Math.floor(Math.random() * span);
+    // Kept free: a whole receive ring of refills, and a thirty-second of the pool for the
+    // empty pages applications trade for filled ones (the page API reads only by trading).
+    const pool = o.nic.pool;
+    this.rxReservePages = Math.min(pool.size, o.nic.rx.size * o.nic.rx.maxPages + Math.ceil(pool.size / 32));
+    // Windows closed for want of memory reopen once a sixteenth of the pool is free beyond the
+    // reserve (not at the first free page: they would close again at once).
+    this.rxReliefPages = Math.ceil(pool.size / 16);
     o.iface.setProtocol(IPPROTO_TCP, this);
   }
 
@@ -172,6 +184,11 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
   /** Output of every connection that has something to say (once per batch). */
   flush(): void {
     this.admission.newBatch();
+    if (this.rxStarvedConns.length > 0 && this.rxPoolPages() >= this.rxReliefPages) {
+      const starved = this.rxStarvedConns;
+      this.rxStarvedConns = [];
+      for (const c of starved) c.rxRelieved();
+    }
     // Connections may mark others (or themselves) dirty while flushing: loop until quiet.
     for (let rounds = 0; this.dirty.length > 0 && rounds < 4; rounds++) {
       const list = this.dirty;
@@ -215,6 +232,16 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     if (this.challengeTokens < 1) return false;
     this.challengeTokens--;
     return true;
+  }
+
+  rxStarved(c: TcpConnection): void {
+    this.rxStarvedConns.push(c);
+  }
+
+  rxPoolPages(): number {
+    // Pages flipped out of the ring in this batch are refilled only when their descriptors are
+    // reposted: an ACK sent from inside the batch must not promise them a second time.
+    return Math.max(0, this.nic.pool.freeCount - this.nic.rxPagesOwed - this.rxReservePages);
   }
 
   tsOffset(c: TcpConnection): number {

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { TcpFlag } from '../../../src/wire/tcp.js';
 import { seqAdd } from '../../../src/wire/seq.js';
 import { ACK, PSH, pattern, Peer, SYN } from './peer.js';
-import { active, FULL_SYN_OPTS, listenOn, passive, setup } from './helpers.js';
+import { active, FULL_SYN_OPTS, listenOn, setup } from './helpers.js';
 
 const { ECE, CWR } = TcpFlag;
 const ECT0 = 2;

@@ -4,10 +4,10 @@ import type { TcpConfig } from '../../../src/tcp/config.js';
 import type { TcpConnection } from '../../../src/tcp/connection.js';
 import { seqAdd } from '../../../src/wire/seq.js';
 import type { TcpOptionsToEmit } from '../../../src/wire/tcp.js';
-import { ACK, flagNames, Harness, type Out, Peer, PEER_IP, Recorder, SYN } from './peer.js';
+import { ACK, flagNames, Harness, type HarnessOptions, type Out, Peer, PEER_IP, Recorder, SYN } from './peer.js';
 
-export function setup(config?: Partial<TcpConfig>): Harness {
-  const h = new Harness(config ? { config } : {});
+export function setup(config?: Partial<TcpConfig>, o: Omit<HarnessOptions, 'config'> = {}): Harness {
+  const h = new Harness(config ? { ...o, config } : o);
   h.resolveArp();
   return h;
 }

@@ -119,6 +119,11 @@ export interface HarnessOptions {
   /** 2: connection requests get a receive queue of their own (src/tap/steering.ts). */
   rxQueues?: number;
   rxDescriptors?: number;
+  /**
+   * Pool pages beyond the receive ring (default 4096: enough that the pool never bounds the
+   * default 4 MiB receive window; the window stops at what the free pool can hold).
+   */
+  extraPages?: number;
 }
 
 export class Harness {
@@ -136,7 +141,7 @@ export class Harness {
   constructor(o: HarnessOptions = {}) {
     this.clock = new ManualClock(o.start ?? 10_000);
     this.dev = new MemoryDevice('mem0', 0, false, o.rxQueues ?? 1);
-    this.nic = new Nic({ device: this.dev, mtu: MTU, rxDescriptors: o.rxDescriptors ?? 32, txDescriptors: 64, extraPages: 512 });
+    this.nic = new Nic({ device: this.dev, mtu: MTU, rxDescriptors: o.rxDescriptors ?? 32, txDescriptors: 64, extraPages: o.extraPages ?? 4096 });
     // Neighbours never go stale here: only TCP frames are of interest.
     this.iface = new Interface({
       nic: this.nic,
