@@ -10,7 +10,7 @@
  *   window probes, SYNs or SYN-ACKs), so a CE mark always concerns data sent once.
  * - A SYN cookie carries the agreement in the SYN-ACK's timestamp (as Linux), see syn-cookies.ts.
  */
-import { seqGe } from '../wire/seq.js';
+import { seqGt } from '../wire/seq.js';
 import { TcpFlag } from '../wire/tcp.js';
 
 /** IPv4 ECN field values (RFC 3168 5). */
@@ -77,7 +77,9 @@ export class EcnState {
    * first ECE of a window of data (RFC 3168 6.1.2).
    */
   onEce(sndUna: number, sndMax: number): boolean {
-    if (!this.ok || (this.recover >= 0 && !seqGe(sndUna, this.recover))) return false;
+    // Not again before our CWR went out and data beyond the reduction point was ACKed: until
+    // then the peer keeps echoing the same mark (Linux: CWR state until SND.UNA > high_seq).
+    if (!this.ok || this.cwrPending || (this.recover >= 0 && !seqGt(sndUna, this.recover))) return false;
     this.recover = sndMax;
     this.cwrPending = true;
     this.stats.ecnReductions++;
