@@ -1586,7 +1586,7 @@ export class TcpConnection implements Scheduled {
     if (rack && sb && !this.inRecovery && rack.pendingBytes > 0 && this.sndUna !== this.sndMax && sb.canEnterRecovery()) this.enterSackRecovery(now);
     const advanced = seqGt(this.sndUna, sndUnaBefore);
     let spurious = u !== null && u.dsack && this.undo.onDsack(u.dsackStart, u.dsackEnd);
-    if (!spurious && advanced && this.tsOk && seg.opts.hasTimestamp) spurious = this.undo.onAckAdvanced(seg.opts.tsEcr);
+    if (!spurious && advanced && this.tsOk && seg.opts.hasTimestamp) spurious = this.undo.onAckAdvanced(seg.ack, seg.opts.tsEcr);
     if (spurious) this.undoReduction();
     if (rack && recoveringBefore && !this.recovering()) rack.onRecoveryExit();
     // RFC 8985 7.2: re-arm on an ACK of new data; SACKed data stops the PTO.

@@ -11,7 +11,7 @@
  *   at the receiver: the originals had arrived, the episode was spurious. Data duplicated by the
  *   network can fake this, as RFC 3708 5 accepts.
  * - Eifel (RFC 3522 3.2): RetransmitTS is the TSval of the episode's first retransmission; the
- *   first acceptable ACK that acknowledges new data afterwards echoes, in TSecr, the TSval of the
+ *   first acceptable ACK that acknowledges that retransmitted range echoes, in TSecr, the TSval of the
  *   segment that filled the receiver's hole. An echo older than RetransmitTS means that segment
  *   was the original: the retransmission was spurious. Only that first ACK is looked at.
  *
@@ -33,6 +33,8 @@ export class SpuriousUndo {
   /** RFC 3522 RetransmitTS, valid once `retransmitted`; and whether the first ACK was seen. */
   private retransmitTs = 0;
   private eifelPending = false;
+  /** One past the first retransmitted range: the ACK Eifel looks at must cover it. */
+  private firstRxtEnd = 0;
 
   /** A window reduction: open an episode at SND.UNA. */
   start(sndUna: number): void {
@@ -62,6 +64,7 @@ export class SpuriousUndo {
       this.retransmitted = true;
       this.retransmitTs = tsVal;
       this.eifelPending = tsVal >= 0;
+      this.firstRxtEnd = end;
     }
     this.rxtLeft += seqDiff(end, seqMax(seq, this.marker));
     if (seqGt(end, this.rxtHigh)) this.rxtHigh = end;
@@ -78,11 +81,12 @@ export class SpuriousUndo {
   }
 
   /**
-   * RFC 3522 3.2 step 4: the first ACK acknowledging new data after the first retransmission,
-   * with the TSecr it echoed. True when the echo predates the retransmission.
+   * RFC 3522 3.2 step 4: the first ACK acknowledging the first retransmitted range (an ACK
+   * that advances SND.UNA less far was sent before that segment arrived and says nothing about
+   * it), with the TSecr it echoed. True when the echo predates the retransmission.
    */
-  onAckAdvanced(tsEcr: number): boolean {
-    if (!this.active || !this.eifelPending) return false;
+  onAckAdvanced(ack: number, tsEcr: number): boolean {
+    if (!this.active || !this.eifelPending || seqLt(ack, this.firstRxtEnd)) return false;
     this.eifelPending = false;
     return tsEcr !== 0 && seqLt(tsEcr, this.retransmitTs);
   }
