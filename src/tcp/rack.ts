@@ -223,7 +223,10 @@ export class RackTlp implements LossMarks {
       this.head++;
     }
     if (this.head === this.tail) {
+      // Nothing outstanding: nothing lost or in flight either (the counters are exact; this
+      // only keeps an error from outliving the flight, see audit()).
       this.head = this.tail = 0;
+      this.lostBytes = this.rxtBytes = this.pendingBytes = 0;
     } else if (seqLt(this.start[this.head]!, ack)) {
       // A partial ACK of a record: its acknowledged part was delivered.
       const i = this.head;
@@ -241,7 +244,8 @@ export class RackTlp implements LossMarks {
       const r = a.blocks[2 * b + 1]!;
       if (!seqLt(l, r) || !seqLt(ack, r)) continue;
       for (let i = this.find(seqMax(l, ack)); i >= 0 && i < this.tail && seqLt(this.start[i]!, r); i++) {
-        if (this.flags[i]! & SACKED || !seqLe(this.end[i]!, r) || seqLt(sacked.skipSacked(this.start[i]!), this.end[i]!)) continue;
+        // SACKed once the scoreboard holds all of it, its parts perhaps from different ACKs.
+        if (this.flags[i]! & SACKED || seqLt(sacked.skipSacked(this.start[i]!), this.end[i]!)) continue;
         this.uncount(i, seqDiff(this.end[i]!, this.start[i]!));
         this.flags[i] = this.flags[i]! | SACKED;
         if (n === this.order.length) {
@@ -487,6 +491,25 @@ export class RackTlp implements LossMarks {
     return TlpVerdict.None;
   }
 
+  /**
+   * The pipe counters recomputed from the records (for tests and diagnostics; O(records)):
+   * they must always equal {@link lostBytes}, {@link rxtBytes} and {@link pendingBytes}.
+   */
+  audit(): { lostBytes: number; rxtBytes: number; pendingBytes: number } {
+    let lostBytes = 0;
+    let rxtBytes = 0;
+    let pendingBytes = 0;
+    for (let i = this.head; i < this.tail; i++) {
+      const f = this.flags[i]!;
+      if (f & SACKED) continue;
+      const len = seqDiff(this.end[i]!, this.start[i]!);
+      if (f & LOST) lostBytes += len;
+      if (f & RXT_IN_FLIGHT) rxtBytes += len;
+      else if (f & LOST) pendingBytes += len;
+    }
+    return { lostBytes, rxtBytes, pendingBytes };
+  }
+
   // ---------------------------------------------------------------------------------------
   // Records
 
@@ -567,8 +590,14 @@ export class RackTlp implements LossMarks {
     this.tail = n;
   }
 
+  /**
+   * Record i (not SACKED) is lost: counted in lostBytes once, and waiting for a retransmission.
+   * A record already waiting (marked, not retransmitted since: an RTO over an unfinished
+   * recovery) is left as it is, or pendingBytes would count it twice.
+   */
   private markLost(i: number): void {
     const f = this.flags[i]!;
+    if (f & LOST && !(f & RXT_IN_FLIGHT)) return;
     const len = seqDiff(this.end[i]!, this.start[i]!);
     if (!(f & LOST)) this.lostBytes += len;
     if (f & RXT_IN_FLIGHT) this.rxtBytes -= len;

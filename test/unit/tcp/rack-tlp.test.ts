@@ -5,6 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { INITIAL_SSTHRESH } from '../../../src/tcp/cc/congestion-control.js';
+import { RackTlp, type RackAck } from '../../../src/tcp/rack.js';
+import { SackScoreboard } from '../../../src/tcp/sack-scoreboard.js';
 import { seqAdd } from '../../../src/wire/seq.js';
 import type { TcpOptionsToEmit } from '../../../src/wire/tcp.js';
 import { expectSeg, passive, setup } from './helpers.js';
@@ -117,6 +119,33 @@ describe('RACK (RFC 8985 6)', () => {
     expect(until(h, peer, t1 + RTT + 19)).toEqual([]);
     const r = until(h, peer, t1 + RTT + 20);
     expect(r.map((s) => [s.seq, s.at])).toEqual([[seqAdd(b1, MSS), t1 + RTT + 20]]);
+  });
+});
+
+describe('RACK pipe counters', () => {
+  it('count a segment marked lost once when an RTO comes before its retransmission', () => {
+    // Ten 1000-byte segments sent at 0 ms; 5..9 SACKed at 40 ms: RACK marks 0..4 lost.
+    const rack = new RackTlp();
+    const sb = new SackScoreboard(1000);
+    for (let k = 0; k < 10; k++) rack.onTransmit(k * 1000, (k + 1) * 1000, 0);
+    const blocks = new Uint32Array([5000, 10000]);
+    sb.update(0, blocks, 1, 10000);
+    const a: RackAck = { ack: 0, sndUnaBefore: 0, sndNxt: 10000, blocks, count: 1, dsack: false, dsackStart: 0, dsackEnd: 0, pureDupAck: false, echoedSentAt: -1, minRtt: 40 };
+    rack.onAck(a, 40, sb);
+    expect(rack.detectLoss(40, 40, 40, sb.sackedBytes, 1000, false)).toBe(5);
+    rack.onTransmit(0, 1000, 41); // only segment 0 was retransmitted (cwnd) ...
+    expect(rack.pendingBytes).toBe(4000);
+    rack.onRto(); // ... when the RTO fired: 0 is lost again, 1..4 still wait, nothing twice
+    expect(rack.audit()).toEqual({ lostBytes: 5000, rxtBytes: 0, pendingBytes: 5000 });
+    expect([rack.lostBytes, rack.rxtBytes, rack.pendingBytes]).toEqual([5000, 0, 5000]);
+    // Go-back-N resends them; then everything is acknowledged: nothing waits any more.
+    for (let k = 0; k < 5; k++) rack.onTransmit(k * 1000, (k + 1) * 1000, 300);
+    expect(rack.pendingBytes).toBe(0);
+    expect(rack.rxtBytes).toBe(5000);
+    sb.update(10000, blocks, 0, 10000);
+    rack.onAck({ ...a, ack: 10000, count: 0 }, 301, sb);
+    expect([rack.lostBytes, rack.rxtBytes, rack.pendingBytes]).toEqual([0, 0, 0]);
+    expect(rack.nextLost(0)).toBe(-1);
   });
 });
 
