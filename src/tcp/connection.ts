@@ -904,8 +904,15 @@ export class TcpConnection implements Scheduled {
     this.inRecovery = true;
     sb.enterRecovery(this.sndUna, this.sndMax);
     this.host.stats.fastRetransmits++;
-    // The first segment RACK marked lost (RFC 8985), else SND.UNA (RFC 6675 (4.2)).
+    // The first segment RACK marked lost (RFC 8985), else SND.UNA (RFC 6675 (4.2)). With RACK,
+    // SND.UNA only when the recovery came from DupThresh duplicate ACKs without SACK blocks: a
+    // recovery RACK began has a marked segment, and the octet at SND.UNA need not be lost (its
+    // retransmission would be spurious, RFC 8985 6.2: RACK's marks alone say what is lost).
     const first = this.rack ? sb.nextSeg(this.sndUna, this.sndNxt, this.sndMax, 0) : null;
+    if (this.rack && !(first && first.rule === 1) && sb.sackedBytes > 0) {
+      this.markDirty();
+      return;
+    }
     const seq = first && first.rule === 1 ? first.seq : this.sndUna;
     const len = Math.min(this.effectiveMss(), first && first.rule === 1 ? first.len : sb.unsackedLen(this.sndUna, this.sndMax));
     if (len > 0) {
