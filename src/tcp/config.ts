@@ -22,6 +22,8 @@ export interface TcpConfig {
   timestamps: boolean;
   windowScaling: boolean;
   sack: boolean;
+  /** RFC 8985 RACK-TLP loss detection (time-based, with tail loss probes) when SACK is negotiated. */
+  rack: boolean;
   /** Nagle's algorithm (RFC 9293 3.7.4) unless a socket sets noDelay. */
   nagle: boolean;
   /** Keepalive (RFC 1122 4.2.3.6): idle time, probe interval, probes (Linux 7200 s, 75 s, 9). */
@@ -65,6 +67,7 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   timestamps: true,
   windowScaling: true,
   sack: true,
+  rack: true,
   nagle: true,
   keepIdleMs: 7_200_000,
   keepIntervalMs: 75_000,

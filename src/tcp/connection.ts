@@ -21,10 +21,12 @@ import { windowShiftFor, type TcpConfig } from './config.js';
 import { TcpError } from './errors.js';
 import { RttEstimator } from './rtt.js';
 import { createCongestionControl, type CongestionControl } from './cc/congestion-control.js';
-import { SackScoreboard } from './sack-scoreboard.js';
+import { RackTlp, TlpVerdict, type RackAck } from './rack.js';
+import { SackScoreboard, type SackUpdate } from './sack-scoreboard.js';
 import { SendQueue } from './send-queue.js';
 import { sendControlSegment } from './control-segment.js';
 import { EcnState } from './ecn.js';
+import { SpuriousUndo } from './spurious-undo.js';
 import type { Scheduled } from './timer-queue.js';
 
 export type TcpState =
@@ -83,6 +85,13 @@ export interface TcpStats {
   listenOverflows: number;
   dsacksReceived: number;
   sackedBytes: number;
+  /** Segments RACK (RFC 8985 6) marked lost. */
+  rackMarkedLost: number;
+  /** Tail loss probes sent (RFC 8985 7.3), and probes that repaired a loss (7.4.2). */
+  tlpProbes: number;
+  tlpRepairs: number;
+  /** Window reductions undone: their retransmissions were spurious (D-SACK RFC 3708, Eifel RFC 3522). */
+  undos: number;
   synCookiesSent: number;
   synCookiesValidated: number;
   synCookiesFailed: number;
@@ -242,6 +251,10 @@ export class TcpConnection implements Scheduled {
   cc: CongestionControl;
   /** The SACK scoreboard (RFC 6675) when the peer agreed to SACK. */
   sb: SackScoreboard | null = null;
+  /** RACK-TLP loss detection (RFC 8985): with SACK only; its marks drive the scoreboard's IsLost. */
+  rack: RackTlp | null = null;
+  /** Spurious-retransmission detection for the congestion controller's undo (RFC 3708, RFC 3522). */
+  private readonly undo = new SpuriousUndo();
   private dupAcks = 0;
   private inRecovery = false;
   private recover = 0;
@@ -389,6 +402,9 @@ export class TcpConnection implements Scheduled {
     // The window is counted in this MSS; RFC 6928: IW = min(10 * MSS, max(2 * MSS, 14600)).
     this.cc = createCongestionControl(cfg.congestionControl, this.sndMss, now);
     this.sb = this.sackOk ? new SackScoreboard(this.sndMss) : null;
+    // RFC 8985 2: RACK-TLP needs SACK; without it, NewReno (RFC 6582) as before.
+    this.rack = this.sb && cfg.rack ? new RackTlp() : null;
+    if (this.sb) this.sb.lossMarks = this.rack;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -748,12 +764,16 @@ export class TcpConnection implements Scheduled {
     const wnd = seg.window << this.sndWscale;
     let newlySacked = 0;
     const sb = this.sb;
+    const sndUnaBefore = this.sndUna;
+    const recoveringBefore = this.inRecovery || (sb !== null && !sb.canEnterRecovery());
+    let u: SackUpdate | null = null;
     if (sb) {
       const o = seg.opts;
-      const u = sb.update(ack, o.sack, o.sackCount, this.sndMax);
+      u = sb.update(ack, o.sack, o.sackCount, this.sndMax);
       newlySacked = u.newlySacked;
       if (u.dsack) this.host.stats.dsacksReceived++;
       if (newlySacked > 0) this.host.stats.sackedBytes += newlySacked;
+      if (this.rack) this.rackOnAck(seg, u, now);
     }
     if (seqGt(ack, this.sndUna)) {
       this.ackAdvance(seg, now);
@@ -767,6 +787,7 @@ export class TcpConnection implements Scheduled {
     ) {
       this.duplicateAck();
     }
+    this.lossRecoveryAfterAck(seg, u, sndUnaBefore, recoveringBefore, now);
     if (seg.flags & TcpFlag.ECE && !this.inRecovery && this.ecn.onEce(this.sndUna, this.sndMax)) {
       // RFC 3168 6.1.2: the network said congestion without dropping: halve (beta) cwnd and
       // ssthresh, once per window, and retransmit nothing. From cwnd, not FlightSize (which
@@ -894,7 +915,11 @@ export class TcpConnection implements Scheduled {
     if (sb) {
       // RFC 6675 5: recovery on DupThresh duplicate ACKs or when SND.UNA is presumed lost.
       if (this.inRecovery) this.markDirty();
-      else if (sb.canEnterRecovery() && (this.dupAcks >= 3 || sb.isLost(this.sndUna))) this.enterSackRecovery(this.host.clock.nowMs());
+      // With RACK (RFC 8985) its marks replace DupThresh; duplicate ACKs still count when the
+      // peer sends no SACK blocks at all.
+      else if (sb.canEnterRecovery() && ((this.dupAcks >= 3 && (!this.rack || sb.sackedBytes === 0)) || sb.isLost(this.sndUna))) {
+        this.enterSackRecovery(this.host.clock.nowMs());
+      }
       return;
     }
     if (this.inRecovery) {
@@ -906,6 +931,7 @@ export class TcpConnection implements Scheduled {
     if (this.dupAcks === 3 && seqGt(this.sndUna, this.recover)) {
       const flight = seqDiff(this.sndMax, this.sndUna);
       cc.onCongestionEvent(this.host.clock.nowMs(), flight);
+      this.undo.start(this.sndUna);
       this.recover = this.sndMax;
       this.inRecovery = true;
       this.host.stats.fastRetransmits++;
@@ -923,14 +949,26 @@ export class TcpConnection implements Scheduled {
     const sb = this.sb!;
     const flight = seqDiff(this.sndMax, this.sndUna);
     this.cc.onCongestionEvent(now, flight);
+    this.undo.start(this.sndUna);
+    this.rack?.endTlpEpisode();
     this.recover = this.sndMax;
     this.inRecovery = true;
     sb.enterRecovery(this.sndUna, this.sndMax);
     this.host.stats.fastRetransmits++;
-    const len = Math.min(this.effectiveMss(), sb.unsackedLen(this.sndUna, this.sndMax));
+    // The first segment RACK marked lost (RFC 8985), else SND.UNA (RFC 6675 (4.2)). With RACK,
+    // SND.UNA only when the recovery came from DupThresh duplicate ACKs without SACK blocks: a
+    // recovery RACK began has a marked segment, and the octet at SND.UNA need not be lost (its
+    // retransmission would be spurious, RFC 8985 6.2: RACK's marks alone say what is lost).
+    const first = this.rack ? sb.nextSeg(this.sndUna, this.sndNxt, this.sndMax, 0) : null;
+    if (this.rack && !(first && first.rule === 1) && sb.sackedBytes > 0) {
+      this.markDirty();
+      return;
+    }
+    const seq = first && first.rule === 1 ? first.seq : this.sndUna;
+    const len = Math.min(this.effectiveMss(), first && first.rule === 1 ? first.len : sb.unsackedLen(this.sndUna, this.sndMax));
     if (len > 0) {
-      this.retransmitRange(this.sndUna, len);
-      sb.markRetransmitted(this.sndUna, len);
+      this.retransmitRange(seq, len);
+      sb.markRetransmitted(seq, len);
     }
     this.markDirty();
   }
@@ -1355,6 +1393,7 @@ export class TcpConnection implements Scheduled {
     else if (flags & TcpFlag.ACK) flags |= this.ecn.ok ? TcpFlag.ECE : 0;
     else if (this.backoffs < 2) flags |= EcnState.synFlags(host.config.ecn);
     const ipEcn = this.ecn.ipEcn(newData);
+    if (len > 0 || flags & TcpFlag.FIN) this.dataTransmitted(seq, len + (flags & TcpFlag.FIN ? 1 : 0), now);
     const o = this.emitOpts;
     o.mss = undefined;
     o.windowScale = undefined;
@@ -1492,7 +1531,7 @@ export class TcpConnection implements Scheduled {
   // Timers
 
   nextDeadline(): number {
-    return Math.min(this.rtoAt, this.delackAt, this.persistAt, this.keepaliveAt, this.closeAt);
+    return Math.min(this.rtoAt, this.delackAt, this.persistAt, this.keepaliveAt, this.closeAt, this.rack ? this.rack.deadline : Infinity);
   }
 
   onTimer(now: number): void {
@@ -1507,6 +1546,7 @@ export class TcpConnection implements Scheduled {
         return;
       }
     }
+    if (this.rack && this.rack.deadline <= now) this.onRackTimer(now); // before the RTO: a PTO re-arms it
     if (this.rtoAt <= now) {
       this.rtoAt = Infinity;
       this.onRetransmitTimeout(now);
@@ -1577,6 +1617,8 @@ export class TcpConnection implements Scheduled {
     }
     // RFC 5681 3.1 (4): after a timeout, one segment and slow start from half the flight.
     this.cc.onTimeout(now, seqDiff(this.sndMax, this.sndUna));
+    if (this.backoffs === 1 || !this.undo.active) this.undo.start(this.sndUna);
+    this.rack?.onRto();
     this.sb?.onTimeout(this.sndUna, this.sndMax);
     this.inRecovery = false;
     this.recover = this.sndMax;
@@ -1584,6 +1626,167 @@ export class TcpConnection implements Scheduled {
     this.rttSeq = -1; // Karn
     this.sndNxt = this.sndUna; // go back: resend from the first unacknowledged byte
     this.markDirty();
+    this.rtoAt = now + this.rtt.current(this.backoffs);
+    this.host.schedule(this);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // RACK-TLP (RFC 8985) and spurious-retransmission undo (RFC 3708, RFC 3522): the engine's
+  // side. The algorithms are in rack.ts and spurious-undo.ts; these methods feed them and act.
+
+  /** One reused argument for RackTlp.onAck. */
+  private readonly rackAck: RackAck = {
+    ack: 0,
+    sndUnaBefore: 0,
+    sndNxt: 0,
+    blocks: new Uint32Array(0),
+    count: 0,
+    dsack: false,
+    dsackStart: 0,
+    dsackEnd: 0,
+    pureDupAck: false,
+    echoedSentAt: -1,
+    minRtt: -1,
+  };
+
+  /** Fast recovery, or RTO recovery until RecoveryPoint (RFC 6675 5.1). */
+  private recovering(): boolean {
+    return this.inRecovery || (this.sb !== null && !this.sb.canEnterRecovery());
+  }
+
+  /** RFC 8985 6.2 and 7.4 for one acceptable ACK, after the scoreboard took it. */
+  private rackOnAck(seg: SegmentIn, u: SackUpdate, now: number): void {
+    const rack = this.rack!;
+    const sb = this.sb!;
+    const a = this.rackAck;
+    const o = seg.opts;
+    a.ack = seg.ack;
+    a.sndUnaBefore = this.sndUna;
+    a.sndNxt = this.sndNxt;
+    a.blocks = o.sack;
+    a.count = o.sackCount;
+    a.dsack = u.dsack;
+    a.dsackStart = u.dsackStart;
+    a.dsackEnd = u.dsackEnd;
+    a.pureDupAck = seg.ack === this.sndUna && seg.dataLength === 0 && o.sackCount === 0 && !(seg.flags & (TcpFlag.SYN | TcpFlag.FIN));
+    a.echoedSentAt = this.tsOk && o.hasTimestamp && o.tsEcr !== 0 ? now - seqDiff(this.tsNow(now), o.tsEcr) : -1;
+    a.minRtt = this.minRtt;
+    if (u.reneged > 0) rack.onReneged(sb);
+    const verdict = rack.onAck(a, now, sb);
+    if (verdict === TlpVerdict.RepairedLoss) {
+      // RFC 8985 7.4.2: the probe repaired a loss: the congestion response of a fast recovery.
+      this.host.stats.tlpRepairs++;
+      this.cc.onCongestionEvent(now, seqDiff(this.sndMax, this.sndUna));
+      this.undo.cancel();
+    }
+    this.rackDetectLoss(now);
+  }
+
+  /** RFC 8985 6.2 step 5, and the reorder timer it arms. */
+  private rackDetectLoss(now: number): void {
+    const rack = this.rack!;
+    const marked = rack.detectLoss(now, this.minRtt, this.rtt.srtt, this.sb!.sackedBytes, this.sndMss, this.recovering());
+    if (marked > 0) {
+      this.host.stats.rackMarkedLost += marked;
+      this.markDirty(); // NextSeg() retransmits what was marked
+    }
+    if (rack.reoAt !== Infinity) this.host.schedule(this);
+  }
+
+  /**
+   * After an ACK: recovery by RACK's marks (RFC 8985 6.2: a segment marked lost starts fast
+   * recovery, through the controller's fast-recovery entry), the end of a recovery for RACK's
+   * reordering window, spurious-retransmission undo, and the PTO (RFC 8985 7.2).
+   */
+  private lossRecoveryAfterAck(seg: SegmentIn, u: SackUpdate | null, sndUnaBefore: number, recoveringBefore: boolean, now: number): void {
+    const sb = this.sb;
+    const rack = this.rack;
+    if (rack && sb && !this.inRecovery && rack.pendingBytes > 0 && this.sndUna !== this.sndMax && sb.canEnterRecovery()) this.enterSackRecovery(now);
+    const advanced = seqGt(this.sndUna, sndUnaBefore);
+    let spurious = u !== null && u.dsack && this.undo.onDsack(u.dsackStart, u.dsackEnd);
+    if (!spurious && advanced && this.tsOk && seg.opts.hasTimestamp) spurious = this.undo.onAckAdvanced(seg.ack, seg.opts.tsEcr);
+    if (spurious) this.undoReduction();
+    if (rack && recoveringBefore && !this.recovering()) rack.onRecoveryExit();
+    // RFC 8985 7.2: re-arm on an ACK of new data; SACKed data stops the PTO.
+    if (rack && (advanced || sb!.sackedBytes > 0)) this.schedulePto(now, seqDiff(this.sndMax, this.sndUna));
+  }
+
+  /**
+   * The congestion controller's last reduction was spurious: restore it (its undo()), and leave
+   * the recovery it began without onRecoveryEnd (congestion-control.ts).
+   */
+  private undoReduction(): void {
+    this.host.stats.undos++;
+    this.undo.cancel();
+    this.cc.undo();
+    this.inRecovery = false;
+    this.dupAcks = 0;
+    this.sb?.exitRecovery();
+    this.markDirty();
+  }
+
+  /** RFC 8985 7.2: arm (or stop) the PTO for a flight of `flight` bytes. */
+  private schedulePto(now: number, flight: number): void {
+    const rack = this.rack!;
+    const rtoExpire = this.rtoAt !== Infinity ? this.rtoAt : now + this.rtt.current(this.backoffs);
+    rack.schedulePto(now, this.rtt.hasSample ? this.rtt.srtt : 0, flight, this.sndMss, this.sb!.sackedBytes, this.recovering(), rtoExpire);
+    if (rack.ptoAt !== Infinity) this.host.schedule(this);
+  }
+
+  /** [seq, seq + n) is going out (data, or a FIN): transmit times, retransmission accounting, the PTO. */
+  private dataTransmitted(seq: number, n: number, now: number): void {
+    const end = seqAdd(seq, n);
+    if (seqLt(seq, this.sndMax)) this.undo.onRetransmit(seq, Math.min(n, seqDiff(this.sndMax, seq)), this.tsOk ? this.tsNow(now) : -1);
+    const rack = this.rack;
+    if (!rack) return;
+    rack.onTransmit(seq, end, now);
+    // RFC 8985 7.2: new data (not itself a probe: an episode is then open) re-arms the PTO.
+    if (seqGt(end, this.sndMax)) this.schedulePto(now, seqDiff(end, this.sndUna));
+  }
+
+  /** The RACK reorder timer (RFC 8985 6.2 step 5) or the PTO (RFC 8985 7.3) fired. */
+  private onRackTimer(now: number): void {
+    const rack = this.rack!;
+    if (rack.reoAt <= now) {
+      rack.reoAt = Infinity;
+      this.rackDetectLoss(now);
+      if (!this.inRecovery && rack.pendingBytes > 0 && this.sndUna !== this.sndMax && this.sb!.canEnterRecovery()) this.enterSackRecovery(now);
+    }
+    if (rack.ptoAt <= now) {
+      rack.ptoAt = Infinity;
+      this.sendTlpProbe(now);
+    }
+  }
+
+  /**
+   * RFC 8985 7.3: one probe, whatever cwnd says: a new segment if there is one and the peer's
+   * window takes it, else the highest segment sent again. Then the RTO is armed afresh.
+   */
+  private sendTlpProbe(now: number): void {
+    const rack = this.rack!;
+    const s = this.state;
+    if (!(s === 'ESTABLISHED' || s === 'CLOSE-WAIT' || s === 'FIN-WAIT-1' || s === 'CLOSING' || s === 'LAST-ACK')) return;
+    if (this.sndUna === this.sndMax || this.recovering() || rack.tlpActive) return;
+    const mss = this.effectiveMss();
+    const dataEnd = seqAdd(this.sndUna, this.sendQueue.length);
+    const unsent = seqGt(dataEnd, this.sndNxt) ? seqDiff(dataEnd, this.sndNxt) : 0;
+    const wndRoom = Math.max(0, seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndNxt));
+    this.host.stats.tlpProbes++;
+    if (unsent > 0 && wndRoom > 0 && this.sndNxt === this.sndMax) {
+      const len = Math.min(mss, unsent, wndRoom);
+      const fin = this.finQueued && seqAdd(this.sndNxt, len) === this.finSeq;
+      const next = seqAdd(this.sndNxt, len + (fin ? 1 : 0));
+      rack.onProbeSent(false, next);
+      this.sendSegment(this.sndNxt, len, TcpFlag.ACK | (len === unsent ? TcpFlag.PSH : 0) | (fin ? TcpFlag.FIN : 0));
+      this.sndNxt = next;
+      if (seqGt(next, this.sndMax)) this.sndMax = next;
+    } else {
+      const last = rack.lastSegmentStart();
+      let seq = last >= 0 && seqGe(last, this.sndUna) && seqDiff(this.sndMax, last) <= mss ? last : seqAdd(this.sndMax, -mss);
+      if (seqLt(seq, this.sndUna)) seq = this.sndUna;
+      rack.onProbeSent(true, this.sndMax);
+      this.retransmitRange(seq, seqDiff(this.sndMax, seq));
+    }
     this.rtoAt = now + this.rtt.current(this.backoffs);
     this.host.schedule(this);
   }

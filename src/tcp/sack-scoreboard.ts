@@ -63,6 +63,23 @@ export interface SackUpdate {
   reneged: number;
 }
 
+/**
+ * Loss marks from a time-based detector (RACK, RFC 8985) that replace the DupThresh rule: RFC 8985
+ * is "an alternative to the DupAck threshold approach" (its rule of DupThresh SACKed segments
+ * lives on inside RACK's reordering window, RFC 8985 6.2 step 4). With marks set, IsLost(),
+ * SetPipe() and NextSeg() rule 1 use them; NextSeg rules 3 and 4 are not used (RACK's loss
+ * probe, RFC 8985 7, covers the tail instead).
+ */
+export interface LossMarks {
+  /** Is the octet `seq` in a segment marked lost and not retransmitted since? */
+  isLost(seq: number): boolean;
+  /** The first such octet at or after `from` (-1: none); `lostRun` then holds how many follow. */
+  nextLost(from: number): number;
+  readonly lostRun: number;
+  /** SetPipe() from the unSACKed octets of the flight: less the lost ones, plus retransmissions in flight. */
+  pipe(unsacked: number): number;
+}
+
 /** A range to transmit during loss recovery, and the NextSeg() rule that chose it. */
 export interface NextSegment {
   seq: number;
@@ -84,6 +101,8 @@ export class SackScoreboard {
   droppedRanges = 0;
   /** SACKed bytes forgotten because the receiver reneged (see SackUpdate.reneged); a statistic. */
   renegedBytes = 0;
+  /** RACK's loss marks (RFC 8985), which replace the DupThresh rule when set. */
+  lossMarks: LossMarks | null = null;
 
   /** [left, right) pairs, ascending: edges[2i], edges[2i + 1]. */
   private readonly edges = new Uint32Array(2 * MAX_SACK_RANGES);
@@ -215,6 +234,7 @@ export class SackScoreboard {
    * comment) or more than (DupThresh - 1) * SMSS SACKed bytes with sequence numbers above `seq`.
    */
   isLost(seq: number): boolean {
+    if (this.lossMarks) return this.lossMarks.isLost(seq);
     const above = seqAdd(seq, 1);
     const mss = this.mss;
     const byteLimit = (DUP_THRESH - 1) * mss;
@@ -241,6 +261,7 @@ export class SackScoreboard {
     sndUna >>>= 0;
     sndMax >>>= 0;
     if (!seqLt(sndUna, sndMax)) return 0;
+    if (this.lossMarks) return this.lossMarks.pipe(this.unsackedIn(sndUna, sndMax));
     const mss = this.mss;
     const byteLimit = (DUP_THRESH - 1) * mss;
     // Unsacked octets below `lostBelow` are lost, those at or above it are not.
@@ -281,6 +302,7 @@ export class SackScoreboard {
     sndNxt >>>= 0;
     sndMax >>>= 0;
     const mss = this.mss;
+    if (this.lossMarks) return this.nextSegMarked(sndUna, sndNxt, sndMax, newDataAvail);
     // Rules 1 and 3 share their candidate: the first unSACKed octet at or above HighRxt.
     const s = this.skipSacked(seqMax(sndUna, this.rxtMark));
     if (seqLt(s, sndMax) && seqLt(s, this.highestSacked)) {
@@ -310,6 +332,30 @@ export class SackScoreboard {
         return { seq, len: seqDiff(holeEnd, seq), rule: 4 };
       }
     }
+    return null;
+  }
+
+  /**
+   * NextSeg() with loss marks (RFC 8985 with RFC 6675): (1) the lowest unSACKed octet marked lost
+   * and not yet retransmitted, at most SMSS of its run, stopping at the next SACKed range (a
+   * retransmission that was lost again is marked again, so HighRxt does not bound this rule);
+   * (2) new data as above; nothing else.
+   */
+  private nextSegMarked(sndUna: number, sndNxt: number, sndMax: number, newDataAvail: number): NextSegment | null {
+    const marks = this.lossMarks!;
+    let from = sndUna;
+    for (let guard = 0; guard < 2 * MAX_SACK_RANGES + 2; guard++) {
+      const l = marks.nextLost(from);
+      if (l < 0 || !seqLt(l, sndMax)) break;
+      const runEnd = seqMin(seqAdd(l, marks.lostRun), sndMax);
+      const s = this.skipSacked(l);
+      if (seqLt(s, runEnd)) {
+        const len = Math.min(this.mss, this.unsackedLen(s, runEnd));
+        if (len > 0) return { seq: s, len, rule: 1 };
+      }
+      from = runEnd;
+    }
+    if (newDataAvail > 0 && seqGe(sndNxt, sndMax)) return { seq: sndMax, len: Math.min(this.mss, newDataAvail), rule: 2 };
     return null;
   }
 
@@ -374,6 +420,16 @@ export class SackScoreboard {
     this.recPoint = this.highData;
     this.recPointActive = seqLt(this.ackMark, this.recPoint);
     this.rxtMark = this.ackMark;
+    this.rescueSet = false;
+  }
+
+  /**
+   * Leave loss recovery (fast or after an RTO) at once, without waiting for RecoveryPoint: the
+   * reduction that began it was found spurious (RFC 3708, RFC 3522) and undone.
+   */
+  exitRecovery(): void {
+    this.recovering = false;
+    this.recPointActive = false;
     this.rescueSet = false;
   }
 

@@ -13,7 +13,7 @@ describe('retransmission timeout', () => {
   const FULL = 1448;
 
   it('retransmits lost data after the RTO measured from the handshake RTT (100 ms -> 300 ms), doubling', () => {
-    const h = setup();
+    const h = setup({ rack: false }); // RFC 6298 alone: no tail loss probe (RFC 8985 7) before the RTO
     // RFC 6298 2.2: first sample R = 100: SRTT 100, RTTVAR 50, RTO = 100 + 4 * 50 = 300.
     const { peer, conn, synAck } = passive(h, { rtt: 100 });
     const base = seqAdd(synAck.seq, 1);
@@ -109,7 +109,7 @@ describe('retransmission timeout', () => {
   });
 
   it('retransmits one segment after a timeout and the rest as ACKs come (slow start)', () => {
-    const h = setup();
+    const h = setup({ rack: false }); // RFC 6298 alone: no tail loss probe (RFC 8985 7) before the RTO
     const { peer, conn, synAck } = passive(h, { rtt: 50 });
     const base = seqAdd(synAck.seq, 1);
     const data = pattern(1448 * 3);
@@ -128,7 +128,7 @@ describe('retransmission timeout', () => {
   });
 
   it('gives up with ETIMEDOUT after maxRetransmits', () => {
-    const h = setup({ maxRetransmits: 3 });
+    const h = setup({ maxRetransmits: 3, rack: false }); // RFC 6298 alone, without tail loss probes
     const { peer, conn, rec, synAck } = passive(h); // RTT 0: RTO 200 ms
     const t0 = h.now;
     h.app(() => conn.write(pattern(FULL)));
