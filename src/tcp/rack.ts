@@ -34,6 +34,12 @@ import { DUP_THRESH, type LossMarks } from './sack-scoreboard.js';
 export const TLP_WORST_CASE_DELACK_MS = 200;
 /** RFC 8985 7.2: the PTO before any RTT sample. */
 export const TLP_PTO_NO_SRTT_MS = 1000;
+/**
+ * Added to 2 * SRTT with more than one segment in flight, as Linux (TCP_TIMEOUT_MIN, 2 jiffies):
+ * on a local link SRTT is well under a millisecond, and a probe due before the event loop has
+ * even read the ACKs already waiting would only be a spurious retransmission.
+ */
+export const TLP_PTO_MIN_EXTRA_MS = 2;
 /** RFC 8985 6.2 step 4: the reordering window is reset after this many D-SACK-free recoveries. */
 export const REO_WND_PERSIST = 16;
 
@@ -442,7 +448,7 @@ export class RackTlp implements LossMarks {
       return;
     }
     let pto = srtt > 0 ? 2 * srtt : TLP_PTO_NO_SRTT_MS;
-    if (srtt > 0 && flight <= mss) pto += TLP_WORST_CASE_DELACK_MS;
+    if (srtt > 0) pto += flight <= mss ? TLP_WORST_CASE_DELACK_MS : TLP_PTO_MIN_EXTRA_MS;
     this.ptoAt = Math.min(now + pto, rtoExpire);
   }
 

@@ -150,20 +150,20 @@ describe('RACK pipe counters', () => {
 });
 
 describe('TLP (RFC 8985 7)', () => {
-  it('probes a lost tail with the last segment at PTO = 2 * SRTT, and RACK repairs the rest without an RTO', () => {
+  it('probes a lost tail with the last segment at PTO = 2 * SRTT + 2 ms, and RACK repairs the rest without an RTO', () => {
     const { h, peer, conn, base, data, t0 } = flight(4);
     // Segments 2 and 3 are lost: only 0 and 1 are acknowledged; no duplicate ACK will come.
     h.tickTo(t0 + RTT);
     peer.ackNow({ ack: seqAdd(base, 2 * MSS) });
-    // PTO = 2 * SRTT = 80 ms from this ACK (RTO would be at t0 + 40 + 200).
-    expect(until(h, peer, t0 + RTT + 79)).toEqual([]);
-    const probe = until(h, peer, t0 + RTT + 80);
+    // PTO = 2 * SRTT + 2 ms (Linux's floor) = 82 ms from this ACK (RTO would be at t0 + 40 + 200).
+    expect(until(h, peer, t0 + RTT + 81)).toEqual([]);
+    const probe = until(h, peer, t0 + RTT + 82);
     expect(probe).toHaveLength(1);
-    expectSeg(probe[0]!, { seq: seqAdd(base, 3 * MSS), len: MSS, at: t0 + RTT + 80 });
+    expectSeg(probe[0]!, { seq: seqAdd(base, 3 * MSS), len: MSS, at: t0 + RTT + 82 });
     expect(probe[0]!.payload).toEqual(data.subarray(3 * MSS));
     expect(h.tcp.stats.tlpProbes).toBe(1);
     // The probe is SACKed: segment 2, sent before it, is lost by RACK at once.
-    h.tickTo(t0 + 2 * RTT + 80);
+    h.tickTo(t0 + 2 * RTT + 82);
     sackAck(peer, base, 2, [[3, 4]]);
     const r = dataSegs(peer.take());
     expect(r.map((s) => s.seq)).toEqual([seqAdd(base, 2 * MSS)]);
@@ -179,9 +179,9 @@ describe('TLP (RFC 8985 7)', () => {
     conn.cc.cwnd = 2 * MSS; // cwnd-limited: one more segment is queued, not sent
     h.app(() => conn.write(pattern(MSS)));
     peer.none();
-    const probe = until(h, peer, t0 + 2 * RTT); // no SRTT change: PTO = 80 ms from the write
+    const probe = until(h, peer, t0 + 2 * RTT + 2); // no SRTT change: PTO = 82 ms from the write
     expect(probe).toHaveLength(1);
-    expectSeg(probe[0]!, { seq: seqAdd(base, 2 * MSS), len: MSS, at: t0 + 2 * RTT });
+    expectSeg(probe[0]!, { seq: seqAdd(base, 2 * MSS), len: MSS, at: t0 + 2 * RTT + 2 });
     expect(h.tcp.stats.retransmits).toBe(0);
     expect(h.tcp.stats.tlpProbes).toBe(1);
   });
