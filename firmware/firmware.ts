@@ -190,7 +190,8 @@ export class Firmware {
    */
   private impairRx(d: number, len: number): boolean {
     const imp = this.rxImpair;
-    const fate = imp.decide();
+    let fate = imp.decide();
+    if (fate === Fate.CORRUPT && !(this.byteAt(d, 12) === 0x08 && this.byteAt(d, 13) === 0x00)) fate = fcsDrop(imp);
     if (fate === Fate.MARK && !this.markRx(d, len)) imp.stats.dropped++;
     if (fate === Fate.DROP || (fate === Fate.MARK && this.rx.status[d] !== 0)) {
       this.rx.status[d] = RxStatus.IMPAIR_DROP;
@@ -584,7 +585,8 @@ export class Firmware {
         if (this.writeRing(d)) sent++;
         continue;
       }
-      const fate = imp.decide();
+      let fate = imp.decide();
+      if (fate === Fate.CORRUPT && !(ring.header[d]![12] === 0x08 && ring.header[d]![13] === 0x00)) fate = fcsDrop(imp);
       if (fate === Fate.DROP) continue;
       if (fate === Fate.MARK && !this.markTx(d)) {
         imp.stats.dropped++;
@@ -679,4 +681,16 @@ export function setCe(vihl: number, tos: number, c0: number, c1: number, out: Ui
   out[1] = hc >>> 8;
   out[2] = hc & 0xff;
   return true;
+}
+
+/**
+ * A corrupted frame that is not IPv4 (ARP above all) has no checksum of ours to catch the flip;
+ * on a wire the Ethernet FCS would, and the NIC would discard the frame. So it is lost instead:
+ * counted as dropped, not as corrupted (every frame counted as corrupted is one a receiver
+ * drops for a checksum).
+ */
+function fcsDrop(imp: Impairer): number {
+  imp.stats.corrupted--;
+  imp.stats.dropped++;
+  return Fate.DROP;
 }

@@ -83,9 +83,10 @@ describe.each(MODES)('failing connections, offload $offload, MTU $mtu', (mode: M
       const c = parseStderrCounters(r.stderr);
       expect(c['tcp.resetsIn']).toBe(1);
       expect(c['tcp.connectionsEstablished'] ?? 0).toBe(0);
-      // On the wire: tapstack's SYN, the kernel's RST|ACK, nothing more of TCP.
+      // On the wire: tapstack's SYN (asking for ECN: CWR, ECE, RFC 3168 6.1.1), the kernel's
+      // RST|ACK, nothing more of TCP.
       const flags = await tshark(pcap, ['-Y', 'tcp', '-T', 'fields', '-e', 'ip.src', '-e', 'tcp.flags.str']);
-      expect(flags.map((l) => l.replace(/[·\s]+/g, ' ').trim())).toEqual([`${net.tapstack} S`, `${net.host} A R`]);
+      expect(flags.map((l) => l.replace(/[·\s]+/g, ' ').trim())).toEqual([`${net.tapstack} CE S`, `${net.host} A R`]);
       // tshark flags every RST as a warning; here the RST is the point.
       expectClean(await checkCapture(pcap, { net, mode, tap: NO_TAP_DROPS, accept: [RST_WARNING], counters: c }));
     },

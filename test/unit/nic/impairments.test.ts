@@ -88,3 +88,33 @@ describe('mark in the firmware', () => {
     expect(nic.stats()).toMatchObject({ impairTxMarked: 1, impairTxDropped: 1 });
   });
 });
+
+describe('corrupt in the firmware', () => {
+  class Keep implements RxHandler {
+    frames: Uint8Array[] = [];
+    receive(f: RxFrame): void {
+      this.frames.push(f.contiguous().slice());
+    }
+  }
+
+  it('flips a bit of an IPv4 frame (its header checksum then fails); a non-IPv4 frame is lost instead, as a bad FCS', () => {
+    const dev = new MemoryDevice();
+    const nic = new Nic({ device: dev, mtu: 1500, rxDescriptors: 8, txDescriptors: 8, extraPages: 64, impair: parseImpairments('rx:corrupt=100%', 9) });
+    const keep = new Keep();
+    nic.start(keep);
+    const arp = new Uint8Array(42);
+    arp.set([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x08, 0x06, 0, 1, 0x08, 0x00, 6, 4, 0, 1]);
+    // Only the 20-byte header is IPv4 here: any flip lands in it, so the header checksum fails.
+    const ip = ipFrame(0);
+    ip[16] = 0;
+    ip[17] = 20;
+    const c = foldChecksum(onesComplementSum(ip.subarray(0, 34).fill(0, 24, 26), 14, 34));
+    ip[24] = c >>> 8;
+    ip[25] = c & 0xff;
+    dev.deliver(arp, ip.subarray(0, 34));
+    expect(keep.frames).toHaveLength(1);
+    expect(keep.frames[0]![12]).toBe(0x08);
+    expect(headerChecksumOk(keep.frames[0]!)).toBe(false);
+    expect(nic.stats()).toMatchObject({ impairRxCorrupted: 1, impairRxDropped: 1 });
+  });
+});
