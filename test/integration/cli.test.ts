@@ -8,8 +8,8 @@
  * 198.18.40.0/24 (usage), 198.18.41.0/24 (busy), 198.18.42.0/24 (non-root).
  */
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, netnsCreate, netnsDelete, netnsName, nsRun, ping, requireBuilt, subnet, Tapstack, type RunResult } from './helpers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { CLI, nsRun, ping, requireBuilt, subnet, Tapstack, useNamespace, useTapstack, type RunResult } from './helpers.js';
 
 /**
  * The options `tapstack up` parses, read from the code under test (the built CLI, which is what
@@ -33,16 +33,10 @@ function lines(s: string): string[] {
 
 describe('tapstack command line', () => {
   const net = subnet(40);
-  const ns = netnsName('cli-usage');
+  const ns = useNamespace('cli-usage');
   const ok = ['--ifname', 'tap0', '--address', `${net.tapstack}/24`, '--host-address', `${net.host}/24`];
 
-  beforeAll(async () => {
-    requireBuilt();
-    await netnsCreate(ns);
-  });
-  afterAll(async () => {
-    await netnsDelete(ns);
-  });
+  beforeAll(() => requireBuilt());
 
   const usageErrors: [string, string[]][] = [
     ['an unknown option', ['up', ...ok, '--bogus']],
@@ -95,20 +89,12 @@ describe('tapstack command line', () => {
 
 describe('tapstack up on a TAP name another tapstack holds', () => {
   const net = subnet(41);
-  const ns = netnsName('cli-busy');
+  const { ns, start } = useTapstack('cli-busy');
   let first: Tapstack | null = null;
 
   beforeAll(async () => {
     requireBuilt();
-    await netnsCreate(ns);
-    first = await Tapstack.start({ ns, net, offload: 'on' });
-  });
-  afterAll(async () => {
-    try {
-      if (first?.running) await first.stop();
-    } finally {
-      await netnsDelete(ns);
-    }
+    first = await start({ net, offload: 'on' });
   });
 
   // Without IFF_MULTI_QUEUE a TAP takes one fd: the kernel answers a second TUNSETIFF with EBUSY.
@@ -133,16 +119,10 @@ describe('tapstack up on a TAP name another tapstack holds', () => {
 
 describe('tapstack up as a user without CAP_NET_ADMIN', () => {
   const net = subnet(42);
-  const ns = netnsName('cli-user');
+  const ns = useNamespace('cli-user');
   const nobody = { uid: 65534, gid: 65534 };
 
-  beforeAll(async () => {
-    requireBuilt();
-    await netnsCreate(ns);
-  });
-  afterAll(async () => {
-    await netnsDelete(ns);
-  });
+  beforeAll(() => requireBuilt());
 
   it('can read the built CLI as that user (precondition)', async () => {
     const r = await nsRun(ns, 'setpriv', [`--reuid=${nobody.uid}`, `--regid=${nobody.gid}`, '--clear-groups', 'node', CLI, '--help']);

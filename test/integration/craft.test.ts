@@ -5,16 +5,13 @@
  *
  * Namespaces tapstack-it-craft-{on,off}-<pid>; subnets 198.18.20.0/24 (on), 198.18.21.0/24 (off).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   counter,
   craft,
   drops,
   icmpMessages,
   linkMac,
-  netnsCreate,
-  netnsDelete,
-  netnsName,
   ping,
   PYTHON,
   requireBuilt,
@@ -22,11 +19,12 @@ import {
   CRAFT,
   scratchDir,
   subnet,
-  Tapstack,
   tsharkProblems,
+  useTapstack,
   type IcmpSeen,
   type PingResult,
   type Stopped,
+  type Tapstack,
 } from './helpers.js';
 
 /** The ICMP identifiers craft.py uses (see there). */
@@ -76,8 +74,8 @@ const PINGS_AFTER = 20;
 
 describe.each(['on', 'off'] as const)('malformed frames, offload %s', (offload) => {
   const net = subnet(offload === 'on' ? 20 : 21);
-  const ns = netnsName(`craft-${offload}`);
   const scratch = scratchDir(`craft-${offload}`);
+  const { ns, start } = useTapstack(`craft-${offload}`, { after: scratch.remove });
   const pcap = `${scratch.dir}/craft.pcap`;
   let t: Tapstack | null = null;
   let kernelMac = '';
@@ -91,8 +89,7 @@ describe.each(['on', 'off'] as const)('malformed frames, offload %s', (offload) 
     requireBuilt();
     const list = await run(PYTHON, [CRAFT, '--list']);
     expect(list.stdout.split('\n').filter(Boolean).sort(), 'craft.py and this test list the same cases').toEqual(CASES.map((c) => c.name).sort());
-    await netnsCreate(ns);
-    t = await Tapstack.start({ ns, net, offload, pcap });
+    t = await start({ net, offload, pcap });
     kernelMac = await linkMac(ns, 'tap0');
     // Resolve ARP both ways and see it answer before the garbage.
     before = await ping(ns, net.tapstack, { count: PINGS_BEFORE, interval: 0.02 });
@@ -110,15 +107,6 @@ describe.each(['on', 'off'] as const)('malformed frames, offload %s', (offload) 
     stopped = await t.stop();
     icmp = await icmpMessages(pcap);
   }, 180_000);
-
-  afterAll(async () => {
-    try {
-      if (t?.running) await t.stop();
-    } finally {
-      await netnsDelete(ns);
-      scratch.remove();
-    }
-  });
 
   it('answers pings before', () => {
     expect(before.received, before.stdout).toBe(PINGS_BEFORE);

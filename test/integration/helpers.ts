@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = path.join(ROOT, 'dist/src/cli/main.js');
@@ -102,6 +103,73 @@ export async function netnsDelete(name: string): Promise<void> {
   if (!(await netnsExists(name))) return;
   const r = await run('ip', ['netns', 'del', name]);
   if (r.code !== 0 && (await netnsExists(name))) throw new Error(`ip netns del ${name}: ${r.stderr}`);
+}
+
+export interface NamespaceHooks {
+  /** netnsCreate's `arpAccept`. */
+  arpAccept?: boolean;
+  /** A process the tests may leave running (a test that timed out): killed (SIGKILL) first in afterAll. */
+  kill?: () => { kill(sig: NodeJS.Signals): void; done: Promise<unknown> } | null;
+  /** Then in afterAll: stop what else the tests started in the namespace (it is deleted even if this throws). */
+  stop?: () => Promise<unknown>;
+  /** Last thing in afterAll, once the namespace is gone (remove a scratch directory). */
+  after?: () => void;
+}
+
+/**
+ * Namespace `netnsName(tag)` for the current describe (or file): created in a beforeAll,
+ * deleted in an afterAll. Hooks rather than set-up at collection: a suite a filter skips runs
+ * none and leaves nothing behind. Call it before the scope's own beforeAll, which then finds
+ * the namespace made (hooks run in order; the afterAll ones in reverse, this one last).
+ */
+export function useNamespace(tag: string, o: NamespaceHooks = {}): string {
+  const ns = netnsName(tag);
+  beforeAll(async () => {
+    await netnsCreate(ns, { arpAccept: o.arpAccept });
+  });
+  afterAll(async () => {
+    try {
+      const p = o.kill?.();
+      p?.kill('SIGKILL');
+      await p?.done;
+      await o.stop?.();
+    } finally {
+      await netnsDelete(ns);
+    }
+    o.after?.();
+  });
+  return ns;
+}
+
+/** The tapstack of a {@link useTapstack} scope: its namespace, and `start` for it. */
+export interface TapstackScope {
+  ns: string;
+  /** {@link Tapstack.start} in the scope's namespace; afterAll stops it if it still runs. */
+  start(o: Omit<UpOptions, 'ns'>): Promise<Tapstack>;
+}
+
+/**
+ * {@link useNamespace} for a scope that keeps one tapstack across its tests (started in its
+ * beforeAll or in a test): afterAll stops it, if it still runs, after `o.kill` and `o.stop` and
+ * before the namespace goes. A stop that fails fails afterAll, unless `ignoreStopError` (a test
+ * that timed out may have left it wedged; stop() has killed it by then).
+ */
+export function useTapstack(tag: string, o: NamespaceHooks & { ignoreStopError?: boolean } = {}): TapstackScope {
+  let t: Tapstack | null = null;
+  const ns = useNamespace(tag, {
+    ...o,
+    stop: async () => {
+      try {
+        await o.stop?.();
+      } finally {
+        if (t?.running) await (o.ignoreStopError ? t.stop().catch(() => undefined) : t.stop());
+      }
+    },
+  });
+  return {
+    ns,
+    start: async (up) => (t = await Tapstack.start({ ...up, ns })),
+  };
 }
 
 /** Run a command inside the namespace. */

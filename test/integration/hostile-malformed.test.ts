@@ -25,8 +25,8 @@
  * Namespaces tapstack-it-hostmal-{on,off}-<pid>; subnets 198.18.8.0/24 (on), 198.18.9.0/24 (off).
  */
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { counter, netnsCreate, netnsDelete, netnsName, nsRun, PYTHON, requireBuilt, subnet, Tapstack } from './helpers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { counter, nsRun, PYTHON, requireBuilt, subnet, useTapstack } from './helpers.js';
 
 const SCRIPT = fileURLToPath(new URL('./tcp-malformed.py', import.meta.url));
 const ECHO = 7;
@@ -71,22 +71,10 @@ beforeAll(() => requireBuilt());
 
 describe.each(['on', 'off'] as const)('malformed and hostile TCP segments, offload %s', (offload) => {
   const net = subnet(offload === 'on' ? 8 : 9);
-  const ns = netnsName(`hostmal-${offload}`);
-  let t: Tapstack | null = null;
-
-  beforeAll(async () => {
-    await netnsCreate(ns);
-  });
-  afterAll(async () => {
-    try {
-      if (t?.running) await t.stop().catch(() => undefined);
-    } finally {
-      await netnsDelete(ns);
-    }
-  });
+  const { ns, start } = useTapstack(`hostmal-${offload}`, { ignoreStopError: true });
 
   it('every case is answered as the RFCs say, each drop is counted by reason, and tapstack still serves', async () => {
-    t = await Tapstack.start({ ns, net, offload, extra: ['--serve', `echo:${ECHO},http:80`] });
+    const t = await start({ net, offload, extra: ['--serve', `echo:${ECHO},http:80`] });
     const r = await nsRun(
       ns,
       PYTHON,

@@ -14,27 +14,16 @@
  *
  * Namespace tapstack-it-hostnmap-<pid>; subnet 198.18.7.0/24.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { counter, netnsCreate, netnsDelete, netnsName, nsRun, ping, requireBuilt, subnet, Tapstack } from './helpers.js';
+import { beforeAll, expect, it } from 'vitest';
+import { counter, nsRun, ping, requireBuilt, subnet, useTapstack } from './helpers.js';
 
 const net = subnet(7);
-const ns = netnsName('hostnmap');
-let t: Tapstack | null = null;
+const { ns, start } = useTapstack('hostnmap', { ignoreStopError: true });
 
-beforeAll(async () => {
-  requireBuilt();
-  await netnsCreate(ns);
-});
-afterAll(async () => {
-  try {
-    if (t?.running) await t.stop().catch(() => undefined);
-  } finally {
-    await netnsDelete(ns);
-  }
-});
+beforeAll(() => requireBuilt());
 
 it('nmap -sS -sV -O, top ports and -p 1-1000, completes; tapstack survives, serves, and counts the probes', async () => {
-  t = await Tapstack.start({ ns, net, extra: ['--serve', 'http:80,echo:7'] });
+  const t = await start({ net, extra: ['--serve', 'http:80,echo:7'] });
   for (const ports of [[], ['-p', '1-1000']]) {
     const t0 = performance.now();
     const r = await nsRun(ns, 'nmap', ['-n', '-sS', '-sV', '-O', ...ports, net.tapstack], { timeoutMs: 130_000 });

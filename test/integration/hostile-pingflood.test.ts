@@ -7,28 +7,17 @@
  *
  * Namespace tapstack-it-hostping-<pid>; subnet 198.18.10.0/24.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { counter, netnsCreate, netnsDelete, netnsName, nsRun, ping, requireBuilt, subnet, Tapstack } from './helpers.js';
+import { beforeAll, expect, it } from 'vitest';
+import { counter, nsRun, ping, requireBuilt, subnet, useTapstack } from './helpers.js';
 
 const net = subnet(10);
-const ns = netnsName('hostping');
+const { ns, start } = useTapstack('hostping', { ignoreStopError: true });
 const COUNT = 20_000;
-let t: Tapstack | null = null;
 
-beforeAll(async () => {
-  requireBuilt();
-  await netnsCreate(ns);
-});
-afterAll(async () => {
-  try {
-    if (t?.running) await t.stop().catch(() => undefined);
-  } finally {
-    await netnsDelete(ns);
-  }
-});
+beforeAll(() => requireBuilt());
 
 it('ping -f -c 20000: replies are rate-limited and counted, tapstack stays responsive', async () => {
-  t = await Tapstack.start({ ns, net, extra: ['--serve', 'http:80'] });
+  const t = await start({ net, extra: ['--serve', 'http:80'] });
   const t0 = performance.now();
   // `ip netns exec` execs ping in place: run() kills it by its PID at the timeout.
   const flood = nsRun(ns, 'ping', ['-n', '-q', '-f', '-c', String(COUNT), net.tapstack], { timeoutMs: 200_000 });

@@ -18,17 +18,15 @@
  * 198.18.6.0/24, 198.18.11.0/24.
  */
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   counter,
-  netnsCreate,
-  netnsDelete,
-  netnsName,
   nsRun,
   nsSpawnHashed,
   requireBuilt,
   subnet,
   Tapstack,
+  useNamespace,
   type HashedProcess,
   type Subnet,
 } from './helpers.js';
@@ -128,14 +126,7 @@ function expectSurvived(r: FloodRun): void {
 
 describe('SYN flood during a 100 MiB download', () => {
   const nets = { flood: subnet(5), paced: subnet(6), spoofed: subnet(11) };
-  const names = { flood: netnsName('hostsyn-flood'), paced: netnsName('hostsyn-paced'), spoofed: netnsName('hostsyn-spoofed') };
-
-  beforeAll(async () => {
-    for (const n of Object.values(names)) await netnsCreate(n);
-  });
-  afterAll(async () => {
-    for (const n of Object.values(names)) await netnsDelete(n);
-  });
+  const names = { flood: useNamespace('hostsyn-flood'), paced: useNamespace('hostsyn-paced'), spoofed: useNamespace('hostsyn-spoofed') };
 
   it(
     'hping3 --flood: the download completes intact and curl / is served during the flood',

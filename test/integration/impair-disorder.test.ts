@@ -20,13 +20,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   connectTransfer,
   counter,
-  netnsCreate,
-  netnsDelete,
-  netnsName,
   requireBuilt,
   scratchDir,
   subnet,
   transferSummary,
+  useNamespace,
   writeRandomFile,
   type ConnectTransfer,
   type Counters,
@@ -102,15 +100,8 @@ function expectIntact(r: ConnectTransfer): void {
 
 describe.each<Offload>(['on', 'off'])('bulk transfers under reordering, duplication, corruption, offload %s', (offload) => {
   const net = subnet(offload === 'on' ? 3 : 4);
-  const ns = netnsName(`impdis-${offload}`);
+  const ns = useNamespace(`impdis-${offload}`);
   let port = 6000;
-
-  beforeAll(async () => {
-    await netnsCreate(ns);
-  });
-  afterAll(async () => {
-    await netnsDelete(ns);
-  });
 
   describe.each(SCENARIOS)('$name', (s) => {
     it.each<Direction>(['from-kernel', 'to-kernel'])(

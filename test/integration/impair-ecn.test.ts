@@ -14,7 +14,7 @@
  * 198.18.36.0/24 (off).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectTransfer, counter, netnsCreate, netnsDelete, netnsName, requireBuilt, scratchDir, subnet, transferSummary, writeRandomFile } from './helpers.js';
+import { connectTransfer, counter, requireBuilt, scratchDir, subnet, transferSummary, useNamespace, writeRandomFile } from './helpers.js';
 
 const SIZE = 32 * 1024 * 1024;
 const TEST_TIMEOUT = 240_000;
@@ -30,15 +30,8 @@ afterAll(() => files.remove());
 
 describe.each(['on', 'off'] as const)('ECN marks instead of drops, offload %s', (offload) => {
   const net = subnet(offload === 'on' ? 35 : 36);
-  const ns = netnsName(`impecn-${offload}`);
+  const ns = useNamespace(`impecn-${offload}`);
   let port = 7100;
-
-  beforeAll(async () => {
-    await netnsCreate(ns);
-  });
-  afterAll(async () => {
-    await netnsDelete(ns);
-  });
 
   it.each(['from-kernel', 'to-kernel'] as const)(
     '%s: congestion is signalled with CE and answered without retransmissions',

@@ -19,13 +19,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   connectTransfer,
   counter,
-  netnsCreate,
-  netnsDelete,
-  netnsName,
   requireBuilt,
   scratchDir,
   subnet,
   transferSummary,
+  useNamespace,
   writeRandomFile,
   type ConnectTransfer,
   type Counters,
@@ -93,15 +91,8 @@ function dataDirDropped(c: Counters, dir: Direction): number {
 
 describe.each<Offload>(['on', 'off'])('bulk transfers under loss, offload %s', (offload) => {
   const net = subnet(offload === 'on' ? 1 : 2);
-  const ns = netnsName(`imploss-${offload}`);
+  const ns = useNamespace(`imploss-${offload}`);
   let port = 6000;
-
-  beforeAll(async () => {
-    await netnsCreate(ns);
-  });
-  afterAll(async () => {
-    await netnsDelete(ns);
-  });
 
   describe.each(SCENARIOS)('$name', (s) => {
     it.each<Direction>(['from-kernel', 'to-kernel'])(

@@ -5,26 +5,24 @@
  *
  * Namespaces tapstack-it-mtu-{on,off}-<pid>; subnets 198.18.30.0/24 (on), 198.18.31.0/24 (off).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   counter,
   icmpMessages,
   ipv4Frames,
   isFragment,
-  netnsCreate,
-  netnsDelete,
-  netnsName,
   nsRun,
   ping,
   requireBuilt,
   scratchDir,
   subnet,
-  Tapstack,
   tsharkProblems,
+  useTapstack,
   type IcmpSeen,
   type Ipv4FrameSeen,
   type PingResult,
   type Stopped,
+  type Tapstack,
 } from './helpers.js';
 
 const MTU = 9000;
@@ -38,8 +36,8 @@ const PINGS = [
 
 describe.each(['on', 'off'] as const)('MTU 9000, offload %s', (offload) => {
   const net = subnet(offload === 'on' ? 30 : 31);
-  const ns = netnsName(`mtu-${offload}`);
   const scratch = scratchDir(`mtu-${offload}`);
+  const { ns, start } = useTapstack(`mtu-${offload}`, { after: scratch.remove });
   const pcap = `${scratch.dir}/mtu.pcap`;
   let t: Tapstack | null = null;
   let linkShow = '';
@@ -51,8 +49,7 @@ describe.each(['on', 'off'] as const)('MTU 9000, offload %s', (offload) => {
 
   beforeAll(async () => {
     requireBuilt();
-    await netnsCreate(ns);
-    t = await Tapstack.start({ ns, net, offload, mtu: MTU, pcap });
+    t = await start({ net, offload, mtu: MTU, pcap });
     linkShow = (await nsRun(ns, 'ip', ['-o', 'link', 'show', 'tap0'])).stdout;
     for (const p of PINGS) results.set(p.name, await ping(ns, net.tapstack, { ...p, interval: 0.02 }));
     // One byte more than fits, with DF: the kernel refuses to send it (its own MTU check).
@@ -61,15 +58,6 @@ describe.each(['on', 'off'] as const)('MTU 9000, offload %s', (offload) => {
     icmp = await icmpMessages(pcap);
     frames = await ipv4Frames(pcap);
   }, 180_000);
-
-  afterAll(async () => {
-    try {
-      if (t?.running) await t.stop();
-    } finally {
-      await netnsDelete(ns);
-      scratch.remove();
-    }
-  });
 
   it('sets the MTU on both sides', () => {
     expect(t!.upLine).toContain(' mtu 9000 ');

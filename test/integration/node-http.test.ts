@@ -7,10 +7,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { netnsCreate, netnsDelete, netnsName, nsRun, PYTHON, requireBuilt, ROOT, scratchDir, subnet } from './helpers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { nsRun, PYTHON, requireBuilt, ROOT, scratchDir, subnet, useNamespace } from './helpers.js';
 
-const NS = netnsName('nodehttp');
 const NET = subnet(60);
 
 function waitForLine(p: ChildProcess, re: RegExp, timeoutMs: number): Promise<string> {
@@ -34,14 +33,8 @@ function waitForLine(p: ChildProcess, re: RegExp, timeoutMs: number): Promise<st
 
 describe('Node http on tapstack sockets', () => {
   const scratch = scratchDir('nodehttp');
-  beforeAll(async () => {
-    requireBuilt();
-    await netnsCreate(NS);
-  });
-  afterAll(async () => {
-    await netnsDelete(NS);
-    scratch.remove();
-  });
+  const NS = useNamespace('nodehttp', { after: scratch.remove });
+  beforeAll(() => requireBuilt());
 
   it('http.createServer answers curl through tapstack', async () => {
     const p = spawn('ip', ['netns', 'exec', NS, 'node', path.join(ROOT, 'examples/http-server.mjs'), 'tap0', `${NET.tapstack}/24`, `${NET.host}/24`, '8080']);

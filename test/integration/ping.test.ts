@@ -9,29 +9,27 @@
  * Namespaces tapstack-it-ping-{on,off}-<pid>, tapstack-it-announce-<pid>; subnets
  * 198.18.10.0/24 (on), 198.18.11.0/24 (off), 198.18.12.0/24 (announcement).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   counter,
   icmpMessages,
   ipv4Frames,
   linkMac,
   neighbour,
-  netnsCreate,
-  netnsDelete,
-  netnsName,
   ping,
   poll,
   requireBuilt,
   scratchDir,
   subnet,
-  Tapstack,
   tshark,
   tsharkProblems,
+  useTapstack,
   type IcmpSeen,
   type Ipv4FrameSeen,
   type Neighbour,
   type PingResult,
   type Stopped,
+  type Tapstack,
 } from './helpers.js';
 
 const MTU = 1500;
@@ -60,8 +58,8 @@ function fragmentsOf(icmpLength: number): number {
 
 describe.each(['on', 'off'] as const)('ping tapstack, offload %s', (offload) => {
   const net = subnet(offload === 'on' ? 10 : 11);
-  const ns = netnsName(`ping-${offload}`);
   const scratch = scratchDir(`ping-${offload}`);
+  const { ns, start } = useTapstack(`ping-${offload}`, { after: scratch.remove });
   const pcap = `${scratch.dir}/ping.pcap`;
   let t: Tapstack | null = null;
   let kernelMac = '';
@@ -74,8 +72,7 @@ describe.each(['on', 'off'] as const)('ping tapstack, offload %s', (offload) => 
 
   beforeAll(async () => {
     requireBuilt();
-    await netnsCreate(ns);
-    t = await Tapstack.start({ ns, net, offload, pcap });
+    t = await start({ net, offload, pcap });
     kernelMac = await linkMac(ns, 'tap0');
     // Before any IPv4 traffic: tapstack has announced itself (RFC 5227), which the kernel
     // ignores (arp_accept 0), so whatever it knows next came from an ARP exchange.
@@ -88,15 +85,6 @@ describe.each(['on', 'off'] as const)('ping tapstack, offload %s', (offload) => 
     icmp = await icmpMessages(pcap);
     frames = await ipv4Frames(pcap);
   }, 180_000);
-
-  afterAll(async () => {
-    try {
-      if (t?.running) await t.stop();
-    } finally {
-      await netnsDelete(ns);
-      scratch.remove();
-    }
-  });
 
   it('prints its MAC and exits 0 on SIGINT', () => {
     expect(t!.upLine).toMatch(new RegExp(`^tapstack up: tap0 ${net.tapstack.replace(/\./g, '\\.')}/24 mac [0-9a-f:]{17} mtu 1500 offload ${offload} `));
@@ -194,23 +182,12 @@ describe.each(['on', 'off'] as const)('ping tapstack, offload %s', (offload) => 
 
 describe('the ARP announcement (RFC 5227 2.3)', () => {
   const net = subnet(12);
-  const ns = netnsName('announce');
-  let t: Tapstack | null = null;
+  const { ns, start } = useTapstack('announce', { arpAccept: true });
 
-  beforeAll(async () => {
-    requireBuilt();
-    await netnsCreate(ns, { arpAccept: true });
-  });
-  afterAll(async () => {
-    try {
-      if (t?.running) await t.stop();
-    } finally {
-      await netnsDelete(ns);
-    }
-  });
+  beforeAll(() => requireBuilt());
 
   it('teaches a kernel with arp_accept its MAC before any IPv4 traffic', async () => {
-    t = await Tapstack.start({ ns, net });
+    const t = await start({ net });
     // Two announcements, 2 s apart: the entry appears after the first (or the second).
     const n = await poll(async () => {
       const e = await neighbour(ns, net.tapstack);

@@ -14,24 +14,22 @@
  * Namespaces tapstack-it-tcpclient-{on,off}{1500,9000}-<pid>; subnets 198.18.110-113.0/24.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, netnsCreate, netnsDelete, netnsName, requireBuilt, scratchDir } from './helpers.js';
+import { CLI, requireBuilt, scratchDir } from './helpers.js';
 import {
   BIG,
   captureSummary,
   checkCapture,
-  killStarted,
   logThroughput,
   MiB,
   modeName,
   MODES,
-  modeSubnet,
-  modeTag,
   nsSpawn,
   parseStderrCounters,
   patternSha256,
   sha256File,
   show,
   tapQueueStats,
+  useMode,
   waitListening,
   writePatternFile,
   type CaptureCheck,
@@ -69,22 +67,8 @@ function expectClean(c: CaptureCheck, truncated: boolean): void {
 }
 
 describe.each(MODES)('tapstack connect to kernel socat servers, offload $offload, MTU $mtu', (mode: Mode) => {
-  const net = modeSubnet(110, mode);
-  const ns = netnsName(`tcpclient-${modeTag(mode)}`);
-  const scratch = scratchDir(`tcpclient-${modeTag(mode)}`);
+  const { net, ns, scratch } = useMode('tcpclient', 110, mode);
   let port = 5000;
-
-  beforeAll(async () => {
-    await netnsCreate(ns);
-  });
-  afterAll(async () => {
-    try {
-      await killStarted();
-    } finally {
-      await netnsDelete(ns);
-      scratch.remove();
-    }
-  });
 
   /** `tapstack connect` options: its own TAP, the kernel's address, the mode, a capture. */
   function connectArgs(p: number, pcap: string, truncated: boolean): string[] {

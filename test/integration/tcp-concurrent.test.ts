@@ -14,26 +14,22 @@
  *
  * Namespaces tapstack-it-tcpconc-{on,off}{1500,9000}-<pid>; subnets 198.18.130-133.0/24.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { counter, netnsCreate, netnsDelete, netnsName, requireBuilt, scratchDir, tshark, type Tapstack } from './helpers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { counter, requireBuilt, tshark, type Tapstack } from './helpers.js';
 import {
   captureSummary,
-  checkCapture,
-  killStarted,
   logThroughput,
   MiB,
   modeName,
   MODES,
-  modeSubnet,
-  modeTag,
   nsExec,
   patternSha256,
+  serveChecked,
   sha256File,
   show,
-  withTapstack,
+  useMode,
   type CaptureCheck,
   type Mode,
-  type Run,
 } from './tcp-helpers.js';
 
 const N = 200;
@@ -133,34 +129,13 @@ interface EchoReport {
 }
 
 describe.each(MODES)('200 connections at once, offload $offload, MTU $mtu', (mode: Mode) => {
-  const net = modeSubnet(130, mode);
-  const ns = netnsName(`tcpconc-${modeTag(mode)}`);
-  const scratch = scratchDir(`tcpconc-${modeTag(mode)}`);
+  const m = useMode('tcpconc', 130, mode);
+  const { net, ns, scratch } = m;
 
-  beforeAll(async () => {
-    await netnsCreate(ns);
-  });
-  afterAll(async () => {
-    try {
-      await killStarted();
-    } finally {
-      await netnsDelete(ns);
-      scratch.remove();
-    }
-  });
-
-  async function serve<T>(name: string, body: (t: Tapstack) => Promise<T>): Promise<Run<T> & { check: CaptureCheck; pcap: string }> {
-    const pcap = `${scratch.dir}/${name}.pcap`;
-    const run = await withTapstack({ ns, net, offload: mode.offload, mtu: mode.mtu, pcap, extra: ['--serve', 'http:80,echo:7', '--snaplen', '128'] }, body);
-    // Before 0793d66 this capture had spurious retransmissions (the kernel's D-SACKs) without
-    // any loss: answering 200 requests at once holds tapstack's event loop for about 0.6 s, and
-    // the RTO timers ran before the queued ACKs were read (tcp-rto-stall.test.ts).
-    const check = await checkCapture(pcap, { net, mode, tap: run.tap, truncated: true, counters: run.stopped.counters });
-    if (Object.keys(check.accepted).length || run.tap.txDropped) {
-      console.log(`[${modeName(mode)}] ${name}: kernel TAP queue dropped ${run.tap.txDropped} frames to tapstack; capture: ${captureSummary(check)}`);
-    }
-    return { ...run, check, pcap };
-  }
+  // Before 0793d66 these captures had spurious retransmissions (the kernel's D-SACKs) without
+  // any loss: answering 200 requests at once holds tapstack's event loop for about 0.6 s, and
+  // the RTO timers ran before the queued ACKs were read (tcp-rto-stall.test.ts).
+  const serve = <T>(name: string, body: (t: Tapstack) => Promise<T>) => serveChecked(m, name, { serve: 'http:80,echo:7', truncated: true }, body);
 
   it(
     `200 parallel curl downloads of /bytes/${SIZE}, every sha256 right`,

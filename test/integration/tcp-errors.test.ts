@@ -16,16 +16,13 @@
  *
  * Namespaces tapstack-it-tcperr-{on,off}{1500,9000}-<pid>; subnets 198.18.140-143.0/24.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, counter, netnsCreate, netnsDelete, netnsName, nsRun, requireBuilt, scratchDir, tshark } from './helpers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { CLI, counter, nsRun, requireBuilt, tshark } from './helpers.js';
 import {
   captureSummary,
   checkCapture,
-  killStarted,
   modeName,
   MODES,
-  modeSubnet,
-  modeTag,
   NO_TAP_DROPS,
   nsExec,
   nsSpawn,
@@ -33,6 +30,7 @@ import {
   RST_WARNING,
   show,
   tapQueueStats,
+  useMode,
   waitListening,
   withTapstack,
   type CaptureCheck,
@@ -55,22 +53,8 @@ function expectClean(c: CaptureCheck): void {
 }
 
 describe.each(MODES)('failing connections, offload $offload, MTU $mtu', (mode: Mode) => {
-  const net = modeSubnet(140, mode);
-  const ns = netnsName(`tcperr-${modeTag(mode)}`);
-  const scratch = scratchDir(`tcperr-${modeTag(mode)}`);
+  const { net, ns, scratch } = useMode('tcperr', 140, mode);
   const upOpts = ['--ifname', 'tap0', '--address', `${net.tapstack}/24`, '--host-address', `${net.host}/24`, '--offload', mode.offload, '--mtu', String(mode.mtu)];
-
-  beforeAll(async () => {
-    await netnsCreate(ns);
-  });
-  afterAll(async () => {
-    try {
-      await killStarted();
-    } finally {
-      await netnsDelete(ns);
-      scratch.remove();
-    }
-  });
 
   it(
     'tapstack connect to a closed kernel port fails with ECONNREFUSED',

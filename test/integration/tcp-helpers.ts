@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, copyFileSync, createReadStream, mkdirSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { nsRun, subnet, Tapstack, tshark, type Stopped, type Subnet, type UpOptions } from './helpers.js';
+import { nsRun, scratchDir, subnet, Tapstack, tshark, useNamespace, type Stopped, type Subnet, type UpOptions } from './helpers.js';
 
 export const MiB = 1024 * 1024;
 export const BIG = 100 * MiB;
@@ -44,6 +44,27 @@ export function modeSubnet(base: number, m: Mode): Subnet {
   const i = MODES.findIndex((x) => x.offload === m.offload && x.mtu === m.mtu);
   if (i < 0 || base < 100 || base + MODES.length - 1 > 199) throw new Error(`subnet ${base} + ${i}`);
   return subnet(base + i);
+}
+
+/** What a describe per mode works in: see {@link useMode}. */
+export interface ModeScope {
+  mode: Mode;
+  net: Subnet;
+  ns: string;
+  scratch: { dir: string; remove: () => void };
+}
+
+/**
+ * The set-up of a describe per mode: its subnet (`modeSubnet(base, mode)`), namespace and
+ * scratch directory `<prefix>-<modeTag>`; afterAll kills what the tests started (a test that
+ * timed out leaves them running), deletes the namespace and removes the directory.
+ */
+export function useMode(prefix: string, base: number, mode: Mode): ModeScope {
+  const net = modeSubnet(base, mode);
+  const tag = `${prefix}-${modeTag(mode)}`;
+  const scratch = scratchDir(tag);
+  const ns = useNamespace(tag, { stop: killStarted, after: scratch.remove });
+  return { mode, net, ns, scratch };
 }
 
 // ---- the /bytes/N pattern: byte i is i mod 251 ----
@@ -317,6 +338,29 @@ export async function withTapstack<T>(o: UpOptions, body: (t: Tapstack) => Promi
   tapstacks.delete(t);
   if (stopped.code !== 0) throw new Error(`tapstack exited ${stopped.code ?? stopped.signal}\n${stopped.stdout}${stopped.stderr}`);
   return { value, stopped, tap };
+}
+
+/**
+ * One {@link withTapstack} run of `tapstack up --serve <serve>` in a {@link useMode} scope, with
+ * a capture `<name>.pcap` in its scratch directory (snaplen 128 if `truncated`), which is
+ * checked once tapstack stopped. Accepted warnings and TAP drops go to the log: they explain a
+ * slow run.
+ */
+export async function serveChecked<T>(
+  s: ModeScope,
+  name: string,
+  o: { serve: string; truncated?: boolean },
+  body: (t: Tapstack) => Promise<T>,
+): Promise<Run<T> & { check: CaptureCheck; pcap: string }> {
+  const { mode, net } = s;
+  const pcap = `${s.scratch.dir}/${name}.pcap`;
+  const extra = ['--serve', o.serve, ...(o.truncated ? ['--snaplen', '128'] : [])];
+  const run = await withTapstack({ ns: s.ns, net, offload: mode.offload, mtu: mode.mtu, pcap, extra }, body);
+  const check = await checkCapture(pcap, { net, mode, tap: run.tap, truncated: o.truncated, counters: run.stopped.counters });
+  if (Object.keys(check.accepted).length || run.tap.txDropped) {
+    console.log(`[${modeName(mode)}] ${name}: kernel TAP queue dropped ${run.tap.txDropped} frames to tapstack; capture: ${captureSummary(check)}`);
+  }
+  return { ...run, check, pcap };
 }
 
 /**

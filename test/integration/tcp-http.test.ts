@@ -13,24 +13,20 @@
  * Namespaces tapstack-it-tcphttp-{on,off}{1500,9000}-<pid>; subnets 198.18.120-123.0/24.
  */
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { counter, netnsCreate, netnsDelete, netnsName, requireBuilt, scratchDir, type Tapstack } from './helpers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { counter, requireBuilt, type Tapstack } from './helpers.js';
 import {
   captureSummary,
-  checkCapture,
-  killStarted,
   modeName,
   MODES,
-  modeSubnet,
-  modeTag,
   nsExec,
   patternSha256,
+  serveChecked,
   sha256File,
   show,
-  withTapstack,
+  useMode,
   type CaptureCheck,
   type Mode,
-  type Run,
 } from './tcp-helpers.js';
 
 const TEST_TIMEOUT = 180_000;
@@ -56,29 +52,12 @@ function abField(out: string, label: string): number | null {
 }
 
 describe.each(MODES)('Node http on tapstack, offload $offload, MTU $mtu', (mode: Mode) => {
-  const net = modeSubnet(120, mode);
-  const ns = netnsName(`tcphttp-${modeTag(mode)}`);
-  const scratch = scratchDir(`tcphttp-${modeTag(mode)}`);
+  const m = useMode('tcphttp', 120, mode);
+  const { net, ns, scratch } = m;
   const url = (path: string) => `http://${net.tapstack}${path}`;
 
-  beforeAll(async () => {
-    await netnsCreate(ns);
-  });
-  afterAll(async () => {
-    try {
-      await killStarted();
-    } finally {
-      await netnsDelete(ns);
-      scratch.remove();
-    }
-  });
-
-  async function serve<T>(name: string, body: (t: Tapstack) => Promise<T>): Promise<Run<T> & { check: CaptureCheck }> {
-    const pcap = `${scratch.dir}/${name}.pcap`;
-    const run = await withTapstack({ ns, net, offload: mode.offload, mtu: mode.mtu, pcap, extra: ['--serve', 'http:80'] }, body);
-    const check = await checkCapture(pcap, { net, mode, tap: run.tap, counters: run.stopped.counters });
-    return { ...run, check };
-  }
+  /** Little traffic: captured whole. */
+  const serve = <T>(name: string, body: (t: Tapstack) => Promise<T>) => serveChecked(m, name, { serve: 'http:80' }, body);
 
   it.each([
     { name: 'with keep-alive (ab -k)', keepAlive: true },

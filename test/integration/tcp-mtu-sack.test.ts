@@ -20,8 +20,8 @@
  *
  * Namespaces tapstack-it-tcpsack-{1500,9000}-<pid>; subnets 198.18.150.0/24, 198.18.151.0/24.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { counter, netnsCreate, netnsDelete, netnsName, nsRun, requireBuilt, scratchDir, subnet, tshark } from './helpers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { counter, nsRun, requireBuilt, scratchDir, subnet, tshark, useNamespace } from './helpers.js';
 import {
   captureSummary,
   checkCapture,
@@ -44,8 +44,8 @@ const SIZE = 10 * MiB;
 describe.each([1500, 9000] as const)('segments with SACK blocks fit the MTU, offload off, MTU %i', (mtu) => {
   const mode: Mode = { offload: 'off', mtu };
   const net = subnet(mtu === 1500 ? 150 : 151);
-  const ns = netnsName(`tcpsack-${mtu}`);
   const scratch = scratchDir(`tcpsack-${mtu}`);
+  const ns = useNamespace(`tcpsack-${mtu}`, { stop: killStarted, after: scratch.remove });
   const src = `${scratch.dir}/src.bin`;
   const out = `${scratch.dir}/echo.out`;
   const pcap = `${scratch.dir}/sack.pcap`;
@@ -56,7 +56,6 @@ describe.each([1500, 9000] as const)('segments with SACK blocks fit the MTU, off
   beforeAll(async () => {
     requireBuilt();
     writePatternFile(src, SIZE);
-    await netnsCreate(ns);
     run = await withTapstack({ ns, net, offload: 'off', mtu, pcap, extra: ['--serve', 'echo:7'] }, async () => {
       const q = await nsRun(ns, 'ip', ['link', 'set', 'tap0', 'txqueuelen', '8']);
       if (q.code !== 0) throw new Error(`txqueuelen: ${q.stderr}`);
@@ -70,15 +69,6 @@ describe.each([1500, 9000] as const)('segments with SACK blocks fit the MTU, off
       return { ipLen: Number(ipLen), tcpLen: Number(tcpLen) };
     });
   }, 180_000);
-
-  afterAll(async () => {
-    try {
-      await killStarted();
-    } finally {
-      await netnsDelete(ns);
-      scratch.remove();
-    }
-  });
 
   it('echoes 10 MiB correctly through heavy loss on the way in, SACKing what it holds', async () => {
     expect(run.value.code, show(run.value)).toBe(0);

@@ -21,8 +21,8 @@
  */
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { netnsCreate, netnsDelete, netnsName, requireBuilt, ROOT, scratchDir, subnet } from './helpers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { requireBuilt, ROOT, scratchDir, subnet, useNamespace } from './helpers.js';
 import {
   captureSummary,
   checkCapture,
@@ -79,8 +79,8 @@ beforeAll(() => requireBuilt());
 describe.each(['on', 'off'] as const)('a blocked event loop, offload %s', (offload) => {
   const mode: Mode = { offload, mtu: 1500 };
   const net = subnet(offload === 'on' ? 170 : 171);
-  const ns = netnsName(`tcprto-${offload}`);
   const scratch = scratchDir(`tcprto-${offload}`);
+  const ns = useNamespace(`tcprto-${offload}`, { stop: killStarted, after: scratch.remove });
   const pcap = `${scratch.dir}/rto.pcap`;
   const out = `${scratch.dir}/recv.out`;
   let prog: ProcResult;
@@ -90,7 +90,6 @@ describe.each(['on', 'off'] as const)('a blocked event loop, offload %s', (offlo
   let check: CaptureCheck;
 
   beforeAll(async () => {
-    await netnsCreate(ns);
     const p = nsSpawn(ns, 'node', ['--input-type=module', '-e', PROGRAM], {
       env: {
         T_DIST: pathToFileURL(path.join(ROOT, 'dist/src/index.js')).href,
@@ -116,15 +115,6 @@ describe.each(['on', 'off'] as const)('a blocked event loop, offload %s', (offlo
     stats = JSON.parse(prog.stdout.trim().split('\n').pop() ?? '{}') as Record<string, number>;
     check = await checkCapture(pcap, { net, mode, tap });
   }, 120_000);
-
-  afterAll(async () => {
-    try {
-      await killStarted();
-    } finally {
-      await netnsDelete(ns);
-      scratch.remove();
-    }
-  });
 
   it('a program on the Stack API serves 4 MiB to the kernel, nothing lost on the way', async () => {
     expect(prog.code, show(prog)).toBe(0);

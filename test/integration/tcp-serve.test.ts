@@ -14,28 +14,23 @@
  * Namespaces tapstack-it-tcpserve-{on,off}{1500,9000}-<pid>; subnets 198.18.100-103.0/24.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { counter, netnsCreate, netnsDelete, netnsName, requireBuilt, scratchDir, type Tapstack } from './helpers.js';
+import { counter, requireBuilt, scratchDir, type Tapstack } from './helpers.js';
 import {
   BIG,
   captureSummary,
-  checkCapture,
-  killStarted,
   logThroughput,
   MiB,
-  modeName,
   MODES,
-  modeSubnet,
-  modeTag,
   nsExec,
   patternSha256,
+  serveChecked,
   sha256File,
   show,
-  withTapstack,
+  useMode,
   writePatternFile,
   type CaptureCheck,
   type Mode,
   type ProcResult,
-  type Run,
 } from './tcp-helpers.js';
 
 const SMALL = 4 * MiB;
@@ -75,34 +70,12 @@ function expectClean(c: CaptureCheck, truncated: boolean): void {
 }
 
 describe.each(MODES)('kernel clients against tapstack services, offload $offload, MTU $mtu', (mode: Mode) => {
-  const net = modeSubnet(100, mode);
-  const ns = netnsName(`tcpserve-${modeTag(mode)}`);
-  const scratch = scratchDir(`tcpserve-${modeTag(mode)}`);
+  const m = useMode('tcpserve', 100, mode);
+  const { net, ns, scratch } = m;
   const url = (path: string) => `http://${net.tapstack}${path}`;
 
-  beforeAll(async () => {
-    await netnsCreate(ns);
-  });
-  afterAll(async () => {
-    try {
-      await killStarted();
-    } finally {
-      await netnsDelete(ns);
-      scratch.remove();
-    }
-  });
-
   /** One tapstack run with the services and a capture; the capture is checked after it stopped. */
-  async function serve<T>(name: string, truncated: boolean, body: (t: Tapstack) => Promise<T>): Promise<Run<T> & { check: CaptureCheck }> {
-    const pcap = `${scratch.dir}/${name}.pcap`;
-    const extra = ['--serve', 'http:80,echo:7,discard:9', ...(truncated ? ['--snaplen', '128'] : [])];
-    const run = await withTapstack({ ns, net, offload: mode.offload, mtu: mode.mtu, pcap, extra }, body);
-    const check = await checkCapture(pcap, { net, mode, tap: run.tap, truncated, counters: run.stopped.counters });
-    if (Object.keys(check.accepted).length || run.tap.txDropped) {
-      console.log(`[${modeName(mode)}] ${name}: kernel TAP queue dropped ${run.tap.txDropped} frames to tapstack; capture: ${captureSummary(check)}`);
-    }
-    return { ...run, check };
-  }
+  const serve = <T>(name: string, truncated: boolean, body: (t: Tapstack) => Promise<T>) => serveChecked(m, name, { serve: 'http:80,echo:7,discard:9', truncated }, body);
 
   async function download(tool: 'curl' | 'wget'): Promise<void> {
     const out = `${scratch.dir}/${tool}.out`;

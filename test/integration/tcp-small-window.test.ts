@@ -22,8 +22,8 @@
  * Namespaces tapstack-it-tcpswnd-{on,off}-<pid>; subnets 198.18.160.0/24, 198.18.161.0/24
  * (the scripted peer is 198.18.X.3).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { netnsCreate, netnsDelete, netnsName, nsRun, PYTHON, requireBuilt, scratchDir, subnet } from './helpers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { nsRun, PYTHON, requireBuilt, scratchDir, subnet, useNamespace } from './helpers.js';
 import { captureSummary, checkCapture, killStarted, RST_WARNING, show, withTapstack, type CaptureCheck, type Mode, type Run } from './tcp-helpers.js';
 
 const PEER = String.raw`
@@ -131,14 +131,13 @@ describe.each(['off', 'on'] as const)('a window smaller than a segment, offload 
   const net = subnet(offload === 'off' ? 160 : 161);
   const peerIp = `198.18.${net.x}.3`;
   const peerMac = '02:54:53:00:00:03';
-  const ns = netnsName(`tcpswnd-${offload}`);
   const scratch = scratchDir(`tcpswnd-${offload}`);
+  const ns = useNamespace(`tcpswnd-${offload}`, { stop: killStarted, after: scratch.remove });
   const pcap = `${scratch.dir}/swnd.pcap`;
   let run: Run<PeerReport>;
   let check: CaptureCheck;
 
   beforeAll(async () => {
-    await netnsCreate(ns);
     run = await withTapstack({ ns, net, offload, mtu: 1500, pcap, extra: ['--serve', 'http:80'] }, async (t) => {
       const r = await nsRun(ns, PYTHON, ['-c', PEER, 'tap0', peerIp, peerMac, net.tapstack, t.mac, '80', '/bytes/1048576', '3'], { timeoutMs: 60_000 });
       if (r.code !== 0 && r.stdout.trim() === '') throw new Error(`scripted peer: exit ${r.code}\n${r.stdout}${r.stderr}`);
@@ -147,15 +146,6 @@ describe.each(['off', 'on'] as const)('a window smaller than a segment, offload 
     // The peer resets the connection at the end; no kernel TCP is involved (tap counters: none).
     check = await checkCapture(pcap, { net, mode, tap: run.tap, accept: [RST_WARNING], counters: run.stopped.counters });
   }, 120_000);
-
-  afterAll(async () => {
-    try {
-      await killStarted();
-    } finally {
-      await netnsDelete(ns);
-      scratch.remove();
-    }
-  });
 
   it('fills the window with full segments until less than one segment is left', () => {
     const r = run.value;

@@ -6,17 +6,14 @@
  *
  * Namespace tapstack-it-zcecho-<pid>; subnet 198.18.210.0/24. Times are logged, never asserted.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   counter,
-  netnsCreate,
-  netnsDelete,
-  netnsName,
   nsSpawnHashed,
   requireBuilt,
   scratchDir,
   subnet,
-  Tapstack,
+  useTapstack,
   writeRandomFile,
   type Counters,
   type HashedProcess,
@@ -30,13 +27,16 @@ const PORT = 7;
 
 describe('kernel -> tapstack echo (pages) -> kernel, 100 MiB, offload on, MTU 1500, zero copy on', () => {
   const net = subnet(210);
-  const ns = netnsName('zcecho');
   // Made in beforeAll: a suite skipped by a filter runs no hooks and would leave it behind.
   let scratch: { dir: string; remove: () => void } | null = null;
+  let client: HashedProcess | null = null;
+  const { ns, start } = useTapstack('zcecho', {
+    ignoreStopError: true,
+    kill: () => client,
+    after: () => scratch?.remove(),
+  });
   let file = '';
   let sent = '';
-  let t: Tapstack | null = null;
-  let client: HashedProcess | null = null;
   let back: HashedRun | null = null;
   let stopped: Stopped | null = null;
   let c: Counters = {};
@@ -46,8 +46,7 @@ describe('kernel -> tapstack echo (pages) -> kernel, 100 MiB, offload on, MTU 15
     scratch = scratchDir('zcecho');
     file = `${scratch.dir}/in.bin`;
     sent = writeRandomFile(file, BYTES);
-    await netnsCreate(ns);
-    t = await Tapstack.start({ ns, net, offload: 'on', mtu: 1500, extra: ['--serve', `echo:${PORT}`, '--zero-copy', 'send,receive', '--split', 'fixed:66'] });
+    const t = await start({ net, offload: 'on', mtu: 1500, extra: ['--serve', `echo:${PORT}`, '--zero-copy', 'send,receive', '--split', 'fixed:66'] });
     const t0 = performance.now();
     // -t: after its input ends, socat half-closes and waits (up to 300 s) for the echo to end.
     client = nsSpawnHashed(ns, 'socat', ['-t', '300', '-', `TCP:${net.tapstack}:${PORT}`], { stdin: file, timeoutMs: 600_000 });
@@ -64,17 +63,6 @@ describe('kernel -> tapstack echo (pages) -> kernel, 100 MiB, offload on, MTU 15
           .join(', ') || 'none'}), completions ${counter(c, 'zc.completions')} (${counter(c, 'zc.completions-with-a-copy')} with a copy)`,
     );
   }, 900_000);
-
-  afterAll(async () => {
-    try {
-      client?.kill('SIGKILL');
-      await client?.done;
-      if (t?.running) await t.stop().catch(() => undefined);
-    } finally {
-      await netnsDelete(ns);
-      scratch?.remove();
-    }
-  });
 
   it('returns the 100 MiB intact (sha256)', () => {
     expect(back!.code, back!.stderr).toBe(0);

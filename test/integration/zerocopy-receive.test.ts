@@ -16,18 +16,15 @@
  *
  * Namespaces tapstack-it-zcrx-<case>-<pid>; subnets 198.18.200.0/24 .. 198.18.204.0/24.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   counter,
-  netnsCreate,
-  netnsDelete,
-  netnsName,
   nsRun,
   nsSpawnHashed,
   requireBuilt,
   runOk,
   subnet,
-  Tapstack,
+  useTapstack,
   waitKernelConnectionsDone,
   type Counters,
   type HashedProcess,
@@ -94,16 +91,17 @@ function expectAllCopiedAs(r: RxRun, reason: string): void {
 function rxCase(k: RxCase, bytes: number, body: (get: () => RxRun) => void): void {
   describe(`kernel -> tapstack discard, 1 GiB, offload on, MTU 1500, ${k.name}`, () => {
     const net = subnet(k.x);
-    const ns = netnsName(`zcrx-${k.tag}`);
-    let t: Tapstack | null = null;
     let sender: HashedProcess | null = null;
+    const { ns, start } = useTapstack(`zcrx-${k.tag}`, {
+      ignoreStopError: true,
+      kill: () => sender,
+    });
     let result: RxRun | null = null;
 
     beforeAll(async () => {
       requireBuilt();
-      await netnsCreate(ns);
       if (!k.timestamps) await runOk('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.ipv4.tcp_timestamps=0']);
-      t = await Tapstack.start({ ns, net, offload: 'on', mtu: 1500, extra: ['--serve', `discard:${PORT}`, '--split', k.split, '--zero-copy', k.zeroCopy] });
+      const t = await start({ net, offload: 'on', mtu: 1500, extra: ['--serve', `discard:${PORT}`, '--split', k.split, '--zero-copy', k.zeroCopy] });
       const t0 = performance.now();
       sender = nsSpawnHashed(ns, 'socat', ['-u', `OPEN:/dev/zero,readbytes=${bytes}`, `TCP:${net.tapstack}:${PORT}`], { timeoutMs: TRANSFER_TIMEOUT });
       const s = await sender.done;
@@ -127,16 +125,6 @@ function rxCase(k: RxCase, bytes: number, body: (get: () => RxRun) => void): voi
           `split hits ${counter(c, 'nic.splitHits')}, misses ${counter(c, 'nic.splitMisses')}, kernel TAP drops ${tapDrops}`,
       );
     }, TRANSFER_TIMEOUT + 180_000);
-
-    afterAll(async () => {
-      try {
-        sender?.kill('SIGKILL');
-        await sender?.done;
-        if (t?.running) await t.stop().catch(() => undefined);
-      } finally {
-        await netnsDelete(ns);
-      }
-    });
 
     const get = (): RxRun => {
       if (!result) throw new Error('the transfer did not run (see beforeAll)');

@@ -25,6 +25,7 @@ import {
   requireBuilt,
   scratchDir,
   subnet,
+  useNamespace,
   waitTcpListening,
   writeRandomFile,
   type Counters,
@@ -94,100 +95,90 @@ function logRun(what: string, bytes: number, r: SendRun): void {
   );
 }
 
-describe('tapstack connect -> kernel socat sink, 1 GiB of pages, offload on, MTU 1500, zero copy on', () => {
-  const net = subnet(220);
-  const ns = netnsName('zctx-pages');
-  // Made in beforeAll: a suite skipped by a filter runs no hooks and would leave it behind.
-  let scratch: { dir: string; remove: () => void } | null = null;
-  let file = '';
-  let sent = '';
-  let r: SendRun | null = null;
+/**
+ * A describe on one run: `bytes` random bytes in a scratch file, namespace `zctx-<tag>` on
+ * 198.18.<x>.0/24, one {@link sendFile} with `zeroCopy` in beforeAll; `body` declares the tests
+ * on it. The scratch file is made in beforeAll: a suite skipped by a filter runs no hooks and
+ * would leave it behind.
+ */
+function sendCase(
+  title: string,
+  k: { tag: string; x: number; bytes: number; zeroCopy: string; label: string },
+  body: (get: () => { r: SendRun; sent: string }, bytes: number) => void,
+): void {
+  describe(title, () => {
+    const net = subnet(k.x);
+    let scratch: { dir: string; remove: () => void } | null = null;
+    const ns = useNamespace(`zctx-${k.tag}`, { stop: killLive, after: () => scratch?.remove() });
+    let sent = '';
+    let r: SendRun | null = null;
 
-  beforeAll(async () => {
-    requireBuilt();
-    scratch = scratchDir('zctx-pages');
-    file = `${scratch.dir}/in.bin`;
-    sent = writeRandomFile(file, GiB);
-    await netnsCreate(ns);
-    r = await sendFile(ns, net, file, 'send,receive');
-    logRun('zero copy on', GiB, r);
-  }, 900_000);
+    beforeAll(async () => {
+      requireBuilt();
+      scratch = scratchDir(`zctx-${k.tag}`);
+      const file = `${scratch.dir}/in.bin`;
+      sent = writeRandomFile(file, k.bytes);
+      r = await sendFile(ns, net, file, k.zeroCopy);
+      logRun(k.label, k.bytes, r);
+    }, 900_000);
 
-  afterAll(async () => {
-    try {
-      await killLive();
-    } finally {
-      await netnsDelete(ns);
-      scratch?.remove();
-    }
+    body(() => {
+      if (!r) throw new Error('the transfer did not run (see beforeAll)');
+      return { r, sent };
+    }, k.bytes);
   });
+}
 
-  it('delivers the GiB intact (sha256 at the kernel sink)', () => {
-    expect(r!.sink.code, r!.sink.stderr).toBe(0);
-    expect(r!.sink.bytes).toBe(GiB);
-    expect(r!.sink.sha256).toBe(sent);
-    // tcp.bytesOut counts every transmission, retransmissions too.
-    expect(counter(r!.c, 'tcp.bytesOut')).toBeGreaterThanOrEqual(GiB);
-  });
+sendCase(
+  'tapstack connect -> kernel socat sink, 1 GiB of pages, offload on, MTU 1500, zero copy on',
+  { tag: 'pages', x: 220, bytes: GiB, zeroCopy: 'send,receive', label: 'zero copy on' },
+  (get) => {
+    it('delivers the GiB intact (sha256 at the kernel sink)', () => {
+      const { r, sent } = get();
+      expect(r.sink.code, r.sink.stderr).toBe(0);
+      expect(r.sink.bytes).toBe(GiB);
+      expect(r.sink.sha256).toBe(sent);
+      // tcp.bytesOut counts every transmission, retransmissions too.
+      expect(counter(r.c, 'tcp.bytesOut')).toBeGreaterThanOrEqual(GiB);
+    });
 
-  it('sends 100% by reference, nothing copied', () => {
-    expect(counter(r!.c, 'zc.sent-by-reference')).toBe(GiB);
-    expect(counter(r!.c, 'zc.sent-copied')).toBe(0);
-  });
+    it('sends 100% by reference, nothing copied', () => {
+      const { r } = get();
+      expect(counter(r.c, 'zc.sent-by-reference')).toBe(GiB);
+      expect(counter(r.c, 'zc.sent-copied')).toBe(0);
+    });
 
-  it('delivers the completions, none with a copy, and no page stays with the stack', () => {
-    const c = r!.c;
-    expect(counter(c, 'zc.completions')).toBeGreaterThan(0);
-    expect(counter(c, 'zc.completions-with-a-copy')).toBe(0);
-    // A page sent by reference is with the stack until its completion gives it back.
-    expect(counter(c, 'pages.stack')).toBe(0);
-    // Pages still lent are in the application's hands, and the books agree on how many.
-    expect(counter(c, 'zc.lent') - counter(c, 'zc.returned')).toBe(counter(c, 'pages.user'));
-    expect(counter(c, 'pages.free') + counter(c, 'pages.user')).toBe(counter(c, 'pages.size') - counter(c, 'pages.nic'));
-  });
-});
+    it('delivers the completions, none with a copy, and no page stays with the stack', () => {
+      const c = get().r.c;
+      expect(counter(c, 'zc.completions')).toBeGreaterThan(0);
+      expect(counter(c, 'zc.completions-with-a-copy')).toBe(0);
+      // A page sent by reference is with the stack until its completion gives it back.
+      expect(counter(c, 'pages.stack')).toBe(0);
+      // Pages still lent are in the application's hands, and the books agree on how many.
+      expect(counter(c, 'zc.lent') - counter(c, 'zc.returned')).toBe(counter(c, 'pages.user'));
+      expect(counter(c, 'pages.free') + counter(c, 'pages.user')).toBe(counter(c, 'pages.size') - counter(c, 'pages.nic'));
+    });
+  },
+);
 
-describe('tapstack connect -> kernel socat sink, 256 MiB, --zero-copy none (stream API)', () => {
-  const BYTES = 256 * MiB;
-  const net = subnet(221);
-  const ns = netnsName('zctx-none');
-  // Made in beforeAll: a suite skipped by a filter runs no hooks and would leave it behind.
-  let scratch: { dir: string; remove: () => void } | null = null;
-  let file = '';
-  let sent = '';
-  let r: SendRun | null = null;
+sendCase(
+  'tapstack connect -> kernel socat sink, 256 MiB, --zero-copy none (stream API)',
+  { tag: 'none', x: 221, bytes: 256 * MiB, zeroCopy: 'none', label: 'zero copy none' },
+  (get, BYTES) => {
+    it('delivers the data intact (sha256 at the kernel sink), nothing by reference', () => {
+      const { r, sent } = get();
+      expect(r.sink.bytes).toBe(BYTES);
+      expect(r.sink.sha256).toBe(sent);
+      expect(counter(r.c, 'tcp.bytesOut')).toBeGreaterThanOrEqual(BYTES);
+      expect(counter(r.c, 'zc.sent-by-reference')).toBe(0);
+      expect(counter(r.c, 'zc.completions')).toBe(0);
+    });
 
-  beforeAll(async () => {
-    requireBuilt();
-    scratch = scratchDir('zctx-none');
-    file = `${scratch.dir}/in.bin`;
-    sent = writeRandomFile(file, BYTES);
-    await netnsCreate(ns);
-    r = await sendFile(ns, net, file, 'none');
-    logRun('zero copy none', BYTES, r);
-  }, 900_000);
-
-  afterAll(async () => {
-    try {
-      await killLive();
-    } finally {
-      await netnsDelete(ns);
-      scratch?.remove();
-    }
-  });
-
-  it('delivers the data intact (sha256 at the kernel sink), nothing by reference', () => {
-    expect(r!.sink.bytes).toBe(BYTES);
-    expect(r!.sink.sha256).toBe(sent);
-    expect(counter(r!.c, 'tcp.bytesOut')).toBeGreaterThanOrEqual(BYTES);
-    expect(counter(r!.c, 'zc.sent-by-reference')).toBe(0);
-    expect(counter(r!.c, 'zc.completions')).toBe(0);
-  });
-
-  it('counts every byte it sent as copied (sent copied == bytes written)', () => {
-    expect(counter(r!.c, 'zc.sent-copied')).toBe(BYTES);
-  });
-});
+    it('counts every byte it sent as copied (sent copied == bytes written)', () => {
+      expect(counter(get().r.c, 'zc.sent-copied')).toBe(BYTES);
+    });
+  },
+);
 
 describe('tapstack connect gives every page back before it prints its counters (8 runs of 1 MiB)', () => {
   const RUNS = 8;

@@ -11,16 +11,15 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   counter,
-  netnsCreate,
-  netnsDelete,
-  netnsName,
   nsSpawnHashed,
   requireBuilt,
   subnet,
   Tapstack,
+  useNamespace,
+  useTapstack,
   type Counters,
   type HashedProcess,
   type HashedRun,
@@ -53,17 +52,18 @@ function rssBytes(pid: number): number {
 describe('kernel reads 256 MiB from tapstack source (pattern pages), offload on, MTU 1500, zero copy on', () => {
   const BYTES = 256 * MiB;
   const net = subnet(230);
-  const ns = netnsName('zcsrc-on');
-  let t: Tapstack | null = null;
   let reader: HashedProcess | null = null;
+  const { ns, start } = useTapstack('zcsrc-on', {
+    ignoreStopError: true,
+    kill: () => reader,
+  });
   let got: HashedRun | null = null;
   let stopped: Stopped | null = null;
   let c: Counters = {};
 
   beforeAll(async () => {
     requireBuilt();
-    await netnsCreate(ns);
-    t = await Tapstack.start({ ns, net, offload: 'on', mtu: 1500, extra: ['--serve', `source:${PORT}`, '--zero-copy', 'send,receive'] });
+    const t = await start({ net, offload: 'on', mtu: 1500, extra: ['--serve', `source:${PORT}`, '--zero-copy', 'send,receive'] });
     const t0 = performance.now();
     reader = nsSpawnHashed(ns, 'socat', ['-u', `TCP:${net.tapstack}:${PORT},readbytes=${BYTES}`, '-'], { timeoutMs: 300_000 });
     got = await reader.done;
@@ -78,16 +78,6 @@ describe('kernel reads 256 MiB from tapstack source (pattern pages), offload on,
         `lent ${counter(c, 'zc.lent')}, returned ${counter(c, 'zc.returned')}`,
     );
   }, 600_000);
-
-  afterAll(async () => {
-    try {
-      reader?.kill('SIGKILL');
-      await reader?.done;
-      if (t?.running) await t.stop().catch(() => undefined);
-    } finally {
-      await netnsDelete(ns);
-    }
-  });
 
   it('delivers the pattern intact (sha256 of 256 MiB)', () => {
     expect(got!.code, got!.stderr).toBe(0);
@@ -117,9 +107,16 @@ describe('kernel reads 16 MiB from tapstack source, --zero-copy none (watchdog: 
   const BYTES = 16 * MiB;
   const RSS_LIMIT = 1.5 * 1024 * MiB;
   const net = subnet(231);
-  const ns = netnsName('zcsrc-off');
   let t: Tapstack | null = null;
   let reader: HashedProcess | null = null;
+  // Killed, not stopped: a tapstack the watchdog did not catch may still be filling its memory.
+  const ns = useNamespace('zcsrc-off', {
+    kill: () => reader,
+    stop: async () => {
+      if (t?.running) process.kill(t.pid, 'SIGKILL');
+      await t?.exit(10_000).catch(() => undefined);
+    },
+  });
   let got: HashedRun | null = null;
   let stopped: Stopped | null = null;
   let stopError = '';
@@ -128,7 +125,6 @@ describe('kernel reads 16 MiB from tapstack source, --zero-copy none (watchdog: 
 
   beforeAll(async () => {
     requireBuilt();
-    await netnsCreate(ns);
     t = await Tapstack.start({ ns, net, offload: 'on', mtu: 1500, extra: ['--serve', `source:${PORT}`, '--zero-copy', 'none'] });
     const pid = t.pid;
     const dog = setInterval(() => {
@@ -158,17 +154,6 @@ describe('kernel reads 16 MiB from tapstack source, --zero-copy none (watchdog: 
         `${watchdog || stopError || `exit ${stopped?.code}`}; peak resident memory ${(peakRss / MiB).toFixed(0)} MiB`,
     );
   }, 120_000);
-
-  afterAll(async () => {
-    try {
-      reader?.kill('SIGKILL');
-      await reader?.done;
-      if (t?.running) process.kill(t.pid, 'SIGKILL');
-      await t?.exit(10_000).catch(() => undefined);
-    } finally {
-      await netnsDelete(ns);
-    }
-  });
 
   it('serves the pattern copied, and stops on SIGINT', () => {
     expect(got!.bytes).toBe(BYTES);
