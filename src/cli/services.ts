@@ -87,12 +87,37 @@ export interface Counters {
 /** Pages in flight (sent, not yet acknowledged) per echo/source connection before it waits. */
 const MAX_PAGES_IN_FLIGHT = 2048;
 
+/**
+ * Call `fn` again in a millisecond, once (however often asked before then). For a page reader
+ * that found the pool empty: no 'pages' event comes while its window is closed, and with no
+ * send in flight no completion either, so it must look again by itself.
+ */
+function retrier(fn: () => void): () => void {
+  let timer: NodeJS.Timeout | null = null;
+  return () => {
+    timer ??= setTimeout(() => {
+      timer = null;
+      fn();
+    }, 1);
+  };
+}
+
 function pagedDiscard(stack: Stack, s: Socket): void {
   s.usePages();
-  s.on('pages', () => stack.pages.free(s.readPages(stack.pages.alloc(s.pagesAvailable))));
+  const drain = () => {
+    while (s.pagesAvailable > 0 && !s.destroyed) {
+      const got = s.readPages(stack.pages.alloc(s.pagesAvailable));
+      if (got.length === 0) return retry();
+      stack.pages.free(got);
+    }
+    if (ended && !s.writableEnded) s.end();
+  };
+  const retry = retrier(drain);
+  let ended = false;
+  s.on('pages', drain);
   s.on('end', () => {
-    stack.pages.free(s.readPages(stack.pages.alloc(s.pagesAvailable)));
-    s.end();
+    ended = true;
+    drain();
   });
 }
 
@@ -103,7 +128,11 @@ function pagedEcho(stack: Stack, s: Socket): void {
   const pump = () => {
     while (s.pagesAvailable > 0 && inFlight < MAX_PAGES_IN_FLIGHT && !s.destroyed) {
       const got = s.readPages(stack.pages.alloc(Math.min(s.pagesAvailable, MAX_PAGES_IN_FLIGHT - inFlight)));
-      if (got.length === 0) break;
+      if (got.length === 0) {
+        // The pool is empty: a completion will call again, or else the retry must.
+        if (inFlight === 0) retry();
+        break;
+      }
       inFlight += got.length;
       s.writePages(got).then(
         (c) => {
@@ -116,6 +145,7 @@ function pagedEcho(stack: Stack, s: Socket): void {
     }
     if (ended && s.pagesAvailable === 0 && !s.writableEnded) s.end();
   };
+  const retry = retrier(pump);
   s.on('pages', pump);
   s.on('end', () => {
     ended = true;
