@@ -1292,18 +1292,28 @@ export class TcpConnection implements Scheduled {
   /**
    * RFC 6675 5 (C): while cwnd - pipe >= SMSS, send what NextSeg() picks: lost ranges, new
    * data, unSACKed ranges below the highest SACK, and one rescue retransmission.
+   *
+   * cwnd is counted here in whole segments, rounded up, as Linux counts it in packets
+   * (tcp_packets_in_flight() < snd_cwnd; CUBIC's ssthresh = cwnd * beta is a byte count here,
+   * e.g. 2.8 SMSS). Rounded down, a small window stops at the retransmission: nothing is sent
+   * after it, so when that retransmission is lost no later-sent segment can be delivered for
+   * RACK to see it (RFC 8985 6.2, "lost retransmissions"), no PTO is armed in recovery (RFC 8985
+   * 7.2), and only the RTO repairs it. At most one segment beyond the byte window.
    */
   private outputSackRecovery(): boolean {
     const sb = this.sb!;
     const mss = this.effectiveMss();
     let pipe = sb.pipe(this.sndUna, this.sndMax);
     let sent = false;
-    for (let guard = 0; guard < 1024 && this.cc.cwnd - pipe >= mss; guard++) {
+    const cwnd = Math.ceil(this.cc.cwnd / mss) * mss;
+    for (let guard = 0; guard < 1024 && cwnd - pipe >= mss; guard++) {
       const dataEnd = seqAdd(this.sndUna, this.sendQueue.length);
       const unsent = seqGt(dataEnd, this.sndNxt) ? seqDiff(dataEnd, this.sndNxt) : 0;
       const wndRoom = Math.max(0, seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndNxt));
       const next = sb.nextSeg(this.sndUna, this.sndNxt, this.sndMax, Math.min(unsent, wndRoom));
       if (!next) break;
+      // Beyond the byte window only new data: the segment sent after the retransmissions.
+      if (this.cc.cwnd - pipe < mss && next.rule !== 2) break;
       const len = Math.min(next.len, mss);
       if (next.rule === 2) {
         const fin = this.finQueued && seqAdd(this.sndNxt, len) === this.finSeq;
