@@ -419,15 +419,16 @@ export class Interface implements RxHandler {
   /**
    * The transport fast path: start a frame to `dst` with Ethernet and IPv4 headers written for a
    * transport message of `l4Length` bytes. Returns the transmit descriptor (the transport writes
-   * its header at offset 34 of `nic.txHeader(d)`, appends data, and commits), or -1 when the next
-   * hop is not resolved yet (resolution is started; use {@link sendIpv4} to have it queued).
+   * its header at offset 34 of `nic.txHeader(d)`, appends data, and commits); -1 when the next
+   * hop is not resolved yet (use {@link sendIpv4}: it queues the datagram and resolves); -2 when
+   * there is no route (dropped and counted here: do not send it another way).
    * No fragmentation: a message above the MTU must be a TSO frame.
    */
   txIpv4(dst: Ipv4Addr, protocol: number, l4Length: number, dontFragment: boolean, tos = 0): number {
     const hop = this.nextHop(dst);
     if (hop === null) {
       this.drop('ipv4-no-route');
-      return -1;
+      return -2;
     }
     const mac = this.neighbors.lookup(hop, this.clock.nowMs());
     if (!mac) return -1;

@@ -1460,7 +1460,8 @@ export class TcpConnection implements Scheduled {
     const iface = host.iface;
     const d = iface.txIpv4(this.remoteAddr, IPPROTO_TCP, l4Len, true, ipEcn);
     if (d < 0) {
-      this.sendSlow(seq, ack, flags, window, hdrLen, len);
+      // -1: the next hop is being resolved; -2: no route (dropped and counted; the RTO retries).
+      if (d === -1) this.sendSlow(seq, ack, flags, window, hdrLen, len);
     } else {
       const nic = host.nic;
       const h = nic.txHeader(d);

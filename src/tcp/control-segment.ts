@@ -45,6 +45,7 @@ export function sendControlSegment(
   const len = 20 + tcpOptionsLength(opts);
   const iface = host.iface;
   const d = iface.txIpv4(remote, IPPROTO_TCP, len, true);
+  if (d === -2) return; // no route: dropped and counted
   let buf: Uint8Array;
   let off: number;
   if (d >= 0) {

@@ -115,3 +115,13 @@ describe('order of the receive checks', () => {
     peer.none();
   });
 });
+
+describe('no route', () => {
+  it('a SYN to an off-link address without a gateway is dropped and counted once', () => {
+    const h = setup();
+    const conn = h.tcp.connect(0xc613_0001, 80); // 198.19.0.1: outside 198.18.0.0/24, no gateway
+    h.app(() => conn.connect());
+    expect(h.iface.stats.drops['ipv4-no-route']).toBe(1);
+    expect(h.log).toHaveLength(0);
+  });
+});
