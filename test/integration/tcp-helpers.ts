@@ -349,14 +349,14 @@ export async function withTapstack<T>(o: UpOptions, body: (t: Tapstack) => Promi
 export async function serveChecked<T>(
   s: ModeScope,
   name: string,
-  o: { serve: string; truncated?: boolean },
+  o: { serve: string; truncated?: boolean; accept?: string[] },
   body: (t: Tapstack) => Promise<T>,
 ): Promise<Run<T> & { check: CaptureCheck; pcap: string }> {
   const { mode, net } = s;
   const pcap = `${s.scratch.dir}/${name}.pcap`;
   const extra = ['--serve', o.serve, ...(o.truncated ? ['--snaplen', '128'] : [])];
   const run = await withTapstack({ ns: s.ns, net, offload: mode.offload, mtu: mode.mtu, pcap, extra }, body);
-  const check = await checkCapture(pcap, { net, mode, tap: run.tap, truncated: o.truncated, counters: run.stopped.counters });
+  const check = await checkCapture(pcap, { net, mode, tap: run.tap, truncated: o.truncated, counters: run.stopped.counters, ...(o.accept ? { accept: o.accept } : {}) });
   if (Object.keys(check.accepted).length || run.tap.txDropped) {
     console.log(`[${modeName(mode)}] ${name}: kernel TAP queue dropped ${run.tap.txDropped} frames to tapstack; capture: ${captureSummary(check)}`);
   }
