@@ -173,12 +173,13 @@ describe.each(MODES)('200 connections at once, offload $offload, MTU $mtu', (mod
   it(
     `200 connections established at once, then 1 MiB each through echo, every sha256 right`,
     async () => {
-      // Under this load the kernel's TAP queue drops thousands of frames towards tapstack, the
-      // peer's ACK of tapstack's FIN among them now and then: tapstack resends the FIN (probe,
-      // then RTO), the peer in TIME-WAIT answers each copy, the first answer closes tapstack's
-      // side and the next one finds no connection and gets a RST (RFC 9293 3.10.7.1; Linux as
-      // the passive closer does the same). Those RSTs are accepted; a reset of a live
-      // connection is not (tcp.connectionsReset, the client's errors and every sha256 below).
+      // Seen once in a full run (offload off, MTU 1500): four RSTs from tapstack with SEQ = its
+      // FIN + 1, answers to ACKs of its FIN that arrived after its side had closed (RFC 9293
+      // 3.10.7.1; Linux as the passive closer does the same). The likely path: under this load
+      // the kernel's TAP queue drops thousands of frames towards tapstack, the peer's ACK of the
+      // FIN among them; tapstack resends the FIN, and the peer in TIME-WAIT answers every copy.
+      // Those RSTs are accepted; a reset of a live connection is not (tcp.connectionsReset, the
+      // client's errors and every sha256 below).
       const run = await serve(
         'echo-200',
         () =>
