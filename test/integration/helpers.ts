@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = path.join(ROOT, 'dist/src/cli/main.js');
@@ -806,6 +806,16 @@ export async function connectTransfer(o: {
     client?.kill('SIGKILL');
     server.kill('SIGKILL');
   }
+}
+
+/** A {@link connectTransfer} ended cleanly, on one connection, and delivered `bytes` with `sha256`. */
+export function expectTransferIntact(r: ConnectTransfer, bytes: number, sha256: string): void {
+  const why = `client: exit ${r.client.code ?? r.client.signal}${r.client.timedOut ? ' (timeout)' : ''} ${r.client.stderr.slice(0, 3000)}\nserver: exit ${r.server.code ?? r.server.signal} ${r.server.stderr.slice(0, 1000)}`;
+  expect(r.client.code, why).toBe(0);
+  expect(r.server.code, why).toBe(0);
+  expect(r.bytes, why).toBe(bytes);
+  expect(r.sha256, why).toBe(sha256);
+  expect(counter(r.counters, 'tcp.connectionsEstablished'), why).toBe(1);
 }
 
 /** One line on a {@link connectTransfer}: goodput, both ends' retransmissions, faults, drops. */

@@ -20,13 +20,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   connectTransfer,
   counter,
+  expectTransferIntact,
   requireBuilt,
   scratchDir,
   subnet,
   transferSummary,
   useNamespace,
   writeRandomFile,
-  type ConnectTransfer,
   type Counters,
 } from './helpers.js';
 
@@ -89,15 +89,6 @@ beforeAll(() => {
 });
 afterAll(() => files.remove());
 
-function expectIntact(r: ConnectTransfer): void {
-  const why = `client: exit ${r.client.code ?? r.client.signal}${r.client.timedOut ? ' (timeout)' : ''} ${r.client.stderr.slice(0, 3000)}\nserver: exit ${r.server.code ?? r.server.signal} ${r.server.stderr.slice(0, 1000)}`;
-  expect(r.client.code, why).toBe(0);
-  expect(r.server.code, why).toBe(0);
-  expect(r.bytes, why).toBe(SIZE);
-  expect(r.sha256, why).toBe(SHA);
-  expect(counter(r.counters, 'tcp.connectionsEstablished'), why).toBe(1);
-}
-
 describe.each<Offload>(['on', 'off'])('bulk transfers under reordering, duplication, corruption, offload %s', (offload) => {
   const net = subnet(offload === 'on' ? 3 : 4);
   const ns = useNamespace(`impdis-${offload}`);
@@ -117,7 +108,7 @@ describe.each<Offload>(['on', 'off'])('bulk transfers under reordering, duplicat
           timeoutMs: TEST_TIMEOUT - 20_000,
         });
         console.log(`[offload ${offload}] ${s.name}, ${dir === 'to-kernel' ? 'tapstack -> kernel' : 'kernel -> tapstack'}: ${transferSummary(r)}`);
-        expectIntact(r);
+        expectTransferIntact(r, SIZE, SHA);
         const c = r.counters;
         const rxTx = (f: Fault) => counter(c, `nic.impairRx${f}`) + counter(c, `nic.impairTx${f}`);
         for (const f of s.faults) expect(rxTx(f), `nic.impair{Rx,Tx}${f}`).toBeGreaterThan(0);

@@ -19,13 +19,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   connectTransfer,
   counter,
+  expectTransferIntact,
   requireBuilt,
   scratchDir,
   subnet,
   transferSummary,
   useNamespace,
   writeRandomFile,
-  type ConnectTransfer,
   type Counters,
 } from './helpers.js';
 
@@ -65,16 +65,6 @@ beforeAll(() => {
 });
 afterAll(() => files.remove());
 
-/** The run ended cleanly and delivered the file. */
-function expectIntact(r: ConnectTransfer, bytes: number, sha256: string): void {
-  const why = `client: exit ${r.client.code ?? r.client.signal}${r.client.timedOut ? ' (timeout)' : ''} ${r.client.stderr.slice(0, 3000)}\nserver: exit ${r.server.code ?? r.server.signal} ${r.server.stderr.slice(0, 1000)}`;
-  expect(r.client.code, why).toBe(0);
-  expect(r.server.code, why).toBe(0);
-  expect(r.bytes, why).toBe(bytes);
-  expect(r.sha256, why).toBe(sha256);
-  expect(counter(r.counters, 'tcp.connectionsEstablished'), why).toBe(1);
-}
-
 /** Frames the injector dropped in the direction the data went (tapstack receives: rx). */
 function dataDirDropped(c: Counters, dir: Direction): number {
   return counter(c, dir === 'from-kernel' ? 'nic.impairRxDropped' : 'nic.impairTxDropped');
@@ -101,7 +91,7 @@ describe.each<Offload>(['on', 'off'])('bulk transfers under loss, offload %s', (
           timeoutMs: TEST_TIMEOUT - 20_000,
         });
         console.log(`[offload ${offload}] ${s.name}, ${dir === 'to-kernel' ? 'tapstack -> kernel' : 'kernel -> tapstack'}: ${transferSummary(r)}`);
-        expectIntact(r, n, f.sha256);
+        expectTransferIntact(r, n, f.sha256);
         const c = r.counters;
         // The faults happened: in the data's direction, and a burst took at least its length.
         expect(dataDirDropped(c, dir)).toBeGreaterThanOrEqual(s.burst);
