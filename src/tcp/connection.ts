@@ -14,7 +14,7 @@ import { PAGE_SIZE } from '../nic/arena.js';
 import type { Nic } from '../nic/nic.js';
 import { foldChecksum, onesComplementSum, pseudoHeaderSum } from '../wire/checksum.js';
 import { IPPROTO_TCP } from '../wire/ipv4.js';
-import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax, seqMin } from '../wire/seq.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqInRangeAbove, seqInWindow, seqLe, seqLt, seqMax, seqMin } from '../wire/seq.js';
 import { emitTcpHeader, fillTcpPseudoChecksum, TcpFlag, TcpOptions, type TcpOptionsToEmit } from '../wire/tcp.js';
 import { VIRTIO_NET_HDR_GSO_ECN, VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4 } from '../../firmware/rings.js';
 import { windowShiftFor, type TcpConfig } from './config.js';
@@ -402,6 +402,7 @@ export class TcpConnection implements Scheduled {
     // The window is counted in this MSS; RFC 6928: IW = min(10 * MSS, max(2 * MSS, 14600)).
     this.cc = createCongestionControl(cfg.congestionControl, this.sndMss, now);
     this.sb = this.sackOk ? new SackScoreboard(this.sndMss) : null;
+    if (this.sb) this.sb.onReject = (reason) => this.countDrop(reason);
     // RFC 8985 2: RACK-TLP needs SACK; without it, NewReno (RFC 6582) as before.
     this.rack = this.sb && cfg.rack ? new RackTlp() : null;
     if (this.sb) this.sb.lossMarks = this.rack;
@@ -544,7 +545,7 @@ export class TcpConnection implements Scheduled {
     // that acknowledges our SYN completes the handshake. Both carry SEG.SEQ = IRS, below
     // RCV.NXT, so they must be caught before the acceptability test.
     if (this.state === 'SYN-RECEIVED' && flags & TcpFlag.SYN && !rst && seg.seq === this.irs) {
-      if (flags & TcpFlag.ACK && seqLt(this.sndUna, seg.ack) && seqLe(seg.ack, this.sndNxt)) {
+      if (flags & TcpFlag.ACK && seqInRangeAbove(seg.ack, this.sndUna, this.sndNxt)) {
         this.completeHandshake(seg, now);
         if ((this.state as TcpState) === 'ESTABLISHED') {
           this.ackNow = true;
@@ -624,7 +625,7 @@ export class TcpConnection implements Scheduled {
       this.tsRecentAt = now;
     }
     if (this.state === 'SYN-RECEIVED') {
-      if (seqLt(this.sndUna, seg.ack) && seqLe(seg.ack, this.sndNxt)) {
+      if (seqInRangeAbove(seg.ack, this.sndUna, this.sndNxt)) {
         this.completeHandshake(seg, now);
       } else {
         this.sendRst(seg.ack, 0, false);
@@ -692,18 +693,16 @@ export class TcpConnection implements Scheduled {
   private acceptable(seq: number, segLen: number, rcvWnd: number): boolean {
     if (segLen === 0) {
       if (rcvWnd === 0) return seq === this.rcvNxt;
-      return seqLe(this.rcvNxt, seq) && seqLt(seq, seqAdd(this.rcvNxt, rcvWnd));
+      return seqInWindow(seq, this.rcvNxt, rcvWnd);
     }
     if (rcvWnd === 0) return false;
-    const end = seqAdd(seq, segLen - 1);
-    const wndEnd = seqAdd(this.rcvNxt, rcvWnd);
-    return (seqLe(this.rcvNxt, seq) && seqLt(seq, wndEnd)) || (seqLe(this.rcvNxt, end) && seqLt(end, wndEnd));
+    return seqInWindow(seq, this.rcvNxt, rcvWnd) || seqInWindow(seqAdd(seq, segLen - 1), this.rcvNxt, rcvWnd);
   }
 
   private synSentArrives(seg: SegmentIn): void {
     const flags = seg.flags;
     const hasAck = (flags & TcpFlag.ACK) !== 0;
-    if (hasAck && (seqLe(seg.ack, this.iss) || seqGt(seg.ack, this.sndMax))) {
+    if (hasAck && !seqInRangeAbove(seg.ack, this.iss, this.sndMax)) {
       if (!(flags & TcpFlag.RST)) this.sendRst(seg.ack, 0, false);
       return;
     }
@@ -752,13 +751,12 @@ export class TcpConnection implements Scheduled {
   /** RFC 9293 3.10.7.4 "fifth", for synchronized states. Returns false to stop processing. */
   private processAck(seg: SegmentIn, now: number): boolean {
     const ack = seg.ack;
-    // RFC 5961 5.2: acceptable if SND.UNA - MAX.SND.WND <= SEG.ACK <= SND.MAX.
-    if (seqGt(ack, this.sndMax)) {
-      this.sendAck();
-      return false;
-    }
-    if (seqLt(ack, seqAdd(this.sndUna, -Math.max(this.maxSndWnd, 1)))) {
-      this.challengeAck();
+    // RFC 5961 5.2: acceptable if SND.UNA - MAX.SND.WND <= SEG.ACK <= SND.MAX; beyond SND.MAX
+    // an ACK says where we are (RFC 9293 3.10.7.4), below the range a challenge ACK.
+    const oldest = seqAdd(this.sndUna, -Math.max(this.maxSndWnd, 1));
+    if (!seqInRange(ack, oldest, seqAdd(this.sndMax, 1))) {
+      if (seqGt(ack, this.sndMax)) this.sendAck();
+      else this.challengeAck();
       return false;
     }
     const wnd = seg.window << this.sndWscale;
@@ -769,7 +767,8 @@ export class TcpConnection implements Scheduled {
     let u: SackUpdate | null = null;
     if (sb) {
       const o = seg.opts;
-      u = sb.update(ack, o.sack, o.sackCount, this.sndMax);
+      // D-SACKs below SND.UNA count within the largest window the peer offered (see checkDsackBelow).
+      u = sb.update(ack, o.sack, o.sackCount, this.sndMax, Math.max(this.maxSndWnd, this.sndMss));
       newlySacked = u.newlySacked;
       if (u.dsack) this.host.stats.dsacksReceived++;
       if (newlySacked > 0) this.host.stats.sackedBytes += newlySacked;
@@ -977,7 +976,7 @@ export class TcpConnection implements Scheduled {
   private retransmitRange(seq: number, len: number): void {
     const dataEnd = seqAdd(this.dataStart(), this.sendQueue.length);
     const dataLen = Math.max(0, Math.min(len, seqDiff(dataEnd, seq)));
-    const fin = this.finQueued && seqLe(seq, this.finSeq) && seqGt(seqAdd(seq, len), this.finSeq) && seqAdd(seq, dataLen) === this.finSeq;
+    const fin = this.finQueued && seqInWindow(this.finSeq, seq, len) && seqAdd(seq, dataLen) === this.finSeq;
     if (dataLen === 0 && !fin) return;
     this.host.stats.retransmits++;
     this.host.stats.retransmittedBytes += dataLen;
@@ -1674,8 +1673,9 @@ export class TcpConnection implements Scheduled {
     a.ack = seg.ack;
     a.sndUnaBefore = this.sndUna;
     a.sndNxt = this.sndNxt;
-    a.blocks = o.sack;
-    a.count = o.sackCount;
+    // The blocks the scoreboard accepted: a bogus block is no evidence of delivery.
+    a.blocks = sb.validBlocks;
+    a.count = sb.validCount;
     a.dsack = u.dsack;
     a.dsackStart = u.dsackStart;
     a.dsackEnd = u.dsackEnd;

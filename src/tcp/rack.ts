@@ -27,7 +27,7 @@
  * retransmitted (what NextSeg rule 1 sends). pipe = unSACKed - lost + retransmitted in flight.
  * A record partly SACKed counts whole here; the pipe is clamped at zero.
  */
-import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax, seqMin } from '../wire/seq.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqLe, seqLt, seqMax, seqMin } from '../wire/seq.js';
 import { DUP_THRESH, type LossMarks } from './sack-scoreboard.js';
 
 /** RFC 8985 7.2: "WCDelAckT", the worst-case delayed ACK timer added to a PTO with one segment in flight. */
@@ -482,7 +482,7 @@ export class RackTlp implements LossMarks {
       return TlpVerdict.Ended;
     }
     // A D-SACK for the probe's range (its end; one less when the probe carried the FIN).
-    if (a.dsack && seqLe(a.dsackEnd, this.tlpEnd) && seqGe(a.dsackEnd, seqAdd(this.tlpEnd, -1))) {
+    if (a.dsack && seqInRange(a.dsackEnd, seqAdd(this.tlpEnd, -1), seqAdd(this.tlpEnd, 1))) {
       this.tlpActive = false; // case 1: the original arrived, the probe was redundant
       return TlpVerdict.Ended;
     }
@@ -523,7 +523,7 @@ export class RackTlp implements LossMarks {
   private find(seq: number): number {
     let lo = this.head;
     let hi = this.tail - 1;
-    if (lo > hi || seqLt(seq, this.start[lo]!) || seqGe(seq, this.end[hi]!)) return -1;
+    if (lo > hi || !seqInRange(seq, this.start[lo]!, this.end[hi]!)) return -1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
       if (seqLe(this.start[mid]!, seq)) lo = mid;

@@ -28,13 +28,31 @@
  * exactly that case, and it is the engine's counter. (With this estimate the byte rule, more
  * than (DupThresh - 1) * SMSS bytes, implies the segment rule; both are checked as written.)
  */
-import { seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqLe, seqLt, seqMax, seqMin } from '../wire/seq.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqInRangeAbove, seqLe, seqLt, seqMax, seqMin } from '../wire/seq.js';
 
 /** RFC 6675 2 "DupThresh": duplicate ACKs (or SACKed segments) that signal a loss. */
 export const DUP_THRESH = 3;
 
 /** The most SACKed ranges remembered. A peer reports at most 4 blocks per ACK (RFC 2018 3). */
 export const MAX_SACK_RANGES = 64;
+
+/** RFC 2018 3: a SACK option holds at most 4 blocks (2 + 8n bytes in 40 bytes of options). */
+export const MAX_BLOCKS_PER_OPTION = 4;
+
+/** Why a SACK block was ignored; the engine counts each as a TCP drop of that name. */
+export type SackBlockReject =
+  /** Empty, reversed, or 2^31 bytes or longer (no order between its edges, RFC 1982 3.2). */
+  | 'tcp-sack-reversed'
+  /** Reaches beyond SND.MAX: octets never sent cannot have arrived. */
+  | 'tcp-sack-beyond-snd-max'
+  /** Starts at or below SND.UNA and is no valid D-SACK (RFC 2018 3: blocks lie above the cumulative ACK). */
+  | 'tcp-sack-below-snd-una'
+  /** A D-SACK further below SND.UNA than the largest send window: not data of this flight. */
+  | 'tcp-dsack-too-old';
+
+/** {@link checkBlock}'s verdict: 0 valid, {@link DSACK} a valid D-SACK, else the reason. */
+const DSACK = 1;
+type SackBlockVerdict = 0 | typeof DSACK | SackBlockReject;
 
 /**
  * Beyond this distance below SND.MAX the scoreboard's HighACK is taken as stale (the engine did
@@ -104,6 +122,14 @@ export class SackScoreboard {
   /** RACK's loss marks (RFC 8985), which replace the DupThresh rule when set. */
   lossMarks: LossMarks | null = null;
 
+  /** Called for every SACK block update() ignores, with the reason. */
+  onReject: ((reason: SackBlockReject) => void) | null = null;
+  /** The blocks of the last update() that passed the checks, D-SACK excluded: [left, right) pairs. */
+  readonly validBlocks = new Uint32Array(2 * MAX_BLOCKS_PER_OPTION);
+  validCount = 0;
+  /** update()'s answer, one object reused: valid until the next call. */
+  private readonly result: SackUpdate = { newlySacked: 0, dsack: false, dsackStart: 0, dsackEnd: 0, recoveryEnded: false, reneged: 0 };
+
   /** [left, right) pairs, ascending: edges[2i], edges[2i + 1]. */
   private readonly edges = new Uint32Array(2 * MAX_SACK_RANGES);
   private n = 0;
@@ -164,49 +190,63 @@ export class SackScoreboard {
    *
    * `ack` is the segment's ACK field. A stale ACK (below the HighACK already seen, reordered in
    * the network) does not move HighACK back; D-SACK detection still compares against the ACK's own
-   * field (RFC 2883 4). Blocks are [left, right) pairs in `blocks[0 .. 2*count)`; only blocks
-   * with ack < left < right <= sndMax count (RFC 2018: a block's octets are above the cumulative
-   * ACK, and only sent octets can have arrived); others (D-SACKs, stale, empty, bogus) are
-   * ignored. Everything below the cumulative ACK is forgotten. A cumulative ACK at or beyond
+   * field (RFC 2883 4). Blocks are [left, right) pairs in `blocks[0 .. 2*count)`, at most
+   * {@link MAX_BLOCKS_PER_OPTION}. Each is checked as Linux's tcp_is_sackblock_valid() does (see
+   * {@link checkBlock}): a SACK block must lie in (SND.UNA, SND.MAX] (RFC 2018 3: the octets above
+   * the cumulative ACK that arrived; only sent octets can have), a D-SACK (RFC 2883 4) either
+   * wholly below SND.UNA and within `maxWindow` of it, or inside the second block. Rejected
+   * blocks are reported through {@link onReject} by reason and change nothing. The blocks that
+   * passed are left in {@link validBlocks} (the D-SACK excluded) for RACK to take as delivery
+   * evidence. Everything below the cumulative ACK is forgotten. A cumulative ACK at or beyond
    * RecoveryPoint ends the recovery.
    */
-  update(ack: number, blocks: Uint32Array, count: number, sndMax: number): SackUpdate {
+  update(ack: number, blocks: Uint32Array, count: number, sndMax: number, maxWindow: number = MAX_WINDOW): SackUpdate {
     ack >>>= 0;
     sndMax >>>= 0;
-    const res: SackUpdate = { newlySacked: 0, dsack: false, dsackStart: 0, dsackEnd: 0, recoveryEnded: false, reneged: 0 };
+    const res = this.result;
+    res.newlySacked = 0;
+    res.dsack = false;
+    res.dsackStart = 0;
+    res.dsackEnd = 0;
+    res.recoveryEnded = false;
+    res.reneged = 0;
+    this.validCount = 0;
     if (!this.synced || seqGt(this.ackMark, sndMax) || seqDiff(sndMax, this.ackMark) > MAX_WINDOW) {
       this.resync(ack, sndMax);
     }
     if (seqGt(sndMax, this.highData)) this.highData = sndMax;
-    count = Math.max(0, Math.min(count | 0, blocks.length >> 1));
-
-    // RFC 2883 4: only the first block can be a D-SACK.
-    if (count > 0) {
-      const l0 = blocks[0]!;
-      const r0 = blocks[1]!;
-      if (seqLt(l0, r0)) {
-        let dup = seqLt(l0, ack);
-        for (let i = 1; !dup && i < count; i++) {
-          const l = blocks[2 * i]!;
-          const r = blocks[2 * i + 1]!;
-          dup = seqLt(l, r) && seqGe(l0, l) && seqLe(r0, r);
-        }
-        if (dup) {
-          res.dsack = true;
-          res.dsackStart = l0;
-          res.dsackEnd = r0;
-        }
-      }
-    }
-
+    count = Math.max(0, Math.min(count | 0, blocks.length >> 1, MAX_BLOCKS_PER_OPTION));
     const newAck = seqMax(this.ackMark, ack);
-    this.trimBelow(newAck);
+    // An ACK overtaken by a later one: its blocks were valid when it was sent, and what of them
+    // now lies below SND.UNA is no attack (Linux does not count those either).
+    const stale = ack !== newAck;
+
     for (let i = 0; i < count; i++) {
       const l = blocks[2 * i]!;
       const r = blocks[2 * i + 1]!;
-      if (!seqLt(l, r) || seqGt(r, sndMax) || !seqLt(newAck, l)) continue;
-      res.newlySacked += this.insert(l, r);
+      let verdict: SackBlockVerdict;
+      // RFC 2883 4: only the first block can be a D-SACK: below the ACK field, or inside a
+      // later valid block (a duplicate of data above the cumulative ACK).
+      if (i === 0 && isProperRange(l, r) && seqLt(l, ack)) verdict = checkDsackBelow(l, r, newAck, maxWindow);
+      else if (i === 0 && isProperRange(l, r) && insideLaterBlock(l, r, blocks, count, newAck, sndMax)) verdict = DSACK;
+      else verdict = checkBlock(l, r, newAck, sndMax);
+      if (verdict === DSACK) {
+        res.dsack = true;
+        res.dsackStart = l;
+        res.dsackEnd = r;
+        continue;
+      }
+      if (verdict !== 0) {
+        if (!(stale && verdict === 'tcp-sack-below-snd-una')) this.onReject?.(verdict);
+        continue;
+      }
+      this.validBlocks[2 * this.validCount] = l;
+      this.validBlocks[2 * this.validCount + 1] = r;
+      this.validCount++;
     }
+
+    this.trimBelow(newAck);
+    for (let i = 0; i < this.validCount; i++) res.newlySacked += this.insert(this.validBlocks[2 * i]!, this.validBlocks[2 * i + 1]!);
     // RFC 2018 8: a SACKed range that starts at the cumulative ACK was discarded by the receiver
     // (had it kept those bytes, it would have acknowledged them).
     if (this.n > 0 && this.edges[0] === newAck) {
@@ -563,4 +603,43 @@ export class SackScoreboard {
     this.sacked += added;
     return added;
   }
+}
+
+/** [l, r) is non-empty and shorter than 2^31: its edges are ordered (RFC 1982 3.2). */
+function isProperRange(l: number, r: number): boolean {
+  const len = (r - l) >>> 0;
+  return len !== 0 && len < 2 ** 31;
+}
+
+/**
+ * A SACK block against the flight (RFC 2018 3, as Linux's tcp_is_sackblock_valid()): valid when
+ * SND.UNA < left < right <= SND.MAX, each edge measured as a distance from the one below it, so
+ * no wrap of 2^32 lets a block far outside through.
+ */
+export function checkBlock(l: number, r: number, sndUna: number, sndMax: number): 0 | SackBlockReject {
+  if (!isProperRange(l, r)) return 'tcp-sack-reversed';
+  if (seqInRangeAbove(l, sndUna, sndMax) && seqInRangeAbove(r, l, sndMax)) return 0;
+  return seqLe(l, sndUna) ? 'tcp-sack-below-snd-una' : 'tcp-sack-beyond-snd-max';
+}
+
+/**
+ * A first block [l, r) that starts below the ACK field (RFC 2883 4): a D-SACK when it lies
+ * wholly at or below SND.UNA (a receiver reports only the duplicated part, Linux
+ * tcp_dsack_set()) and no further below it than `maxWindow` (Linux bounds it by max_window too).
+ */
+function checkDsackBelow(l: number, r: number, sndUna: number, maxWindow: number): SackBlockVerdict {
+  if (!isProperRange(l, r)) return 'tcp-sack-reversed';
+  const below = (sndUna - l) >>> 0;
+  if ((sndUna - r) >>> 0 >= below) return 'tcp-sack-below-snd-una'; // it straddles SND.UNA
+  return below <= maxWindow ? DSACK : 'tcp-dsack-too-old';
+}
+
+/** The first block [l, r) lies inside a later block of the ACK that is itself valid (RFC 2883 4). */
+function insideLaterBlock(l: number, r: number, blocks: Uint32Array, count: number, sndUna: number, sndMax: number): boolean {
+  for (let i = 1; i < count; i++) {
+    const ol = blocks[2 * i]!;
+    const or = blocks[2 * i + 1]!;
+    if (checkBlock(ol, or, sndUna, sndMax) === 0 && (l - ol) >>> 0 < (or - ol) >>> 0 && (r - l) >>> 0 <= (or - l) >>> 0) return true;
+  }
+  return false;
 }

@@ -73,3 +73,16 @@ export function seqInRange(x: SeqNum, lo: SeqNum, hi: SeqNum): boolean {
 export function seqInWindow(x: SeqNum, start: SeqNum, len: number): boolean {
   return (x - start) >>> 0 < len;
 }
+
+/**
+ * `lo < x <= hi` in sequence space: `x` lies in the range that starts just after `lo` and runs
+ * forward to `hi`, as RFC 9293 3.4's "SND.UNA < SEG.ACK =< SND.NXT" and RFC 2018 3's SACK
+ * blocks above the cumulative ACK. Measured as unsigned offsets from `lo` (gVisor's
+ * `seqnum.Value.InRange` idea): a chain of pairwise comparisons such as
+ * `seqLt(lo, x) && seqLe(x, hi)` is not transitive modulo 2^32 once its three numbers spread
+ * over more than 2^31, and then lets through values far outside the range.
+ */
+export function seqInRangeAbove(x: SeqNum, lo: SeqNum, hi: SeqNum): boolean {
+  const d = (x - lo) >>> 0;
+  return d !== 0 && d <= (hi - lo) >>> 0;
+}

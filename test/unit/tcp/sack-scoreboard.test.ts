@@ -30,6 +30,101 @@ function board(mss = MSS, una = 1000, sndMax = 2000): SackScoreboard {
   return sb;
 }
 
+describe('block validation (RFC 2018 3, RFC 2883 4, as Linux tcp_is_sackblock_valid)', () => {
+  /** A board that records every rejected block's reason. */
+  function counted(una = 1000, sndMax = 2000): { sb: SackScoreboard; rejects: string[] } {
+    const rejects: string[] = [];
+    const sb = board(MSS, una, sndMax);
+    sb.onReject = (r) => rejects.push(r);
+    return { sb, rejects };
+  }
+
+  it('a block spread over more than 2^31 that passes three pairwise comparisons is refused', () => {
+    // ack 1,000,000, SND.MAX = ack + 1400: [ack + 2^31 - 10, ack - 2^30) is before SND.MAX,
+    // after its own left edge and after the ACK in pairwise modular comparison.
+    const una = 1_000_000;
+    const { sb, rejects } = counted(una, una + 1400);
+    const u = ack(sb, una, [[una + 2 ** 31 - 10, una - 2 ** 30]], una + 1400);
+    expect(u.newlySacked).toBe(0);
+    expect(sb.sackedBytes).toBe(0);
+    expect(sb.blocks()).toEqual([]);
+    expect(rejects).toEqual(['tcp-sack-beyond-snd-max']);
+    expect(sb.pipe(una, una + 1400)).toBe(1400);
+  });
+
+  it('each reason: reversed, empty, beyond SND.MAX, at or below SND.UNA', () => {
+    const { sb, rejects } = counted();
+    ack(sb, 1000, [[1500, 1400], [1300, 1300], [1900, 2001], [2000, 2100]]);
+    ack(sb, 1000, [[1100, 1200], [1000, 1100], [900, 1100]]);
+    expect(rejects).toEqual(['tcp-sack-reversed', 'tcp-sack-reversed', 'tcp-sack-beyond-snd-max', 'tcp-sack-beyond-snd-max', 'tcp-sack-below-snd-una', 'tcp-sack-below-snd-una']);
+    expect(sb.blocks()).toEqual([1100, 1200]);
+    expect(sb.validCount).toBe(1);
+    expect(Array.from(sb.validBlocks.subarray(0, 2))).toEqual([1100, 1200]);
+  });
+
+  it('a block ending exactly at SND.MAX and one starting just above SND.UNA are valid', () => {
+    const { sb, rejects } = counted();
+    expect(ack(sb, 1000, [[1900, 2000], [1001, 1100]]).newlySacked).toBe(199);
+    expect(rejects).toEqual([]);
+  });
+
+  it('D-SACK below SND.UNA: within the largest window; a straddling or older one is refused', () => {
+    const { sb, rejects } = counted(10_000, 11_000);
+    expect(sb.update(10_000, Uint32Array.of(9000, 9100), 1, 11_000, 2000).dsack).toBe(true);
+    expect(sb.update(10_000, Uint32Array.of(7000, 7100), 1, 11_000, 2000).dsack).toBe(false);
+    expect(sb.update(10_000, Uint32Array.of(9900, 10_100), 1, 11_000, 2000).dsack).toBe(false);
+    expect(rejects).toEqual(['tcp-dsack-too-old', 'tcp-sack-below-snd-una']);
+    expect(sb.sackedBytes).toBe(0);
+  });
+
+  it('D-SACK inside a later block counts only when that block is valid; it is not SACK information', () => {
+    const { sb, rejects } = counted();
+    let u = ack(sb, 1000, [[1250, 1300], [1200, 1400]]);
+    expect([u.dsack, u.newlySacked, sb.validCount]).toEqual([true, 200, 1]);
+    u = ack(sb, 1000, [[1500, 1550], [1500, 2500]]);
+    expect([u.dsack, u.newlySacked]).toEqual([false, 50]);
+    expect(rejects).toEqual(['tcp-sack-beyond-snd-max']);
+  });
+
+  it('blocks of an ACK overtaken by a later one are ignored without being counted', () => {
+    const { sb, rejects } = counted();
+    ack(sb, 1500, []);
+    expect(ack(sb, 1200, [[1300, 1400]]).newlySacked).toBe(0);
+    expect(rejects).toEqual([]);
+  });
+
+  it('at most four blocks per option are read', () => {
+    const { sb } = counted();
+    const b = Uint32Array.of(1100, 1110, 1200, 1210, 1300, 1310, 1400, 1410, 1500, 1510);
+    expect(sb.update(1000, b, 5, 2000).newlySacked).toBe(40);
+  });
+
+  it('random 32-bit blocks never SACK more than the flight (seeded; 12.5% passed the old check)', () => {
+    let x = 0x9e3779b9;
+    const rnd = () => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return x >>> 0;
+    };
+    for (let run = 0; run < 2000; run++) {
+      const una = rnd();
+      const flight = 1 + (rnd() % 14_600);
+      const sndMax = seqAdd(una, flight);
+      const sb = board(1460, una, sndMax);
+      let rejected = 0;
+      sb.onReject = () => rejected++;
+      const b = Uint32Array.of(rnd(), rnd(), rnd(), rnd(), rnd(), rnd(), rnd(), rnd());
+      const u = sb.update(una, b, 4, sndMax);
+      expect(sb.sackedBytes).toBeLessThanOrEqual(flight);
+      expect(u.newlySacked).toBeLessThanOrEqual(flight);
+      expect(sb.pipe(una, sndMax)).toBe(flight - sb.sackedBytes);
+      expect(rejected + sb.validCount + (u.dsack ? 1 : 0)).toBe(4);
+      for (const e of sb.blocks()) expect(seqDiff(e, una) > 0 && seqDiff(sndMax, e) >= 0).toBe(true);
+    }
+  });
+});
+
 describe('Update: loss patterns', () => {
   it('one segment lost: SACKs accumulate above the hole, the cumulative ACK clears them', () => {
     const sb = board();
@@ -558,18 +653,25 @@ class NaiveBoard {
   update(segAck: number, blocks: [number, number][], sndMax: number) {
     const res = { newlySacked: 0, dsack: false, dsackStart: 0, dsackEnd: 0, recoveryEnded: false, reneged: 0 };
     this.highData = Math.max(this.highData, sndMax);
+    const newAck = Math.max(this.highAck, segAck);
+    // RFC 2018 3: at most 4 blocks, each within (SND.UNA, SND.MAX]; RFC 2883 4: the first is a
+    // D-SACK when it starts below the ACK field and lies wholly below SND.UNA, or lies inside a
+    // later valid block; a D-SACK is not SACK information.
+    blocks = blocks.slice(0, 4);
+    const valid = ([l, r]: [number, number]) => newAck < l && l < r && r <= sndMax;
+    let first = 0;
     if (blocks.length > 0) {
       const [l0, r0] = blocks[0]!;
-      if (l0 < r0 && (l0 < segAck || blocks.slice(1).some(([l, r]) => l < r && l0 >= l && r0 <= r))) {
+      if (l0 < r0 && ((l0 < segAck && r0 <= newAck) || (l0 >= segAck && blocks.slice(1).some((b) => valid(b) && l0 >= b[0] && r0 <= b[1])))) {
         res.dsack = true;
         res.dsackStart = l0;
         res.dsackEnd = r0;
       }
+      if (res.dsack || (l0 < r0 && l0 < segAck)) first = 1;
     }
-    const newAck = Math.max(this.highAck, segAck);
     this.sacked.fill(0, 0, newAck);
-    for (const [l, r] of blocks) {
-      if (!(newAck < l && l < r && r <= sndMax)) continue;
+    for (const [l, r] of blocks.slice(first)) {
+      if (!valid([l, r])) continue;
       for (let b = l; b < r; b++) {
         if (!this.sacked[b]) {
           this.sacked[b] = 1;

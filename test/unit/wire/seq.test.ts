@@ -5,6 +5,7 @@ import {
   seqGe,
   seqGt,
   seqInRange,
+  seqInRangeAbove,
   seqInWindow,
   seqLe,
   seqLt,
@@ -163,6 +164,28 @@ describe('sequence arithmetic', () => {
       const off = refOffset(x, lo);
       expect(seqInWindow(x, lo, len)).toBe(off < BigInt(len));
       expect(seqInRange(x, lo, hi)).toBe(off < refOffset(hi, lo));
+      expect(seqInRangeAbove(x, lo, hi)).toBe(off > 0n && off <= refOffset(hi, lo));
     }
+  });
+});
+
+describe('seqInRangeAbove: lo < x <= hi by distance from lo', () => {
+  it('holds across the wrap, excludes lo, includes hi', () => {
+    expect(seqInRangeAbove(0xfffffff0, 0xffffffef, 0x10)).toBe(true);
+    expect(seqInRangeAbove(0x10, 0xffffffef, 0x10)).toBe(true);
+    expect(seqInRangeAbove(0xffffffef, 0xffffffef, 0x10)).toBe(false);
+    expect(seqInRangeAbove(0x11, 0xffffffef, 0x10)).toBe(false);
+    expect(seqInRangeAbove(5, 5, 5)).toBe(false); // empty
+  });
+
+  it('refuses what a chain of pairwise comparisons lets through', () => {
+    // SND.UNA < x and x < y and y <= SND.MAX pairwise, yet x is 2^31 - 10 past SND.UNA.
+    const una = 1_000_000;
+    const sndMax = una + 1400;
+    const x = seqAdd(una, 2 ** 31 - 10);
+    const y = seqAdd(una, -(2 ** 30));
+    expect(seqLt(una, x) && seqLt(x, y) && seqLe(y, sndMax)).toBe(true);
+    expect(seqInRangeAbove(x, una, sndMax)).toBe(false);
+    expect(seqInRangeAbove(y, una, sndMax)).toBe(false);
   });
 });
