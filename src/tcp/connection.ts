@@ -225,6 +225,11 @@ export class TcpConnection implements Scheduled {
   finSeq = 0;
   /** Data written but not yet queued because the send buffer was full is the socket's business. */
   noDelay: boolean;
+  /**
+   * One past the last octet of the latest new-data segment shorter than a full segment (Linux's
+   * snd_sml): Minshall's Nagle holds a small segment only while this one is unacknowledged.
+   */
+  private sndSml = 0;
   orphaned = false;
 
   // Timers (clock ms; Infinity when off).
@@ -314,6 +319,7 @@ export class TcpConnection implements Scheduled {
     this.sndNxt = seqAdd(this.iss, 1);
     this.sndMax = this.sndNxt;
     this.recover = this.iss;
+    this.sndSml = this.iss;
     this.state = 'SYN-SENT';
     this.host.stats.connectionsOpened++;
     this.sendSyn(false);
@@ -331,6 +337,7 @@ export class TcpConnection implements Scheduled {
     this.sndNxt = seqAdd(this.iss, 1);
     this.sndMax = this.sndNxt;
     this.recover = this.iss;
+    this.sndSml = this.iss;
     this.sndWnd = seg.window; // never scaled in a SYN (RFC 7323 2.2)
     this.maxSndWnd = this.sndWnd;
     this.sndWl1 = seg.seq;
@@ -351,6 +358,7 @@ export class TcpConnection implements Scheduled {
     this.sndNxt = seg.ack;
     this.sndMax = seg.ack;
     this.recover = this.iss;
+    this.sndSml = this.iss;
     this.irs = seqAdd(seg.seq, -1);
     this.rcvNxt = seg.seq;
     this.rcvAdv = seqAdd(this.rcvNxt, Math.min(65535, cfg.rcvBuf));
@@ -1239,9 +1247,14 @@ export class TcpConnection implements Scheduled {
           if (len < this.maxSndWnd / 2) break;
         }
         this.swsOverride = false;
-        // Nagle (RFC 9293 3.7.4): small new data waits while data is unacknowledged. It never
-        // holds a retransmission (after a timeout SND.NXT is below SND.MAX): RFC 6298 5.4.
-        if (len < mss && len === unsent && !this.noDelay && this.sndMax !== this.sndUna && this.sndNxt === this.sndMax && !finDue) {
+        // Nagle (RFC 9293 3.7.4) in Minshall's variant, as Linux (tcp_nagle_check): small new
+        // data waits only while an earlier small segment is unacknowledged, so the sub-MSS tail
+        // of a write leaves at once behind full segments instead of waiting for their ACK (a
+        // peer that delays its ACK of one segment would stall it by up to 500 ms, RFC 1122
+        // 4.2.3.2). It never holds a retransmission (after a timeout SND.NXT is below SND.MAX):
+        // RFC 6298 5.4. What it holds stays in the send queue and counts against the send
+        // buffer, where later writes join it into full segments.
+        if (len < mss && len === unsent && !this.noDelay && this.sndMax !== this.sndUna && this.sndNxt === this.sndMax && !finDue && this.smallSegmentInFlight()) {
           break;
         }
         if (len > mss && len < unsent) len -= len % mss; // TSO frames in whole segments
@@ -1329,6 +1342,11 @@ export class TcpConnection implements Scheduled {
       this.armRto();
     }
     return sent;
+  }
+
+  /** Minshall's check (Linux tcp_minshall_check): a small segment sent is not yet acknowledged. */
+  private smallSegmentInFlight(): boolean {
+    return seqInRangeAbove(this.sndSml, this.sndUna, this.sndNxt);
   }
 
   private persistInterval(): number {
@@ -1455,6 +1473,9 @@ export class TcpConnection implements Scheduled {
     const hdrLen = 20 + tcpOptionsLengthFast(o);
     // Each TSO piece carries these options too: its payload is what leaves room for them.
     const mssNow = this.sndMss + (this.tsOk ? 32 : 20) - hdrLen;
+    // A frame of new data whose last piece is shorter than a segment (a TSO frame's tail, too)
+    // is the small segment Minshall's Nagle waits for (Linux tcp_minshall_update).
+    if (newData && len % mssNow !== 0) this.sndSml = seqAdd(seq, len);
     const l4Len = hdrLen + len;
     const iface = host.iface;
     const d = iface.txIpv4(this.remoteAddr, IPPROTO_TCP, l4Len, true, ipEcn);

@@ -174,6 +174,41 @@ describe('Nagle', () => {
     expectSeg(peer.one(), { seq: seqAdd(base, 10), len: 10 });
   });
 
+  it("Minshall: a write's sub-MSS tail leaves at once behind full segments, and holds the next small write", () => {
+    const h = setup();
+    const { peer, conn, synAck } = passive(h);
+    const base = seqAdd(synAck.seq, 1);
+    // A peer that does not ACK (or delays its ACK of one segment): classic Nagle would hold the
+    // 552-byte tail until the 1448 bytes before it are acknowledged.
+    h.app(() => conn.write(pattern(2000)));
+    expect(peer.take().map((s) => [seqDiff(s.seq, base), s.payload.length])).toEqual([
+      [0, 1448],
+      [1448, 552],
+    ]);
+    // Now a small segment is unacknowledged: the next small write waits for its ACK, and the
+    // ACK of the full segment alone does not release it.
+    h.app(() => conn.write(pattern(100)));
+    peer.none();
+    peer.rcv = seqAdd(base, 1448);
+    peer.ackNow();
+    peer.none();
+    peer.rcv = seqAdd(base, 2000);
+    peer.ackNow();
+    expectSeg(peer.one(), { flags: 'ACK|PSH', seq: seqAdd(base, 2000), len: 100 });
+  });
+
+  it('Minshall: full segments in flight do not hold a small write', () => {
+    const h = setup();
+    const { peer, conn, synAck } = passive(h);
+    const base = seqAdd(synAck.seq, 1);
+    h.app(() => conn.write(pattern(2 * 1448)));
+    expect(peer.take().map((s) => s.payload.length)).toEqual([1448, 1448]);
+    h.app(() => conn.write(pattern(30)));
+    expectSeg(peer.one(), { seq: seqAdd(base, 2896), len: 30 });
+    h.tick(100);
+    expect(peer.take().filter((s) => s.payload.length > 0)).toEqual([]);
+  });
+
   it('does not hold full-sized segments', () => {
     const h = setup();
     const { peer, conn } = passive(h);
