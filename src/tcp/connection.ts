@@ -120,6 +120,8 @@ export interface TcpHost {
   schedule(c: TcpConnection): void;
   /** Ask for {@link TcpConnection.flush} at the end of the current batch. */
   markDirty(c: TcpConnection): void;
+  /** Ask for {@link TcpConnection.flush} once the application had its turn at what it was given. */
+  markDirtyAfterApp(c: TcpConnection): void;
   /** The connection is gone (CLOSED): forget it. */
   remove(c: TcpConnection): void;
   /** The handshake completed on a passive connection. */
@@ -279,6 +281,12 @@ export class TcpConnection implements Scheduled {
   private closedNotified = false;
   private error: TcpError | null = null;
   private dirty = false;
+  /**
+   * The peer's FIN awaits its ACK until the application had its turn: an answer, and our FIN
+   * when the application closes at once, then carry that ACK (RFC 1122 4.2.3.2 lets an ACK wait;
+   * Linux delays the ACK of a FIN the same way, in its pingpong mode).
+   */
+  private ackAfterApp = false;
   /** Data was dropped for want of receive memory: the window stays closed until relief. */
   private rxStarved = false;
   private readonly emitOpts: TcpOptionsToEmit = {};
@@ -503,6 +511,11 @@ export class TcpConnection implements Scheduled {
   /** The application read data: the window may have opened enough to tell the peer. */
   windowUpdate(): void {
     if (this.state === 'CLOSED' || this.state === 'LISTEN' || this.state === 'SYN-SENT') return;
+    // Nothing received yet and the peer still holds the whole window the SYN-ACK promised: it
+    // has not been limited by it, and the ACK of its first data carries the larger window (an
+    // ACK right after the handshake would only repeat itself; Linux sends a window update only
+    // after the application read something).
+    if (this.rcvNxt === seqAdd(this.irs, 1) && seqDiff(this.rcvAdv, this.rcvNxt) >= Math.min(65535, this.host.config.rcvBuf)) return;
     const next = this.rightEdge();
     const grow = seqDiff(next, this.rcvAdv);
     // Tell the peer once the window grew by two segments or half the buffer (Linux: similar).
@@ -668,8 +681,8 @@ export class TcpConnection implements Scheduled {
     // filled hole, a duplicate, a FIN) leaves now, not at the end of the receive batch: a batch
     // may hold hundreds of segments, and with at most 3 SACK blocks per ACK (RFC 2018 3) the
     // ranges between holes would go unreported and the sender would resend data we hold.
-    if (this.ackNow) this.ackAtOnce();
-    else if (this.ackPending > 0) this.markDirty();
+    if (this.ackNow && !this.ackAfterApp) this.ackAtOnce();
+    else if (this.ackNow || this.ackPending > 0) this.markDirty();
   }
 
   /** Send the ACK that is due, now (synchronized states only; SYN-RECEIVED has no ACK of its own). */
@@ -1155,6 +1168,7 @@ export class TcpConnection implements Scheduled {
       case 'SYN-RECEIVED':
       case 'ESTABLISHED':
         this.state = 'CLOSE-WAIT';
+        this.ackAfterApp = true; // the application may answer and close: see ackAfterApp
         break;
       case 'FIN-WAIT-1':
         if (this.finQueued && seqGt(this.sndUna, this.finSeq)) this.enterTimeWait(now);
@@ -1201,6 +1215,11 @@ export class TcpConnection implements Scheduled {
 
   /** Send what is due: data the windows allow, a FIN, or an ACK (called once per batch). */
   flush(): void {
+    if (this.ackAfterApp) {
+      this.ackAfterApp = false;
+      this.host.markDirtyAfterApp(this); // still dirty: flushed then
+      return;
+    }
     this.dirty = false;
     const s = this.state;
     if (s === 'CLOSED' || s === 'LISTEN' || s === 'SYN-SENT' || s === 'SYN-RECEIVED') {

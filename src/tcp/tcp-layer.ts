@@ -114,6 +114,8 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
   readonly cookies: SynCookies;
   readonly admission = new SynAdmission(this.stats);
   private dirty: TcpConnection[] = [];
+  /** Connections whose output waits for the application's turn (see {@link markDirtyAfterApp}). */
+  private afterApp: TcpConnection[] = [];
   private flushScheduled = false;
   private readonly defer: (fn: () => void) => void;
   private readonly kick: () => void;
@@ -172,6 +174,20 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
 
   markDirty(c: TcpConnection): void {
     this.dirty.push(c);
+    this.scheduleDeferred();
+  }
+
+  /**
+   * Flush `c` at the end of this turn of the event loop (setImmediate), not with the receive
+   * batch: the application's handlers of what the batch delivered (Node runs 'data' at once,
+   * 'end' on process.nextTick) have run by then, so an answer and a FIN go out with the ACK.
+   */
+  markDirtyAfterApp(c: TcpConnection): void {
+    this.afterApp.push(c);
+    this.scheduleDeferred();
+  }
+
+  private scheduleDeferred(): void {
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       this.defer(() => this.runDeferred());
@@ -180,6 +196,8 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
 
   private runDeferred(): void {
     this.flushScheduled = false;
+    for (const c of this.afterApp) this.dirty.push(c);
+    this.afterApp.length = 0;
     if (this.dirty.length === 0) return;
     this.flush();
     this.kick();

@@ -124,6 +124,11 @@ export interface HarnessOptions {
    * default 4 MiB receive window; the window stops at what the free pool can hold).
    */
   extraPages?: number;
+  /**
+   * Run deferred flushes on the real event loop (setImmediate), after the application's
+   * process.nextTick and promise handlers, as Stack does; default: at once, by settle().
+   */
+  eventLoop?: boolean;
 }
 
 export class Harness {
@@ -157,7 +162,14 @@ export class Harness {
       clock: this.clock,
       offload: false,
       ...(o.config ? { config: o.config } : {}),
-      defer: (fn) => this.queue.push(fn),
+      defer: o.eventLoop
+        ? (fn) =>
+            setImmediate(() => {
+              fn();
+              this.nic.flush();
+              this.collect();
+            })
+        : (fn) => this.queue.push(fn),
       kick: () => this.nic.flush(),
     });
     const tcp = this.tcp;
