@@ -18,6 +18,7 @@ import {
   isBroadcastMac,
   isMulticastIpv4,
   isMulticastMac,
+  isZeroMac,
   macEquals,
   prefixMask,
   randomLocalMac,
@@ -245,10 +246,15 @@ export class Interface implements RxHandler {
     const op = arp.operation;
     if (op === ARP_OP_REQUEST) this.stats.arpRequestsIn++;
     else this.stats.arpRepliesIn++;
-    if (isMulticastMac(senderMac, 0) || senderIp === 0xffffffff || isMulticastIpv4(senderIp)) return this.drop('arp-bad-sender');
+    if (senderIp === this.address && macEquals(senderMac, 0, this.mac)) return; // our own, looped back
+    // No station has a zero, broadcast or multicast address, and ours is ours: learnt, such a
+    // sender would make us send to nobody, to everybody, or to ourselves (Linux's arp_process
+    // refuses them too).
+    if (isZeroMac(senderMac, 0) || isMulticastMac(senderMac, 0) || macEquals(senderMac, 0, this.mac)) return this.drop('arp-bad-sender-mac');
+    if (senderIp === 0xffffffff || isMulticastIpv4(senderIp)) return this.drop('arp-bad-sender');
     if (senderIp === this.address) {
       // Someone else claims our address (RFC 5227 2.4): we keep it; never learn it.
-      if (!macEquals(senderMac, 0, this.mac)) this.drop('arp-address-conflict');
+      this.drop('arp-address-conflict');
       return;
     }
     const now = this.clock.nowMs();

@@ -134,6 +134,12 @@ export function isBroadcastMac(buf: Uint8Array, off = 0): boolean {
   return macEquals(buf, off, BROADCAST_MAC);
 }
 
+/** 00:00:00:00:00:00: no station's address (an ARP request leaves its target so, RFC 826). */
+export function isZeroMac(buf: Uint8Array, off = 0): boolean {
+  for (let i = 0; i < MAC_ADDR_LEN; i++) if (buf[off + i] !== 0) return false;
+  return true;
+}
+
 /**
  * A random locally administered unicast address: U/L bit (0x02) set, I/G bit (0x01) clear
  * (IEEE 802-2014 8.2.2). The only impure function in `wire/`.

@@ -79,6 +79,26 @@ function reassemble(frames: Uint8Array[]): { payload: Uint8Array; fragments: num
 }
 
 describe('ARP', () => {
+  it('refuses senders whose hardware address no station has, or ours, and learns nothing', () => {
+    const { dev, iface } = setup();
+    const bad = ['00:00:00:00:00:00', 'ff:ff:ff:ff:ff:ff', '01:00:5e:00:00:01', '33:33:00:00:00:01', formatMac(OUR_MAC)];
+    for (const mac of bad) {
+      for (const op of [1, 2] as const) {
+        // The Ethernet source is a unicast one: only the ARP sender field lies.
+        const f = arpFrame(op, PEER_IP, OUR_IP, OUR_MAC, parseMac(mac));
+        f.set(PEER_MAC, 6);
+        dev.deliver(f);
+      }
+    }
+    expect(iface.stats.drops['arp-bad-sender-mac']).toBe(2 * bad.length);
+    expect(iface.neighbors.get(PEER_IP)).toBeUndefined();
+    expect(dev.written).toHaveLength(0); // no reply to any of them
+    // A good sender afterwards is learnt and answered.
+    dev.deliver(arpFrame(1, PEER_IP, OUR_IP));
+    expect(formatMac(iface.neighbors.get(PEER_IP)!.mac)).toBe(formatMac(PEER_MAC));
+    expect(dev.written).toHaveLength(1);
+  });
+
   it('announces its address twice at start, 2 s apart (RFC 5227)', () => {
     const { clock, dev, iface } = setup();
     iface.start();
@@ -161,7 +181,7 @@ describe('ARP', () => {
     const { dev, iface } = setup(1500, 100);
     const frames = [];
     for (let i = 0; i < 1500; i++) {
-      const mac = parseMac(`02:00:00:00:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`);
+      const mac = parseMac(`02:00:00:01:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`);
       frames.push(arpFrame(1, parseIpv4('198.18.0.0') + 3 + (i % 250), OUR_IP, OUR_MAC, mac));
     }
     for (const f of frames) dev.deliver(f);
