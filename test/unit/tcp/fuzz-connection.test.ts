@@ -420,11 +420,27 @@ function runScenario(s: Scenario): void {
   drain(r, r.h.tcp);
 }
 
+const SEG: Omit<SegStep, 'seq' | 'ack' | 'sack'> = { t: 'seg', flags: ACK, window: 65535, ecn: 0, payload: 0, mss: null, wscale: null, sackOk: false, ts: null, count: 1, stride: 0 };
+const BASE: Omit<Scenario, 'steps'> = { open: 'passive', ourIsn: 0, peerIsn: 0, sack: true, ts: false, wscale: -1, mss: 1460, synWindow: 65535, rack: false, cc: 'cubic', oooLimit: 4 << 20, oooTotal: 64 << 20, extraPages: 4096, write: 0, autoRead: false };
+
+/** Counterexamples fast-check found once, run first on every run. */
+const EXAMPLES: [Scenario][] = [
+  // A block whose edges pass three modular comparisons one by one: 2^31 - 254 bytes SACKed with nothing in flight.
+  [{ ...BASE, ourIsn: 0xffff_ff00, steps: [{ ...SEG, seq: { ref: 'rcv', off: 0 }, ack: { ref: 'una', off: 0 }, sack: [{ ref: 'abs', a: 0, b: 2147483394 }] }] }],
+  // pipe() of a scoreboard no ACK has synchronised yet, with the flight just below 2^32 (or 2^31).
+  [{ ...BASE, ourIsn: 0x8000_0000, steps: [{ t: 'close' }] }],
+  // The first ACK after the handshake is an old one (RFC 5961 5.2 acceptable) SACKing the SYN's octet.
+  [{ ...BASE, ourIsn: 0xffff_ff00, steps: [{ ...SEG, seq: { ref: 'rcv', off: 0 }, ack: { ref: 'una', off: -2 }, payload: 1, sack: [{ ref: 'ack', a: 1, b: 2 }] }] }],
+  // SACK, an ACK stopping inside the SACKed range (reneging, RFC 2018 8), SACK again: counted again.
+  [{ ...BASE, synWindow: 0, steps: [{ t: 'write', n: 281 }, { ...SEG, window: 0, seq: { ref: 'rcv', off: 0 }, ack: { ref: 'una', off: 33 }, sack: [{ ref: 'valid', a: 267179933, b: 1062256272 }], count: 6, stride: 1 }] }],
+];
+
 function params(numRuns: number): fc.Parameters<[Scenario]> {
   const seed = process.env.FC_SEED;
   const path = process.env.FC_PATH;
   return {
     numRuns: Number(process.env.FC_RUNS ?? numRuns),
+    examples: EXAMPLES,
     ...(seed !== undefined ? { seed: Number(seed) } : {}),
     ...(path !== undefined ? { path } : {}),
     // Shrinking replays whole runs: bounded, so that a failure still reports its smallest
