@@ -377,6 +377,7 @@ export class TcpConnection implements Scheduled {
     this.sndWl1 = seg.seq;
     this.sndWl2 = seg.ack;
     this.state = 'ESTABLISHED';
+    this.syncScoreboard();
     this.host.stats.connectionsEstablished++;
   }
 
@@ -700,9 +701,19 @@ export class TcpConnection implements Scheduled {
     this.sndWl1 = seg.seq;
     this.sndWl2 = seg.ack;
     this.ackAdvance(seg, now);
+    this.syncScoreboard();
     this.host.stats.connectionsEstablished++;
     if (this.listenerPort >= 0) this.host.established(this);
     else this.user?.onConnect(); // an active open that met the peer's SYN (simultaneous open)
+  }
+
+  /**
+   * The scoreboard starts at SND.UNA once the connection is established: synchronised by a later
+   * ACK instead, it would start at that ACK's field, which RFC 5961 5.2 lets lie below SND.UNA,
+   * and take blocks over octets already acknowledged (the SYN's among them).
+   */
+  private syncScoreboard(): void {
+    this.sb?.update(this.sndUna, NO_SACK_BLOCKS, 0, this.sndMax);
   }
 
   private countDrop(reason: string): void {
@@ -756,7 +767,8 @@ export class TcpConnection implements Scheduled {
       if (this.rttSeq < 0 && this.backoffs === 0) this.rtt.sample(this.host.clock.nowMs() - this.rttStart);
       this.backoffs = 0;
       this.rtoAt = Infinity;
-      this.host.stats.connectionsEstablished++;
+      this.syncScoreboard();
+    this.host.stats.connectionsEstablished++;
       this.ackNow = true;
       this.markDirty();
       this.user?.onConnect();
@@ -792,7 +804,8 @@ export class TcpConnection implements Scheduled {
       u = sb.update(ack, o.sack, o.sackCount, this.sndMax, Math.max(this.maxSndWnd, this.sndMss));
       newlySacked = u.newlySacked;
       if (u.dsack) this.host.stats.dsacksReceived++;
-      if (newlySacked > 0) this.host.stats.sackedBytes += newlySacked;
+      // Net of reneged bytes (RFC 2018 8), which a later ACK may SACK again.
+      if (newlySacked > 0 || u.reneged > 0) this.host.stats.sackedBytes += newlySacked - u.reneged;
       if (this.rack) this.rackOnAck(seg, u, now);
     }
     if (seqGt(ack, this.sndUna)) {
@@ -1878,6 +1891,7 @@ export class TcpConnection implements Scheduled {
 }
 
 const EMPTY = new Uint8Array(0);
+const NO_SACK_BLOCKS = new Uint32Array(0);
 
 /** Pool pages `bytes` of received data take. */
 function pagesFor(bytes: number): number {

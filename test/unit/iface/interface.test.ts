@@ -95,7 +95,7 @@ describe('ARP', () => {
     expect(dev.written).toHaveLength(0); // no reply to any of them
     // A good sender afterwards is learnt and answered.
     dev.deliver(arpFrame(1, PEER_IP, OUR_IP));
-    expect(formatMac(iface.neighbors.get(PEER_IP)!.mac)).toBe(formatMac(PEER_MAC));
+    expect(formatMac(iface.neighbors.get(PEER_IP)!.mac!)).toBe(formatMac(PEER_MAC));
     expect(dev.written).toHaveLength(1);
   });
 

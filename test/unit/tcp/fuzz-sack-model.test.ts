@@ -8,8 +8,8 @@
  * wrong): a block counts only if HighACK < left < right <= SND.MAX (RFC 2018 3 and 4: a block
  * reports received octets above the cumulative ACK, and only sent octets can be received);
  * everything below the cumulative ACK is forgotten; a SACKed run that starts at the cumulative
- * ACK was reneged (RFC 2018 8). The first block is a D-SACK when it lies below the ACK field or
- * inside the second block (RFC 2883 4). After every ACK, sackedBytes, blocks(), isSacked,
+ * ACK was reneged (RFC 2018 8). The first block is a D-SACK when it lies wholly below the
+ * cumulative ACK, or inside a later valid block (RFC 2883 4, see modelDsack). After every ACK, sackedBytes, blocks(), isSacked,
  * skipSacked and unsackedLen must agree with the model.
  *
  * Failures print fast-check's seed and shrunk counterexample; `FC_SEED=... FC_PATH=...`
@@ -18,7 +18,7 @@
 import fc from 'fast-check';
 import { describe, it } from 'vitest';
 import { MAX_SACK_RANGES, SackScoreboard } from '../../../src/tcp/sack-scoreboard.js';
-import { seqAdd, seqGe, seqLe, seqLt } from '../../../src/wire/seq.js';
+import { seqAdd, seqLt } from '../../../src/wire/seq.js';
 
 /** Offsets of the model start this far below the first SND.UNA (stale ACKs go below it). */
 const MARGIN = 4096;
@@ -132,14 +132,30 @@ class ByteModel {
   }
 }
 
-/** RFC 2883 4: the first block is a D-SACK if it lies below the ACK field or inside the second. */
-function modelDsack(ack: number, blocks: [number, number][]): boolean {
+/**
+ * RFC 2883 4 as Linux checks it: the first block is a D-SACK if it starts below the ACK field
+ * and lies wholly at or below HighACK, at most 2^30 below it (update()'s default largest
+ * window), or if it lies inside a later block that is itself valid. Offsets from the model's
+ * base, which lies below every octet that can count.
+ */
+function modelDsack(model: ByteModel, ack: number, newAck: number, sndMax: number, blocks: [number, number][]): boolean {
   if (blocks.length === 0) return false;
   const [l0, r0] = blocks[0]!;
-  if (!seqLt(l0, r0)) return false;
-  if (seqLt(l0, ack)) return true;
-  const second = blocks[1];
-  return second !== undefined && seqLt(second[0], second[1]) && seqGe(l0, second[0]) && seqLe(r0, second[1]);
+  const len = (r0 - l0) >>> 0;
+  if (len === 0 || len >= 2 ** 31) return false;
+  if (seqLt(l0, ack)) {
+    const below = (newAck - l0) >>> 0;
+    return (newAck - r0) >>> 0 < below && below <= 2 ** 30;
+  }
+  const ackOff = model.off(newAck);
+  const maxOff = model.off(sndMax);
+  const lo0 = model.off(l0);
+  const ro0 = lo0 + len;
+  return blocks.slice(1).some(([l, r]) => {
+    const lo = model.off(l);
+    const ro = model.off(r);
+    return ackOff < lo && lo < ro && ro <= maxOff && lo <= lo0 && ro0 <= ro;
+  });
 }
 
 function fail(msg: string): never {
@@ -211,7 +227,7 @@ function run(s: Scenario): void {
     const m = model.update(ack, blocks, sndMax);
     same('newlySacked', u.newlySacked, m.newlySacked, ctx);
     same('reneged', u.reneged, m.reneged, ctx);
-    const dsack = modelDsack(ack, blocks);
+    const dsack = modelDsack(model, ack, seqAdd(base, model.highAck), sndMax, blocks);
     same('dsack', u.dsack, dsack, ctx);
     if (dsack) same('D-SACK range', [u.dsackStart, u.dsackEnd], blocks[0], ctx);
     same('sackedBytes', sb.sackedBytes, model.count(), ctx);
