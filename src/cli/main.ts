@@ -253,9 +253,13 @@ function up(argv: string[]): void {
     if (stopping) return;
     stopping = true;
     stack.close();
-    process.stdout.write(`tapstack: ${sig}, stopped\n`);
-    printCounters(stack, counters);
-    process.exit(0);
+    // The connections' ends reach the services as completions and events (promise handlers,
+    // process.nextTick): they give back the pages they held before the counters are read.
+    setImmediate(() => {
+      process.stdout.write(`tapstack: ${sig}, stopped\n`);
+      printCounters(stack, counters);
+      process.exit(0);
+    });
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
