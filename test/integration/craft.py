@@ -17,6 +17,8 @@ import sys
 
 from scapy.all import ICMP, IP, Ether, Raw, conf, get_if_hwaddr, sendp, srp1
 
+from inet import checksum, ip_bytes, mac_bytes
+
 conf.verb = 0
 
 # The identifiers the test looks for in the capture (ICMP echo identifier).
@@ -26,23 +28,6 @@ ID_OTHER_MAC = 0x7A7C
 ID_BAD_CSUM = 0x7A7D
 ID_PROBE = 0x7A7E
 ID_PADDED = 0x7A7F
-
-
-def mac_bytes(mac):
-    return bytes(int(b, 16) for b in mac.split(':'))
-
-
-def ip_bytes(ip):
-    return bytes(int(b) for b in ip.split('.'))
-
-
-def checksum(data):
-    if len(data) % 2:
-        data += b'\0'
-    s = sum(struct.unpack('!%dH' % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return (~s) & 0xFFFF
 
 
 class Ctx:

@@ -49,8 +49,8 @@ import time
 
 from scapy.all import ARP, Ether, get_if_hwaddr
 
-FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
-M32 = 0xFFFFFFFF
+from inet import ACK, FIN, M32, PSH, RST, SYN, checksum, flag_str, ip_bytes, mac_bytes
+
 ETH_P_ALL = 0x0003
 ETH_P_IP = 0x0800
 ETH_P_ARP = 0x0806
@@ -59,29 +59,8 @@ SO_TIMESTAMPNS = getattr(socket, 'SO_TIMESTAMPNS', 35)
 SO_RCVBUFFORCE = getattr(socket, 'SO_RCVBUFFORCE', 33)
 
 
-def mac_bytes(mac):
-    return bytes(int(b, 16) for b in mac.split(':'))
-
-
 def mac_str(b):
     return ':'.join('%02x' % x for x in b)
-
-
-def ip_bytes(ip):
-    return socket.inet_aton(ip)
-
-
-def checksum(data):
-    if len(data) % 2:
-        data += b'\0'
-    s = sum(struct.unpack('!%dH' % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return (~s) & 0xFFFF
-
-
-def flag_str(f):
-    return ''.join(n for b, n in ((SYN, 'S'), (ACK, 'A'), (FIN, 'F'), (RST, 'R'), (PSH, 'P')) if f & b)
 
 
 def seq_lt(a, b):

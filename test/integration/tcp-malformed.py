@@ -38,28 +38,11 @@ import time
 
 from scapy.all import IP, TCP, AsyncSniffer, Ether, Raw, conf, get_if_hwaddr, sendp
 
+from inet import ACK, FIN, M32, PSH, RST, SYN, URG, checksum, flag_str, ip_bytes
+
 conf.verb = 0
 
-FIN, SYN, RST, PSH, ACK, URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
-M32 = 0xFFFFFFFF
 WAIT = 0.3  # seconds to collect tapstack's replies to one case
-
-
-def ip_bytes(ip):
-    return bytes(int(b) for b in ip.split('.'))
-
-
-def checksum(data):
-    if len(data) % 2:
-        data += b'\0'
-    s = sum(struct.unpack('!%dH' % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return (~s) & 0xFFFF
-
-
-def flag_str(f):
-    return ''.join(n for b, n in ((SYN, 'S'), (ACK, 'A'), (FIN, 'F'), (RST, 'R'), (PSH, 'P'), (URG, 'U')) if f & b)
 
 
 class Peer:
