@@ -258,7 +258,7 @@ const EXAMPLES: [Scenario][] = [
   [{ una: 2147477648, flight: 0, mss: 100, acks: [{ grow: 0, adv: 0, blocks: [{ ref: 'ack', a: 2 ** 31 - 10, b: -(2 ** 30) }] }] }],
   // Edges exactly 2^31 apart: a negative length.
   [{ una: 2147477648, flight: 0, mss: 100, acks: [{ grow: 1, adv: 0, blocks: [{ ref: 'abs', a: 2 ** 31, b: 0 }] }] }],
-  // The first block inside the third, not the second: no D-SACK by RFC 2883 4.
+  // The first block inside the third: a D-SACK (RFC 2883 4 speaks of the second; any later valid block counts here).
   [{ una: 4294961295, flight: 2, mss: 100, acks: [{ grow: 0, adv: 0, blocks: [{ ref: 'valid', a: 0, b: 0 }, { ref: 'abs', a: 0, b: 0 }, { ref: 'valid', a: 0, b: 0 }] }] }],
 ];
 
