@@ -217,7 +217,12 @@ export function emitIcmpEchoReply(request: IcmpPacket, out: Uint8Array, outOffse
   if (out !== buf || outOffset !== offset) out.set(buf.subarray(offset, offset + length), outOffset);
   const newWord = (ICMP_ECHO_REPLY << 8) | 0; // type 0, code 0
   writeU16(out, outOffset + TYPE, newWord);
-  writeU16(out, outOffset + CHECKSUM, updateChecksum16(oldChecksum, oldWord, newWord));
+  // RFC 1624 eqn. 3 gives 0x0000 both when the rest of the reply sums to 0xffff (-0) and when
+  // it is all zeros (identifier, sequence and data 0). All zeros sum to +0 (RFC 1071), which
+  // only a checksum of 0xffff complements; 0xffff verifies in the first case too, so it is
+  // stored whenever the update gives 0.
+  const checksum = updateChecksum16(oldChecksum, oldWord, newWord);
+  writeU16(out, outOffset + CHECKSUM, checksum === 0 ? 0xffff : checksum);
   return length;
 }
 

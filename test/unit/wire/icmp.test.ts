@@ -29,7 +29,7 @@ import { IPPROTO_ICMP, IPV4_MIN_MTU_DATAGRAM, Ipv4Packet, emitIpv4Repr } from '.
 import { ETHERTYPE_IPV4, EthernetFrame, emitEthernetRepr, parseEthernetRepr } from '../../../src/wire/ethernet.js';
 import { parseIpv4 } from '../../../src/wire/addr.js';
 import { WireError, type DropReason } from '../../../src/wire/errors.js';
-import { ECHO_REPLY_FRAME, ECHO_REQUEST_FRAME, PORT_UNREACHABLE_FRAME, UDP_FRAME, mulberry32, randomBytes } from './helpers.js';
+import { ECHO_REPLY_FRAME, ECHO_REQUEST_FRAME, PORT_UNREACHABLE_FRAME, UDP_FRAME, mulberry32, randomBytes, toHex } from './helpers.js';
 
 const ICMP_AT = 14 + 20;
 const A = parseIpv4('198.18.7.1');
@@ -89,6 +89,28 @@ describe('ICMP echo', () => {
       expect(parseIcmpEchoRepr(view)).toEqual({ ...repr, type: 0 });
       expect(reply.subarray(8)).toEqual(data);
     }
+  });
+
+  it('answers an all-zero request (identifier, sequence and data 0) with checksum 0xffff, not 0', () => {
+    // The reply is all zeros but its checksum, which sum to +0: only 0xffff verifies (RFC 1071).
+    for (const dataLength of [0, 1, 56]) {
+      const req = new Uint8Array(icmpEchoBufferLength(dataLength));
+      emitIcmpEchoRepr({ type: 8, code: 0, identifier: 0, sequence: 0 }, req);
+      expect(toHex(req.subarray(0, 8))).toBe('0800f7ff00000000');
+      for (const inPlace of [false, true]) {
+        const reply = inPlace ? req.slice() : new Uint8Array(req.length);
+        emitIcmpEchoReply(new IcmpPacket(inPlace ? reply : req), reply);
+        expect(toHex(reply.subarray(0, 8))).toBe('0000ffff00000000');
+        expect(checkIcmp(reply, 0, reply.length)).toBeNull();
+      }
+    }
+    // A reply whose other words sum to -0 (0xffff), where eqn. 3 also gives 0: 0xffff verifies too.
+    const req = new Uint8Array(8);
+    emitIcmpEchoRepr({ type: 8, code: 0, identifier: 0xfff0, sequence: 0x000f }, req);
+    const reply = new Uint8Array(8);
+    emitIcmpEchoReply(new IcmpPacket(req), reply);
+    expect(toHex(reply)).toBe('0000fffffff0000f');
+    expect(checkIcmp(reply, 0, 8)).toBeNull();
   });
 
   it('round-trips and rebuilds the captured frames whole', () => {
