@@ -10,9 +10,27 @@ import { WireError, type DropReason } from '../../../src/wire/errors.js';
 /** Runs per property: enough to reach the corner cases, bounded so a suite stays fast. */
 export const RUNS = 400;
 
+/**
+ * Parameters of a property run: `numRuns` runs (FC_RUNS overrides), `examples` (counterexamples
+ * found before) first, and FC_SEED / FC_PATH to replay a failure fast-check printed. Shrinking
+ * replays whole runs: it stops after 15 s, so a failure still reports its smallest
+ * counterexample so far within the test's timeout.
+ */
+export function fcParams<Ts>(numRuns: number, examples: Ts[] = []): fc.Parameters<Ts> {
+  const seed = process.env.FC_SEED;
+  const path = process.env.FC_PATH;
+  return {
+    numRuns: Number(process.env.FC_RUNS ?? numRuns),
+    examples,
+    ...(seed !== undefined ? { seed: Number(seed) } : {}),
+    ...(path !== undefined ? { path } : {}),
+    interruptAfterTimeLimit: 15_000,
+  };
+}
+
 /** Asserts a property with a bounded number of runs; a failure prints its seed and counterexample. */
 export function run<Ts extends unknown[]>(p: fc.IProperty<Ts>, numRuns = RUNS): void {
-  fc.assert(p, { numRuns });
+  fc.assert(p, fcParams<Ts>(numRuns));
 }
 
 export const u8 = fc.integer({ min: 0, max: 0xff });

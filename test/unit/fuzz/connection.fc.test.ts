@@ -16,12 +16,13 @@
  */
 import fc from 'fast-check';
 import { describe, it } from 'vitest';
+import { fcParams } from './arbitraries.js';
 import type { TcpConnection } from '../../../src/tcp/connection.js';
 import type { TcpLayer } from '../../../src/tcp/tcp-layer.js';
 import { seqAdd, seqDiff, seqLe } from '../../../src/wire/seq.js';
 import { tcpOptionsLength, type TcpOptionsToEmit } from '../../../src/wire/tcp.js';
-import { active, passive, setup } from './helpers.js';
-import { ACK, FIN, type Harness, pattern, PEER_IP, type Peer, PSH, type Recorder, RST, SYN } from './peer.js';
+import { active, passive, setup } from '../tcp/helpers.js';
+import { ACK, FIN, type Harness, pattern, PEER_IP, type Peer, PSH, type Recorder, RST, SYN } from '../tcp/peer.js';
 
 // ---------------------------------------------------------------------------------------------
 // What the peer sends, relative to the connection's state at the moment it is sent (so that a
@@ -435,25 +436,12 @@ const EXAMPLES: [Scenario][] = [
   [{ ...BASE, synWindow: 0, steps: [{ t: 'write', n: 281 }, { ...SEG, window: 0, seq: { ref: 'rcv', off: 0 }, ack: { ref: 'una', off: 33 }, sack: [{ ref: 'valid', a: 267179933, b: 1062256272 }], count: 6, stride: 1 }] }],
 ];
 
-function params(numRuns: number): fc.Parameters<[Scenario]> {
-  const seed = process.env.FC_SEED;
-  const path = process.env.FC_PATH;
-  return {
-    numRuns: Number(process.env.FC_RUNS ?? numRuns),
-    examples: EXAMPLES,
-    ...(seed !== undefined ? { seed: Number(seed) } : {}),
-    ...(path !== undefined ? { path } : {}),
-    // Shrinking replays whole runs: bounded, so that a failure still reports its smallest
-    // counterexample so far within the test's timeout.
-    interruptAfterTimeLimit: 15_000,
-  };
-}
 
 describe('a connection fed random segments from its peer (fast-check)', () => {
   it('keeps its invariants after every segment, and closes without a leak', () => {
     fc.assert(
       fc.property(scenarioArb, (s) => runScenario(s)),
-      params(300),
+      fcParams(300, EXAMPLES),
     );
   }, 30_000);
 });

@@ -17,6 +17,7 @@
  */
 import fc from 'fast-check';
 import { describe, it } from 'vitest';
+import { fcParams } from './arbitraries.js';
 import { MAX_SACK_RANGES, SackScoreboard } from '../../../src/tcp/sack-scoreboard.js';
 import { seqAdd, seqLt } from '../../../src/wire/seq.js';
 
@@ -262,23 +263,12 @@ const EXAMPLES: [Scenario][] = [
   [{ una: 4294961295, flight: 2, mss: 100, acks: [{ grow: 0, adv: 0, blocks: [{ ref: 'valid', a: 0, b: 0 }, { ref: 'abs', a: 0, b: 0 }, { ref: 'valid', a: 0, b: 0 }] }] }],
 ];
 
-function params(numRuns: number): fc.Parameters<[Scenario]> {
-  const seed = process.env.FC_SEED;
-  const path = process.env.FC_PATH;
-  return {
-    numRuns: Number(process.env.FC_RUNS ?? numRuns),
-    examples: EXAMPLES,
-    ...(seed !== undefined ? { seed: Number(seed) } : {}),
-    ...(path !== undefined ? { path } : {}),
-    interruptAfterTimeLimit: 15_000,
-  };
-}
 
 describe('SACK scoreboard against a per-byte model (fast-check)', () => {
   it('agrees with RFC 2018 / RFC 2883 under valid, D-SACK and bogus blocks', () => {
     fc.assert(
       fc.property(scenarioArb, (s) => run(s)),
-      params(200),
+      fcParams(200, EXAMPLES),
     );
   }, 30_000);
 });
