@@ -768,7 +768,7 @@ export class TcpConnection implements Scheduled {
       this.backoffs = 0;
       this.rtoAt = Infinity;
       this.syncScoreboard();
-    this.host.stats.connectionsEstablished++;
+      this.host.stats.connectionsEstablished++;
       this.ackNow = true;
       this.markDirty();
       this.user?.onConnect();

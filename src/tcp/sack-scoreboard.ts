@@ -194,7 +194,7 @@ export class SackScoreboard {
    * {@link MAX_BLOCKS_PER_OPTION}. Each is checked as Linux's tcp_is_sackblock_valid() does (see
    * {@link checkBlock}): a SACK block must lie in (SND.UNA, SND.MAX] (RFC 2018 3: the octets above
    * the cumulative ACK that arrived; only sent octets can have), a D-SACK (RFC 2883 4) either
-   * wholly below SND.UNA and within `maxWindow` of it, or inside the second block. Rejected
+   * wholly below SND.UNA and within `maxWindow` of it, or inside a later valid block. Rejected
    * blocks are reported through {@link onReject} by reason and change nothing. The blocks that
    * passed are left in {@link validBlocks} (the D-SACK excluded) for RACK to take as delivery
    * evidence. Everything below the cumulative ACK is forgotten. A cumulative ACK at or beyond
