@@ -157,7 +157,8 @@ export class SynCookies {
     this.setTuple(localAddr, localPort, remoteAddr, remotePort, peerIsn);
     const rest = (cookieIsn - this.hash(0, DOMAIN_H0)) >>> 0;
     const age = (now - (rest >>> COOKIE_BITS)) & COUNTER_MASK;
-    if (age >= SYN_COOKIE_MAX_AGE) {
+    // A tick before the clock's first was never issued: in the first tick only its own counts.
+    if (age >= SYN_COOKIE_MAX_AGE || age > now) {
       this.stats.failed++;
       return null;
     }

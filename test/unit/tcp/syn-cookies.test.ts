@@ -162,6 +162,16 @@ describe('encode/decode', () => {
     expect(sc.stats.failed).toBe(1 + 598);
   });
 
+  it('in the clock\'s first tick, no cookie of the tick before it is taken (none was issued)', () => {
+    const { clock, sc } = make(SECRET, 10);
+    const early = make(SECRET, -1); // tick -1, as the cookie's counter would claim
+    const forged = encode(early.sc, T, 1460);
+    expect(decodeAck(sc, T, ackFor(T, forged))).toBeNull();
+    expect(decodeAck(sc, T, ackFor(T, encode(sc, T, 1460)))).toBe(1460);
+    clock.advance(SYN_COOKIE_TICK_MS);
+    expect(decodeAck(sc, T, ackFor(T, encode(sc, T, 536)))).toBe(536);
+  });
+
   it('issued at the end of a tick, lives just over one tick', () => {
     const { clock, sc } = make(SECRET, 11 * SYN_COOKIE_TICK_MS - 1);
     const seg = ackFor(T, encode(sc, T, 536));
