@@ -1,0 +1,76 @@
+/**
+ * Which layer may import which (docs/ARCHITECTURE.md, "Layers"). Checked with the unit tests
+ * (test/unit/architecture.test.ts): a new import that breaks a rule fails ./scripts/test.
+ *
+ * Imports that break a rule today and wait for their seam are listed, each by name, in
+ * .dependency-cruiser-known-violations.json: they are reported, not failed, and the list only
+ * shrinks (regenerate it with `npx depcruise-baseline src firmware -c .dependency-cruiser.cjs >
+ * .dependency-cruiser-known-violations.json` only after removing violations, never to admit one).
+ */
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: 'wire-is-a-leaf',
+      comment: 'wire/ holds views over bytes: it imports nothing from another layer.',
+      severity: 'error',
+      from: { path: '^src/wire/' },
+      to: { path: '^(src/(?!wire/)|firmware/)' },
+    },
+    {
+      name: 'mem-is-a-leaf',
+      comment: 'mem/ holds the arena, the page pool and the Page handle: it imports nothing above it (wire/ at most).',
+      severity: 'error',
+      from: { path: '^src/mem/' },
+      to: { path: '^(src/(?!mem/|wire/)|firmware/)' },
+    },
+    {
+      name: 'firmware-below-the-driver',
+      comment: 'The firmware is the NIC: it knows memory, bytes and the clock, never the driver or anything above it.',
+      severity: 'error',
+      from: { path: '^firmware/' },
+      to: { path: '^src/(?!mem/|wire/|clock\\.ts$)' },
+    },
+    {
+      name: 'tcp-not-the-nic',
+      comment: 'TCP hands segments to the interface; descriptors, offsets and virtio-net are below it.',
+      severity: 'error',
+      from: { path: '^src/tcp/' },
+      to: { path: '^(src/nic/|src/tap/|firmware/)' },
+    },
+    {
+      name: 'socket-not-the-interface',
+      comment: 'The socket sees TCP and payload objects, never the interface, the NIC or the device.',
+      severity: 'error',
+      from: { path: '^src/socket/' },
+      to: { path: '^(src/iface/|src/nic/|src/tap/|firmware/)' },
+    },
+    {
+      name: 'iface-not-the-firmware',
+      comment: 'The interface reads what the driver reports of a frame, not the firmware\'s descriptor bits.',
+      severity: 'error',
+      from: { path: '^src/iface/' },
+      to: { path: '^(firmware/|src/tap/)' },
+    },
+    {
+      name: 'nothing-above-imports-down-into-the-cli',
+      comment: 'The CLI and Stack compose the layers; no layer imports them.',
+      severity: 'error',
+      from: { path: '^(src/(?!cli/)|firmware/)', pathNot: '^src/index\\.ts$' },
+      to: { path: '^src/(cli/|stack\\.ts$)' },
+    },
+    {
+      name: 'lower-layers-not-upward',
+      comment: 'Dependencies point down: socket -> tcp -> iface -> nic -> firmware -> device.',
+      severity: 'error',
+      from: { path: '^(src/(wire|mem|tap|nic|pcap)/|firmware/)' },
+      to: { path: '^src/(iface|tcp|socket)/' },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    exclude: { path: '^(dist|test|node_modules)/' },
+  },
+};
