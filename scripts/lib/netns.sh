@@ -6,7 +6,7 @@
 #   netns_create "$NS"                        # fresh namespace, loopback up
 #   netns_exec "$NS" ping -c 1 198.18.0.2
 #
-# Names must start with "tapstack-" (DESIGN.md section 6: namespaces tapstack-*, addresses from
+# Names must start with "tapstack-" (docs/ARCHITECTURE.md section 10: namespaces tapstack-*, addresses from
 # 198.18.0.0/15, nothing leaves them), so a typo can never delete someone else's namespace.
 # Functions return non-zero on failure and print one line on stderr; they never exit the caller.
 

@@ -1,6 +1,6 @@
 /**
  * ioctl request numbers and struct ifreq layout (x86_64), from <linux/if_tun.h>,
- * <linux/sockios.h> and <net/if.h>. Checked on Linux 6.18 (DESIGN.md section 7).
+ * <linux/sockios.h> and <net/if.h>. Checked on Linux 6.18 (docs/ARCHITECTURE.md section 9).
  */
 export const TUNSETIFF = 0x400454ca;
 export const TUNSETOFFLOAD = 0x400454d0;

@@ -1,6 +1,6 @@
 /**
  * The few libc calls the TAP binding needs, through koffi (prebuilt FFI, no compiler).
- * Node itself cannot ioctl, and `net.Socket({ fd })` refuses a TAP fd (DESIGN.md section 7).
+ * Node itself cannot ioctl, and `net.Socket({ fd })` refuses a TAP fd (docs/ARCHITECTURE.md section 9).
  * Pointers are BigInt addresses (koffi 3); buffers of our own are passed as Uint8Array.
  */
 import koffi from 'koffi';

@@ -1,4 +1,4 @@
-/** Views over bytes and parse/emit for each protocol (see DESIGN.md section 3). */
+/** Views over bytes and parse/emit for each protocol (see docs/ARCHITECTURE.md section 2). */
 export * from './errors.js';
 export * from './bytes.js';
 export * from './addr.js';

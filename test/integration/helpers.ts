@@ -459,7 +459,7 @@ export async function tshark(pcap: string, args: string[]): Promise<string[]> {
 }
 
 /**
- * DESIGN.md section 7's check: malformed frames and checksum warnings, one line each (tshark
+ * docs/ARCHITECTURE.md section 9's check: malformed frames and checksum warnings, one line each (tshark
  * exits 0 either way). `fields` replaces the summary line by those fields.
  */
 export function tsharkProblems(pcap: string, fields: string[] = []): Promise<string[]> {

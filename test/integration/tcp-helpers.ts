@@ -1,7 +1,7 @@
 /**
  * Helpers of the TCP integration tests (issue 4): the four link modes, the /bytes/N pattern and
  * its sha256, processes in a namespace with files as stdin/stdout, a tapstack run with its
- * capture, the kernel's TAP queue counters, and the capture check of DESIGN.md section 7 with the
+ * capture, the kernel's TAP queue counters, and the capture check of docs/ARCHITECTURE.md section 9 with the
  * few messages a TCP capture may legitimately carry.
  *
  * Everything stays inside namespaces `tapstack-it-tcp*-<pid>`; every process is stopped by PID.
@@ -500,7 +500,7 @@ export interface CaptureCheck {
 }
 
 /**
- * DESIGN.md section 7's check, `_ws.malformed || _ws.expert.severity >= "warning"` with IPv4,
+ * docs/ARCHITECTURE.md section 9's check, `_ws.malformed || _ws.expert.severity >= "warning"` with IPv4,
  * TCP and UDP checksum verification on, plus a second pass that counts what tshark verified.
  *
  * Truncated captures (`--snaplen 128`, for the 100 MiB transfers): tshark still checks every

@@ -8,8 +8,8 @@
  * - a few MiB of each captured whole, in which tshark verifies every TCP checksum.
  *
  * With offloads on and off, at MTU 1500 and 9000. Each transfer is one tapstack run with its
- * own capture (snaplen 128 for the 100 MiB ones, see checkCapture), which must pass DESIGN.md
- * section 7's tshark check. Throughput goes to the log, never into an assertion.
+ * own capture (snaplen 128 for the 100 MiB ones, see checkCapture), which must pass
+ * docs/ARCHITECTURE.md section 9's tshark check. Throughput goes to the log, never into an assertion.
  *
  * Namespaces tapstack-it-tcpserve-{on,off}{1500,9000}-<pid>; subnets 198.18.100-103.0/24.
  */
