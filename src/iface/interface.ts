@@ -29,9 +29,9 @@ import { ARP_OP_REPLY, ARP_OP_REQUEST, ARP_PACKET_LEN, ArpPacket, checkArp, emit
 import { readU16 } from '../wire/bytes.js';
 import { foldChecksum, onesComplementSum } from '../wire/checksum.js';
 import { ETHERNET_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../wire/ethernet.js';
-import type { DropReason } from '../wire/errors.js';
 import { checkIpv4, emitIpv4Repr, IPPROTO_ICMP, IPPROTO_TCP, IPV4_DEFAULT_TTL, IPV4_MIN_HEADER_LEN, Ipv4Packet, type Ipv4Repr } from '../wire/ipv4.js';
 import { Reassembler, type FragmentKey, type ReassemblerOptions } from './reassembly.js';
+import { REASSEMBLY_DROP_REASONS, type IfaceCountedDrop, type IfaceDrops, type ReassemblyDrop } from './reasons.js';
 import { NeighborCache, type NeighborOptions } from './neighbor.js';
 import { IcmpLayer, type IcmpOptions } from './icmp.js';
 
@@ -120,7 +120,7 @@ export interface InterfaceStats {
   fragmentsIn: number;
   fragmentsOut: number;
   reassembled: number;
-  drops: Record<string, number>;
+  drops: IfaceDrops;
 }
 
 export class Interface implements RxHandler {
@@ -200,7 +200,7 @@ export class Interface implements RxHandler {
     this.protocols.set(protocol, handler);
   }
 
-  drop(reason: DropReason | string): void {
+  drop(reason: IfaceCountedDrop): void {
     const d = this.stats.drops;
     d[reason] = (d[reason] ?? 0) + 1;
   }
@@ -352,16 +352,16 @@ export class Interface implements RxHandler {
     }
   }
 
-  private readonly reassemblyDropsSeen: Record<string, number> = {};
+  private readonly reassemblyDropsSeen: Partial<Record<ReassemblyDrop, number>> = {};
 
   /** Mirror the reassembler's drop counters into ours. */
   private syncReassemblyDrops(): void {
-    const drops = this.reassembler.stats.drops as Record<string, number>;
-    for (const reason in drops) {
-      const delta = drops[reason]! - (this.reassemblyDropsSeen[reason] ?? 0);
+    const drops = this.reassembler.stats.drops;
+    for (const reason of REASSEMBLY_DROP_REASONS) {
+      const delta = drops[reason] - (this.reassemblyDropsSeen[reason] ?? 0);
       if (delta > 0) {
         this.stats.drops[reason] = (this.stats.drops[reason] ?? 0) + delta;
-        this.reassemblyDropsSeen[reason] = drops[reason]!;
+        this.reassemblyDropsSeen[reason] = drops[reason];
       }
     }
   }

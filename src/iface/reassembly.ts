@@ -22,6 +22,7 @@
  * once, into place, and the result is not copied again.
  */
 import type { Clock } from '../clock.js';
+import type { ReassemblyDrop } from './reasons.js';
 
 /** RFC 791 section 3.2: fragments belong together if these four fields match. */
 export interface FragmentKey {
@@ -31,13 +32,8 @@ export interface FragmentKey {
   id: number;
 }
 
-export type ReassemblyDrop =
-  | 'frag-overlap'
-  | 'frag-timeout'
-  | 'frag-too-big'
-  | 'frag-memory'
-  | 'frag-bad-length'
-  | 'frag-too-many';
+/** Defined with the interface's other reasons (reasons.ts); re-exported for the reassembler's users. */
+export type { ReassemblyDrop };
 
 /**
  * `fragments` counts every call to `add()`, `datagrams` every datagram reassembled.
