@@ -28,6 +28,7 @@ import { sendControlSegment } from './control-segment.js';
 import { EcnState } from './ecn.js';
 import { SpuriousUndo } from './spurious-undo.js';
 import type { Scheduled } from './timer-queue.js';
+import type { TcpDropReason, TcpDrops } from './reasons.js';
 
 export type TcpState =
   | 'CLOSED'
@@ -103,7 +104,7 @@ export interface TcpStats {
   synDeferred: number;
   /** Retransmitted SYNs answered because their first copy was deferred. */
   synRetransmitsAdmitted: number;
-  drops: Record<string, number>;
+  drops: TcpDrops;
 }
 
 /** What a connection needs from the layer that owns it. */
@@ -716,7 +717,7 @@ export class TcpConnection implements Scheduled {
     this.sb?.update(this.sndUna, NO_SACK_BLOCKS, 0, this.sndMax);
   }
 
-  private countDrop(reason: string): void {
+  private countDrop(reason: TcpDropReason): void {
     const d = this.host.stats.drops;
     d[reason] = (d[reason] ?? 0) + 1;
   }

@@ -39,16 +39,20 @@ export const MAX_SACK_RANGES = 64;
 /** RFC 2018 3: a SACK option holds at most 4 blocks (2 + 8n bytes in 40 bytes of options). */
 export const MAX_BLOCKS_PER_OPTION = 4;
 
-/** Why a SACK block was ignored; the engine counts each as a TCP drop of that name. */
-export type SackBlockReject =
+/** Every {@link SackBlockReject}: the list the type is derived from. */
+export const SACK_BLOCK_REJECTS = [
   /** Empty, reversed, or 2^31 bytes or longer (no order between its edges, RFC 1982 3.2). */
-  | 'tcp-sack-reversed'
+  'tcp-sack-reversed',
   /** Reaches beyond SND.MAX: octets never sent cannot have arrived. */
-  | 'tcp-sack-beyond-snd-max'
+  'tcp-sack-beyond-snd-max',
   /** Starts at or below SND.UNA and is no valid D-SACK (RFC 2018 3: blocks lie above the cumulative ACK). */
-  | 'tcp-sack-below-snd-una'
+  'tcp-sack-below-snd-una',
   /** A D-SACK further below SND.UNA than the largest send window: not data of this flight. */
-  | 'tcp-dsack-too-old';
+  'tcp-dsack-too-old',
+] as const;
+
+/** Why a SACK block was ignored; the engine counts each as a TCP drop of that name. */
+export type SackBlockReject = (typeof SACK_BLOCK_REJECTS)[number];
 
 /** {@link checkBlock}'s verdict: 0 valid, {@link DSACK} a valid D-SACK, else the reason. */
 const DSACK = 1;

@@ -20,6 +20,7 @@ import { IsnGenerator } from './isn.js';
 import { TimerQueue } from './timer-queue.js';
 import { SynAdmission } from './syn-admission.js';
 import { SynCookies, type CookieOptions } from './syn-cookies.js';
+import type { TcpCountedDrop } from './reasons.js';
 import type { TcpOptionsToEmit } from '../wire/tcp.js';
 
 const log = debugFactory('tapstack:tcp');
@@ -157,7 +158,7 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     o.iface.setProtocol(IPPROTO_TCP, this);
   }
 
-  drop(reason: string): void {
+  drop(reason: TcpCountedDrop): void {
     const d = this.stats.drops;
     d[reason] = (d[reason] ?? 0) + 1;
   }
