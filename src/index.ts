@@ -10,6 +10,8 @@ export * from './nic/index.js';
 export { Interface, type InterfaceOptions, type Ipv4Datagram, type ProtocolHandler } from './iface/interface.js';
 export { NeighborCache } from './iface/neighbor.js';
 export { Reassembler } from './iface/reassembly.js';
+export { IFACE_DROP_REASONS, REASSEMBLY_DROP_REASONS, type IfaceDropReason, type IfaceDrops, type ReassemblyDrop } from './iface/reasons.js';
+export { TCP_DROP_REASONS, type TcpDropReason, type TcpDrops } from './tcp/reasons.js';
 export { PcapWriter, readPcap } from './pcap/writer.js';
 export { parseSplitPolicy, formatSplitPolicy, type SplitPolicySpec } from '../firmware/split-policy.js';
 export * as wire from './wire/index.js';

@@ -1,5 +1,13 @@
 /** Counters as `name value` lines, grouped, zeros left out except the totals people look for. */
 import type { Stack } from '../stack.js';
+import type { IfaceCountedDrop } from '../iface/reasons.js';
+import type { TcpCountedDrop } from '../tcp/reasons.js';
+
+/** Every drop reason a stack counts, over all layers; printed as `drop.<reason>`. */
+type StackDrop = IfaceCountedDrop | TcpCountedDrop;
+
+/** `Object.entries` keeping the key type (it widens keys to `string`); no counter holds `undefined`. */
+const entries = <K extends string>(r: Partial<Record<K, number>>) => Object.entries(r) as [K, number][];
 
 const ALWAYS = new Set(['rxFrames', 'txFrames', 'rxBytes', 'txBytes', 'splitHits', 'splitMisses']);
 
@@ -15,29 +23,29 @@ export function formatCounters(s: ReturnType<Stack['stats']>): string {
   group('nic', s.nic);
   group('pages', s.pages);
   const { drops: ifaceDrops, ...iface } = s.iface;
-  const drops: Record<string, number> = { ...ifaceDrops };
+  const drops: Partial<Record<StackDrop, number>> = { ...ifaceDrops };
   group('iface', iface);
   group('icmp', s.icmp);
   group('arp', s.neighbors);
   const { drops: tcpDrops, ...tcp } = s.tcp;
   group('tcp', tcp);
-  for (const [k, v] of Object.entries(tcpDrops)) drops[k] = (drops[k] ?? 0) + v;
+  for (const [k, v] of entries(tcpDrops)) drops[k] = (drops[k] ?? 0) + v;
   // Zero copy: one line each, the byte count first.
   const z = s.zeroCopy;
-  const reasons = (r: Record<string, number | undefined>) =>
-    Object.entries(r)
+  const reasons = <K extends string>(r: Partial<Record<K, number>>) =>
+    entries(r)
       .filter(([, v]) => v)
       .map(([k, v]) => `${k} ${v}`)
       .join(', ');
-  const sum = (r: Record<string, number | undefined>) => Object.values(r).reduce<number>((a, b) => a + (b ?? 0), 0);
+  const sum = <K extends string>(r: Partial<Record<K, number>>) => entries(r).reduce((a, [, v]) => a + v, 0);
   lines.push(`flipped ${z.flippedBytes} bytes (${z.flippedPages} pages)`);
   lines.push(`copied ${sum(z.copiedBytes)} bytes (${reasons(z.copiedBytes) || 'none'})`);
   lines.push(`sent by reference ${z.sendByReferenceBytes} bytes`);
   lines.push(`sent copied ${sum(z.sendCopiedBytes)} bytes (${reasons(z.sendCopiedBytes) || 'none'})`);
   lines.push(`lent ${z.pagesLent} pages, returned ${z.pagesReturned} pages`);
   lines.push(`completions ${z.completions} (${z.completionsCopied} with a copy)`);
-  const dropTotal = Object.values(drops).reduce((a, b) => a + b, 0);
+  const dropTotal = entries(drops).reduce((a, [, v]) => a + v, 0);
   lines.push(`drops ${dropTotal}`);
-  for (const [k, v] of Object.entries(drops).sort()) lines.push(`drop.${k} ${v}`);
+  for (const [k, v] of entries(drops).sort()) lines.push(`drop.${k} ${v}`);
   return lines.join('\n') + '\n';
 }
