@@ -6,7 +6,7 @@
  * It touches payload bytes only to verify checksums, as receive checksum offload does.
  */
 import type { FrameDevice } from '../src/tap/device.js';
-import { PAGE_SIZE } from '../src/nic/arena.js';
+import { PAGE_SIZE } from '../src/mem/arena.js';
 import { foldChecksum, onesComplementSum, pseudoHeaderSum } from '../src/wire/checksum.js';
 import {
   RxRing,

@@ -4,8 +4,8 @@
  * header buffers, iovec arrays) lives in the arena so the device reads and writes it directly;
  * descriptor fields live in typed arrays, one per field, indexed by descriptor number.
  */
-import type { Arena } from '../src/nic/arena.js';
-import { PAGE_SIZE } from '../src/nic/arena.js';
+import type { Arena } from '../src/mem/arena.js';
+import { PAGE_SIZE } from '../src/mem/arena.js';
 import { SPLIT_MAX } from './split-policy.js';
 
 /** sizeof(struct virtio_net_hdr_mrg_rxbuf). */

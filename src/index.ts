@@ -6,6 +6,7 @@ export { TcpError } from './tcp/errors.js';
 export { DEFAULT_TCP_CONFIG, type TcpConfig } from './tcp/config.js';
 export { systemClock, ManualClock, type Clock } from './clock.js';
 export * from './tap/index.js';
+export { Arena, PAGE_SIZE, PagePool, PageOwner, type PagePoolStats } from './mem/index.js';
 export * from './nic/index.js';
 export { Interface, type InterfaceOptions, type Ipv4Datagram, type ProtocolHandler } from './iface/interface.js';
 export { NeighborCache } from './iface/neighbor.js';

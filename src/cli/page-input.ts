@@ -4,7 +4,8 @@
  * page API: the one copy is the kernel's, from the pipe or file into the page.
  */
 import { libc } from '../tap/libc.js';
-import type { Page, PageLender } from '../socket/pages.js';
+import type { Page } from '../mem/page.js';
+import type { PageLender } from '../socket/pages.js';
 
 const PAGES_PER_READ = 16;
 

@@ -7,8 +7,8 @@
  * the stack queued meanwhile: receive and transmit are batched per wake-up.
  */
 import debugFactory from 'debug';
-import { Arena, PAGE_SIZE } from './arena.js';
-import { PageOwner, PagePool } from './page-pool.js';
+import { Arena, PAGE_SIZE } from '../mem/arena.js';
+import { PageOwner, PagePool } from '../mem/page-pool.js';
 import { RxFrame } from './rx-frame.js';
 import { finishChecksumForCapture } from './capture-checksum.js';
 import { Firmware, type FirmwareStats } from '../../firmware/firmware.js';

@@ -4,10 +4,10 @@
  * receive call it is passed to. Pages the stack wants to keep are taken with {@link takePage}:
  * ownership moves to the stack and the descriptor gets a fresh page when reposted.
  */
-import { PAGE_SIZE } from './arena.js';
-import type { Arena } from './arena.js';
-import type { PagePool } from './page-pool.js';
-import { PageOwner } from './page-pool.js';
+import { PAGE_SIZE } from '../mem/arena.js';
+import type { Arena } from '../mem/arena.js';
+import type { PagePool } from '../mem/page-pool.js';
+import { PageOwner } from '../mem/page-pool.js';
 import type { RxRing } from '../../firmware/rings.js';
 import { RxStatus } from '../../firmware/rings.js';
 

@@ -12,40 +12,9 @@
  * that was handed over is detached (its `id` becomes -1 and its view empty), so the
  * application cannot write into a page the stack owns.
  */
-import { PAGE_SIZE } from '../nic/arena.js';
-import { PageOwner, type PagePool } from '../nic/page-pool.js';
-
-const DETACHED = new Uint8Array(0);
-
-/** A page lent to the application: a whole 4096-byte page of the pool, and a data length. */
-export class Page {
-  constructor(
-    /** Pool page id; -1 once the handle was handed back to the stack. */
-    public id: number,
-    /** The whole page (the very memory the NIC reads into and the device writes from). */
-    public buffer: Uint8Array,
-    /** Bytes of data in the page (from offset 0). */
-    public length: number,
-  ) {}
-
-  /** The data: `buffer[0, length)`. */
-  get data(): Uint8Array {
-    return this.buffer.subarray(0, this.length);
-  }
-
-  get detached(): boolean {
-    return this.id < 0;
-  }
-
-  /** @internal */
-  detach(): number {
-    const id = this.id;
-    this.id = -1;
-    this.buffer = DETACHED;
-    this.length = 0;
-    return id;
-  }
-}
+import { PAGE_SIZE } from '../mem/arena.js';
+import { PageOwner, type PagePool } from '../mem/page-pool.js';
+import { Page } from '../mem/page.js';
 
 /** Why payload was copied instead of flipped or sent by reference. */
 export type CopyReason =

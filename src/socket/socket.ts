@@ -12,9 +12,10 @@ import type { Ipv4Datagram } from '../iface/interface.js';
 import { copyTransportData } from '../iface/interface.js';
 import { TcpError } from '../tcp/errors.js';
 import { formatIpv4 } from '../wire/addr.js';
-import { PAGE_SIZE } from '../nic/arena.js';
-import { PageOwner } from '../nic/page-pool.js';
-import { countCopy, Page, type CopyReason, type PageBorrower, type PageLender, type ZeroCopySwitches } from './pages.js';
+import { PAGE_SIZE } from '../mem/arena.js';
+import { PageOwner } from '../mem/page-pool.js';
+import { Page } from '../mem/page.js';
+import { countCopy, type CopyReason, type PageBorrower, type PageLender, type ZeroCopySwitches } from './pages.js';
 
 /** Pages below this many bytes are copied by writePages: a page per few bytes wastes iovecs. */
 const ZERO_COPY_MIN_PAGE = 512;

@@ -33,15 +33,6 @@ export const libc = {
         else resolve(n);
       }),
     ))(lib.func('long readv(int fd, void *iov, int iovcnt)')),
-  mmap: lib.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)') as (
-    addr: null,
-    len: number,
-    prot: number,
-    flags: number,
-    fd: number,
-    off: number,
-  ) => bigint,
-  munmap: lib.func('int munmap(void *addr, size_t len)') as (addr: bigint, len: number) => number,
   /** bpf(2), through syscall(2): glibc has no wrapper. */
   bpf: ((f) => (cmd: number, attr: Uint8Array, size: number): number => Number(f(SYS_BPF, 'int', cmd, 'void *', attr, 'unsigned int', size)))(
     lib.func('long syscall(long n, ...)'),
@@ -49,8 +40,6 @@ export const libc = {
   /** The address of a buffer of ours, for structs that hold pointers (union bpf_attr). */
   address: (b: Uint8Array): bigint => koffi.address(b),
   errno: (): number => koffi.errno(),
-  /** An ArrayBuffer over unmanaged memory, without copy. */
-  view: (ptr: bigint, len: number): ArrayBuffer => koffi.view(ptr, len),
   /**
    * uv_poll on an fd: readiness without a threadpool call per frame. koffi calls back with
    * (status, events), status being libuv's (negative on error), whatever its typings say.
@@ -62,17 +51,10 @@ export const libc = {
 /** __NR_bpf: 321 on x86_64, 280 on arm64 (asm-generic). */
 const SYS_BPF = process.arch === 'arm64' ? 280 : 321;
 
-// <fcntl.h>, <sys/mman.h>, <sys/socket.h>, <errno.h> (x86_64 / generic Linux values)
+// <fcntl.h>, <sys/socket.h>, <errno.h> (x86_64 / generic Linux values)
 export const O_RDWR = 0x2;
 export const O_NONBLOCK = 0x800;
 export const O_CLOEXEC = 0x80000;
-export const PROT_READ = 0x1;
-export const PROT_WRITE = 0x2;
-export const MAP_PRIVATE = 0x02;
-export const MAP_ANONYMOUS = 0x20;
-/** Do not reserve swap: a large pool costs only the pages it touches. */
-export const MAP_NORESERVE = 0x4000;
-export const MAP_FAILED = 0xffffffffffffffffn;
 export const AF_INET = 2;
 export const SOCK_DGRAM = 2;
 

@@ -10,7 +10,7 @@
 import type { Clock } from '../clock.js';
 import type { Interface, Ipv4Datagram } from '../iface/interface.js';
 import { copyTransportData } from '../iface/interface.js';
-import { PAGE_SIZE } from '../nic/arena.js';
+import { PAGE_SIZE } from '../mem/arena.js';
 import type { Nic } from '../nic/nic.js';
 import { foldChecksum, onesComplementSum, pseudoHeaderSum } from '../wire/checksum.js';
 import { IPPROTO_TCP } from '../wire/ipv4.js';

@@ -4,9 +4,9 @@
  * (they stay unchanged until acknowledged), so transmitting and retransmitting copy nothing.
  * Bytes written by the application are copied in once, as the kernel does on write(2).
  */
-import { PAGE_SIZE } from '../nic/arena.js';
+import { PAGE_SIZE } from '../mem/arena.js';
 import type { Nic } from '../nic/nic.js';
-import { PageOwner, type PagePool } from '../nic/page-pool.js';
+import { PageOwner, type PagePool } from '../mem/page-pool.js';
 import { onesComplementSum } from '../wire/checksum.js';
 
 interface Chunk {

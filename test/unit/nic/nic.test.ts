@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { Nic, type RxHandler } from '../../../src/nic/nic.js';
 import type { RxFrame } from '../../../src/nic/rx-frame.js';
 import { MemoryDevice } from '../../../src/tap/memory-device.js';
-import { PAGE_SIZE } from '../../../src/nic/arena.js';
-import { PageOwner } from '../../../src/nic/page-pool.js';
+import { PAGE_SIZE } from '../../../src/mem/arena.js';
+import { PageOwner } from '../../../src/mem/page-pool.js';
 import { parseSplitPolicy, type SplitPolicySpec } from '../../../firmware/split-policy.js';
 import { foldChecksum, onesComplementSum, pseudoHeaderSum } from '../../../src/wire/checksum.js';
 

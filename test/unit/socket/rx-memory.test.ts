@@ -13,7 +13,8 @@
  * retracts the window to zero until memory is back.
  */
 import { describe, expect, it } from 'vitest';
-import { PageLender, type Page } from '../../../src/socket/pages.js';
+import type { Page } from '../../../src/mem/page.js';
+import { PageLender } from '../../../src/socket/pages.js';
 import { Socket } from '../../../src/socket/socket.js';
 import { seqAdd, seqDiff, seqGt } from '../../../src/wire/seq.js';
 import { passive, setup } from '../tcp/helpers.js';

@@ -4,9 +4,10 @@
  * by reference with completions, and no reuse of a page before its completion.
  */
 import { describe, expect, it } from 'vitest';
-import { PAGE_SIZE } from '../../../src/nic/arena.js';
-import { PageOwner } from '../../../src/nic/page-pool.js';
-import { PageLender, type Page } from '../../../src/socket/pages.js';
+import { PAGE_SIZE } from '../../../src/mem/arena.js';
+import { PageOwner } from '../../../src/mem/page-pool.js';
+import type { Page } from '../../../src/mem/page.js';
+import { PageLender } from '../../../src/socket/pages.js';
 import { Socket } from '../../../src/socket/socket.js';
 import { seqAdd } from '../../../src/wire/seq.js';
 import { ACK, OUR_IP, pattern, PSH } from '../tcp/peer.js';

@@ -5,7 +5,7 @@
  * point into it with a plain address. Regions are carved once at start-up; nothing here is
  * allocated per frame.
  */
-import { libc, MAP_ANONYMOUS, MAP_FAILED, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../tap/libc.js';
+import { libc, MAP_ANONYMOUS, MAP_FAILED, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from './libc.js';
 
 export const PAGE_SIZE = 4096;
 

@@ -1,0 +1,3 @@
+export * from './arena.js';
+export * from './page-pool.js';
+export * from './page.js';
