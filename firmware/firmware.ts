@@ -5,7 +5,7 @@
  * posted transmit descriptors (virtio-net header encoded, one gathered write per frame).
  * It touches payload bytes only to verify checksums, as receive checksum offload does.
  */
-import type { FrameDevice } from '../src/tap/device.js';
+import type { FrameDevice } from './device.js';
 import { PAGE_SIZE } from '../src/mem/arena.js';
 import { foldChecksum, onesComplementSum, pseudoHeaderSum } from '../src/wire/checksum.js';
 import {

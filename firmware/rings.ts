@@ -1,5 +1,5 @@
 /**
- * The descriptor rings: the only thing the host driver (`src/nic/`) and the firmware share, as a
+ * The descriptor rings: the only thing the host driver and the firmware share, as a
  * NIC's datasheet defines its descriptor formats. Descriptor memory (virtio-net header slots,
  * header buffers, iovec arrays) lives in the arena so the device reads and writes it directly;
  * descriptor fields live in typed arrays, one per field, indexed by descriptor number.

@@ -7,7 +7,7 @@ import { systemClock, type Clock } from './clock.js';
 import { Interface, type InterfaceOptions } from './iface/interface.js';
 import { Nic, type NicStats } from './nic/nic.js';
 import { PcapWriter } from './pcap/writer.js';
-import type { FrameDevice } from './tap/device.js';
+import type { FrameDevice } from '../firmware/device.js';
 import { configureHostSide, setInterfaceMtu, setTxQueueLength, TapDevice } from './tap/tap-device.js';
 import type { SplitPolicySpec } from '../firmware/split-policy.js';
 import type { ImpairmentSpec } from '../firmware/impairments.js';

@@ -14,7 +14,7 @@ import { finishChecksumForCapture } from './capture-checksum.js';
 import { Firmware, type FirmwareStats } from '../../firmware/firmware.js';
 import { RxRing, RxStatus, TX_HEADER_MAX, TxRing, VIRTIO_NET_HDR_GSO_NONE } from '../../firmware/rings.js';
 import { createSplitPolicy, formatSplitPolicy, type SplitPolicySpec } from '../../firmware/split-policy.js';
-import type { FrameDevice } from '../tap/device.js';
+import type { FrameDevice } from '../../firmware/device.js';
 import { MAIN_QUEUE, SYN_QUEUE } from '../tap/steering.js';
 import type { PcapWriter } from '../pcap/writer.js';
 import { systemClock, type Clock } from '../clock.js';

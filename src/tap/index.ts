@@ -1,4 +1,4 @@
-export * from './device.js';
+export type { FrameDevice } from '../../firmware/device.js';
 export * from './errors.js';
 export { TapDevice, VNET_HDR_LEN, validateIfName, validateMtu, setInterfaceMtu, configureHostSide, setLinkUp, setTxQueueLength } from './tap-device.js';
 export type { TapOptions } from './tap-device.js';

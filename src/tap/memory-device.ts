@@ -5,7 +5,7 @@
  * without a kernel, deterministically.
  */
 import koffi from 'koffi';
-import type { FrameDevice } from './device.js';
+import type { FrameDevice } from '../../firmware/device.js';
 import { steeringQueueOf, SYN_QUEUE } from './steering.js';
 
 export class MemoryDevice implements FrameDevice {

@@ -53,7 +53,7 @@ import {
   TUNSETSTEERINGEBPF,
 } from './ioctl.js';
 import { loadSteeringProgram, MAIN_QUEUE } from './steering.js';
-import type { FrameDevice } from './device.js';
+import type { FrameDevice } from '../../firmware/device.js';
 
 const log = debugFactory('tapstack:tap');
 

@@ -1,5 +1,6 @@
 /**
- * What the NIC needs from a frame device: the TAP, or an in-memory device in tests.
+ * The frame device the firmware drives, defined here so the firmware owns it: the TAP binding
+ * and the in-memory device of the tests implement it.
  * Frames move as scatter/gather lists (`struct iovec` arrays) at unmanaged addresses, the way
  * a NIC's DMA engine sees descriptors: the device never allocates or copies on our behalf.
  */
@@ -9,7 +10,7 @@ export interface FrameDevice {
   readonly vnetHdrLen: number;
   /** Whether the kernel may send partial checksums and GSO frames, and accepts TSO frames. */
   readonly offloads: boolean;
-  /** Receive queues: 1, or 2 when connection requests have a queue of their own (steering.ts). */
+  /** Receive queues: 1, or 2 when connection requests have a queue of their own (the TAP's steering program). */
   readonly rxQueues: number;
   /** One frame of receive queue `queue` (default: the main one) into the iovecs; its length, or -1 when none is ready. */
   readv(iov: bigint, iovcnt: number, queue?: number): number;
