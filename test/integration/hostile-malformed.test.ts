@@ -1,5 +1,5 @@
 /**
- * Issue 6, hostile peers: a scapy suite of malformed and hostile TCP segments
+ * Hostile peers: a scapy suite of malformed and hostile TCP segments
  * (test/integration/tcp-malformed.py, run in the namespace, frames sent on the kernel's side of
  * the TAP to tapstack's MAC and address) against `tapstack up --serve echo:7,http:80`:
  *

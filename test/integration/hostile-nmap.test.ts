@@ -1,5 +1,5 @@
 /**
- * Issue 6, hostile peers: nmap's SYN scan with service and OS detection,
+ * Hostile peers: nmap's SYN scan with service and OS detection,
  * `nmap -sS -sV -O 198.18.7.2` (its 1000 most common ports) and `nmap -sS -sV -O -p 1-1000`,
  * against `tapstack up --serve http:80,echo:7`. Both complete and find the two open ports;
  * tapstack survives, still serves (curl /, ping), and its counters explain the probes:

@@ -1,5 +1,5 @@
 /**
- * Issue 6, hostile peers: ICMP replies are rate-limited. `ping -f -c 20000` (flood: the next
+ * Hostile peers: ICMP replies are rate-limited. `ping -f -c 20000` (flood: the next
  * request as soon as the reply is in, or after 10 ms) against `tapstack up --serve http:80`:
  * tapstack answers up to its token bucket (1000 replies a second, a burst of 1000) and counts
  * the rest (icmp.echoRepliesRateLimited, drop.icmp-echo-rate-limit); meanwhile it stays

@@ -1,5 +1,5 @@
 /**
- * Issue 6, hostile peers: a SYN flood at tapstack's HTTP port while a 100 MiB download runs.
+ * Hostile peers: a SYN flood at tapstack's HTTP port while a 100 MiB download runs.
  * `hping3 -S -p 80 198.18.X.2` in the namespace (the kernel answers tapstack's SYN-ACKs with
  * RSTs, as a spoofed victim would), started after the download, killed by its PID after it.
  * The download (curl of /bytes/104857600) must complete with its sha256 intact, a new

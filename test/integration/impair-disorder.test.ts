@@ -1,5 +1,5 @@
 /**
- * Issue 6, "what it must show": bulk transfers through the firmware's fault injector, both
+ * Bulk transfers through the firmware's fault injector, both
  * directions, sha256 checked. This file: reordering 5% (a frame held back by 3 frames),
  * duplication 2%, corruption 0.5% (one bit flipped: the checksums must catch every one), and all
  * of them at once together with 1% loss; impair-loss.test.ts has loss and bursts.

@@ -1,5 +1,5 @@
 /**
- * Issue 6, "what it must show": bulk transfers through the firmware's fault injector under loss,
+ * Bulk transfers through the firmware's fault injector under loss,
  * both directions, sha256 checked. This file: uniform loss of 1% and 5%, and bursts (loss 1%,
  * each loss event taking 4 frames in a row); impair-disorder.test.ts has reordering,
  * duplication, corruption and all of them at once.

@@ -1,5 +1,5 @@
 /**
- * Issue 4, items 3 and 8: tapstack as the client of kernel servers, `tapstack connect HOST PORT`
+ * tapstack as the client of kernel servers, `tapstack connect HOST PORT`
  * (stdin and stdout through a tapstack TCP connection), 100 MiB each way:
  *
  * - upload: `tapstack connect 198.18.X.1 PORT < file` into `socat -u TCP-LISTEN:PORT OPEN:out`;

@@ -1,5 +1,5 @@
 /**
- * Issue 4, items 5 and 8: 200 connections transferring at once.
+ * 200 connections transferring at once.
  *
  * - One `curl --parallel --parallel-immediate --parallel-max 200` fetches /bytes/1048576 200
  *   times from tapstack's http service: every file has the pattern's sha256; the capture shows

@@ -1,5 +1,5 @@
 /**
- * Issue 4, items 6, 7 and 8: connections that fail, against the real kernel.
+ * Connections that fail, against the real kernel.
  *
  * - `tapstack connect 198.18.X.1 <closed port>`: the kernel answers the SYN with RST; tapstack
  *   exits non-zero with ECONNREFUSED on stderr.

@@ -1,5 +1,5 @@
 /**
- * Helpers of the TCP integration tests (issue 4): the four link modes, the /bytes/N pattern and
+ * Helpers of the TCP integration tests: the four link modes, the /bytes/N pattern and
  * its sha256, processes in a namespace with files as stdin/stdout, a tapstack run with its
  * capture, the kernel's TAP queue counters, and the capture check of docs/ARCHITECTURE.md section 9 with the
  * few messages a TCP capture may legitimately carry.

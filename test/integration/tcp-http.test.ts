@@ -1,5 +1,5 @@
 /**
- * Issue 4, items 4 and 8: Node's own http module, running on tapstack sockets
+ * Node's own http module, running on tapstack sockets
  * (`tapstack up --serve http:80`), serves the kernel's HTTP clients:
  *
  * - `ab -k -n 1000 -c 10` (keep-alive) and `ab -n 1000 -c 10` (a connection per request):

@@ -1,5 +1,5 @@
 /**
- * Regression test of a bug the TCP integration tests (issue 4) found, fixed in 0793d66: with
+ * Regression test of a bug the TCP integration tests found, fixed in 0793d66: with
  * offloads off, tapstack sent IPv4 datagrams larger than the link MTU when a data segment
  * carried SACK blocks.
  *

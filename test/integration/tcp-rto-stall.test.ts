@@ -1,5 +1,5 @@
 /**
- * Regression test of a defect the TCP integration tests (issue 4) found, fixed in 0793d66:
+ * Regression test of a defect the TCP integration tests found, fixed in 0793d66:
  * after the application blocked Node's event loop for longer than the retransmission timeout,
  * tapstack retransmitted data whose ACK had arrived long before (spuriously; the kernel
  * answered with D-SACKs), although nothing was lost.

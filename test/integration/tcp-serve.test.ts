@@ -1,5 +1,5 @@
 /**
- * Issue 4, items 1, 2 and 8: the kernel's own clients against tapstack's services
+ * The kernel's own clients against tapstack's services
  * (`tapstack up --serve http:80,echo:7,discard:9`), 100 MiB each, checked end to end by sha256:
  *
  * - curl and wget download /bytes/104857600 from Node's http module running on tapstack sockets;

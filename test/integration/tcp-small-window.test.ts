@@ -1,5 +1,5 @@
 /**
- * Regression test of a bug the TCP integration tests (issue 4) found, fixed in 0793d66: a
+ * Regression test of a bug the TCP integration tests found, fixed in 0793d66: a
  * tapstack sender stalled for good when the peer's window was open but smaller than a segment.
  *
  * Seen first with 200 echo connections at offloads off (tcp-concurrent.test.ts): the kernel's

@@ -1,5 +1,5 @@
 /**
- * Zero copy both ways through tapstack's echo server (issue 5, item 7): with zero copy on,
+ * Zero copy both ways through tapstack's echo server: with zero copy on,
  * `--serve echo:7` reads with the page API (pages flipped from the NIC) and sends the very pages
  * it received back by reference. 100 MiB of random bytes from the kernel (socat) return intact
  * (sha256), and the counters show the pages flipped in and went back out by reference.

@@ -1,5 +1,5 @@
 /**
- * Zero-copy receive against the real kernel (issue 5): the kernel sends 1 GiB with socat to
+ * Zero-copy receive against the real kernel: the kernel sends 1 GiB with socat to
  * tapstack's page-flipping discard server (`--serve discard:9`, offloads on, MTU 1500), and the
  * counters tapstack prints at exit say where every payload byte went: flipped (a NIC page handed
  * to the reader by ownership) or copied, under its reason.

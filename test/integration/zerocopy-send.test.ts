@@ -1,5 +1,5 @@
 /**
- * Zero-copy send against the real kernel (issue 5, item 4): `tapstack connect` reads stdin into
+ * Zero-copy send against the real kernel: `tapstack connect` reads stdin into
  * pool pages (readv) and sends them with `writePages`, by reference, getting them back in
  * completions. A kernel `socat` sink hashes what arrives.
  *

@@ -1,5 +1,5 @@
 /**
- * tapstack's `--serve source:N` (issue 5, item 7): the pattern (byte i is i mod 251) sent without
+ * tapstack's `--serve source:N`: the pattern (byte i is i mod 251) sent without
  * end from pool pages with `writePages`. A kernel socat reads a fixed amount and hangs up.
  *
  * - Zero copy on: 256 MiB arrive intact (sha256 of the pattern), sent by reference, no copy.
