@@ -10,7 +10,7 @@ import debugFactory from 'debug';
 import { Arena, PAGE_SIZE } from './arena.js';
 import { PageOwner, PagePool } from './page-pool.js';
 import { RxFrame } from './rx-frame.js';
-import { finishChecksumForCapture } from './capture-checksum.js';
+import { finishChecksumForCapture } from '../phy/capture-checksum.js';
 import { Firmware, type FirmwareStats } from '../../firmware/firmware.js';
 import { RxRing, RxStatus, TX_HEADER_MAX, TxRing, VIRTIO_NET_HDR_GSO_NONE } from '../../firmware/rings.js';
 import { createSplitPolicy, formatSplitPolicy, type SplitPolicySpec } from '../../firmware/split-policy.js';
