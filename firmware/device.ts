@@ -19,4 +19,16 @@ export interface FrameDevice {
   /** Call `cb` whenever frames may be ready on any queue (level-triggered: the caller drains to -1). */
   onReadable(cb: () => void): void;
   close(): void;
+  /**
+   * The rest is for layers between the NIC and the wire (src/phy/: fault injection,
+   * capture); a device that is only a device leaves them out.
+   *
+   * True when the frame the last `readv` returned crossed the wire and was then lost, as a NIC
+   * drops a frame it received: a capture shows it, the NIC does not deliver it.
+   */
+  readonly lostOnReceive?: boolean;
+  /** When frames held back (delay, reordering) are due, so the NIC polls then; or Infinity. */
+  nextDeadline?(): number;
+  /** Write the transmit frames held back whose time has come. */
+  release?(): void;
 }

@@ -10,7 +10,9 @@ import { PcapWriter } from './pcap/writer.js';
 import type { FrameDevice } from '../firmware/device.js';
 import { configureHostSide, setInterfaceMtu, setTxQueueLength, TapDevice } from './tap/tap-device.js';
 import type { SplitPolicySpec } from '../firmware/split-policy.js';
-import type { ImpairmentSpec } from '../firmware/impairments.js';
+import { noImpairment, type ImpairmentSpec } from '../firmware/impairments.js';
+import { FaultInjectingDevice } from './phy/fault-injector.js';
+import { CapturingDevice } from './phy/capture.js';
 import { parseCidr, parseIpv4, type Ipv4Cidr } from './wire/addr.js';
 import { TcpLayer } from './tcp/tcp-layer.js';
 import type { TcpConfig } from './tcp/config.js';
@@ -39,7 +41,7 @@ export interface StackOptions {
   split?: SplitPolicySpec;
   pcap?: string;
   pcapSnaplen?: number;
-  /** Fault injection in the NIC's firmware (see firmware/impairments.ts for the text form). */
+  /** Fault injection between the NIC and the TAP (see firmware/impairments.ts for the text form). */
   impair?: ImpairmentSpec;
   /** Zero-copy switches at start (both on by default). */
   zeroCopy?: Partial<ZeroCopySwitches>;
@@ -58,6 +60,22 @@ export interface ConnectOptions extends SocketOptions {
   localPort?: number;
   /** net.connect's: a timeout set on the socket at once. */
   timeout?: number;
+}
+
+/**
+ * The device the NIC drives: `device` with fault injection and capture over it (src/phy/).
+ * The capture shows what crossed the wire. Receive faults happen on the wire, below the
+ * capture: it shows frames corrupted, marked, duplicated, reordered or delayed as they arrived,
+ * and a frame lost on receive as well (it crossed, then the NIC lost it). Transmit faults happen
+ * before the wire, above the capture: a frame lost there never shows.
+ */
+function withPhyLayers(device: FrameDevice, opts: StackOptions, clock: Clock): FrameDevice {
+  const spec = opts.impair;
+  if (!opts.pcap) return spec ? new FaultInjectingDevice(device, spec, clock) : device;
+  const pcap = PcapWriter.open(opts.pcap, opts.pcapSnaplen ? { snaplen: opts.pcapSnaplen } : {});
+  let d: FrameDevice = spec ? new FaultInjectingDevice(device, { ...spec, tx: noImpairment() }, clock) : device;
+  d = new CapturingDevice(d, pcap);
+  return spec ? new FaultInjectingDevice(d, { ...spec, rx: noImpairment() }, clock) : d;
 }
 
 export class Stack {
@@ -105,7 +123,7 @@ export class Stack {
         throw e;
       }
     }
-    let pcap: PcapWriter | null = null;
+    let wire = device;
     let nic: Nic | null = null;
     try {
       if (opts.hostAddress !== undefined) {
@@ -115,8 +133,8 @@ export class Stack {
           configureHostSide(opts.ifname, host.address, host.prefixLength);
         }
       }
-      if (opts.pcap) pcap = PcapWriter.open(opts.pcap, opts.pcapSnaplen ? { snaplen: opts.pcapSnaplen } : {});
-      nic = new Nic({ device, mtu, split: opts.split ?? { kind: 'fixed', size: 66 }, pcap, extraPages: opts.poolPages ?? 65536, clock, ...(opts.impair ? { impair: opts.impair } : {}) });
+      wire = withPhyLayers(device, opts, clock);
+      nic = new Nic({ device: wire, mtu, split: opts.split ?? { kind: 'fixed', size: 66 }, extraPages: opts.poolPages ?? 65536 });
       const iface = new Interface({ nic, clock, address, mtu, ...(opts.mac ? { mac: opts.mac } : {}), ...(opts.gateway !== undefined ? { gateway: opts.gateway } : {}), ...opts.iface });
       const stack = new Stack(nic, iface, clock, device.offloads, opts.tcp);
       Object.assign(stack.pages.switches, opts.zeroCopy);
@@ -133,10 +151,7 @@ export class Stack {
       return stack;
     } catch (e) {
       if (nic) nic.close();
-      else {
-        pcap?.close();
-        device.close();
-      }
+      else wire.close();
       throw e;
     }
   }

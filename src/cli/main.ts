@@ -19,6 +19,7 @@ import { parseServices, startServices, type Counters, type ServiceSpec } from '.
 import { parseIpv4 } from '../wire/addr.js';
 import { PageInput } from './page-input.js';
 import { formatImpairment, parseImpairments, type ImpairmentSpec } from '../../firmware/impairments.js';
+import { innermost } from '../phy/decorator.js';
 import type { Socket } from '../socket/socket.js';
 
 const HELP = `Usage: tapstack <command> [options]
@@ -243,7 +244,7 @@ function up(argv: string[]): void {
   const counters: Counters = { connections: { http: 0, echo: 0, discard: 0, chargen: 0, source: 0 }, httpRequests: 0 };
   const servers = startServices(stack, o.services, counters);
   for (const s of servers) s.on('error', (e: Error) => fail(1, `--serve: ${e.message}`));
-  const device = stack.nic.device;
+  const device = innermost(stack.nic.device);
   if (device instanceof TapDevice && device.steeringError) process.stderr.write(`tapstack: no SYN queue: ${device.steeringError.message}\n`);
   process.stdout.write(
     `tapstack up: ${o.ifname} ${formatCidr(o.address)} mac ${formatMac(stack.iface.mac)} mtu ${o.mtu} offload ${o.offload ? 'on' : 'off'} syn-queue ${device.rxQueues > 1 ? 'on' : 'off'} split ${formatSplitPolicy(o.split)} cc ${o.cc} zero-copy ${[o.zeroCopy.send ? 'send' : '', o.zeroCopy.receive ? 'receive' : ''].filter(Boolean).join(',') || 'none'}${o.pcap ? ` pcap ${o.pcap}` : ''}${o.impair ? ` impair rx:${formatImpairment(o.impair.rx)};tx:${formatImpairment(o.impair.tx)} seed ${o.impair.seed}` : ''}${o.services.length ? ` serve ${o.services.map((s) => `${s.name}:${s.port}`).join(',')}` : ''}\n`,

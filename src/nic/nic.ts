@@ -10,15 +10,12 @@ import debugFactory from 'debug';
 import { Arena, PAGE_SIZE } from '../mem/arena.js';
 import { PageOwner, PagePool } from '../mem/page-pool.js';
 import { RxFrame } from './rx-frame.js';
-import { finishChecksumForCapture } from './capture-checksum.js';
 import { Firmware, type FirmwareStats } from '../../firmware/firmware.js';
+import { impairStats } from '../phy/fault-injector.js';
 import { RxRing, RxStatus, TX_HEADER_MAX, TxRing, VIRTIO_NET_HDR_GSO_NONE } from '../../firmware/rings.js';
 import { createSplitPolicy, formatSplitPolicy, type SplitPolicySpec } from '../../firmware/split-policy.js';
 import type { FrameDevice } from '../../firmware/device.js';
 import { MAIN_QUEUE, SYN_QUEUE } from '../tap/steering.js';
-import type { PcapWriter } from '../pcap/writer.js';
-import { systemClock, type Clock } from '../clock.js';
-import type { ImpairmentSpec } from '../../firmware/impairments.js';
 
 const log = debugFactory('tapstack:nic');
 
@@ -40,6 +37,7 @@ const SYN_BUDGET = 256;
 const TX_BOUNCE = 4 << 20;
 
 export interface NicOptions {
+  /** The TAP, or the TAP under fault injection and capture (src/phy/). */
   device: FrameDevice;
   /** Interface MTU (IP datagram size), used to size receive buffers when offloads are off. */
   mtu: number;
@@ -48,10 +46,6 @@ export interface NicOptions {
   txDescriptors?: number;
   /** Pool pages beyond those posted in the receive ring (for sockets and users). */
   extraPages?: number;
-  pcap?: PcapWriter | null;
-  clock?: Clock;
-  /** Fault injection in the firmware (loss, duplication, reordering, corruption, delay, rate). */
-  impair?: ImpairmentSpec;
 }
 
 /** The stack's side: called once per received frame, then once per wake-up. */
@@ -85,6 +79,7 @@ export interface NicStats extends FirmwareStats {
   rxSynQueueFrames: number;
   /** Rounds of that queue that filled their budget (more SYNs waiting than one wake-up reads). */
   rxSynQueueBacklogged: number;
+  /** The fault injector's, if the device has one (src/phy/fault-injector.ts). */
   impairRxDropped: number;
   impairRxDuplicated: number;
   impairRxReordered: number;
@@ -118,9 +113,6 @@ export class Nic {
   private txPending = 0;
   private readonly bounceOff: number;
   private bounceUsed = 0;
-  private pcap: PcapWriter | null;
-  private readonly pcapParts: Uint8Array[] = [];
-  private readonly wallOffsetNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
   private closed = false;
   /**
    * The current (or last) round of the connection-request queue filled its budget: at least
@@ -153,12 +145,9 @@ export class Nic {
     this.tx = new TxRing(this.arena, { descriptors: txN, maxParts: TX_MAX_PARTS, vnetHdrLen: opts.device.vnetHdrLen });
     const scratchOff = this.arena.carve(scratch, 64);
     this.bounceOff = this.arena.carve(TX_BOUNCE, PAGE_SIZE);
-    this.firmware = new Firmware(opts.device, createSplitPolicy(opts.split ?? { kind: 'fixed', size: 66 }), this.rx, this.tx, opts.clock ?? systemClock, opts.impair);
-    this.firmware.captureTx = (d) => this.captureTx(d);
-    this.firmware.captureBytes = (frame, v) => this.captureHeld(frame, v);
+    this.firmware = new Firmware(opts.device, createSplitPolicy(opts.split ?? { kind: 'fixed', size: 66 }), this.rx, this.tx);
     this.firmware.pageOffset = (id) => this.pool.pageOffset(id);
     this.frame = new RxFrame(this.arena, this.rx, this.pool, scratchOff, scratch);
-    this.pcap = opts.pcap ?? null;
     for (let d = 0; d < rxN; d++) this.repost(d);
     log('nic on %s: %d rx x %d pages, %d tx, pool %d pages, split %s', opts.device.name, rxN, pagesPerDesc, txN, poolPages, formatSplitPolicy(this.firmware.policy.spec));
   }
@@ -255,21 +244,9 @@ export class Nic {
       this.counters.rxRunts++;
       return;
     }
-    if (f.status === RxStatus.IMPAIR_DROP) {
-      // Lost by the fault injector after it crossed the wire: captured, not delivered.
-      if (this.pcap) this.pcap.writeFrame(f.parts(this.pcapParts), f.length, this.timestampNs());
-      return;
-    }
-    if (this.pcap) {
-      let parts = f.parts(this.pcapParts);
-      if (f.checksumPartial) parts = finishChecksumForCapture(parts, f.length, f.csumStart, f.csumOffset);
-      this.pcap.writeFrame(parts, f.length, this.timestampNs());
-    }
+    // Lost by the fault injector after it crossed the wire (a capture has it): not delivered.
+    if (f.status === RxStatus.IMPAIR_DROP) return;
     this.handler!.receive(f);
-  }
-
-  private timestampNs(): bigint {
-    return this.wallOffsetNs + process.hrtime.bigint();
   }
 
   /**
@@ -350,7 +327,7 @@ export class Nic {
     this.txPending++;
   }
 
-  /** Write every queued frame (one writev each); the firmware captures what it writes. */
+  /** Write every queued frame (one writev each). */
   flush(): void {
     if (this.txPending === 0) {
       this.firmware.txRelease();
@@ -362,36 +339,13 @@ export class Nic {
     this.bounceUsed = 0;
   }
 
-  /** When the firmware next has held frames to release (fault injection), or Infinity. */
+  /** When the device next has held frames to release (fault injection), or Infinity. */
   nextDeadline(): number {
     return this.firmware.nextDeadline();
   }
 
-  /** A frame the fault injector held, written now: capture it as it went. */
-  private captureHeld(frame: Uint8Array, v: number): void {
-    if (!this.pcap) return;
-    let parts: Uint8Array[] = [frame.subarray(v)];
-    if (v > 0 && frame[0]! & 1) parts = finishChecksumForCapture(parts, frame.length - v, frame[6]! | (frame[7]! << 8), frame[8]! | (frame[9]! << 8));
-    this.pcap.writeFrame(parts, frame.length - v, this.timestampNs());
-  }
-
-  private captureTx(d: number): void {
-    if (!this.pcap) return;
-    const ring = this.tx;
-    const parts = this.pcapParts;
-    parts.length = 0;
-    parts.push(ring.header[d]!.subarray(0, ring.headerLen[d]!));
-    for (let k = 0; k < ring.partCount[d]!; k++) {
-      const off = ring.partOff[d * ring.maxParts + k]!;
-      parts.push(this.arena.bytes.subarray(off, off + ring.partLen[d * ring.maxParts + k]!));
-    }
-    const partial = ring.csumOffset[d]! > 0;
-    const out = partial ? finishChecksumForCapture(parts, ring.frameLen[d]!, ring.csumStart[d]!, ring.csumOffset[d]!) : parts;
-    this.pcap!.writeFrame(out, ring.frameLen[d]!, this.timestampNs());
-  }
-
   stats(): NicStats {
-    const imp = this.firmware.impairStats();
+    const imp = impairStats(this.device);
     return {
       ...this.firmware.stats,
       impairRxDropped: imp.rx.dropped,
@@ -416,14 +370,12 @@ export class Nic {
     };
   }
 
-  /** Stop, write what is queued, close the device and the capture. The arena stays mapped
+  /** Stop, write what is queued, close the device (and the layers over it). The arena stays mapped
    * until {@link release}, so views a caller still holds do not point at unmapped memory. */
   close(): void {
     if (this.closed) return;
     this.flush();
     this.closed = true;
     this.device.close();
-    this.pcap?.close();
-    this.pcap = null;
   }
 }

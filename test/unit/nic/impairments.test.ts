@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatImpairment, parseImpairments, ImpairmentError } from '../../../firmware/impairments.js';
-import { setCe } from '../../../firmware/firmware.js';
+import { FaultInjectingDevice, setCe } from '../../../src/phy/fault-injector.js';
+import { systemClock } from '../../../src/clock.js';
 import { Nic, type RxHandler } from '../../../src/nic/nic.js';
 import type { RxFrame } from '../../../src/nic/rx-frame.js';
 import { MemoryDevice } from '../../../src/tap/memory-device.js';
@@ -56,7 +57,7 @@ describe('mark in the firmware', () => {
   }
   function nicWith(spec: string) {
     const dev = new MemoryDevice();
-    const nic = new Nic({ device: dev, mtu: 1500, rxDescriptors: 8, txDescriptors: 8, extraPages: 64, impair: parseImpairments(spec, 1) });
+    const nic = new Nic({ device: new FaultInjectingDevice(dev, parseImpairments(spec, 1), systemClock), mtu: 1500, rxDescriptors: 8, txDescriptors: 8, extraPages: 64 });
     const keep = new Keep();
     nic.start(keep);
     return { dev, nic, keep };
@@ -99,7 +100,7 @@ describe('corrupt in the firmware', () => {
 
   it('flips a bit of an IPv4 frame (its header checksum then fails); a non-IPv4 frame is lost instead, as a bad FCS', () => {
     const dev = new MemoryDevice();
-    const nic = new Nic({ device: dev, mtu: 1500, rxDescriptors: 8, txDescriptors: 8, extraPages: 64, impair: parseImpairments('rx:corrupt=100%', 9) });
+    const nic = new Nic({ device: new FaultInjectingDevice(dev, parseImpairments('rx:corrupt=100%', 9), systemClock), mtu: 1500, rxDescriptors: 8, txDescriptors: 8, extraPages: 64 });
     const keep = new Keep();
     nic.start(keep);
     const arp = new Uint8Array(42);
