@@ -63,7 +63,7 @@ module.exports = {
       name: 'lower-layers-not-upward',
       comment: 'Dependencies point down: socket -> tcp -> iface -> nic -> firmware -> device.',
       severity: 'error',
-      from: { path: '^(src/(wire|mem|tap|nic|pcap)/|firmware/)' },
+      from: { path: '^(src/(wire|mem|tap|phy|nic|pcap)/|firmware/)' },
       to: { path: '^src/(iface|tcp|socket)/' },
     },
   ],
