@@ -21,12 +21,12 @@ import { windowShiftFor, type TcpConfig } from './config.js';
 import { TcpError } from './errors.js';
 import { RttEstimator } from './rtt.js';
 import { createCongestionControl, type CongestionControl } from './cc/congestion-control.js';
-import { RackTlp, TlpVerdict, type RackAck } from './rack.js';
-import { SackScoreboard, type SackUpdate } from './sack-scoreboard.js';
+import type { RackTlp } from './rack.js';
+import { LossRecovery } from './recovery.js';
+import type { SackScoreboard } from './sack-scoreboard.js';
 import { SendQueue } from './send-queue.js';
 import { sendControlSegment } from './control-segment.js';
 import { EcnState } from './ecn.js';
-import { SpuriousUndo } from './spurious-undo.js';
 import type { Scheduled } from './timer-queue.js';
 import type { TcpDropReason, TcpDrops } from './reasons.js';
 
@@ -223,7 +223,7 @@ export class TcpConnection implements Scheduled {
 
   readonly sendQueue: SendQueue;
   /** The application ended its side: FIN after the queued data. */
-  private finQueued = false;
+  finQueued = false;
   /** Sequence number of our FIN (valid once finQueued). */
   finSeq = 0;
   /** Data written but not yet queued because the send buffer was full is the socket's business. */
@@ -236,15 +236,15 @@ export class TcpConnection implements Scheduled {
   orphaned = false;
 
   // Timers (clock ms; Infinity when off).
-  private rtoAt = Infinity;
+  rtoAt = Infinity;
   private delackAt = Infinity;
   private persistAt = Infinity;
   private keepaliveAt = Infinity;
   private closeAt = Infinity; // TIME-WAIT, FIN-WAIT-2 of orphans
   queuedAt = Infinity;
 
-  private readonly rtt: RttEstimator;
-  private backoffs = 0;
+  readonly rtt: RttEstimator;
+  backoffs = 0;
   private persistBackoffs = 0;
   /** The override timeout fired: send into a window below one segment (RFC 9293 3.8.6.2.1). */
   private swsOverride = false;
@@ -252,23 +252,23 @@ export class TcpConnection implements Scheduled {
   private keepaliveIdle: number;
   private keepaliveProbesSent = 0;
   /** RTT timing of one segment when timestamps are off (Karn: never a retransmitted one). */
-  private rttSeq = -1;
+  rttSeq = -1;
   private rttStart = 0;
 
-  // Congestion control (CUBIC or NewReno behind one interface) and loss recovery state.
+  // Congestion control (CUBIC or NewReno behind one interface) and loss recovery (recovery.ts).
   cc: CongestionControl;
-  /** The SACK scoreboard (RFC 6675) when the peer agreed to SACK. */
-  sb: SackScoreboard | null = null;
-  /** RACK-TLP loss detection (RFC 8985): with SACK only; its marks drive the scoreboard's IsLost. */
-  rack: RackTlp | null = null;
-  /** Spurious-retransmission detection for the congestion controller's undo (RFC 3708, RFC 3522). */
-  private readonly undo = new SpuriousUndo();
-  private dupAcks = 0;
-  private inRecovery = false;
-  private recover = 0;
+  readonly recovery: LossRecovery = new LossRecovery(this);
+  /** The SACK scoreboard (RFC 6675) when the peer agreed to SACK (recovery.ts owns it). */
+  get sb(): SackScoreboard | null {
+    return this.recovery.sb;
+  }
+  /** RACK-TLP (RFC 8985), with SACK only (recovery.ts owns it). */
+  get rack(): RackTlp | null {
+    return this.recovery.rack;
+  }
   /** The RTT sample of the ACK being processed (-1: none), and the smallest seen. */
-  private lastRtt = -1;
-  private minRtt = -1;
+  lastRtt = -1;
+  minRtt = -1;
 
   // Receiving.
   private ackPending = 0;
@@ -296,7 +296,7 @@ export class TcpConnection implements Scheduled {
   readonly ecn: EcnState;
 
   constructor(
-    private readonly host: TcpHost,
+    readonly host: TcpHost,
     remoteAddr: number,
     remotePort: number,
     localPort: number,
@@ -327,7 +327,7 @@ export class TcpConnection implements Scheduled {
     this.sndUna = this.iss;
     this.sndNxt = seqAdd(this.iss, 1);
     this.sndMax = this.sndNxt;
-    this.recover = this.iss;
+    this.recovery.recover = this.iss;
     this.sndSml = this.iss;
     this.state = 'SYN-SENT';
     this.host.stats.connectionsOpened++;
@@ -345,7 +345,7 @@ export class TcpConnection implements Scheduled {
     this.sndUna = this.iss;
     this.sndNxt = seqAdd(this.iss, 1);
     this.sndMax = this.sndNxt;
-    this.recover = this.iss;
+    this.recovery.recover = this.iss;
     this.sndSml = this.iss;
     this.sndWnd = seg.window; // never scaled in a SYN (RFC 7323 2.2)
     this.maxSndWnd = this.sndWnd;
@@ -366,7 +366,7 @@ export class TcpConnection implements Scheduled {
     this.sndUna = seg.ack;
     this.sndNxt = seg.ack;
     this.sndMax = seg.ack;
-    this.recover = this.iss;
+    this.recovery.recover = this.iss;
     this.sndSml = this.iss;
     this.irs = seqAdd(seg.seq, -1);
     this.rcvNxt = seg.seq;
@@ -378,7 +378,7 @@ export class TcpConnection implements Scheduled {
     this.sndWl1 = seg.seq;
     this.sndWl2 = seg.ack;
     this.state = 'ESTABLISHED';
-    this.syncScoreboard();
+    this.recovery.sync();
     this.host.stats.connectionsEstablished++;
   }
 
@@ -419,11 +419,7 @@ export class TcpConnection implements Scheduled {
     this.sndMss = Math.max(64, Math.min(peerMss, this.ourMss) - (this.tsOk ? 12 : 0));
     // The window is counted in this MSS; RFC 6928: IW = min(10 * MSS, max(2 * MSS, 14600)).
     this.cc = createCongestionControl(cfg.congestionControl, this.sndMss, now);
-    this.sb = this.sackOk ? new SackScoreboard(this.sndMss) : null;
-    if (this.sb) this.sb.onReject = (reason) => this.countDrop(reason);
-    // RFC 8985 2: RACK-TLP needs SACK; without it, NewReno (RFC 6582) as before.
-    this.rack = this.sb && cfg.rack ? new RackTlp() : null;
-    if (this.sb) this.sb.lossMarks = this.rack;
+    this.recovery.configure(this.sackOk, cfg.rack, this.sndMss, (reason) => this.countDrop(reason));
   }
 
   // ---------------------------------------------------------------------------------------
@@ -473,7 +469,7 @@ export class TcpConnection implements Scheduled {
   }
 
   /** Sequence number of the first byte in the send queue (after the SYN until it is acked). */
-  private dataStart(): number {
+  dataStart(): number {
     return seqGt(this.sndUna, this.iss) ? this.sndUna : seqAdd(this.sndUna, 1);
   }
 
@@ -702,19 +698,10 @@ export class TcpConnection implements Scheduled {
     this.sndWl1 = seg.seq;
     this.sndWl2 = seg.ack;
     this.ackAdvance(seg, now);
-    this.syncScoreboard();
+    this.recovery.sync();
     this.host.stats.connectionsEstablished++;
     if (this.listenerPort >= 0) this.host.established(this);
     else this.user?.onConnect(); // an active open that met the peer's SYN (simultaneous open)
-  }
-
-  /**
-   * The scoreboard starts at SND.UNA once the connection is established: synchronised by a later
-   * ACK instead, it would start at that ACK's field, which RFC 5961 5.2 lets lie below SND.UNA,
-   * and take blocks over octets already acknowledged (the SYN's among them).
-   */
-  private syncScoreboard(): void {
-    this.sb?.update(this.sndUna, NO_SACK_BLOCKS, 0, this.sndMax);
   }
 
   private countDrop(reason: TcpDropReason): void {
@@ -768,7 +755,7 @@ export class TcpConnection implements Scheduled {
       if (this.rttSeq < 0 && this.backoffs === 0) this.rtt.sample(this.host.clock.nowMs() - this.rttStart);
       this.backoffs = 0;
       this.rtoAt = Infinity;
-      this.syncScoreboard();
+      this.recovery.sync();
       this.host.stats.connectionsEstablished++;
       this.ackNow = true;
       this.markDirty();
@@ -794,35 +781,24 @@ export class TcpConnection implements Scheduled {
       return false;
     }
     const wnd = seg.window << this.sndWscale;
-    let newlySacked = 0;
-    const sb = this.sb;
+    const recovery = this.recovery;
     const sndUnaBefore = this.sndUna;
-    const recoveringBefore = this.inRecovery || (sb !== null && !sb.canEnterRecovery());
-    let u: SackUpdate | null = null;
-    if (sb) {
-      const o = seg.opts;
-      // D-SACKs below SND.UNA count within the largest window the peer offered (see checkDsackBelow).
-      u = sb.update(ack, o.sack, o.sackCount, this.sndMax, Math.max(this.maxSndWnd, this.sndMss));
-      newlySacked = u.newlySacked;
-      if (u.dsack) this.host.stats.dsacksReceived++;
-      // Net of reneged bytes (RFC 2018 8), which a later ACK may SACK again.
-      if (newlySacked > 0 || u.reneged > 0) this.host.stats.sackedBytes += newlySacked - u.reneged;
-      if (this.rack) this.rackOnAck(seg, u, now);
-    }
+    const recoveringBefore = recovery.recovering();
+    const u = recovery.takeSack(seg, this.maxSndWnd, now);
+    const newlySacked = u ? u.newlySacked : 0;
     if (seqGt(ack, this.sndUna)) {
       this.ackAdvance(seg, now);
-      // RFC 6675 5: with SACK, a cumulative ACK may still leave SND.UNA presumed lost.
-      if (sb && !this.inRecovery && this.sndUna !== this.sndMax && sb.canEnterRecovery() && sb.isLost(this.sndUna)) this.enterSackRecovery(now);
+      recovery.afterCumulativeAck(now);
     } else if (
       ack === this.sndUna &&
       this.sndMax !== this.sndUna &&
       // RFC 5681 2 "duplicate ACK", or RFC 6675 2: an ACK that SACKs new data counts too.
       (newlySacked > 0 || (seg.dataLength === 0 && !(seg.flags & TcpFlag.FIN) && wnd === this.sndWnd))
     ) {
-      this.duplicateAck();
+      recovery.duplicateAck();
     }
-    this.lossRecoveryAfterAck(seg, u, sndUnaBefore, recoveringBefore, now);
-    if (seg.flags & TcpFlag.ECE && !this.inRecovery && this.ecn.onEce(this.sndUna, this.sndMax)) {
+    recovery.lossRecoveryAfterAck(seg, u, sndUnaBefore, recoveringBefore, now);
+    if (seg.flags & TcpFlag.ECE && !recovery.inRecovery && this.ecn.onEce(this.sndUna, this.sndMax)) {
       // RFC 3168 6.1.2: the network said congestion without dropping: halve (beta) cwnd and
       // ssthresh, once per window, and retransmit nothing. From cwnd, not FlightSize (which
       // this ACK just shrank), as Linux's tcp_enter_cwr; then no burst beyond FlightSize + 1.
@@ -895,7 +871,7 @@ export class TcpConnection implements Scheduled {
       if (this.minRtt < 0 || this.lastRtt < this.minRtt) this.minRtt = this.lastRtt;
     }
     this.backoffs = 0;
-    this.congestionOnAck(acked, flightBefore, now);
+    this.recovery.congestionOnAck(acked, flightBefore, now);
     if (this.sndUna === this.sndMax) {
       this.rtoAt = Infinity;
     } else {
@@ -904,129 +880,6 @@ export class TcpConnection implements Scheduled {
     }
     if (freed > 0) this.user?.onSendSpace();
     this.markDirty();
-  }
-
-  /**
-   * New data acknowledged: outside recovery the congestion controller grows the window
-   * (RFC 5681 3.1, RFC 9438); in NewReno recovery (RFC 6582 3.2) a partial ACK retransmits the
-   * next hole and a full ACK ends recovery.
-   */
-  private congestionOnAck(acked: number, flightBefore: number, now: number): void {
-    this.dupAcks = 0;
-    const mss = this.sndMss;
-    const cc = this.cc;
-    if (this.inRecovery) {
-      if (seqGe(this.sndUna, this.recover)) {
-        this.inRecovery = false;
-        cc.onRecoveryEnd(now, seqDiff(this.sndMax, this.sndUna));
-      } else if (this.sb) {
-        this.markDirty(); // RFC 6675: the pipe shrank; output() sends what NextSeg() picks
-      } else {
-        this.retransmitFirst();
-        cc.cwnd = Math.max(mss, cc.cwnd - acked + mss); // deflate by what left, plus the resend
-      }
-      return;
-    }
-    cc.onAck({
-      acked,
-      now,
-      rtt: this.lastRtt,
-      minRtt: this.minRtt,
-      inFlight: flightBefore,
-      sndUna: this.sndUna,
-      sndNxt: this.sndNxt,
-      // RFC 7661: a window the application did not fill says nothing about the network.
-      appLimited: flightBefore + mss < cc.cwnd && seqDiff(seqAdd(this.sndUna, this.sendQueue.length), this.sndNxt) <= 0,
-    });
-  }
-
-  /** RFC 5681 3.2 fast retransmit on the third duplicate ACK; NewReno (RFC 6582). */
-  private duplicateAck(): void {
-    this.dupAcks++;
-    const mss = this.sndMss;
-    const cc = this.cc;
-    const sb = this.sb;
-    if (sb) {
-      // RFC 6675 5: recovery on DupThresh duplicate ACKs or when SND.UNA is presumed lost.
-      if (this.inRecovery) this.markDirty();
-      // With RACK (RFC 8985) its marks replace DupThresh; duplicate ACKs still count when the
-      // peer sends no SACK blocks at all.
-      else if (sb.canEnterRecovery() && ((this.dupAcks >= 3 && (!this.rack || sb.sackedBytes === 0)) || sb.isLost(this.sndUna))) {
-        this.enterSackRecovery(this.host.clock.nowMs());
-      }
-      return;
-    }
-    if (this.inRecovery) {
-      cc.cwnd += mss; // RFC 5681 3.2 (4): inflate for each segment that left the network
-      this.markDirty();
-      return;
-    }
-    // RFC 6582 3.2 step 1: not again for losses of the window already being recovered.
-    if (this.dupAcks === 3 && seqGt(this.sndUna, this.recover)) {
-      const flight = seqDiff(this.sndMax, this.sndUna);
-      cc.onCongestionEvent(this.host.clock.nowMs(), flight);
-      this.undo.start(this.sndUna);
-      this.recover = this.sndMax;
-      this.inRecovery = true;
-      this.host.stats.fastRetransmits++;
-      this.retransmitFirst();
-      cc.cwnd += 3 * mss; // RFC 5681 3.2 (3)
-      this.markDirty();
-    }
-  }
-
-  /**
-   * RFC 6675 5 steps (4.1)-(4.2): reduce the window, note the recovery point, and retransmit the
-   * first segment presumed lost; NextSeg() and the pipe drive the rest from output().
-   */
-  private enterSackRecovery(now: number): void {
-    const sb = this.sb!;
-    const flight = seqDiff(this.sndMax, this.sndUna);
-    this.cc.onCongestionEvent(now, flight);
-    this.undo.start(this.sndUna);
-    this.rack?.endTlpEpisode();
-    this.recover = this.sndMax;
-    this.inRecovery = true;
-    sb.enterRecovery(this.sndUna, this.sndMax);
-    this.host.stats.fastRetransmits++;
-    // The first segment RACK marked lost (RFC 8985), else SND.UNA (RFC 6675 (4.2)). With RACK,
-    // SND.UNA only when the recovery came from DupThresh duplicate ACKs without SACK blocks: a
-    // recovery RACK began has a marked segment, and the octet at SND.UNA need not be lost (its
-    // retransmission would be spurious, RFC 8985 6.2: RACK's marks alone say what is lost).
-    const first = this.rack ? sb.nextSeg(this.sndUna, this.sndNxt, this.sndMax, 0) : null;
-    if (this.rack && !(first && first.rule === 1) && sb.sackedBytes > 0) {
-      this.markDirty();
-      return;
-    }
-    const seq = first && first.rule === 1 ? first.seq : this.sndUna;
-    const len = Math.min(this.effectiveMss(), first && first.rule === 1 ? first.len : sb.unsackedLen(this.sndUna, this.sndMax));
-    if (len > 0) {
-      this.retransmitRange(seq, len);
-      sb.markRetransmitted(seq, len);
-    }
-    this.markDirty();
-  }
-
-  /** Send [seq, seq + len) again, with the FIN when it is part of that range. */
-  private retransmitRange(seq: number, len: number): void {
-    const dataEnd = seqAdd(this.dataStart(), this.sendQueue.length);
-    const dataLen = Math.max(0, Math.min(len, seqDiff(dataEnd, seq)));
-    const fin = this.finQueued && seqInWindow(this.finSeq, seq, len) && seqAdd(seq, dataLen) === this.finSeq;
-    if (dataLen === 0 && !fin) return;
-    this.host.stats.retransmits++;
-    this.host.stats.retransmittedBytes += dataLen;
-    if (this.rttSeq >= 0) this.rttSeq = -1; // Karn
-    this.sendSegment(seq, dataLen, TcpFlag.ACK | (fin ? TcpFlag.FIN : 0));
-  }
-
-  /** Send the first unacknowledged segment again. */
-  private retransmitFirst(): void {
-    const len = Math.min(this.effectiveMss(), this.sendQueue.length, seqDiff(this.sndMax, this.sndUna));
-    if (len <= 0) {
-      if (this.finQueued && seqLe(this.sndUna, this.finSeq)) this.sendSegment(this.finSeq, 0, TcpFlag.ACK | TcpFlag.FIN);
-      return;
-    }
-    this.retransmitRange(this.sndUna, len);
   }
 
   private receiveData(seg: SegmentIn): void {
@@ -1253,7 +1106,7 @@ export class TcpConnection implements Scheduled {
    * the MSS counts no options, so every option beyond the timestamps comes out of the payload,
    * or the datagram would exceed the MTU).
    */
-  private effectiveMss(): number {
+  effectiveMss(): number {
     return this.sackOk && this.sackOutCount > 0 ? this.sndMss - (4 + 8 * this.sackOutCount) : this.sndMss;
   }
 
@@ -1261,7 +1114,7 @@ export class TcpConnection implements Scheduled {
   private output(): boolean {
     const mss = this.effectiveMss();
     let sent = false;
-    if (this.inRecovery && this.sb) sent = this.outputSackRecovery();
+    if (this.recovery.inRecovery && this.sb) sent = this.recovery.outputSackRecovery();
     for (;;) {
       // Going back after a timeout: what the peer SACKed need not be sent again.
       if (this.sb && seqLt(this.sndNxt, this.sndMax)) this.sndNxt = seqMin(this.sb.skipSacked(this.sndNxt), this.sndMax);
@@ -1334,49 +1187,6 @@ export class TcpConnection implements Scheduled {
     return sent;
   }
 
-  /**
-   * RFC 6675 5 (C): while cwnd - pipe >= SMSS, send what NextSeg() picks: lost ranges, new
-   * data, unSACKed ranges below the highest SACK, and one rescue retransmission.
-   *
-   * cwnd is counted here in whole segments, rounded up, as Linux counts it in packets
-   * (tcp_packets_in_flight() < snd_cwnd; CUBIC's ssthresh = cwnd * beta is a byte count here,
-   * e.g. 2.8 SMSS). Rounded down, a small window stops at the retransmission: nothing is sent
-   * after it, so when that retransmission is lost no later-sent segment can be delivered for
-   * RACK to see it (RFC 8985 6.2, "lost retransmissions"), no PTO is armed in recovery (RFC 8985
-   * 7.2), and only the RTO repairs it. At most one segment beyond the byte window.
-   */
-  private outputSackRecovery(): boolean {
-    const sb = this.sb!;
-    const mss = this.effectiveMss();
-    let pipe = sb.pipe(this.sndUna, this.sndMax);
-    let sent = false;
-    const cwnd = Math.ceil(this.cc.cwnd / mss) * mss;
-    for (let guard = 0; guard < 1024 && cwnd - pipe >= mss; guard++) {
-      const dataEnd = seqAdd(this.sndUna, this.sendQueue.length);
-      const unsent = seqGt(dataEnd, this.sndNxt) ? seqDiff(dataEnd, this.sndNxt) : 0;
-      const wndRoom = Math.max(0, seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndNxt));
-      const next = sb.nextSeg(this.sndUna, this.sndNxt, this.sndMax, Math.min(unsent, wndRoom));
-      if (!next) break;
-      // Beyond the byte window only new data: the segment sent after the retransmissions.
-      if (this.cc.cwnd - pipe < mss && next.rule !== 2) break;
-      const len = Math.min(next.len, mss);
-      if (next.rule === 2) {
-        const fin = this.finQueued && seqAdd(this.sndNxt, len) === this.finSeq;
-        this.sendSegment(this.sndNxt, len, TcpFlag.ACK | (fin ? TcpFlag.FIN : 0));
-        this.sndNxt = seqAdd(this.sndNxt, len + (fin ? 1 : 0));
-        if (seqGt(this.sndNxt, this.sndMax)) this.sndMax = this.sndNxt;
-      } else {
-        this.retransmitRange(next.seq, len);
-        if (next.rule === 4) sb.markRescue();
-        else sb.markRetransmitted(next.seq, len);
-      }
-      pipe += len;
-      sent = true;
-      this.armRto();
-    }
-    return sent;
-  }
-
   /** Minshall's check (Linux tcp_minshall_check): a small segment sent is not yet acknowledged. */
   private smallSegmentInFlight(): boolean {
     return seqInRangeAbove(this.sndSml, this.sndUna, this.sndNxt);
@@ -1386,7 +1196,11 @@ export class TcpConnection implements Scheduled {
     return Math.min(PERSIST_MAX_MS, Math.max(this.rtt.current(0), this.host.config.rtoMinMs) * 2 ** this.persistBackoffs);
   }
 
-  private armRto(): void {
+  scheduleTimers(): void {
+    this.host.schedule(this);
+  }
+
+  armRto(): void {
     if (this.rtoAt !== Infinity) return;
     this.rtoAt = this.host.clock.nowMs() + this.rtt.current(this.backoffs);
     this.host.schedule(this);
@@ -1434,7 +1248,7 @@ export class TcpConnection implements Scheduled {
     return Math.floor(seg / pagesFor(seg));
   }
 
-  private tsNow(now: number): number {
+  tsNow(now: number): number {
     return (Math.floor(now) + this.tsOffset) >>> 0;
   }
 
@@ -1453,7 +1267,7 @@ export class TcpConnection implements Scheduled {
     else if (flags & TcpFlag.ACK) flags |= this.ecn.ok ? TcpFlag.ECE : 0;
     else if (this.backoffs < 2) flags |= EcnState.synFlags(host.config.ecn);
     const ipEcn = this.ecn.ipEcn(newData);
-    if (len > 0 || flags & TcpFlag.FIN) this.dataTransmitted(seq, len + (flags & TcpFlag.FIN ? 1 : 0), now);
+    if (len > 0 || flags & TcpFlag.FIN) this.recovery.dataTransmitted(seq, len + (flags & TcpFlag.FIN ? 1 : 0), now);
     const o = this.emitOpts;
     o.mss = undefined;
     o.windowScale = undefined;
@@ -1595,7 +1409,7 @@ export class TcpConnection implements Scheduled {
   // Timers
 
   nextDeadline(): number {
-    return Math.min(this.rtoAt, this.delackAt, this.persistAt, this.keepaliveAt, this.closeAt, this.rack ? this.rack.deadline : Infinity);
+    return Math.min(this.rtoAt, this.delackAt, this.persistAt, this.keepaliveAt, this.closeAt, this.recovery.deadline);
   }
 
   onTimer(now: number): void {
@@ -1610,7 +1424,7 @@ export class TcpConnection implements Scheduled {
         return;
       }
     }
-    if (this.rack && this.rack.deadline <= now) this.onRackTimer(now); // before the RTO: a PTO re-arms it
+    if (this.recovery.deadline <= now) this.recovery.onRackTimer(now); // before the RTO: a PTO re-arms it
     if (this.rtoAt <= now) {
       this.rtoAt = Infinity;
       this.onRetransmitTimeout(now);
@@ -1679,179 +1493,10 @@ export class TcpConnection implements Scheduled {
       this.terminate(new TcpError('ETIMEDOUT', 'connection timed out'));
       return;
     }
-    // RFC 5681 3.1 (4): after a timeout, one segment and slow start from half the flight.
-    this.cc.onTimeout(now, seqDiff(this.sndMax, this.sndUna));
-    if (this.backoffs === 1 || !this.undo.active) this.undo.start(this.sndUna);
-    this.rack?.onRto();
-    this.sb?.onTimeout(this.sndUna, this.sndMax);
-    this.inRecovery = false;
-    this.recover = this.sndMax;
-    this.dupAcks = 0;
+    this.recovery.onTimeout(now);
     this.rttSeq = -1; // Karn
     this.sndNxt = this.sndUna; // go back: resend from the first unacknowledged byte
     this.markDirty();
-    this.rtoAt = now + this.rtt.current(this.backoffs);
-    this.host.schedule(this);
-  }
-
-  // ---------------------------------------------------------------------------------------
-  // RACK-TLP (RFC 8985) and spurious-retransmission undo (RFC 3708, RFC 3522): the engine's
-  // side. The algorithms are in rack.ts and spurious-undo.ts; these methods feed them and act.
-
-  /** One reused argument for RackTlp.onAck. */
-  private readonly rackAck: RackAck = {
-    ack: 0,
-    sndUnaBefore: 0,
-    sndNxt: 0,
-    blocks: new Uint32Array(0),
-    count: 0,
-    dsack: false,
-    dsackStart: 0,
-    dsackEnd: 0,
-    pureDupAck: false,
-    echoedSentAt: -1,
-    minRtt: -1,
-  };
-
-  /** Fast recovery, or RTO recovery until RecoveryPoint (RFC 6675 5.1). */
-  private recovering(): boolean {
-    return this.inRecovery || (this.sb !== null && !this.sb.canEnterRecovery());
-  }
-
-  /** RFC 8985 6.2 and 7.4 for one acceptable ACK, after the scoreboard took it. */
-  private rackOnAck(seg: SegmentIn, u: SackUpdate, now: number): void {
-    const rack = this.rack!;
-    const sb = this.sb!;
-    const a = this.rackAck;
-    const o = seg.opts;
-    a.ack = seg.ack;
-    a.sndUnaBefore = this.sndUna;
-    a.sndNxt = this.sndNxt;
-    // The blocks the scoreboard accepted: a bogus block is no evidence of delivery.
-    a.blocks = sb.validBlocks;
-    a.count = sb.validCount;
-    a.dsack = u.dsack;
-    a.dsackStart = u.dsackStart;
-    a.dsackEnd = u.dsackEnd;
-    a.pureDupAck = seg.ack === this.sndUna && seg.dataLength === 0 && o.sackCount === 0 && !(seg.flags & (TcpFlag.SYN | TcpFlag.FIN));
-    a.echoedSentAt = this.tsOk && o.hasTimestamp && o.tsEcr !== 0 ? now - seqDiff(this.tsNow(now), o.tsEcr) : -1;
-    a.minRtt = this.minRtt;
-    if (u.reneged > 0) rack.onReneged(sb);
-    const verdict = rack.onAck(a, now, sb);
-    if (verdict === TlpVerdict.RepairedLoss) {
-      // RFC 8985 7.4.2: the probe repaired a loss: the congestion response of a fast recovery.
-      this.host.stats.tlpRepairs++;
-      this.cc.onCongestionEvent(now, seqDiff(this.sndMax, this.sndUna));
-      this.undo.cancel();
-    }
-    this.rackDetectLoss(now);
-  }
-
-  /** RFC 8985 6.2 step 5, and the reorder timer it arms. */
-  private rackDetectLoss(now: number): void {
-    const rack = this.rack!;
-    const marked = rack.detectLoss(now, this.minRtt, this.rtt.srtt, this.sb!.sackedBytes, this.sndMss, this.recovering());
-    if (marked > 0) {
-      this.host.stats.rackMarkedLost += marked;
-      this.markDirty(); // NextSeg() retransmits what was marked
-    }
-    if (rack.reoAt !== Infinity) this.host.schedule(this);
-  }
-
-  /**
-   * After an ACK: recovery by RACK's marks (RFC 8985 6.2: a segment marked lost starts fast
-   * recovery, through the controller's fast-recovery entry), the end of a recovery for RACK's
-   * reordering window, spurious-retransmission undo, and the PTO (RFC 8985 7.2).
-   */
-  private lossRecoveryAfterAck(seg: SegmentIn, u: SackUpdate | null, sndUnaBefore: number, recoveringBefore: boolean, now: number): void {
-    const sb = this.sb;
-    const rack = this.rack;
-    if (rack && sb && !this.inRecovery && rack.pendingBytes > 0 && this.sndUna !== this.sndMax && sb.canEnterRecovery()) this.enterSackRecovery(now);
-    const advanced = seqGt(this.sndUna, sndUnaBefore);
-    let spurious = u !== null && u.dsack && this.undo.onDsack(u.dsackStart, u.dsackEnd);
-    if (!spurious && advanced && this.tsOk && seg.opts.hasTimestamp) spurious = this.undo.onAckAdvanced(seg.ack, seg.opts.tsEcr);
-    if (spurious) this.undoReduction();
-    if (rack && recoveringBefore && !this.recovering()) rack.onRecoveryExit();
-    // RFC 8985 7.2: re-arm on an ACK of new data; SACKed data stops the PTO.
-    if (rack && (advanced || sb!.sackedBytes > 0)) this.schedulePto(now, seqDiff(this.sndMax, this.sndUna));
-  }
-
-  /**
-   * The congestion controller's last reduction was spurious: restore it (its undo()), and leave
-   * the recovery it began without onRecoveryEnd (congestion-control.ts).
-   */
-  private undoReduction(): void {
-    this.host.stats.undos++;
-    this.undo.cancel();
-    this.cc.undo();
-    this.inRecovery = false;
-    this.dupAcks = 0;
-    this.sb?.exitRecovery();
-    this.markDirty();
-  }
-
-  /** RFC 8985 7.2: arm (or stop) the PTO for a flight of `flight` bytes. */
-  private schedulePto(now: number, flight: number): void {
-    const rack = this.rack!;
-    const rtoExpire = this.rtoAt !== Infinity ? this.rtoAt : now + this.rtt.current(this.backoffs);
-    rack.schedulePto(now, this.rtt.hasSample ? this.rtt.srtt : 0, flight, this.sndMss, this.sb!.sackedBytes, this.recovering(), rtoExpire);
-    if (rack.ptoAt !== Infinity) this.host.schedule(this);
-  }
-
-  /** [seq, seq + n) is going out (data, or a FIN): transmit times, retransmission accounting, the PTO. */
-  private dataTransmitted(seq: number, n: number, now: number): void {
-    const end = seqAdd(seq, n);
-    if (seqLt(seq, this.sndMax)) this.undo.onRetransmit(seq, Math.min(n, seqDiff(this.sndMax, seq)), this.tsOk ? this.tsNow(now) : -1);
-    const rack = this.rack;
-    if (!rack) return;
-    rack.onTransmit(seq, end, now);
-    // RFC 8985 7.2: new data (not itself a probe: an episode is then open) re-arms the PTO.
-    if (seqGt(end, this.sndMax)) this.schedulePto(now, seqDiff(end, this.sndUna));
-  }
-
-  /** The RACK reorder timer (RFC 8985 6.2 step 5) or the PTO (RFC 8985 7.3) fired. */
-  private onRackTimer(now: number): void {
-    const rack = this.rack!;
-    if (rack.reoAt <= now) {
-      rack.reoAt = Infinity;
-      this.rackDetectLoss(now);
-      if (!this.inRecovery && rack.pendingBytes > 0 && this.sndUna !== this.sndMax && this.sb!.canEnterRecovery()) this.enterSackRecovery(now);
-    }
-    if (rack.ptoAt <= now) {
-      rack.ptoAt = Infinity;
-      this.sendTlpProbe(now);
-    }
-  }
-
-  /**
-   * RFC 8985 7.3: one probe, whatever cwnd says: a new segment if there is one and the peer's
-   * window takes it, else the highest segment sent again. Then the RTO is armed afresh.
-   */
-  private sendTlpProbe(now: number): void {
-    const rack = this.rack!;
-    const s = this.state;
-    if (!(s === 'ESTABLISHED' || s === 'CLOSE-WAIT' || s === 'FIN-WAIT-1' || s === 'CLOSING' || s === 'LAST-ACK')) return;
-    if (this.sndUna === this.sndMax || this.recovering() || rack.tlpActive) return;
-    const mss = this.effectiveMss();
-    const dataEnd = seqAdd(this.sndUna, this.sendQueue.length);
-    const unsent = seqGt(dataEnd, this.sndNxt) ? seqDiff(dataEnd, this.sndNxt) : 0;
-    const wndRoom = Math.max(0, seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndNxt));
-    this.host.stats.tlpProbes++;
-    if (unsent > 0 && wndRoom > 0 && this.sndNxt === this.sndMax) {
-      const len = Math.min(mss, unsent, wndRoom);
-      const fin = this.finQueued && seqAdd(this.sndNxt, len) === this.finSeq;
-      const next = seqAdd(this.sndNxt, len + (fin ? 1 : 0));
-      rack.onProbeSent(false, next);
-      this.sendSegment(this.sndNxt, len, TcpFlag.ACK | (len === unsent ? TcpFlag.PSH : 0) | (fin ? TcpFlag.FIN : 0));
-      this.sndNxt = next;
-      if (seqGt(next, this.sndMax)) this.sndMax = next;
-    } else {
-      const last = rack.lastSegmentStart();
-      let seq = last >= 0 && seqGe(last, this.sndUna) && seqDiff(this.sndMax, last) <= mss ? last : seqAdd(this.sndMax, -mss);
-      if (seqLt(seq, this.sndUna)) seq = this.sndUna;
-      rack.onProbeSent(true, this.sndMax);
-      this.retransmitRange(seq, seqDiff(this.sndMax, seq));
-    }
     this.rtoAt = now + this.rtt.current(this.backoffs);
     this.host.schedule(this);
   }
@@ -1892,7 +1537,6 @@ export class TcpConnection implements Scheduled {
 }
 
 const EMPTY = new Uint8Array(0);
-const NO_SACK_BLOCKS = new Uint32Array(0);
 
 /** Pool pages `bytes` of received data take. */
 function pagesFor(bytes: number): number {
