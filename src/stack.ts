@@ -4,6 +4,7 @@
  */
 import debugFactory from 'debug';
 import { systemClock, type Clock } from './clock.js';
+import { systemRandom, type Random } from './random.js';
 import { Interface, type InterfaceOptions } from './iface/interface.js';
 import { Nic, type NicStats } from './nic/nic.js';
 import { PcapWriter } from './pcap/writer.js';
@@ -50,6 +51,8 @@ export interface StackOptions {
   mac?: Uint8Array;
   gateway?: number;
   clock?: Clock;
+  /** Randomness for secrets, seeds, the first ephemeral port and IP ID, a MAC (default the system's). */
+  random?: Random;
   iface?: Partial<Pick<InterfaceOptions, 'neighbor' | 'reassembly' | 'icmp'>>;
   tcp?: Partial<TcpConfig>;
 }
@@ -74,7 +77,9 @@ function withPhyLayers(device: FrameDevice, opts: StackOptions, clock: Clock): F
   if (!opts.pcap) return spec ? new FaultInjectingDevice(device, spec, clock) : device;
   const pcap = PcapWriter.open(opts.pcap, opts.pcapSnaplen ? { snaplen: opts.pcapSnaplen } : {});
   let d: FrameDevice = spec ? new FaultInjectingDevice(device, { ...spec, tx: noImpairment() }, clock) : device;
-  d = new CapturingDevice(d, pcap);
+  // The wall-clock time at which the stack's clock read 0 (the one place the wall clock is read).
+  const epochNs = BigInt(Date.now()) * 1_000_000n - BigInt(Math.round(clock.nowMs() * 1e6));
+  d = new CapturingDevice(d, pcap, clock, epochNs);
   return spec ? new FaultInjectingDevice(d, { ...spec, rx: noImpairment() }, clock) : d;
 }
 
@@ -89,7 +94,7 @@ export class Stack {
   private timerAt = Infinity;
   private closed = false;
 
-  private constructor(nic: Nic, iface: Interface, clock: Clock, offload: boolean, tcp: Partial<TcpConfig> | undefined) {
+  private constructor(nic: Nic, iface: Interface, clock: Clock, random: Random, offload: boolean, tcp: Partial<TcpConfig> | undefined) {
     this.nic = nic;
     this.iface = iface;
     this.clock = clock;
@@ -98,6 +103,7 @@ export class Stack {
       iface,
       nic,
       clock,
+      random,
       offload,
       ...(tcp ? { config: tcp } : {}),
       kick: () => {
@@ -112,6 +118,7 @@ export class Stack {
     const mtu = opts.mtu ?? 1500;
     const address = typeof opts.address === 'string' ? parseCidr(opts.address) : opts.address;
     const clock = opts.clock ?? systemClock;
+    const random = opts.random ?? systemRandom;
     let device = opts.device;
     if (!device) {
       if (!opts.ifname) throw new TypeError('Stack.open needs ifname or device');
@@ -135,8 +142,8 @@ export class Stack {
       }
       wire = withPhyLayers(device, opts, clock);
       nic = new Nic({ device: wire, mtu, split: opts.split ?? { kind: 'fixed', size: 66 }, extraPages: opts.poolPages ?? 65536 });
-      const iface = new Interface({ nic, clock, address, mtu, ...(opts.mac ? { mac: opts.mac } : {}), ...(opts.gateway !== undefined ? { gateway: opts.gateway } : {}), ...opts.iface });
-      const stack = new Stack(nic, iface, clock, device.offloads, opts.tcp);
+      const iface = new Interface({ nic, clock, random, address, mtu, ...(opts.mac ? { mac: opts.mac } : {}), ...(opts.gateway !== undefined ? { gateway: opts.gateway } : {}), ...opts.iface });
+      const stack = new Stack(nic, iface, clock, random, device.offloads, opts.tcp);
       Object.assign(stack.pages.switches, opts.zeroCopy);
       nic.start({
         receive: (f) => iface.receive(f),

@@ -8,6 +8,7 @@
  */
 import debugFactory from 'debug';
 import type { Clock } from '../clock.js';
+import type { Random } from '../random.js';
 import type { Nic, RxHandler } from '../nic/nic.js';
 import type { RxFrame } from '../nic/rx-frame.js';
 import { RxStatus } from '../../firmware/rings.js';
@@ -88,6 +89,8 @@ export interface ProtocolHandler {
 export interface InterfaceOptions {
   nic: Nic;
   clock: Clock;
+  /** The first IP identification, and the MAC when none is given (src/random.ts). */
+  random: Random;
   address: Ipv4Cidr;
   mtu: number;
   mac?: Uint8Array;
@@ -176,7 +179,7 @@ export class Interface implements RxHandler {
   constructor(opts: InterfaceOptions) {
     this.nic = opts.nic;
     this.clock = opts.clock;
-    this.mac = opts.mac ?? randomLocalMac();
+    this.mac = opts.mac ?? randomLocalMac(opts.random);
     this.address = opts.address.address >>> 0;
     this.prefixLength = opts.address.prefixLength;
     this.netmask = prefixMask(this.prefixLength);
@@ -191,7 +194,7 @@ export class Interface implements RxHandler {
     });
     // RFC 6864 4.1 only asks uniqueness for fragmentable datagrams; a random start avoids
     // colliding with a previous run's datagrams still in the peer's reassembly queue.
-    this.ipId = (Math.random() * 0x10000) | 0;
+    this.ipId = opts.random.u32() & 0xffff;
     this.protocols.set(IPPROTO_ICMP, this.icmp);
   }
 

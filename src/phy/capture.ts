@@ -6,6 +6,7 @@
  * it is. Frames too short for an Ethernet header are not received frames, and are left out.
  */
 import type { FrameDevice } from '../../firmware/device.js';
+import type { Clock } from '../clock.js';
 import type { PcapWriter } from '../pcap/writer.js';
 import { VIRTIO_NET_HDR_F_NEEDS_CSUM } from '../../firmware/rings.js';
 import { finishChecksumForCapture } from './capture-checksum.js';
@@ -15,11 +16,17 @@ import { ScatterList } from './scatter.js';
 export class CapturingDevice extends DeviceDecorator {
   private readonly frame = new ScatterList();
   private readonly parts: Uint8Array[] = [];
-  private readonly wallOffsetNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
-
+  /**
+   * @param clock the stack's clock: records are stamped with its time, so a capture taken on a
+   *   manual clock is as deterministic as the run.
+   * @param epochNs the wall-clock time (ns since 1970) at which `clock` read 0: pcap records carry
+   *   wall-clock time.
+   */
   constructor(
     inner: FrameDevice,
     readonly writer: PcapWriter,
+    private readonly clock: Clock,
+    private readonly epochNs: bigint,
   ) {
     super(inner);
   }
@@ -47,7 +54,7 @@ export class CapturingDevice extends DeviceDecorator {
     if (finish && v > 0 && f.byteAt(0) & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
       parts = finishChecksumForCapture(parts, len, f.byteAt(6) | (f.byteAt(7) << 8), f.byteAt(8) | (f.byteAt(9) << 8));
     }
-    this.writer.writeFrame(parts, len, this.wallOffsetNs + process.hrtime.bigint());
+    this.writer.writeFrame(parts, len, this.epochNs + BigInt(Math.round(this.clock.nowMs() * 1e6)));
   }
 
   override close(): void {

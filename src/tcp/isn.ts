@@ -4,7 +4,6 @@
  * secure_tcp_seq, keyed with a random secret made at start). Connections to different peers get unrelated ISNs; a
  * new incarnation of the same quadruple gets a larger one (what RFC 6191 relies on).
  */
-import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { SipHash, sipKey } from './siphash.js';
 
@@ -14,9 +13,9 @@ export class IsnGenerator {
 
   constructor(
     private readonly clock: Clock,
-    secret?: Uint8Array,
+    secret: Uint8Array,
   ) {
-    this.sip = new SipHash(secret ? sipKey(secret) : randomBytes(16));
+    this.sip = new SipHash(sipKey(secret));
   }
 
   next(localIp: number, localPort: number, remoteIp: number, remotePort: number): number {

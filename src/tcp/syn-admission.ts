@@ -49,7 +49,8 @@ export class SynAdmission {
     readonly stats: SynAdmissionStats = { synDeferred: 0, synRetransmitsAdmitted: 0 },
     readonly budget = SYN_ANSWERS_PER_BATCH,
     private readonly slots = SYN_TABLE_SLOTS,
-    seed = (Math.random() * 0x100000000) >>> 0,
+    /** Keys the table's hash (the layer's injected randomness), so a flooder cannot aim at slots. */
+    seed: number,
   ) {
     if (!Number.isInteger(Math.log2(slots))) throw new RangeError(`SynAdmission: ${slots} slots is not a power of two`);
     this.left = budget;

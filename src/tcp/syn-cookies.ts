@@ -29,7 +29,6 @@
  * TSecr (Linux cookie_init_timestamp / cookie_timestamp_decode); without timestamps they are lost
  * and the SYN-ACK must not offer them.
  */
-import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { SipHash, sipKey } from './siphash.js';
 
@@ -119,10 +118,10 @@ export class SynCookies {
 
   constructor(
     private readonly clock: Clock,
-    secret?: Uint8Array,
+    secret: Uint8Array,
   ) {
-    if (secret !== undefined && secret.length === 0) throw new RangeError('SynCookies: empty secret');
-    this.sip = new SipHash(secret ? sipKey(secret) : randomBytes(16));
+    if (secret.length === 0) throw new RangeError('SynCookies: empty secret');
+    this.sip = new SipHash(sipKey(secret));
   }
 
   /**

@@ -6,6 +6,7 @@
  */
 import debugFactory from 'debug';
 import type { Clock } from '../clock.js';
+import { randomSecret, type Random } from '../random.js';
 import type { Interface, Ipv4Datagram, ProtocolHandler } from '../iface/interface.js';
 import type { Nic } from '../nic/nic.js';
 import { onesComplementSum, pseudoHeaderSum } from '../wire/checksum.js';
@@ -84,6 +85,8 @@ export interface TcpLayerOptions {
   iface: Interface;
   nic: Nic;
   clock: Clock;
+  /** Secrets, seeds and the first ephemeral port come from here (src/random.ts). */
+  random: Random;
   config?: Partial<TcpConfig>;
   offload: boolean;
   /** How to run the per-batch flush after application calls (setImmediate by default). */
@@ -113,7 +116,7 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
   private readonly listeners = new Map<number, Listener>();
   private readonly isn: IsnGenerator;
   readonly cookies: SynCookies;
-  readonly admission = new SynAdmission(this.stats);
+  readonly admission: SynAdmission;
   private dirty: TcpConnection[] = [];
   /** Connections whose output waits for the application's turn (see {@link markDirtyAfterApp}). */
   private afterApp: TcpConnection[] = [];
@@ -139,15 +142,17 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     this.iface = o.iface;
     this.localAddr = o.iface.address;
     this.offload = o.offload;
-    this.isn = new IsnGenerator(o.clock);
-    this.cookies = new SynCookies(o.clock);
+    // Secrets and seeds from the injected randomness (RFC 6528 3: the ISN's key is secret).
+    this.isn = new IsnGenerator(o.clock, randomSecret(o.random));
+    this.cookies = new SynCookies(o.clock, randomSecret(o.random));
+    this.admission = new SynAdmission(this.stats, undefined, undefined, o.random.u32());
     this.defer = o.defer ?? ((fn) => setImmediate(fn));
     this.kick = o.kick ?? (() => o.nic.flush());
     this.segIn = { seq: 0, ack: 0, flags: 0, window: 0, opts: this.opts, dataLength: 0, dataOffset: 0, dgram: null as unknown as Ipv4Datagram };
     this.challengeTokens = this.config.challengeAcksPerSecond;
     this.challengeAt = o.clock.nowMs();
     const span = this.config.ephemeralHigh - this.config.ephemeralLow + 1;
-    this.ephemeralNext = Math.floor(Math.random() * span);
+    this.ephemeralNext = o.random.u32() % span;
     // Kept free: a whole receive ring of refills, and a thirty-second of the pool for the
     // empty pages applications trade for filled ones (the page API reads only by trading).
     const pool = o.nic.pool;

@@ -5,7 +5,6 @@
  * then cost nothing. MAC addresses are 6-byte `Uint8Array`s; `macEquals` compares one against
  * bytes in a frame without making a view.
  */
-import { randomFillSync } from 'node:crypto';
 import { readU32, writeU32 } from './bytes.js';
 
 export type Ipv4Addr = number;
@@ -142,10 +141,11 @@ export function isZeroMac(buf: Uint8Array, off = 0): boolean {
 
 /**
  * A random locally administered unicast address: U/L bit (0x02) set, I/G bit (0x01) clear
- * (IEEE 802-2014 8.2.2). The only impure function in `wire/`.
+ * (IEEE 802-2014 8.2.2), from the caller's randomness.
  */
-export function randomLocalMac(): Uint8Array {
-  const mac = randomFillSync(new Uint8Array(MAC_ADDR_LEN));
-  mac[0] = (mac[0] & 0xfc) | 0x02;
+export function randomLocalMac(random: { fill(buf: Uint8Array): void }): Uint8Array {
+  const mac = new Uint8Array(MAC_ADDR_LEN);
+  random.fill(mac);
+  mac[0] = (mac[0]! & 0xfc) | 0x02;
   return mac;
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/clock.js';
+import { SeededRandom } from '../../../src/random.js';
 import { Interface } from '../../../src/iface/interface.js';
 import { Nic } from '../../../src/nic/nic.js';
 import { MemoryDevice } from '../../../src/tap/memory-device.js';
@@ -19,7 +20,7 @@ function setup(mtu = 1500, maxNeighbors?: number) {
   const clock = new ManualClock(1000);
   const dev = new MemoryDevice();
   const nic = new Nic({ device: dev, mtu, rxDescriptors: 16, txDescriptors: 64, extraPages: 64 });
-  const iface = new Interface({ nic, clock, address: { address: OUR_IP, prefixLength: 24 }, mtu, mac: OUR_MAC, ...(maxNeighbors ? { neighbor: { maxEntries: maxNeighbors } } : {}) });
+  const iface = new Interface({ nic, clock, random: new SeededRandom(1), address: { address: OUR_IP, prefixLength: 24 }, mtu, mac: OUR_MAC, ...(maxNeighbors ? { neighbor: { maxEntries: maxNeighbors } } : {}) });
   nic.start(iface);
   return { clock, dev, nic, iface };
 }

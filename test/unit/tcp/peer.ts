@@ -9,6 +9,7 @@
  */
 import { expect } from 'vitest';
 import { ManualClock } from '../../../src/clock.js';
+import { SeededRandom } from '../../../src/random.js';
 import { copyTransportData, Interface, type Ipv4Datagram } from '../../../src/iface/interface.js';
 import { Nic } from '../../../src/nic/nic.js';
 import { MemoryDevice } from '../../../src/tap/memory-device.js';
@@ -129,6 +130,8 @@ export interface HarnessOptions {
    * process.nextTick and promise handlers, as Stack does; default: at once, by settle().
    */
   eventLoop?: boolean;
+  /** Seed of the stack's randomness (secrets, first ephemeral port, IP identification). */
+  seed?: number;
 }
 
 export class Harness {
@@ -143,14 +146,19 @@ export class Harness {
   /** Every segment ever written (for "nothing else was sent" checks). */
   readonly log: Out[] = [];
 
+  /** The stack's randomness: seeded, so every run opens the same connections. */
+  readonly random: SeededRandom;
+
   constructor(o: HarnessOptions = {}) {
     this.clock = new ManualClock(o.start ?? 10_000);
+    this.random = new SeededRandom(o.seed ?? 1);
     this.dev = new MemoryDevice('mem0', 0, false, o.rxQueues ?? 1);
     this.nic = new Nic({ device: this.dev, mtu: MTU, rxDescriptors: o.rxDescriptors ?? 32, txDescriptors: 64, extraPages: o.extraPages ?? 4096 });
     // Neighbours never go stale here: only TCP frames are of interest.
     this.iface = new Interface({
       nic: this.nic,
       clock: this.clock,
+      random: this.random,
       address: { address: OUR_IP, prefixLength: 24 },
       mtu: MTU,
       mac: OUR_MAC,
@@ -160,6 +168,7 @@ export class Harness {
       iface: this.iface,
       nic: this.nic,
       clock: this.clock,
+      random: this.random,
       offload: false,
       ...(o.config ? { config: o.config } : {}),
       defer: o.eventLoop

@@ -32,7 +32,7 @@ describe('SynAdmission', () => {
     expect(a.stats.synDeferred).toBeGreaterThan(99_000);
     // 1024 slots, 100k SYNs since: the first one's entry is almost surely gone.
     expect(a.admit(IP, 50000, 80, 42)).toBe(false);
-    expect(() => new SynAdmission(undefined, 1, 1000)).toThrow(RangeError);
+    expect(() => new SynAdmission(undefined, 1, 1000, 1)).toThrow(RangeError);
   });
 });
 

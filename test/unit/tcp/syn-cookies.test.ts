@@ -259,9 +259,9 @@ describe('encode/decode', () => {
     flipped[31]! ^= 1;
     const c = make(flipped).sc;
     expect(encode(c, T, 1460)).not.toBe(encode(a, T, 1460));
-    // The default secret is random: two instances disagree.
+    // Another secret (the layer makes one from its injected randomness): another cookie.
     const clock = new ManualClock(0);
-    expect(new SynCookies(clock).encode(...T, 1460)).not.toBe(new SynCookies(clock).encode(...T, 1460));
+    expect(new SynCookies(clock, SECRET).encode(...T, 1460)).not.toBe(new SynCookies(clock, OTHER_SECRET).encode(...T, 1460));
     expect(() => new SynCookies(clock, new Uint8Array(0))).toThrow(RangeError);
     expect(a.timestampOffset(T[0], T[1], T[2], T[3])).not.toBe(b.timestampOffset(T[0], T[1], T[2], T[3]));
   });

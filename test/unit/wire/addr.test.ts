@@ -1,3 +1,4 @@
+import { systemRandom } from '../../../src/random.js';
 import { describe, it, expect } from 'vitest';
 import {
   BROADCAST_MAC,
@@ -120,7 +121,7 @@ describe('MAC addresses', () => {
   it('makes random locally administered unicast addresses', () => {
     const seen = new Set<string>();
     for (let i = 0; i < 64; i++) {
-      const mac = randomLocalMac();
+      const mac = randomLocalMac(systemRandom);
       expect(mac.length).toBe(6);
       expect(mac[0]! & 0x02).toBe(0x02);
       expect(isMulticastMac(mac)).toBe(false);
