@@ -15,7 +15,7 @@ import {
   parseIcmpEchoRepr,
   parseIcmpErrorRepr,
 } from '../../../src/wire/icmp.js';
-import { WireError, type DropReason } from '../../../src/wire/errors.js';
+import type { DropReason } from '../../../src/wire/errors.js';
 import {
   ARP_REPLY_FRAME,
   ARP_REQUEST_FRAME,
@@ -27,22 +27,13 @@ import {
   randomBytes,
   randomInt,
 } from './helpers.js';
+import { parseOutcome } from '../fuzz/arbitraries.js';
 
 type Checker = (buf: Uint8Array, off: number, len: number) => DropReason | null;
 
 const SEEDS = [1, 2, 3, 0xdecafbad];
 const TRIALS = 2500;
 
-/** The outcome of a parse: the reason of the WireError thrown, or null. Anything else fails. */
-function parseOutcome(parse: () => unknown): DropReason | null {
-  try {
-    parse();
-    return null;
-  } catch (e) {
-    expect(e).toBeInstanceOf(WireError);
-    return (e as WireError).reason;
-  }
-}
 
 /** A random buffer: garbage, or a captured frame with a few bytes changed and maybe cut. */
 function sample(rand: () => number, seeds: Uint8Array[]): { buf: Uint8Array; off: number; len: number } {
