@@ -102,6 +102,7 @@ export class Stack {
     this.tcp = new TcpLayer({
       iface,
       nic,
+      rxMemory: nic.rxMemory,
       clock,
       random,
       offload,

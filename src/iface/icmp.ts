@@ -149,12 +149,13 @@ export class IcmpLayer implements ProtocolHandler {
     // A reassembled datagram counts as fragment zero; a lone non-initial fragment never gets here.
     const end = dgram.l4Offset + dgram.l4Length;
     let bytes: Uint8Array;
-    if (dgram.frame === null) bytes = dgram.buf.subarray(dgram.ipOffset, end);
+    if (dgram.contiguous) bytes = dgram.buf.subarray(dgram.ipOffset, end);
     else {
       // Quote what fits in 576 bytes; the data may still be in the frame's pages.
       const n = Math.min(end - dgram.ipOffset, 576);
       bytes = new Uint8Array(n);
-      dgram.frame.copyOut(dgram.ipOffset, n, bytes, 0);
+      bytes.set(dgram.buf.subarray(dgram.ipOffset, dgram.l4Offset));
+      dgram.payload.copyOut(0, n - (dgram.l4Offset - dgram.ipOffset), bytes, dgram.l4Offset - dgram.ipOffset);
     }
     this.sendErrorAbout(type, code, dgram.src, dgram.dst, dgram.protocol, false, bytes);
   }

@@ -11,7 +11,7 @@ import type { Clock } from '../clock.js';
 import type { Random } from '../random.js';
 import type { Nic, RxHandler } from '../nic/nic.js';
 import type { RxFrame } from '../nic/rx-frame.js';
-import { RxStatus } from '../../firmware/rings.js';
+import type { RxPayload } from '../mem/rx-payload.js';
 import {
   BROADCAST_MAC,
   formatIpv4,
@@ -35,6 +35,7 @@ import { Reassembler, type FragmentKey, type ReassemblerOptions } from './reasse
 import { REASSEMBLY_DROP_REASONS, type IfaceCountedDrop, type IfaceDrops, type ReassemblyDrop } from './reasons.js';
 import { NeighborCache, type NeighborOptions } from './neighbor.js';
 import { IcmpLayer, type IcmpOptions } from './icmp.js';
+import { DatagramPayload } from './payload.js';
 
 const log = debugFactory('tapstack:iface');
 const arpLog = debugFactory('tapstack:arp');
@@ -44,10 +45,17 @@ const ANNOUNCE_NUM = 2;
 const ANNOUNCE_INTERVAL_MS = 2000;
 
 /**
+ * The driver's verdict on a received transport checksum: verified good or bad (by the firmware,
+ * or vouched for by the kernel), or not checked (then the whole message is in `buf`: the
+ * transport sums it itself).
+ */
+export type L4Checksum = 'good' | 'bad' | 'unchecked';
+
+/**
  * A received IPv4 datagram as handed to a transport protocol. Valid during the call only; one
  * object is reused for every datagram. The IP and transport headers are always contiguous in
- * `buf`; the transport data is too when `frame` is null, else it is read from the frame (where
- * it may lie in pages, as the header split put it) with {@link copyTransportData}.
+ * `buf`; the transport message (header and data) is read and taken through `payload`, wherever
+ * its data lies.
  */
 export interface Ipv4Datagram {
   src: Ipv4Addr;
@@ -61,24 +69,19 @@ export interface Ipv4Datagram {
   /** Where the transport message starts in `buf`, and its length (header and data). */
   l4Offset: number;
   l4Length: number;
-  /** The frame the data is still in, or null when the whole datagram is in `buf`. */
-  frame: RxFrame | null;
-  /** Offset of the transport message in `frame`. */
-  frameL4Offset: number;
+  /** The whole transport message lies in `buf` too (not only its header). */
+  contiguous: boolean;
+  /** The transport message, offsets from its first byte (`payload.length === l4Length`). */
+  payload: RxPayload;
+  l4Checksum: L4Checksum;
 }
 
 /** The transport message as one view (copies nothing when the datagram is contiguous). */
 export function transportMessage(d: Ipv4Datagram): Uint8Array {
-  if (d.frame === null) return d.buf.subarray(d.l4Offset, d.l4Offset + d.l4Length);
+  if (d.contiguous) return d.buf.subarray(d.l4Offset, d.l4Offset + d.l4Length);
   const out = new Uint8Array(d.l4Length);
-  d.frame.copyOut(d.frameL4Offset, d.l4Length, out, 0);
+  d.payload.copyOut(0, d.l4Length, out, 0);
   return out;
-}
-
-/** Copy `len` bytes of the transport message from offset `from` into `dst` at `dstOff`. */
-export function copyTransportData(d: Ipv4Datagram, from: number, len: number, dst: Uint8Array, dstOff: number): void {
-  if (d.frame === null) dst.set(d.buf.subarray(d.l4Offset + from, d.l4Offset + from + len), dstOff);
-  else d.frame.copyOut(d.frameL4Offset + from, len, dst, dstOff);
 }
 
 export interface ProtocolHandler {
@@ -157,6 +160,7 @@ export class Interface implements RxHandler {
   private readonly protocols = new Map<number, ProtocolHandler>();
   private readonly ipView = new Ipv4Packet(new Uint8Array(IPV4_MIN_HEADER_LEN));
   private readonly arpView = new ArpPacket(new Uint8Array(ARP_PACKET_LEN));
+  private readonly payload = new DatagramPayload();
   private readonly dgram: Ipv4Datagram = {
     src: 0,
     dst: 0,
@@ -168,8 +172,9 @@ export class Interface implements RxHandler {
     headerLength: 0,
     l4Offset: 0,
     l4Length: 0,
-    frame: null,
-    frameL4Offset: 0,
+    contiguous: true,
+    payload: this.payload,
+    l4Checksum: 'unchecked',
   };
   private readonly ipRepr: Ipv4Repr = { src: 0, dst: 0, protocol: 0, ttl: IPV4_DEFAULT_TTL, payloadLength: 0 };
   private ipId: number;
@@ -221,7 +226,7 @@ export class Interface implements RxHandler {
     this.stats.rxFrames++;
     const len = frame.length;
     // TCP stays where the header split put it: only its headers need to be contiguous.
-    const tcpInPlace = (frame.status & RxStatus.IPV4_TCP) !== 0 && this.protocols.has(IPPROTO_TCP);
+    const tcpInPlace = frame.ipv4TcpHeaders && this.protocols.has(IPPROTO_TCP);
     const buf = tcpInPlace ? frame.headers(frame.headerEnd) : frame.contiguous();
     // Ethernet: for us, broadcast, or dropped (the TAP is not promiscuous about others' frames).
     if (!macEquals(buf, 0, this.mac) && !isBroadcastMac(buf, 0)) {
@@ -233,7 +238,7 @@ export class Interface implements RxHandler {
       return;
     }
     const etherType = readU16(buf, 12);
-    if (etherType === ETHERTYPE_IPV4) this.receiveIpv4(tcpInPlace ? frame : null, buf, len);
+    if (etherType === ETHERTYPE_IPV4) this.receiveIpv4(frame, tcpInPlace, buf, len);
     else if (etherType === ETHERTYPE_ARP) this.receiveArp(buf, len);
     else if (etherType === ETHERTYPE_IPV6) this.drop('eth-ipv6');
     else this.drop('eth-unknown-type');
@@ -279,10 +284,10 @@ export class Interface implements RxHandler {
   }
 
   /**
-   * `buf` holds the frame from its Ethernet header on: all of it, or (when `frame` is given)
-   * at least its IP and TCP headers, the data being left in the frame.
+   * `buf` holds the frame from its Ethernet header on: all of it, or (when `inPlace`) at least
+   * its IP and TCP headers, the data being left where the header split put it.
    */
-  private receiveIpv4(frame: RxFrame | null, buf: Uint8Array, len: number): void {
+  private receiveIpv4(frame: RxFrame, inPlace: boolean, buf: Uint8Array, len: number): void {
     const reason = checkIpv4(buf, ETHERNET_HEADER_LEN, len - ETHERNET_HEADER_LEN);
     if (reason !== null) return this.drop(reason);
     this.stats.ipv4In++;
@@ -329,15 +334,20 @@ export class Interface implements RxHandler {
       dgram.headerLength = IPV4_MIN_HEADER_LEN;
       dgram.l4Offset = IPV4_MIN_HEADER_LEN;
       dgram.l4Length = whole.length;
-      dgram.frame = null;
+      dgram.contiguous = true;
+      this.payload.setBytes(bytes, IPV4_MIN_HEADER_LEN, whole.length);
+      dgram.l4Checksum = 'unchecked';
     } else {
       dgram.buf = buf;
       dgram.ipOffset = ETHERNET_HEADER_LEN;
       dgram.headerLength = hl;
       dgram.l4Offset = ETHERNET_HEADER_LEN + hl;
       dgram.l4Length = total - hl;
-      dgram.frame = frame;
-      dgram.frameL4Offset = ETHERNET_HEADER_LEN + hl;
+      dgram.contiguous = !inPlace;
+      // The frame's offsets are buf's: the payload reads the data where it lies, pages included.
+      this.payload.setFrame(frame, ETHERNET_HEADER_LEN + hl, total - hl);
+      // Left in place, the data is not summed again: the firmware's verdict stands for it.
+      dgram.l4Checksum = !inPlace ? 'unchecked' : frame.checksumBad || !frame.checksumOk ? 'bad' : 'good';
     }
     this.deliver(dgram);
   }

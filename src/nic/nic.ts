@@ -9,6 +9,7 @@
 import debugFactory from 'debug';
 import { Arena, PAGE_SIZE } from '../mem/arena.js';
 import { PageOwner, PagePool } from '../mem/page-pool.js';
+import type { RxMemory } from '../mem/rx-memory.js';
 import { RxFrame } from './rx-frame.js';
 import { Firmware, type FirmwareStats } from '../../firmware/firmware.js';
 import { impairStats } from '../phy/fault-injector.js';
@@ -106,6 +107,8 @@ export class Nic {
   readonly firmware: Firmware;
   readonly device: FrameDevice;
   readonly maxFrame: number;
+  /** The receive memory transports fill (src/mem/rx-memory.ts). */
+  readonly rxMemory: RxMemory;
   private readonly frame: RxFrame;
   private handler: RxHandler | null = null;
   private rxHead = 0;
@@ -149,6 +152,16 @@ export class Nic {
     this.firmware.pageOffset = (id) => this.pool.pageOffset(id);
     this.frame = new RxFrame(this.arena, this.rx, this.pool, scratchOff, scratch);
     for (let d = 0; d < rxN; d++) this.repost(d);
+    // Kept free: a whole receive ring of refills, and a thirty-second of the pool for the
+    // empty pages applications trade for filled ones.
+    const reserve = Math.min(this.pool.size, rxN * this.rx.maxPages + Math.ceil(this.pool.size / 32));
+    const pool = this.pool;
+    const frame = this.frame;
+    this.rxMemory = {
+      pool,
+      freePages: () => Math.max(0, pool.freeCount - reserve),
+      pagesOwed: () => frame.emptySlots,
+    };
     log('nic on %s: %d rx x %d pages, %d tx, pool %d pages, split %s', opts.device.name, rxN, pagesPerDesc, txN, poolPages, formatSplitPolicy(this.firmware.policy.spec));
   }
 

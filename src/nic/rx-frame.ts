@@ -82,6 +82,13 @@ export class RxFrame {
   get checksumPartial(): boolean {
     return (this.status & RxStatus.CSUM_PARTIAL) !== 0;
   }
+  /**
+   * A whole IPv4 datagram carrying TCP whose headers the firmware located: {@link headerEnd} is
+   * the end of the TCP header, so the headers can be made contiguous without the data.
+   */
+  get ipv4TcpHeaders(): boolean {
+    return (this.status & RxStatus.IPV4_TCP) !== 0;
+  }
 
   /** The header buffer (the first `min(length, split)` bytes of the frame); full 256-byte view. */
   header(): Uint8Array {
@@ -95,6 +102,16 @@ export class RxFrame {
 
   get pageCount(): number {
     return Math.ceil(this.pageBytes / PAGE_SIZE);
+  }
+
+  /**
+   * The page slot whose first byte is frame byte `off`, or -1 when `off` does not start a page
+   * (it lies in the header buffer, or mid-page). From that slot on, the frame's bytes can
+   * change owner by page ({@link takePage}).
+   */
+  pageAt(off: number): number {
+    const rel = off - this.split;
+    return rel >= 0 && (rel & (PAGE_SIZE - 1)) === 0 ? rel >>> 12 : -1;
   }
 
   /** Page id in slot `k` of the descriptor. */

@@ -15,17 +15,14 @@
 import { PAGE_SIZE } from '../mem/arena.js';
 import { PageOwner, type PagePool } from '../mem/page-pool.js';
 import { Page } from '../mem/page.js';
+import type { RxCopyReason } from '../mem/rx-payload.js';
 
-/** Why payload was copied instead of flipped or sent by reference. */
+/**
+ * Why payload was copied instead of flipped or sent by reference: the receive reasons the payload
+ * gives (header-split-miss, unaligned, out-of-order, reassembled), and the socket's own.
+ */
 export type CopyReason =
-  /** The frame's headers did not end at the split (no timestamps, SACK blocks, IP options). */
-  | 'header-split-miss'
-  /** The data did not start on a page boundary (a segment trimmed to the window or a duplicate). */
-  | 'unaligned'
-  /** Out-of-order data, kept and merged before delivery. */
-  | 'out-of-order'
-  /** Data from reassembled IP fragments. */
-  | 'reassembled'
+  | RxCopyReason
   /** zeroCopy.receive or zeroCopy.send switched off. */
   | 'switch-off'
   /** The plain stream API (`'data'`, `read()`, `write()`). */

@@ -8,13 +8,12 @@
  */
 import { Duplex } from 'node:stream';
 import type { TcpConnection, TcpUser } from '../tcp/connection.js';
-import type { Ipv4Datagram } from '../iface/interface.js';
-import { copyTransportData } from '../iface/interface.js';
 import { TcpError } from '../tcp/errors.js';
 import { formatIpv4 } from '../wire/addr.js';
 import { PAGE_SIZE } from '../mem/arena.js';
 import { PageOwner } from '../mem/page-pool.js';
 import { Page } from '../mem/page.js';
+import type { RxPayload } from '../mem/rx-payload.js';
 import { countCopy, type CopyReason, type PageBorrower, type PageLender, type ZeroCopySwitches } from './pages.js';
 
 /** Pages below this many bytes are copied by writePages: a page per few bytes wastes iovecs. */
@@ -54,6 +53,8 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
   /** Received data waiting for readPages: page ids (or -2 with a heap buffer), lengths. */
   private readonly rxPages: { id: number; len: number; heap: Uint8Array | null }[] = [];
   private rxPageBytes = 0;
+  /** Page ids a payload hands over, reused for every segment. */
+  private readonly taken: number[] = [];
   /** Pages lent to the application from this socket's queue, not yet returned. */
   private lentPages = 0;
   private pagesEventPending = false;
@@ -224,24 +225,19 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
     }
   }
 
-  /** In-order data for the page reader: flipped when it lies page-aligned in the frame. */
-  private receivePages(dgram: Ipv4Datagram, offset: number, len: number): void {
+  /** In-order data for the page reader: its pages when the payload hands them over, else a copy. */
+  private receivePages(payload: RxPayload, offset: number, len: number): void {
     const st = this.lender.stats;
-    const frame = dgram.frame;
     const zcOn = this.lender.switches.receive && this.zeroCopy.receive !== false;
-    let reason: CopyReason | null = null;
-    if (!zcOn) reason = 'switch-off';
-    else if (frame === null) reason = 'reassembled';
-    else {
-      const rel = dgram.frameL4Offset + offset - frame.split;
-      if (rel < 0 || (rel & (PAGE_SIZE - 1)) !== 0) reason = frame.splitHit ? 'unaligned' : 'header-split-miss';
-      else {
-        // The flip: the NIC's pages become this socket's, by index. No byte moves.
-        let k = rel >>> 12;
-        for (let left = len; left > 0; left -= PAGE_SIZE) {
-          this.queuePage(frame.takePage(k++), Math.min(PAGE_SIZE, left), null);
-          st.flippedPages++;
-        }
+    let reason: CopyReason | null = 'switch-off';
+    if (zcOn) {
+      const ids = this.taken;
+      ids.length = 0;
+      reason = payload.takePages(offset, len, ids);
+      if (reason === null) {
+        // The flip: the pages become this socket's, by index. No byte moves.
+        for (let k = 0; k < ids.length; k++) this.queuePage(ids[k]!, Math.min(PAGE_SIZE, len - k * PAGE_SIZE), null);
+        st.flippedPages += ids.length;
         st.flippedBytes += len;
         return;
       }
@@ -250,29 +246,13 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
       const n = Math.min(PAGE_SIZE, len - pos);
       const id = this.lender.pool.alloc(PageOwner.Stack);
       if (id >= 0) {
-        copyTransportData(dgram, offset + pos, n, this.lender.pool.view(id), 0);
+        payload.copyOut(offset + pos, n, this.lender.pool.view(id), 0);
         this.queuePage(id, n, null);
         countCopy(st.copiedBytes, reason, n);
       } else {
         const heap = new Uint8Array(n);
-        copyTransportData(dgram, offset + pos, n, heap, 0);
+        payload.copyOut(offset + pos, n, heap, 0);
         this.queuePage(-2, n, heap);
-        countCopy(st.copiedBytes, 'pool-empty', n);
-      }
-    }
-  }
-
-  private receivePageBytes(bytes: Uint8Array, reason: CopyReason): void {
-    const st = this.lender.stats;
-    for (let pos = 0; pos < bytes.length; pos += PAGE_SIZE) {
-      const n = Math.min(PAGE_SIZE, bytes.length - pos);
-      const id = this.lender.pool.alloc(PageOwner.Stack);
-      if (id >= 0) {
-        this.lender.pool.view(id).set(bytes.subarray(pos, pos + n));
-        this.queuePage(id, n, null);
-        countCopy(st.copiedBytes, reason, n);
-      } else {
-        this.queuePage(-2, n, bytes.slice(pos, pos + n));
         countCopy(st.copiedBytes, 'pool-empty', n);
       }
     }
@@ -374,28 +354,17 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
     this.emit('ready');
   }
 
-  onData(dgram: Ipv4Datagram, offset: number, len: number): void {
+  onData(payload: RxPayload, offset: number, len: number): void {
     if (this.pageMode) {
       this.bytesRead += len;
       this.activity();
-      this.receivePages(dgram, offset, len);
+      this.receivePages(payload, offset, len);
       return;
     }
     const b = Buffer.allocUnsafe(len);
-    copyTransportData(dgram, offset, len, b, 0);
+    payload.copyOut(offset, len, b, 0);
     countCopy(this.lender.stats.copiedBytes, 'stream-api', len);
     this.deliver(b);
-  }
-
-  onDataBytes(bytes: Uint8Array): void {
-    if (this.pageMode) {
-      this.bytesRead += bytes.length;
-      this.activity();
-      this.receivePageBytes(bytes, 'out-of-order');
-      return;
-    }
-    countCopy(this.lender.stats.copiedBytes, 'out-of-order', bytes.length);
-    this.deliver(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
   }
 
   private deliver(b: Buffer): void {

@@ -9,8 +9,9 @@
  */
 import type { Clock } from '../clock.js';
 import type { Interface, Ipv4Datagram } from '../iface/interface.js';
-import { copyTransportData } from '../iface/interface.js';
 import { PAGE_SIZE } from '../mem/arena.js';
+import type { RxMemory } from '../mem/rx-memory.js';
+import type { RxPayload } from '../mem/rx-payload.js';
 import type { Nic } from '../nic/nic.js';
 import { foldChecksum, onesComplementSum, pseudoHeaderSum } from '../wire/checksum.js';
 import { IPPROTO_TCP } from '../wire/ipv4.js';
@@ -27,6 +28,7 @@ import type { SackScoreboard } from './sack-scoreboard.js';
 import { SendQueue } from './send-queue.js';
 import { sendControlSegment } from './control-segment.js';
 import { EcnState } from './ecn.js';
+import { HeldPayload, holdSegment, releaseSegment, type HeldSegment } from './held-payload.js';
 import type { Scheduled } from './timer-queue.js';
 import type { TcpDropReason, TcpDrops } from './reasons.js';
 
@@ -134,6 +136,8 @@ export interface TcpHost {
   tsOffset(c: TcpConnection): number;
   /** Out-of-order bytes held by all connections (bounded by config.maxOutOfOrderBytesTotal). */
   oooBytesTotal: number;
+  /** The pool received data lies in (the out-of-order queue's pages go back to it). */
+  readonly rxMemory: RxMemory;
   /**
    * Pool pages received data may still take: the free pages beyond those kept for the NIC's
    * receive ring and the application's page trades (0 when the pool is that low).
@@ -146,10 +150,11 @@ export interface TcpHost {
 /** The application's side of a connection (the socket). */
 export interface TcpUser {
   onConnect(): void;
-  /** In-order data: copy `len` bytes at `offset` of the datagram's transport message. */
-  onData(dgram: Ipv4Datagram, offset: number, len: number): void;
-  /** In-order data held in a buffer (from the out-of-order queue). */
-  onDataBytes(bytes: Uint8Array): void;
+  /**
+   * In-order data: bytes [offset, offset + len) of `payload`, valid during the call only. Take
+   * its pages or copy it; pages not taken stay where they are (the NIC's, or freed).
+   */
+  onData(payload: RxPayload, offset: number, len: number): void;
   /** The peer will send no more (FIN). */
   onEnd(): void;
   /** Acknowledged data freed send buffer space. */
@@ -172,12 +177,6 @@ const TX_MAX_DATA_PARTS = 18;
 const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
 /** RFC 9293 3.8.6.1: the persist interval grows to at most this. */
 const PERSIST_MAX_MS = 60_000;
-
-interface OooSegment {
-  seq: number;
-  data: Uint8Array;
-  fin: boolean;
-}
 
 let nextId = 1;
 
@@ -273,8 +272,12 @@ export class TcpConnection implements Scheduled {
   // Receiving.
   private ackPending = 0;
   private ackNow = false;
-  private ooo: OooSegment[] = [];
+  /** Out-of-order segments by sequence number (held-payload.ts). */
+  private ooo: HeldSegment[] = [];
   private oooBytes = 0;
+  /** Of those, the bytes held as copies: they still need pool pages once delivered. */
+  private oooCopiedBytes = 0;
+  private heldPayload: HeldPayload | null = null;
   /** Blocks most recently changed first (RFC 2018 4: the first block reports the latest). */
   private readonly sackOut = new Uint32Array(8);
   private sackOutCount = 0;
@@ -671,7 +674,7 @@ export class TcpConnection implements Scheduled {
       const finAt = seqAdd(seg.seq, seg.dataLength);
       if (finAt === this.rcvNxt) this.receiveFin();
       else if (seqGt(finAt, this.rcvNxt)) {
-        this.queueOutOfOrder(finAt, null, true);
+        this.queueOutOfOrder(finAt, null, 0, 0, true);
         this.ackNow = true; // RFC 5681 4.2: out of order, a duplicate ACK at once
       }
     }
@@ -898,7 +901,8 @@ export class TcpConnection implements Scheduled {
     const room = seqDiff(this.rcvAdv, seq);
     if (len > room) len = Math.max(0, room);
     if (len <= 0) return;
-    if (this.host.rxPoolPages() < pagesFor(len) + pagesFor(this.oooBytes)) {
+    // Held out-of-order pages are off the free pool already; held copies are not.
+    if (this.host.rxPoolPages() < pagesFor(len) + pagesFor(this.oooCopiedBytes)) {
       // Receive memory is short: the windows of all connections together promised more than
       // the pool holds. Taking the pages kept for the NIC's ring and the application's trades
       // would stop both (nothing could be received or read again), so the segment is dropped
@@ -916,16 +920,14 @@ export class TcpConnection implements Scheduled {
       return;
     }
     if (seq !== this.rcvNxt) {
-      // Out of order: keep a copy (bounded), ACK at once (RFC 5681 4.2: a duplicate ACK).
-      const data = new Uint8Array(len);
-      copyTransportData(seg.dgram, off, len, data, 0);
-      this.queueOutOfOrder(seq, data, false);
+      // Out of order: keep it (bounded), ACK at once (RFC 5681 4.2: a duplicate ACK).
+      this.queueOutOfOrder(seq, seg.dgram.payload, off, len, false);
       this.ackNow = true;
       return;
     }
     this.rcvNxt = seqAdd(this.rcvNxt, len);
     this.host.stats.bytesIn += len;
-    this.user?.onData(seg.dgram, off, len);
+    this.user?.onData(seg.dgram.payload, off, len);
     if (this.state === 'CLOSED') return; // the application destroyed it from its data handler
     this.ackPending += len;
     if (this.ooo.length > 0) {
@@ -941,9 +943,9 @@ export class TcpConnection implements Scheduled {
     }
   }
 
-  private queueOutOfOrder(seq: number, data: Uint8Array | null, fin: boolean): void {
+  /** Hold [off, off + len) of `payload` (null: a FIN alone) until rcvNxt reaches `seq`. */
+  private queueOutOfOrder(seq: number, payload: RxPayload | null, off: number, len: number, fin: boolean): void {
     const stats = this.host.stats;
-    const len = data ? data.length : 0;
     const cfg = this.host.config;
     if (len > 0 && (this.oooBytes + len > cfg.maxOutOfOrderBytes || this.host.oooBytesTotal + len > cfg.maxOutOfOrderBytesTotal)) {
       // A limit bit: the segment is dropped (the peer will send it again), and counted.
@@ -957,13 +959,15 @@ export class TcpConnection implements Scheduled {
     let i = this.ooo.length;
     while (i > 0 && seqGt(this.ooo[i - 1]!.seq, seq)) i--;
     const prev = this.ooo[i - 1];
-    if (prev && prev.seq === seq && (prev.data?.length ?? 0) >= len && prev.fin === fin) {
+    if (prev && prev.seq === seq && prev.len >= len && prev.fin === fin) {
       // A duplicate: nothing to keep, but its block goes first in the next ACK (RFC 2018 4).
       this.updateSackBlocks(seq, seqAdd(seq, len));
       return;
     }
-    this.ooo.splice(i, 0, { seq, data: data ?? EMPTY, fin });
+    const held = holdSegment(seq, payload, off, len, fin);
+    this.ooo.splice(i, 0, held);
     this.oooBytes += len;
+    if (held.heap !== null) this.oooCopiedBytes += len;
     this.host.oooBytesTotal += len;
     this.updateSackBlocks(seq, seqAdd(seq, len));
   }
@@ -973,16 +977,20 @@ export class TcpConnection implements Scheduled {
       const s = this.ooo[0]!;
       if (seqGt(s.seq, this.rcvNxt)) break;
       this.ooo.shift();
-      this.oooBytes -= s.data.length;
-      this.host.oooBytesTotal -= s.data.length;
+      this.oooBytes -= s.len;
+      if (s.heap !== null) this.oooCopiedBytes -= s.len;
+      this.host.oooBytesTotal -= s.len;
       const skip = seqDiff(this.rcvNxt, s.seq);
-      if (skip < s.data.length) {
-        const part = skip > 0 ? s.data.subarray(skip) : s.data;
-        this.rcvNxt = seqAdd(this.rcvNxt, part.length);
-        this.host.stats.bytesIn += part.length;
-        this.user?.onDataBytes(part);
+      if (skip < s.len) {
+        const n = s.len - skip;
+        this.rcvNxt = seqAdd(this.rcvNxt, n);
+        this.host.stats.bytesIn += n;
+        // Whole held pages move on by index; the socket copies the rest.
+        const p = (this.heldPayload ??= new HeldPayload(this.host.rxMemory.pool));
+        this.user?.onData(p.set(s), skip, n);
       }
-      if (s.fin && seqAdd(s.seq, s.data.length) === this.rcvNxt) {
+      releaseSegment(this.host.rxMemory.pool, s);
+      if (s.fin && seqAdd(s.seq, s.len) === this.rcvNxt) {
         this.receiveFin();
         break;
       }
@@ -1511,9 +1519,11 @@ export class TcpConnection implements Scheduled {
     this.rtoAt = this.delackAt = this.persistAt = this.keepaliveAt = this.closeAt = Infinity;
     this.sendQueue.clear();
     for (const w of this.ackWaiters.splice(0)) w.cb(false);
+    for (const s of this.ooo) releaseSegment(this.host.rxMemory.pool, s);
     this.ooo = [];
     this.host.oooBytesTotal -= this.oooBytes;
     this.oooBytes = 0;
+    this.oooCopiedBytes = 0;
     this.host.stats.connectionsClosed++;
     this.host.remove(this);
     this.notifyClosed(err);
@@ -1536,7 +1546,6 @@ export class TcpConnection implements Scheduled {
   }
 }
 
-const EMPTY = new Uint8Array(0);
 
 /** Pool pages `bytes` of received data take. */
 function pagesFor(bytes: number): number {

@@ -9,6 +9,7 @@ import type { Clock } from '../clock.js';
 import { randomSecret, type Random } from '../random.js';
 import type { Interface, Ipv4Datagram, ProtocolHandler } from '../iface/interface.js';
 import type { Nic } from '../nic/nic.js';
+import type { RxMemory } from '../mem/rx-memory.js';
 import { onesComplementSum, pseudoHeaderSum } from '../wire/checksum.js';
 import { IPPROTO_TCP } from '../wire/ipv4.js';
 import { seqAdd } from '../wire/seq.js';
@@ -84,6 +85,8 @@ function emptyStats(): TcpStats {
 export interface TcpLayerOptions {
   iface: Interface;
   nic: Nic;
+  /** The pool received data fills, and how much of it is free beyond the host's reserve. */
+  rxMemory: RxMemory;
   clock: Clock;
   /** Secrets, seeds and the first ephemeral port come from here (src/random.ts). */
   random: Random;
@@ -108,8 +111,7 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
   private readonly conns = new Map<number, Map<number, TcpConnection>>();
   private connCount = 0;
   oooBytesTotal = 0;
-  /** Pool pages received data may not take (see {@link rxPoolPages}). */
-  private readonly rxReservePages: number;
+  readonly rxMemory: RxMemory;
   /** Connections whose windows closed for want of receive memory, and the room that reopens them. */
   private rxStarvedConns: TcpConnection[] = [];
   private readonly rxReliefPages: number;
@@ -153,10 +155,8 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     this.challengeAt = o.clock.nowMs();
     const span = this.config.ephemeralHigh - this.config.ephemeralLow + 1;
     this.ephemeralNext = o.random.u32() % span;
-    // Kept free: a whole receive ring of refills, and a thirty-second of the pool for the
-    // empty pages applications trade for filled ones (the page API reads only by trading).
-    const pool = o.nic.pool;
-    this.rxReservePages = Math.min(pool.size, o.nic.rx.size * o.nic.rx.maxPages + Math.ceil(pool.size / 32));
+    this.rxMemory = o.rxMemory;
+    const pool = o.rxMemory.pool;
     // Windows closed for want of memory reopen once a sixteenth of the pool is free beyond the
     // reserve (not at the first free page: they would close again at once).
     this.rxReliefPages = Math.ceil(pool.size / 16);
@@ -269,7 +269,8 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
   rxPoolPages(): number {
     // Pages flipped out of the ring in this batch are refilled only when their descriptors are
     // reposted: an ACK sent from inside the batch must not promise them a second time.
-    return Math.max(0, this.nic.pool.freeCount - this.nic.rxPagesOwed - this.rxReservePages);
+    const m = this.rxMemory;
+    return Math.max(0, m.freePages() - m.pagesOwed());
   }
 
   tsOffset(c: TcpConnection): number {
@@ -354,10 +355,11 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
       this.drop(reason);
       return true;
     }
-    // Checksum: the firmware's verdict for a frame, our own sum for reassembled datagrams.
-    const frame = dgram.frame;
-    if (frame !== null) {
-      if (frame.checksumBad || !frame.checksumOk) {
+    // Checksum: the driver's verdict for data left in the frame, our own sum for the rest
+    // (reassembled datagrams).
+    const verdict = dgram.l4Checksum;
+    if (verdict !== 'unchecked') {
+      if (verdict === 'bad') {
         this.drop('tcp-bad-checksum');
         return true;
       }

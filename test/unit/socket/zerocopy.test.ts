@@ -114,7 +114,8 @@ describe('receive: every fallback is a copy counted under its reason', () => {
     const a = pattern(1448, 0);
     const b = pattern(1448, 1448);
     const s0 = peer.snd;
-    peer.send({ flags: ACK | PSH, seq: seqAdd(s0, 1448), payload: b });
+    // Without timestamps its headers miss the split: the queue must keep a copy.
+    peer.send({ flags: ACK | PSH, seq: seqAdd(s0, 1448), payload: b, noTs: true });
     expect(sock.pagesAvailable).toBe(0);
     peer.send({ flags: ACK | PSH, seq: s0, payload: a });
     peer.snd = seqAdd(s0, 2896);

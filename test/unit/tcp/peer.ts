@@ -10,7 +10,8 @@
 import { expect } from 'vitest';
 import { ManualClock } from '../../../src/clock.js';
 import { SeededRandom } from '../../../src/random.js';
-import { copyTransportData, Interface, type Ipv4Datagram } from '../../../src/iface/interface.js';
+import { Interface } from '../../../src/iface/interface.js';
+import type { RxPayload } from '../../../src/mem/rx-payload.js';
 import { Nic } from '../../../src/nic/nic.js';
 import { MemoryDevice } from '../../../src/tap/memory-device.js';
 import type { TcpConfig } from '../../../src/tcp/config.js';
@@ -167,6 +168,7 @@ export class Harness {
     this.tcp = new TcpLayer({
       iface: this.iface,
       nic: this.nic,
+      rxMemory: this.nic.rxMemory,
       clock: this.clock,
       random: this.random,
       offload: false,
@@ -418,13 +420,10 @@ export class Recorder implements TcpUser {
     this.connects++;
     this.events.push('connect');
   }
-  onData(dgram: Ipv4Datagram, offset: number, len: number): void {
+  onData(payload: RxPayload, offset: number, len: number): void {
     const b = new Uint8Array(len);
-    copyTransportData(dgram, offset, len, b, 0);
+    payload.copyOut(offset, len, b, 0);
     this.push(b);
-  }
-  onDataBytes(bytes: Uint8Array): void {
-    this.push(bytes.slice());
   }
   private push(b: Uint8Array): void {
     this.chunks.push(b);
