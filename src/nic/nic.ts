@@ -156,11 +156,10 @@ export class Nic {
     // empty pages applications trade for filled ones.
     const reserve = Math.min(this.pool.size, rxN * this.rx.maxPages + Math.ceil(this.pool.size / 32));
     const pool = this.pool;
-    const frame = this.frame;
     this.rxMemory = {
       pool,
       freePages: () => Math.max(0, pool.freeCount - reserve),
-      pagesOwed: () => frame.emptySlots,
+      pagesOwed: () => this.rxPagesOwed,
     };
     log('nic on %s: %d rx x %d pages, %d tx, pool %d pages, split %s', opts.device.name, rxN, pagesPerDesc, txN, poolPages, formatSplitPolicy(this.firmware.policy.spec));
   }
