@@ -15,7 +15,7 @@ import type { RxPayload } from '../mem/rx-payload.js';
 import type { Nic } from '../nic/nic.js';
 import { foldChecksum, onesComplementSum, pseudoHeaderSum } from '../wire/checksum.js';
 import { IPPROTO_TCP } from '../wire/ipv4.js';
-import { seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqInRangeAbove, seqInWindow, seqLe, seqLt, seqMax, seqMin } from '../wire/seq.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqInRangeAbove, seqInWindow, seqLe, seqLt, seqMin } from '../wire/seq.js';
 import { emitTcpHeader, fillTcpPseudoChecksum, TcpFlag, TcpOptions, type TcpOptionsToEmit } from '../wire/tcp.js';
 import { VIRTIO_NET_HDR_GSO_ECN, VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4 } from '../../firmware/rings.js';
 import { windowShiftFor, type TcpConfig } from './config.js';
@@ -28,7 +28,7 @@ import type { SackScoreboard } from './sack-scoreboard.js';
 import { SendQueue } from './send-queue.js';
 import { sendControlSegment } from './control-segment.js';
 import { EcnState } from './ecn.js';
-import { HeldPayload, holdSegment, releaseSegment, type HeldSegment } from './held-payload.js';
+import { OutOfOrderQueue } from './out-of-order.js';
 import type { Scheduled } from './timer-queue.js';
 import type { TcpDropReason, TcpDrops } from './reasons.js';
 
@@ -272,15 +272,12 @@ export class TcpConnection implements Scheduled {
   // Receiving.
   private ackPending = 0;
   private ackNow = false;
-  /** Out-of-order segments by sequence number (held-payload.ts). */
-  private ooo: HeldSegment[] = [];
-  private oooBytes = 0;
-  /** Of those, the bytes held as copies: they still need pool pages once delivered. */
-  private oooCopiedBytes = 0;
-  private heldPayload: HeldPayload | null = null;
-  /** Blocks most recently changed first (RFC 2018 4: the first block reports the latest). */
-  private readonly sackOut = new Uint32Array(8);
-  private sackOutCount = 0;
+  /** Segments beyond RCV.NXT, and the SACK blocks our ACKs carry (out-of-order.ts). */
+  private readonly ooo: OutOfOrderQueue;
+  /** Bytes held out of order (bounded by config.maxOutOfOrderBytes). */
+  get outOfOrderBytes(): number {
+    return this.ooo.bytes;
+  }
   private finReceived = false;
   private closedNotified = false;
   private error: TcpError | null = null;
@@ -310,6 +307,7 @@ export class TcpConnection implements Scheduled {
     const cfg = host.config;
     this.ourMss = host.iface.mtu - 40;
     this.sendQueue = new SendQueue(host.nic.pool);
+    this.ooo = new OutOfOrderQueue(host, host.rxMemory.pool, (reason) => this.countDrop(reason));
     this.ecn = new EcnState(host.stats);
     this.rtt = new RttEstimator(cfg.rtoMinMs, cfg.rtoMaxMs, cfg.rtoInitialMs);
     this.cc = createCongestionControl(cfg.congestionControl, DEFAULT_MSS, host.clock.nowMs());
@@ -674,7 +672,7 @@ export class TcpConnection implements Scheduled {
       const finAt = seqAdd(seg.seq, seg.dataLength);
       if (finAt === this.rcvNxt) this.receiveFin();
       else if (seqGt(finAt, this.rcvNxt)) {
-        this.queueOutOfOrder(finAt, null, 0, 0, true);
+        this.ooo.hold(finAt, null, 0, 0, true, this.maxSackBlocks());
         this.ackNow = true; // RFC 5681 4.2: out of order, a duplicate ACK at once
       }
     }
@@ -902,7 +900,7 @@ export class TcpConnection implements Scheduled {
     if (len > room) len = Math.max(0, room);
     if (len <= 0) return;
     // Held out-of-order pages are off the free pool already; held copies are not.
-    if (this.host.rxPoolPages() < pagesFor(len) + pagesFor(this.oooCopiedBytes)) {
+    if (this.host.rxPoolPages() < pagesFor(len) + pagesFor(this.ooo.copiedBytes)) {
       // Receive memory is short: the windows of all connections together promised more than
       // the pool holds. Taking the pages kept for the NIC's ring and the application's trades
       // would stop both (nothing could be received or read again), so the segment is dropped
@@ -921,7 +919,7 @@ export class TcpConnection implements Scheduled {
     }
     if (seq !== this.rcvNxt) {
       // Out of order: keep it (bounded), ACK at once (RFC 5681 4.2: a duplicate ACK).
-      this.queueOutOfOrder(seq, seg.dgram.payload, off, len, false);
+      this.ooo.hold(seq, seg.dgram.payload, off, len, false, this.maxSackBlocks());
       this.ackNow = true;
       return;
     }
@@ -930,7 +928,7 @@ export class TcpConnection implements Scheduled {
     this.user?.onData(seg.dgram.payload, off, len);
     if (this.state === 'CLOSED') return; // the application destroyed it from its data handler
     this.ackPending += len;
-    if (this.ooo.length > 0) {
+    if (!this.ooo.isEmpty) {
       this.drainOutOfOrder();
       this.ackNow = true; // RFC 5681 4.2: ACK at once when a hole is filled
     }
@@ -943,94 +941,30 @@ export class TcpConnection implements Scheduled {
     }
   }
 
-  /** Hold [off, off + len) of `payload` (null: a FIN alone) until rcvNxt reaches `seq`. */
-  private queueOutOfOrder(seq: number, payload: RxPayload | null, off: number, len: number, fin: boolean): void {
-    const stats = this.host.stats;
-    const cfg = this.host.config;
-    if (len > 0 && (this.oooBytes + len > cfg.maxOutOfOrderBytes || this.host.oooBytesTotal + len > cfg.maxOutOfOrderBytesTotal)) {
-      // A limit bit: the segment is dropped (the peer will send it again), and counted.
-      stats.outOfOrderDropped++;
-      this.countDrop(this.oooBytes + len > cfg.maxOutOfOrderBytes ? 'tcp-ooo-limit' : 'tcp-ooo-global-limit');
-      return;
-    }
-    stats.outOfOrderSegments++;
-    stats.outOfOrderBytes += len;
-    // Insert sorted by seq; overlapping data is kept as is and trimmed when drained.
-    let i = this.ooo.length;
-    while (i > 0 && seqGt(this.ooo[i - 1]!.seq, seq)) i--;
-    const prev = this.ooo[i - 1];
-    if (prev && prev.seq === seq && prev.len >= len && prev.fin === fin) {
-      // A duplicate: nothing to keep, but its block goes first in the next ACK (RFC 2018 4).
-      this.updateSackBlocks(seq, seqAdd(seq, len));
-      return;
-    }
-    const held = holdSegment(seq, payload, off, len, fin);
-    this.ooo.splice(i, 0, held);
-    this.oooBytes += len;
-    if (held.heap !== null) this.oooCopiedBytes += len;
-    this.host.oooBytesTotal += len;
-    this.updateSackBlocks(seq, seqAdd(seq, len));
-  }
-
+  /** Deliver the held segments the advance of RCV.NXT reached (and a FIN among them). */
   private drainOutOfOrder(): void {
-    while (this.ooo.length > 0) {
-      const s = this.ooo[0]!;
-      if (seqGt(s.seq, this.rcvNxt)) break;
-      this.ooo.shift();
-      this.oooBytes -= s.len;
-      if (s.heap !== null) this.oooCopiedBytes -= s.len;
-      this.host.oooBytesTotal -= s.len;
+    const q = this.ooo;
+    for (let s = q.takeReady(this.rcvNxt); s !== null; s = q.takeReady(this.rcvNxt)) {
       const skip = seqDiff(this.rcvNxt, s.seq);
       if (skip < s.len) {
         const n = s.len - skip;
         this.rcvNxt = seqAdd(this.rcvNxt, n);
         this.host.stats.bytesIn += n;
         // Whole held pages move on by index; the socket copies the rest.
-        const p = (this.heldPayload ??= new HeldPayload(this.host.rxMemory.pool));
-        this.user?.onData(p.set(s), skip, n);
+        this.user?.onData(q.payloadOf(s), skip, n);
       }
-      releaseSegment(this.host.rxMemory.pool, s);
+      q.release(s);
       if (s.fin && seqAdd(s.seq, s.len) === this.rcvNxt) {
         this.receiveFin();
         break;
       }
     }
-    // Forget SACK blocks now below rcvNxt.
-    let k = 0;
-    for (let i = 0; i < this.sackOutCount; i++) {
-      const l = this.sackOut[2 * i]!;
-      const r = this.sackOut[2 * i + 1]!;
-      if (seqGt(r, this.rcvNxt)) {
-        this.sackOut[2 * k] = seqMax(l, this.rcvNxt);
-        this.sackOut[2 * k + 1] = r;
-        k++;
-      }
-    }
-    this.sackOutCount = k;
+    q.forgetSackBelow(this.rcvNxt);
   }
 
-  /** RFC 2018 4: the block holding the newest segment first, then the others. */
-  private updateSackBlocks(l: number, r: number): void {
-    if (!this.sackOk || l === r) return;
-    // Merge with the blocks it touches.
-    const blocks: number[] = [];
-    for (let i = 0; i < this.sackOutCount; i++) {
-      const bl = this.sackOut[2 * i]!;
-      const br = this.sackOut[2 * i + 1]!;
-      if (seqLe(bl, r) && seqGe(br, l)) {
-        l = seqLt(bl, l) ? bl : l;
-        r = seqGt(br, r) ? br : r;
-      } else blocks.push(bl, br);
-    }
-    this.sackOut[0] = l;
-    this.sackOut[1] = r;
-    const max = this.tsOk ? 3 : 4;
-    let n = 1;
-    for (let i = 0; i + 1 < blocks.length && n < max; i += 2, n++) {
-      this.sackOut[2 * n] = blocks[i]!;
-      this.sackOut[2 * n + 1] = blocks[i + 1]!;
-    }
-    this.sackOutCount = n;
+  /** The SACK blocks an ACK of ours may carry now (RFC 2018 3: 3 beside timestamps, else 4; 0 without SACK). */
+  private maxSackBlocks(): number {
+    return this.sackOk ? (this.tsOk ? 3 : 4) : 0;
   }
 
   private receiveFin(): void {
@@ -1115,7 +1049,7 @@ export class TcpConnection implements Scheduled {
    * or the datagram would exceed the MTU).
    */
   effectiveMss(): number {
-    return this.sackOk && this.sackOutCount > 0 ? this.sndMss - (4 + 8 * this.sackOutCount) : this.sndMss;
+    return this.sackOk && this.ooo.sackCount > 0 ? this.sndMss - (4 + 8 * this.ooo.sackCount) : this.sndMss;
   }
 
   /** The send loop. Returns whether any segment went out. */
@@ -1239,7 +1173,7 @@ export class TcpConnection implements Scheduled {
   private rightEdge(): number {
     if (this.rxStarved) return this.rcvAdv; // closed until the host has memory again
     const cfg = this.host.config;
-    const buffered = (this.user?.bufferedBytes() ?? 0) + this.oooBytes;
+    const buffered = (this.user?.bufferedBytes() ?? 0) + this.ooo.bytes;
     // Memory: received data lies in pool pages (whole pages per segment) until it is read, so
     // the window also stops at what the free pool beyond the reserve can hold.
     const room = Math.max(0, Math.min(cfg.rcvBuf - buffered, this.host.rxPoolPages() * this.payloadPerPage()));
@@ -1319,9 +1253,9 @@ export class TcpConnection implements Scheduled {
         this.ts.tsEcr = this.tsRecent;
         o.timestamp = this.ts;
       }
-      if (this.sackOk && this.sackOutCount > 0) {
-        o.sackBlocks = this.sackOut;
-        o.sackBlockCount = this.sackOutCount;
+      if (this.sackOk && this.ooo.sackCount > 0) {
+        o.sackBlocks = this.ooo.sackBlocks;
+        o.sackBlockCount = this.ooo.sackCount;
       }
     }
     const ack = (flags & TcpFlag.ACK) !== 0 ? this.rcvNxt : 0;
@@ -1519,11 +1453,7 @@ export class TcpConnection implements Scheduled {
     this.rtoAt = this.delackAt = this.persistAt = this.keepaliveAt = this.closeAt = Infinity;
     this.sendQueue.clear();
     for (const w of this.ackWaiters.splice(0)) w.cb(false);
-    for (const s of this.ooo) releaseSegment(this.host.rxMemory.pool, s);
-    this.ooo = [];
-    this.host.oooBytesTotal -= this.oooBytes;
-    this.oooBytes = 0;
-    this.oooCopiedBytes = 0;
+    this.ooo.clear();
     this.host.stats.connectionsClosed++;
     this.host.remove(this);
     this.notifyClosed(err);

@@ -201,7 +201,7 @@ const OUR_PORT = 80;
 
 /** Fields the engine keeps private, read for the invariants only. */
 function oooBytesOf(c: TcpConnection): number {
-  return (c as unknown as { oooBytes: number }).oooBytes;
+  return c.outOfOrderBytes;
 }
 
 class Invariant extends Error {}
