@@ -7,7 +7,7 @@
 import debugFactory from 'debug';
 import type { Clock } from '../clock.js';
 import type { Interface, Ipv4Datagram, ProtocolHandler } from '../iface/interface.js';
-import type { Nic } from '../nic/nic.js';
+import type { PagePool } from '../mem/page-pool.js';
 import { onesComplementSum, pseudoHeaderSum } from '../wire/checksum.js';
 import { IPPROTO_TCP } from '../wire/ipv4.js';
 import { seqAdd } from '../wire/seq.js';
@@ -80,9 +80,22 @@ function emptyStats(): TcpStats {
   };
 }
 
+/**
+ * What TCP reads of the driver (src/nic/ provides it; TCP does not import the NIC): the page
+ * pool data lives in, the receive ring's claims on it, whether the connection-request queue is
+ * backlogged (syn-admission.ts), and the flush that writes queued frames.
+ */
+export interface TcpDriver {
+  readonly pool: PagePool;
+  readonly rx: { readonly size: number; readonly maxPages: number };
+  readonly rxPagesOwed: number;
+  readonly synQueueBacklogged: boolean;
+  flush(): void;
+}
+
 export interface TcpLayerOptions {
   iface: Interface;
-  nic: Nic;
+  nic: TcpDriver;
   clock: Clock;
   config?: Partial<TcpConfig>;
   offload: boolean;
@@ -95,7 +108,8 @@ export interface TcpLayerOptions {
 export class TcpLayer implements ProtocolHandler, TcpHost {
   readonly clock: Clock;
   readonly config: TcpConfig;
-  readonly nic: Nic;
+  readonly nic: TcpDriver;
+  readonly pool: PagePool;
   readonly iface: Interface;
   readonly localAddr: number;
   readonly offload: boolean;
@@ -136,6 +150,7 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     this.clock = o.clock;
     this.config = { ...DEFAULT_TCP_CONFIG, ...o.config };
     this.nic = o.nic;
+    this.pool = o.nic.pool;
     this.iface = o.iface;
     this.localAddr = o.iface.address;
     this.offload = o.offload;
