@@ -171,10 +171,11 @@ export class L4Checksum {
   }
 
   /**
-   * Store the checksum at `buf[field]`, 0x0000 as 0xffff (the two zeros verify alike; UDP
-   * reserves 0, RFC 768), as Linux's skb_checksum_help does.
+   * Store the checksum at `buf[field]` as computed: a TCP checksum of 0x0000 stays 0x0000
+   * (RFC 1624 section 3: 0xffff would be the other zero, and checkers flag it). Only UDP must
+   * send 0xffff instead (RFC 768), and {@link fillTransportChecksum} does that.
    */
   store(buf: Uint8Array, field: number): void {
-    storeChecksum(buf, field, this.finish());
+    writeU16(buf, field, this.finish());
   }
 }
