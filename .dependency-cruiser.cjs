@@ -1,11 +1,7 @@
 /**
  * Which layer may import which (docs/ARCHITECTURE.md, "Layers"). Checked with the unit tests
- * (test/unit/architecture.test.ts): a new import that breaks a rule fails ./scripts/test.
- *
- * Imports that break a rule today and wait for their seam are listed, each by name, in
- * .dependency-cruiser-known-violations.json: they are reported, not failed, and the list only
- * shrinks (regenerate it with `npx depcruise-baseline src firmware -c .dependency-cruiser.cjs >
- * .dependency-cruiser-known-violations.json` only after removing violations, never to admit one).
+ * (test/unit/architecture.test.ts): an import that breaks a rule fails ./scripts/test. There are
+ * no exceptions.
  */
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {

@@ -36,6 +36,7 @@ import { REASSEMBLY_DROP_REASONS, type IfaceCountedDrop, type IfaceDrops, type R
 import { NeighborCache, type NeighborOptions } from './neighbor.js';
 import { IcmpLayer, type IcmpOptions } from './icmp.js';
 import { DatagramPayload } from './payload.js';
+import { TxFrame, type TxHoldQueue, type TxRefusal } from './tx-frame.js';
 
 const log = debugFactory('tapstack:iface');
 const arpLog = debugFactory('tapstack:arp');
@@ -129,7 +130,7 @@ export interface InterfaceStats {
   drops: IfaceDrops;
 }
 
-export class Interface implements RxHandler {
+export class Interface implements RxHandler, TxHoldQueue {
   readonly mac: Uint8Array;
   readonly address: Ipv4Addr;
   readonly prefixLength: number;
@@ -178,6 +179,10 @@ export class Interface implements RxHandler {
   };
   private readonly ipRepr: Ipv4Repr = { src: 0, dst: 0, protocol: 0, ttl: IPV4_DEFAULT_TTL, payloadLength: 0 };
   private ipId: number;
+  /** The one transport frame (beginTransport), reused for every segment. */
+  private readonly txFrame: TxFrame;
+  /** Why the last {@link beginTransport} returned null. */
+  txRefusal: TxRefusal | null = null;
   private announcesLeft = 0;
   private nextAnnounceAt = 0;
 
@@ -201,6 +206,7 @@ export class Interface implements RxHandler {
     // colliding with a previous run's datagrams still in the peer's reassembly queue.
     this.ipId = opts.random.u32() & 0xffff;
     this.protocols.set(IPPROTO_ICMP, this.icmp);
+    this.txFrame = new TxFrame(this.nic, this.nic.pool, this.address, this);
   }
 
   /** Attach a transport protocol (TCP, UDP). */
@@ -436,21 +442,28 @@ export class Interface implements RxHandler {
   }
 
   /**
-   * The transport fast path: start a frame to `dst` with Ethernet and IPv4 headers written for a
-   * transport message of `l4Length` bytes. Returns the transmit descriptor (the transport writes
-   * its header at offset 34 of `nic.txHeader(d)`, appends data, and commits); -1 when the next
-   * hop is not resolved yet (use {@link sendIpv4}: it queues the datagram and resolves); -2 when
-   * there is no route (dropped and counted here: do not send it another way).
-   * No fragmentation: a message above the MTU must be a TSO frame.
+   * Begin a transport message to `dst`: `l4HeaderLen` header bytes, then `payloadLen` bytes of
+   * data, in a datagram with DF set (no fragmentation: a message above the MTU must ask for
+   * segmentation when committed) and type of service `tos`. The Ethernet and IPv4 headers are
+   * written here; the transport fills {@link TxFrame.header}, appends its data and commits.
+   * An unresolved next hop makes no difference to the transport: the frame is then queued until
+   * ARP answers. Returns null when there is no route (counted here, once; {@link txRefusal}
+   * says why).
    */
-  txIpv4(dst: Ipv4Addr, protocol: number, l4Length: number, dontFragment: boolean, tos = 0): number {
+  beginTransport(dst: Ipv4Addr, protocol: number, l4HeaderLen: number, payloadLen: number, tos: number): TxFrame | null {
     const hop = this.nextHop(dst);
     if (hop === null) {
       this.drop('ipv4-no-route');
-      return -2;
+      this.txRefusal = 'no-route';
+      return null;
     }
+    const l4Length = l4HeaderLen + payloadLen;
+    const f = this.txFrame;
     const mac = this.neighbors.lookup(hop, this.clock.nowMs());
-    if (!mac) return -1;
+    if (!mac) {
+      f.startHeld(dst, protocol, l4HeaderLen, tos);
+      return f;
+    }
     const d = this.beginFrame(mac, ETHERTYPE_IPV4);
     const h = this.nic.txHeader(d);
     // IPv4 header written by hand: this runs once per segment.
@@ -462,7 +475,7 @@ export class Interface implements RxHandler {
     h[17] = total & 0xff;
     h[18] = id >>> 8;
     h[19] = id & 0xff;
-    h[20] = dontFragment ? 0x40 : 0;
+    h[20] = 0x40; // DF
     h[21] = 0;
     h[22] = IPV4_DEFAULT_TTL;
     h[23] = protocol;
@@ -482,7 +495,13 @@ export class Interface implements RxHandler {
     h[25] = sum & 0xff;
     this.stats.txFrames++;
     this.stats.ipv4Out++;
-    return d;
+    f.startDescriptor(d, dst, protocol, l4HeaderLen, l4Length, tos);
+    return f;
+  }
+
+  /** A committed transport frame whose next hop is unresolved: into the ARP queue, copied. */
+  holdTransport(dst: Ipv4Addr, protocol: number, msg: Uint8Array, tos: number): void {
+    this.sendIpv4(dst, protocol, msg, { dontFragment: true, tos });
   }
 
   /** A datagram that waited for ARP: its header is ours already. */

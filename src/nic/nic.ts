@@ -13,7 +13,16 @@ import type { RxMemory } from '../mem/rx-memory.js';
 import { RxFrame } from './rx-frame.js';
 import { Firmware, type FirmwareStats } from '../../firmware/firmware.js';
 import { impairStats } from '../phy/fault-injector.js';
-import { RxRing, RxStatus, TX_HEADER_MAX, TxRing, VIRTIO_NET_HDR_GSO_NONE } from '../../firmware/rings.js';
+import {
+  RxRing,
+  RxStatus,
+  TX_HEADER_MAX,
+  TxRing,
+  VIRTIO_NET_HDR_GSO_ECN,
+  VIRTIO_NET_HDR_GSO_NONE,
+  VIRTIO_NET_HDR_GSO_TCPV4,
+} from '../../firmware/rings.js';
+import { L4Checksum } from '../wire/checksum.js';
 import { createSplitPolicy, formatSplitPolicy, type SplitPolicySpec } from '../../firmware/split-policy.js';
 import type { FrameDevice } from '../../firmware/device.js';
 import { MAIN_QUEUE, SYN_QUEUE } from '../tap/steering.js';
@@ -56,10 +65,23 @@ export interface RxHandler {
   afterReceive?(): void;
 }
 
+/**
+ * What a frame asks of the NIC, not how: the driver turns it into a virtio-net header when the
+ * device has offloads, and does the work itself when it has not.
+ */
 export interface TxOffload {
-  gsoType: number;
-  gsoSize: number;
-  /** Where the L4 checksum starts, and its field's offset from there (partial checksum). */
+  /**
+   * Cut the frame's TCP payload into segments of this many bytes (TSO; the frame is TCP over
+   * IPv4, the only segmentation the stack asks for), 0 to send it as it is. Only with offloads.
+   */
+  segmentSize: number;
+  /** With segmentSize: CWR stays on the first segment only (RFC 3168 6.1.2; GSO_ECN). */
+  ecn: boolean;
+  /**
+   * The L4 checksum covers the frame from `csumStart` to its end and goes in the field at
+   * `csumStart + csumOffset`, which holds the pseudo-header sum (a partial checksum). 0: no
+   * checksum to finish.
+   */
   csumStart: number;
   csumOffset: number;
 }
@@ -116,6 +138,7 @@ export class Nic {
   private txPending = 0;
   private readonly bounceOff: number;
   private bounceUsed = 0;
+  private readonly l4sum = new L4Checksum();
   private closed = false;
   /**
    * The current (or last) round of the connection-request queue filled its budget: at least
@@ -317,15 +340,51 @@ export class Nic {
     this.counters.txByReferenceBytes += len;
   }
 
-  /** Queue frame `d` with `headerLen` header bytes for the next flush. */
+  /** Copy `bytes[start, end)` into bounce memory and add it to frame `d` (counted). */
+  txAppendCopy(d: number, bytes: Uint8Array, start: number, end: number): void {
+    const ring = this.tx;
+    const k = ring.partCount[d]!;
+    if (k === ring.maxParts) throw new Error(`transmit frame has more than ${ring.maxParts} parts`);
+    const len = end - start;
+    if (this.bounceUsed + len > TX_BOUNCE) throw new Error('transmit bounce memory exhausted within one frame');
+    const off = this.bounceOff + this.bounceUsed;
+    this.arena.bytes.set(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end), off);
+    this.bounceUsed += (len + 63) & ~63;
+    this.counters.txCopiedBytes += len;
+    ring.partOff[d * ring.maxParts + k] = off;
+    ring.partLen[d * ring.maxParts + k] = len;
+    ring.partCount[d] = k + 1;
+  }
+
+  /**
+   * Queue frame `d` with `headerLen` header bytes for the next flush. With offloads the device
+   * segments it and finishes its checksum (virtio-net GSO, NEEDS_CSUM); without, the checksum
+   * is finished here, over the header buffer and the parts (Linux skb_checksum_help), and a
+   * frame must not ask for segmentation.
+   */
   txCommit(d: number, headerLen: number, offload?: TxOffload): void {
     const ring = this.tx;
     if (headerLen > TX_HEADER_MAX) throw new Error(`header of ${headerLen} bytes exceeds ${TX_HEADER_MAX}`);
     ring.headerLen[d] = headerLen;
-    ring.gsoType[d] = offload?.gsoType ?? VIRTIO_NET_HDR_GSO_NONE;
-    ring.gsoSize[d] = offload?.gsoSize ?? 0;
-    ring.csumStart[d] = offload?.csumStart ?? 0;
-    ring.csumOffset[d] = offload?.csumOffset ?? 0;
+    if (offload === undefined || (offload.segmentSize === 0 && offload.csumOffset === 0)) {
+      ring.gsoType[d] = VIRTIO_NET_HDR_GSO_NONE;
+      ring.gsoSize[d] = 0;
+      ring.csumStart[d] = 0;
+      ring.csumOffset[d] = 0;
+    } else if (this.device.offloads) {
+      const seg = offload.segmentSize;
+      ring.gsoType[d] = seg > 0 ? VIRTIO_NET_HDR_GSO_TCPV4 | (offload.ecn ? VIRTIO_NET_HDR_GSO_ECN : 0) : VIRTIO_NET_HDR_GSO_NONE;
+      ring.gsoSize[d] = seg;
+      ring.csumStart[d] = offload.csumStart;
+      ring.csumOffset[d] = offload.csumOffset;
+    } else {
+      if (offload.segmentSize > 0) throw new Error('segmentation asked of a device without offloads');
+      if (offload.csumOffset > 0) this.finishChecksum(d, headerLen, offload.csumStart, offload.csumStart + offload.csumOffset);
+      ring.gsoType[d] = VIRTIO_NET_HDR_GSO_NONE;
+      ring.gsoSize[d] = 0;
+      ring.csumStart[d] = 0;
+      ring.csumOffset[d] = 0;
+    }
     const iov = ring.iov[d]!;
     this.arena.setIovec(iov, 0, ring.slotOff[d]!, ring.vnetHdrLen + headerLen);
     let len = headerLen;
@@ -337,6 +396,21 @@ export class Nic {
     }
     ring.frameLen[d] = len;
     this.txPending++;
+  }
+
+  /** The checksum of frame `d` from `start` on, into the header's `field` (holding the pseudo-header sum). */
+  private finishChecksum(d: number, headerLen: number, start: number, field: number): void {
+    const ring = this.tx;
+    const h = ring.header[d]!;
+    const arena = this.arena.bytes;
+    const sum = this.l4sum.begin(0);
+    sum.add(h, start, headerLen);
+    const parts = ring.partCount[d]!;
+    for (let k = 0; k < parts; k++) {
+      const off = ring.partOff[d * ring.maxParts + k]!;
+      sum.add(arena, off, off + ring.partLen[d * ring.maxParts + k]!);
+    }
+    sum.store(h, field);
   }
 
   /** Write every queued frame (one writev each). */

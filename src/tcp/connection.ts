@@ -12,12 +12,9 @@ import type { Interface, Ipv4Datagram } from '../iface/interface.js';
 import { PAGE_SIZE } from '../mem/arena.js';
 import type { RxMemory } from '../mem/rx-memory.js';
 import type { RxPayload } from '../mem/rx-payload.js';
-import type { Nic } from '../nic/nic.js';
-import { foldChecksum, onesComplementSum, pseudoHeaderSum } from '../wire/checksum.js';
-import { IPPROTO_TCP } from '../wire/ipv4.js';
+import type { PagePool } from '../mem/page-pool.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqInRangeAbove, seqInWindow, seqLe, seqLt, seqMin } from '../wire/seq.js';
-import { emitTcpHeader, fillTcpPseudoChecksum, TcpFlag, TcpOptions, type TcpOptionsToEmit } from '../wire/tcp.js';
-import { VIRTIO_NET_HDR_GSO_ECN, VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4 } from '../../firmware/rings.js';
+import { TcpFlag, TcpOptions, type TcpHeaderFields, type TcpOptionsToEmit } from '../wire/tcp.js';
 import { windowShiftFor, type TcpConfig } from './config.js';
 import { TcpError } from './errors.js';
 import { RttEstimator } from './rtt.js';
@@ -27,6 +24,7 @@ import { LossRecovery } from './recovery.js';
 import type { SackScoreboard } from './sack-scoreboard.js';
 import { SendQueue } from './send-queue.js';
 import { sendControlSegment } from './control-segment.js';
+import { sendTcpSegment } from './output.js';
 import { EcnState } from './ecn.js';
 import { OutOfOrderQueue } from './out-of-order.js';
 import type { Scheduled } from './timer-queue.js';
@@ -113,10 +111,11 @@ export interface TcpStats {
 export interface TcpHost {
   readonly clock: Clock;
   readonly config: TcpConfig;
-  readonly nic: Nic;
+  /** The page pool the send queue holds data in. */
+  readonly pool: PagePool;
   readonly iface: Interface;
   readonly localAddr: number;
-  /** The TAP takes TSO frames and finishes checksums (virtio-net offloads). */
+  /** The interface takes TSO frames (segmentation offload). */
   readonly offload: boolean;
   readonly stats: TcpStats;
   /** Make sure the connection's timers are scheduled. */
@@ -165,8 +164,6 @@ export interface TcpUser {
   bufferedBytes(): number;
 }
 
-/** Ethernet 14 + IPv4 20: where the TCP header starts in a transmit header buffer. */
-const L4 = 34;
 /** The largest TSO payload: an IPv4 datagram of 65535 bytes minus IPv4 and TCP headers. */
 const TSO_MAX_PAYLOAD = 65535 - 20 - 60;
 /** RFC 9293 3.7.1: the MSS assumed when the peer sends none. */
@@ -291,6 +288,8 @@ export class TcpConnection implements Scheduled {
   /** Data was dropped for want of receive memory: the window stays closed until relief. */
   private rxStarved = false;
   private readonly emitOpts: TcpOptionsToEmit = {};
+  /** The header fields of every segment sent, reused (ports set once). */
+  private readonly txFields: TcpHeaderFields;
   private readonly ts = { tsVal: 0, tsEcr: 0 };
   /** RFC 3168 state: negotiated or not, echo, CWR (ecn.ts). */
   readonly ecn: EcnState;
@@ -304,9 +303,10 @@ export class TcpConnection implements Scheduled {
     this.remoteAddr = remoteAddr;
     this.remotePort = remotePort;
     this.localPort = localPort;
+    this.txFields = { srcPort: localPort, dstPort: remotePort, seq: 0, ack: 0, flags: 0, window: 0 };
     const cfg = host.config;
     this.ourMss = host.iface.mtu - 40;
-    this.sendQueue = new SendQueue(host.nic.pool);
+    this.sendQueue = new SendQueue(host.pool);
     this.ooo = new OutOfOrderQueue(host, host.rxMemory.pool, (reason) => this.countDrop(reason));
     this.ecn = new EcnState(host.stats);
     this.rtt = new RttEstimator(cfg.rtoMinMs, cfg.rtoMaxMs, cfg.rtoInitialMs);
@@ -1196,7 +1196,8 @@ export class TcpConnection implements Scheduled {
 
   /**
    * Build and send one segment: sequence `seq`, `len` bytes of the send queue from there, and
-   * `flags`. Headers go in the NIC's header buffer, data by reference to the queue's pages.
+   * `flags`. It goes through the interface's transmit frame (output.ts): the header written in
+   * place, data by reference to the queue's pages, TSO for more than a segment's worth.
    */
   sendSegment(seq: number, len: number, flags: number): void {
     const host = this.host;
@@ -1265,38 +1266,13 @@ export class TcpConnection implements Scheduled {
     // A frame of new data whose last piece is shorter than a segment (a TSO frame's tail, too)
     // is the small segment Minshall's Nagle waits for (Linux tcp_minshall_update).
     if (newData && len % mssNow !== 0) this.sndSml = seqAdd(seq, len);
-    const l4Len = hdrLen + len;
-    const iface = host.iface;
-    const d = iface.txIpv4(this.remoteAddr, IPPROTO_TCP, l4Len, true, ipEcn);
-    if (d < 0) {
-      // -1: the next hop is being resolved; -2: no route (dropped and counted; the RTO retries).
-      if (d === -1) this.sendSlow(seq, ack, flags, window, hdrLen, len);
-    } else {
-      const nic = host.nic;
-      const h = nic.txHeader(d);
-      emitTcpHeader(h, L4, { srcPort: this.localPort, dstPort: this.remotePort, seq, ack, flags, window }, o);
-      if (host.offload) {
-        const paySum = len > 0 ? this.sendQueue.toFrame(nic, d, seqDiff(seq, this.sndUna), len, false) : 0;
-        void paySum;
-        fillTcpPseudoChecksum(h, L4, l4Len, host.localAddr, this.remoteAddr);
-        nic.txCommit(d, L4 + hdrLen, {
-          // CWR on a TSO frame: the kernel keeps it on the first segment only (GSO_ECN).
-          gsoType: len > mssNow ? VIRTIO_NET_HDR_GSO_TCPV4 | (flags & TcpFlag.CWR ? VIRTIO_NET_HDR_GSO_ECN : 0) : VIRTIO_NET_HDR_GSO_NONE,
-          gsoSize: len > mssNow ? mssNow : 0,
-          csumStart: L4,
-          csumOffset: 16,
-        });
-      } else {
-        const paySum = len > 0 ? this.sendQueue.toFrame(nic, d, seqDiff(seq, this.sndUna), len, true) : 0;
-        let sum = pseudoHeaderSum(host.localAddr, this.remoteAddr, IPPROTO_TCP, l4Len);
-        sum += onesComplementSum(h, L4, L4 + hdrLen);
-        sum += paySum;
-        const c = foldChecksum(((sum >>> 16) + (sum & 0xffff)) >>> 0);
-        h[L4 + 16] = c >>> 8;
-        h[L4 + 17] = c & 0xff;
-        nic.txCommit(d, L4 + hdrLen);
-      }
-    }
+    const f = this.txFields;
+    f.seq = seq;
+    f.ack = ack;
+    f.flags = flags;
+    f.window = window;
+    const tso = host.offload && len > mssNow ? mssNow : 0;
+    sendTcpSegment(host.iface, this.remoteAddr, f, o, hdrLen, ipEcn, this.sendQueue, seqDiff(seq, this.sndUna), len, tso);
     host.stats.segmentsOut++;
     host.stats.bytesOut += len;
     if (flags & TcpFlag.ACK) {
@@ -1324,21 +1300,6 @@ export class TcpConnection implements Scheduled {
       seg.window << this.sndWscale === this.sndWnd &&
       seqDiff(this.tsRecent, seg.opts.tsVal) <= this.rtt.rto
     );
-  }
-
-  /** The next hop is not resolved yet: hand a contiguous copy to the interface's ARP queue. */
-  private sendSlow(seq: number, ack: number, flags: number, window: number, hdrLen: number, len: number): void {
-    const msg = new Uint8Array(hdrLen + len);
-    emitTcpHeader(msg, 0, { srcPort: this.localPort, dstPort: this.remotePort, seq, ack, flags, window }, this.emitOpts);
-    if (len > this.sndMss) len = this.sndMss; // no TSO through the slow path
-    if (len > 0) this.sendQueue.copyOut(seqDiff(seq, this.sndUna), len, msg, hdrLen);
-    const seg = msg.subarray(0, hdrLen + len);
-    let sum = pseudoHeaderSum(this.host.localAddr, this.remoteAddr, IPPROTO_TCP, seg.length);
-    sum = onesComplementSum(seg, 0, seg.length, sum);
-    const c = foldChecksum(sum);
-    seg[16] = c >>> 8;
-    seg[17] = c & 0xff;
-    this.host.iface.sendIpv4(this.remoteAddr, IPPROTO_TCP, seg, { dontFragment: true });
   }
 
   /** A RST with the given sequence number (and ACK when `withAck`). */

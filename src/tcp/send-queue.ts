@@ -5,9 +5,8 @@
  * Bytes written by the application are copied in once, as the kernel does on write(2).
  */
 import { PAGE_SIZE } from '../mem/arena.js';
-import type { Nic } from '../nic/nic.js';
+import type { TxFrame } from '../iface/tx-frame.js';
 import { PageOwner, type PagePool } from '../mem/page-pool.js';
-import { onesComplementSum } from '../wire/checksum.js';
 
 interface Chunk {
   /** Pool page id, or -1 for heap memory (used only when the pool is empty). */
@@ -129,52 +128,34 @@ export class SendQueue {
   }
 
   /**
-   * Append queue bytes [from, from + len) to transmit frame `d` as parts, by reference.
-   * Returns the one's complement sum of those bytes when `sum` is true (for software checksums).
+   * Append queue bytes [from, from + len) to transmit frame `f`: pool pages by reference (as a
+   * page and an offset, no view made per segment), heap chunks by copy.
    */
-  toFrame(nic: Nic, d: number, from: number, len: number, sum: boolean): number {
-    let acc = 0;
-    let odd = false;
+  toFrame(f: TxFrame, from: number, len: number): void {
     let i = this.locate(from);
     from = this.within;
-    const arena = nic.arena.bytes;
     while (len > 0) {
       const c = this.chunks[i++]!;
       const s = c.start + from;
       const n = Math.min(len, c.end - s);
-      let x = 0;
-      if (c.page >= 0) {
-        // Pool memory: by reference, as an arena offset (no view made per segment).
-        const off = this.pool.pageOffset(c.page) + s;
-        nic.txAppendRaw(d, off, n);
-        if (sum) x = onesComplementSum(arena, off, off + n);
-      } else {
-        const part = c.bytes.subarray(s, s + n);
-        nic.txAppend(d, part, false);
-        if (sum) x = onesComplementSum(part, 0, n);
-      }
-      if (sum) {
-        acc += odd ? ((x & 0xff) << 8) | (x >>> 8) : x;
-        if (n & 1) odd = !odd;
-      }
+      if (c.page >= 0) f.appendPage(c.page, s, n);
+      else f.appendBytes(c.bytes, s, s + n);
       len -= n;
       from = 0;
     }
-    return acc;
   }
 
-  /** Copy queue bytes [from, from + len) into `dst` (for segments that must be contiguous). */
-  copyOut(from: number, len: number, dst: Uint8Array, dstOff: number): void {
+  /**
+   * Queue bytes [from, from + len) were copied after all (the frame waited for ARP): their
+   * chunks complete with `copied` set.
+   */
+  markCopied(from: number, len: number): void {
     let i = this.locate(from);
     from = this.within;
-    while (len > 0) {
+    while (len > 0 && i < this.chunks.length) {
       const c = this.chunks[i++]!;
-      const s = c.start + from;
-      const n = Math.min(len, c.end - s);
       c.copied = true;
-      dst.set(c.bytes.subarray(s, s + n), dstOff);
-      dstOff += n;
-      len -= n;
+      len -= c.end - c.start - from;
       from = 0;
     }
   }

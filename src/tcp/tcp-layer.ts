@@ -8,8 +8,8 @@ import debugFactory from 'debug';
 import type { Clock } from '../clock.js';
 import { randomSecret, type Random } from '../random.js';
 import type { Interface, Ipv4Datagram, ProtocolHandler } from '../iface/interface.js';
-import type { Nic } from '../nic/nic.js';
 import type { RxMemory } from '../mem/rx-memory.js';
+import type { PagePool } from '../mem/page-pool.js';
 import { onesComplementSum, pseudoHeaderSum } from '../wire/checksum.js';
 import { IPPROTO_TCP } from '../wire/ipv4.js';
 import { seqAdd } from '../wire/seq.js';
@@ -82,9 +82,20 @@ function emptyStats(): TcpStats {
   };
 }
 
+/**
+ * What TCP reads of the driver (src/nic/ provides it; TCP does not import the NIC): the page
+ * pool sent data lives in, whether the connection-request queue is backlogged
+ * (syn-admission.ts), and the flush that writes queued frames. Receive memory is `RxMemory`.
+ */
+export interface TcpDriver {
+  readonly pool: PagePool;
+  readonly synQueueBacklogged: boolean;
+  flush(): void;
+}
+
 export interface TcpLayerOptions {
   iface: Interface;
-  nic: Nic;
+  nic: TcpDriver;
   /** The pool received data fills, and how much of it is free beyond the host's reserve. */
   rxMemory: RxMemory;
   clock: Clock;
@@ -101,7 +112,8 @@ export interface TcpLayerOptions {
 export class TcpLayer implements ProtocolHandler, TcpHost {
   readonly clock: Clock;
   readonly config: TcpConfig;
-  readonly nic: Nic;
+  readonly nic: TcpDriver;
+  readonly pool: PagePool;
   readonly iface: Interface;
   readonly localAddr: number;
   readonly offload: boolean;
@@ -141,6 +153,7 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     this.clock = o.clock;
     this.config = { ...DEFAULT_TCP_CONFIG, ...o.config };
     this.nic = o.nic;
+    this.pool = o.nic.pool;
     this.iface = o.iface;
     this.localAddr = o.iface.address;
     this.offload = o.offload;

@@ -138,3 +138,44 @@ export function updateChecksum16(checksum: number, oldWord: number, newWord: num
   const sum = (~checksum & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff);
   return foldChecksum(sum);
 }
+
+/**
+ * A TCP or UDP checksum summed piece by piece: the pseudo header, the transport header, then
+ * payload parts of any length, wherever they lie (a header buffer, pages, a copy). A piece that
+ * follows an odd total is summed byte-swapped (RFC 1071 section 2 (B)), so parts need not be
+ * even. Reused: {@link begin} starts over, nothing is allocated.
+ */
+export class L4Checksum {
+  private sum = 0;
+  private odd = false;
+
+  /** Start from `initial`: {@link pseudoHeaderSum}, or 0 when the field already holds it. */
+  begin(initial: number): this {
+    this.sum = initial;
+    this.odd = false;
+    return this;
+  }
+
+  /** Add `buf[start, end)`. */
+  add(buf: Uint8Array, start: number, end: number): void {
+    let x = onesComplementSum(buf, start, end);
+    if (this.odd) x = ((x & 0xff) << 8) | (x >>> 8);
+    const s = this.sum + x;
+    this.sum = (s & 0xffff) + (s >>> 16);
+    if ((end - start) & 1) this.odd = !this.odd;
+  }
+
+  /** The checksum to store: folded and complemented. */
+  finish(): number {
+    return foldChecksum(this.sum);
+  }
+
+  /**
+   * Store the checksum at `buf[field]` as computed: a TCP checksum of 0x0000 stays 0x0000
+   * (RFC 1624 section 3: 0xffff would be the other zero, and checkers flag it). Only UDP must
+   * send 0xffff instead (RFC 768), and {@link fillTransportChecksum} does that.
+   */
+  store(buf: Uint8Array, field: number): void {
+    writeU16(buf, field, this.finish());
+  }
+}

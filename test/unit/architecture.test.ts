@@ -1,16 +1,12 @@
 /**
  * The layers' import rules (.dependency-cruiser.cjs, docs/ARCHITECTURE.md "Layers"), checked
- * with dependency-cruiser over src/ and firmware/: an import that breaks a rule fails here,
- * except the few listed by name in .dependency-cruiser-known-violations.json, which wait for
- * their seam.
+ * with dependency-cruiser over src/ and firmware/: an import that breaks a rule fails here.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { expect, it } from 'vitest';
 
 it('every import follows the layer rules', () => {
   const args = ['src', 'firmware', '--config', '.dependency-cruiser.cjs', '--output-type', 'err'];
-  if (existsSync('.dependency-cruiser-known-violations.json')) args.push('--ignore-known', '.dependency-cruiser-known-violations.json');
   let out = '';
   let status = 0;
   try {
