@@ -7,38 +7,16 @@
  */
 import { describe, expect, it } from 'vitest';
 import { PageOwner } from '../../../src/mem/page-pool.js';
-import type { Page } from '../../../src/mem/page.js';
-import { PageLender } from '../../../src/socket/pages.js';
-import { Socket } from '../../../src/socket/socket.js';
 import { seqAdd } from '../../../src/wire/seq.js';
-import { passive, setup } from '../tcp/helpers.js';
-import { ACK, concat, OUR_IP, pattern, PSH } from '../tcp/peer.js';
+import { nicPages, openSocket, readAll } from './helpers.js';
+import { ACK, concat, pattern, PSH } from '../tcp/peer.js';
 
 const SEG = 1448;
 
-function open(pages = true) {
-  const h = setup();
-  const lender = new PageLender(h.nic.pool);
-  const { peer, conn } = passive(h);
-  const sock = new Socket(conn, OUR_IP, lender, { pages });
-  sock.on('error', () => {});
-  return { h, lender, peer, conn, sock };
-}
-
-/** Page ids posted in the NIC's receive ring right now. */
-function nicPages(h: ReturnType<typeof setup>): Set<number> {
-  const s = new Set<number>();
-  for (const id of h.nic.rx.pages) if (id >= 0) s.add(id);
-  return s;
-}
-
-function readAll(sock: Socket, lender: PageLender): Page[] {
-  return sock.readPages(lender.alloc(sock.pagesAvailable));
-}
 
 describe('out-of-order data held in pages', () => {
   it('delivers out-of-order segments without a copy once the hole fills: flipped, the very NIC pages', () => {
-    const { h, lender, peer, sock, conn } = open();
+    const { h, lender, peer, sock, conn } = openSocket();
     const posted = nicPages(h);
     const stackBefore = h.nic.pool.stats().stack;
     const data = [0, 1, 2].map((i) => pattern(SEG, i * SEG));
@@ -69,7 +47,7 @@ describe('out-of-order data held in pages', () => {
   });
 
   it('counts held pages against receive memory', () => {
-    const { h, peer } = open();
+    const { h, peer } = openSocket();
     const before = h.tcp.rxPoolPages();
     const s0 = peer.snd;
     for (let i = 1; i <= 4; i++) peer.send({ flags: ACK | PSH, seq: seqAdd(s0, i * SEG), payload: pattern(SEG, i) });
@@ -78,7 +56,7 @@ describe('out-of-order data held in pages', () => {
   });
 
   it('a held segment whose start was already received is copied from its pages (unaligned), and its pages freed', () => {
-    const { h, lender, peer, sock } = open();
+    const { h, lender, peer, sock } = openSocket();
     const stackBefore = h.nic.pool.stats().stack;
     const s0 = peer.snd;
     const all = pattern(1000 + SEG, 0);
@@ -96,7 +74,7 @@ describe('out-of-order data held in pages', () => {
   });
 
   it('frees held pages when the connection ends before the hole fills', () => {
-    const { h, peer, sock } = open();
+    const { h, peer, sock } = openSocket();
     const stackBefore = h.nic.pool.stats().stack;
     const s0 = peer.snd;
     peer.send({ flags: ACK | PSH, seq: seqAdd(s0, SEG), payload: pattern(SEG) });
@@ -109,7 +87,7 @@ describe('out-of-order data held in pages', () => {
   });
 
   it('a stream reader gets the held bytes copied once, and the pages go back to the pool', async () => {
-    const { h, lender, peer, sock } = open(false);
+    const { h, lender, peer, sock } = openSocket({ pages: false });
     const stackBefore = h.nic.pool.stats().stack;
     const chunks: Buffer[] = [];
     sock.on('data', (c: Buffer) => chunks.push(c));

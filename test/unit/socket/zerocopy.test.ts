@@ -7,36 +7,14 @@ import { describe, expect, it } from 'vitest';
 import { PAGE_SIZE } from '../../../src/mem/arena.js';
 import { PageOwner } from '../../../src/mem/page-pool.js';
 import type { Page } from '../../../src/mem/page.js';
-import { PageLender } from '../../../src/socket/pages.js';
-import { Socket } from '../../../src/socket/socket.js';
 import { seqAdd } from '../../../src/wire/seq.js';
-import { ACK, OUR_IP, pattern, PSH } from '../tcp/peer.js';
-import { passive, setup } from '../tcp/helpers.js';
+import { nicPages, openSocket, readAll } from './helpers.js';
+import { ACK, pattern, PSH } from '../tcp/peer.js';
 
-function open(o: { ts?: boolean; pages?: boolean } = {}) {
-  const h = setup();
-  const lender = new PageLender(h.nic.pool);
-  const synOpts = o.ts === false ? () => ({ mss: 1460, sackPermitted: true, windowScale: 7 }) : undefined;
-  const { peer, conn } = passive(h, synOpts ? { synOpts } : {});
-  const sock = new Socket(conn, OUR_IP, lender, { pages: o.pages ?? true });
-  sock.on('error', () => {});
-  return { h, lender, peer, conn, sock };
-}
-
-/** Page ids posted in the NIC's receive ring right now. */
-function nicPages(h: ReturnType<typeof setup>): Set<number> {
-  const s = new Set<number>();
-  for (const id of h.nic.rx.pages) if (id >= 0) s.add(id);
-  return s;
-}
-
-function readAll(sock: Socket, lender: PageLender): Page[] {
-  return sock.readPages(lender.alloc(sock.pagesAvailable));
-}
 
 describe('receive: page flipping', () => {
   it('hands the reader the very page the NIC read into, without a copy', () => {
-    const { h, lender, peer, sock } = open();
+    const { h, lender, peer, sock } = openSocket();
     const posted = nicPages(h);
     const data = pattern(1448, 3);
     peer.data(data);
@@ -52,7 +30,7 @@ describe('receive: page flipping', () => {
   });
 
   it('never has a page both lent to the user and in the NIC', () => {
-    const { h, lender, peer, sock } = open();
+    const { h, lender, peer, sock } = openSocket();
     const got: Page[] = [];
     for (let i = 0; i < 40; i++) {
       peer.data(pattern(1448, i));
@@ -70,7 +48,7 @@ describe('receive: page flipping', () => {
   });
 
   it('trades: the empty pages given go to the pool, detached', () => {
-    const { h, lender, peer, sock } = open();
+    const { h, lender, peer, sock } = openSocket();
     peer.data(pattern(1000));
     const empties = lender.alloc(3);
     const ids = empties.map((p) => p.id);
@@ -85,7 +63,7 @@ describe('receive: page flipping', () => {
 
 describe('receive: every fallback is a copy counted under its reason', () => {
   it('header-split-miss: a peer without timestamps (54-byte headers)', () => {
-    const { lender, peer, sock } = open({ ts: false });
+    const { lender, peer, sock } = openSocket({ ts: false });
     const data = pattern(1460);
     peer.data(data);
     const [p] = readAll(sock, lender);
@@ -95,7 +73,7 @@ describe('receive: every fallback is a copy counted under its reason', () => {
   });
 
   it('unaligned: a segment partly already received starts mid-page', () => {
-    const { lender, peer, sock } = open();
+    const { lender, peer, sock } = openSocket();
     const a = pattern(1000);
     peer.data(a);
     // The peer resends 500 old bytes and 500 new ones.
@@ -110,7 +88,7 @@ describe('receive: every fallback is a copy counted under its reason', () => {
   });
 
   it('out-of-order: held, merged, copied; the in-order segment is flipped', () => {
-    const { lender, peer, sock } = open();
+    const { lender, peer, sock } = openSocket();
     const a = pattern(1448, 0);
     const b = pattern(1448, 1448);
     const s0 = peer.snd;
@@ -126,7 +104,7 @@ describe('receive: every fallback is a copy counted under its reason', () => {
   });
 
   it('switch-off: zeroCopy.receive off, per stack and per socket', () => {
-    const { lender, peer, sock } = open();
+    const { lender, peer, sock } = openSocket();
     lender.switches.receive = false;
     peer.data(pattern(100));
     lender.switches.receive = true;
@@ -140,7 +118,7 @@ describe('receive: every fallback is a copy counted under its reason', () => {
   });
 
   it('stream-api: a reader of "data" events gets Buffers, copied', async () => {
-    const { lender, peer, sock } = open({ pages: false });
+    const { lender, peer, sock } = openSocket({ pages: false });
     const chunks: Buffer[] = [];
     sock.on('data', (c: Buffer) => chunks.push(c));
     const data = pattern(1448);
@@ -153,7 +131,7 @@ describe('receive: every fallback is a copy counted under its reason', () => {
 
 describe('pages go back to the pool', () => {
   it('on close, reset and error: queued pages are freed, lent pages stay the user\'s', () => {
-    const { h, lender, peer, sock } = open();
+    const { h, lender, peer, sock } = openSocket();
     const base = h.nic.pool.stats().stack;
     peer.data(pattern(1448));
     peer.data(pattern(1448));
@@ -170,7 +148,7 @@ describe('pages go back to the pool', () => {
   });
 
   it('unread pages close the window; returning them reopens it', () => {
-    const { lender, peer, sock, conn } = open();
+    const { lender, peer, sock, conn } = openSocket();
     const w0 = conn.rcvAdv - conn.rcvNxt;
     for (let i = 0; i < 20; i++) peer.data(pattern(1448, i));
     const got = readAll(sock, lender);
@@ -184,7 +162,7 @@ describe('pages go back to the pool', () => {
 
 describe('send: zero copy', () => {
   it('sends a whole page by reference and completes once acknowledged', async () => {
-    const { h, lender, peer, sock } = open();
+    const { h, lender, peer, sock } = openSocket();
     const [page] = lender.alloc(1);
     page!.buffer.set(pattern(PAGE_SIZE, 7));
     page!.length = PAGE_SIZE;
@@ -224,7 +202,7 @@ describe('send: zero copy', () => {
   });
 
   it('with zeroCopy.send off, pages are copied: the handle stays the user\'s, the completion waits for the ACK', async () => {
-    const { h, lender, peer, sock } = open();
+    const { h, lender, peer, sock } = openSocket();
     lender.switches.send = false;
     const [page] = lender.alloc(1);
     page!.buffer.fill(5);
@@ -247,7 +225,7 @@ describe('send: zero copy', () => {
   });
 
   it('refuses a handle already handed over', () => {
-    const { lender, sock } = open();
+    const { lender, sock } = openSocket();
     const [page] = lender.alloc(1);
     page!.length = PAGE_SIZE;
     void sock.writePages([page!]);
