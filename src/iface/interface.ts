@@ -36,7 +36,7 @@ import { REASSEMBLY_DROP_REASONS, type IfaceCountedDrop, type IfaceDrops, type R
 import { NeighborCache, type NeighborOptions } from './neighbor.js';
 import { IcmpLayer, type IcmpOptions } from './icmp.js';
 import { DatagramPayload } from './payload.js';
-import { TxFrame, type TxHoldQueue, type TxRefusal } from './tx-frame.js';
+import { TxFrame, type TxHoldQueue } from './tx-frame.js';
 
 const log = debugFactory('tapstack:iface');
 const arpLog = debugFactory('tapstack:arp');
@@ -181,8 +181,6 @@ export class Interface implements RxHandler, TxHoldQueue {
   private ipId: number;
   /** The one transport frame (beginTransport), reused for every segment. */
   private readonly txFrame: TxFrame;
-  /** Why the last {@link beginTransport} returned null. */
-  txRefusal: TxRefusal | null = null;
   private announcesLeft = 0;
   private nextAnnounceAt = 0;
 
@@ -447,14 +445,12 @@ export class Interface implements RxHandler, TxHoldQueue {
    * segmentation when committed) and type of service `tos`. The Ethernet and IPv4 headers are
    * written here; the transport fills {@link TxFrame.header}, appends its data and commits.
    * An unresolved next hop makes no difference to the transport: the frame is then queued until
-   * ARP answers. Returns null when there is no route (counted here, once; {@link txRefusal}
-   * says why).
+   * ARP answers. Returns null when there is no route (counted here, once, as `ipv4-no-route`).
    */
   beginTransport(dst: Ipv4Addr, protocol: number, l4HeaderLen: number, payloadLen: number, tos: number): TxFrame | null {
     const hop = this.nextHop(dst);
     if (hop === null) {
       this.drop('ipv4-no-route');
-      this.txRefusal = 'no-route';
       return null;
     }
     const l4Length = l4HeaderLen + payloadLen;

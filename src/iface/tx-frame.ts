@@ -23,9 +23,6 @@ const L4_OFFSET = ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN;
 /** The largest transport message an IPv4 datagram carries (RFC 791: total length is 16 bits). */
 const L4_MAX = 65535 - IPV4_MIN_HEADER_LEN;
 
-/** Why {@link TxFrame} could not be begun (counted by the interface as an `ipv4-*` drop). */
-export type TxRefusal = 'no-route';
-
 /** Where a held (unresolved) frame goes when committed: the interface's ARP queue. */
 export interface TxHoldQueue {
   /** Queue the transport message `msg` (header and data, checksum complete) to `dst`. */
