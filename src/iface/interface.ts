@@ -37,6 +37,7 @@ import { NeighborCache, type NeighborOptions } from './neighbor.js';
 import { IcmpLayer, type IcmpOptions } from './icmp.js';
 import { DatagramPayload } from './payload.js';
 import { TxFrame, type TxHoldQueue } from './tx-frame.js';
+import type { TransportEgress } from './transport.js';
 
 const log = debugFactory('tapstack:iface');
 const arpLog = debugFactory('tapstack:arp');
@@ -130,7 +131,7 @@ export interface InterfaceStats {
   drops: IfaceDrops;
 }
 
-export class Interface implements RxHandler, TxHoldQueue {
+export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
   readonly mac: Uint8Array;
   readonly address: Ipv4Addr;
   readonly prefixLength: number;

@@ -17,6 +17,7 @@ import type { Ipv4Addr } from '../wire/addr.js';
 import { L4Checksum, pseudoHeaderSum } from '../wire/checksum.js';
 import { ETHERNET_HEADER_LEN } from '../wire/ethernet.js';
 import { IPV4_MIN_HEADER_LEN } from '../wire/ipv4.js';
+import type { TransportFrame } from './transport.js';
 
 /** Where the transport header starts in a transmit header buffer: Ethernet, then IPv4 without options. */
 const L4_OFFSET = ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN;
@@ -29,7 +30,7 @@ export interface TxHoldQueue {
   holdTransport(dst: Ipv4Addr, protocol: number, msg: Uint8Array, tos: number): void;
 }
 
-export class TxFrame {
+export class TxFrame implements TransportFrame {
   /**
    * The transport header, from offset 0: the transport writes its `l4HeaderLen` bytes here.
    * Valid until {@link commit}.

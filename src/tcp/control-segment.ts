@@ -5,12 +5,12 @@
  * the header written straight into the interface's reused frame, no allocation. Only when the
  * next hop's MAC is not known yet does the interface queue a copy.
  */
-import type { Interface } from '../iface/interface.js';
+import type { TransportEgress } from '../iface/transport.js';
 import { tcpOptionsLength, type TcpHeaderFields, type TcpOptionsToEmit } from '../wire/tcp.js';
 import { sendTcpSegment } from './output.js';
 
 export interface ControlHost {
-  readonly iface: Interface;
+  readonly egress: TransportEgress;
   readonly stats: { segmentsOut: number };
 }
 
@@ -35,5 +35,5 @@ export function sendControlSegment(
   fields.ack = ack;
   fields.flags = flags;
   fields.window = window;
-  if (sendTcpSegment(host.iface, remote, fields, opts, 20 + tcpOptionsLength(opts), 0, null, 0, 0, 0)) host.stats.segmentsOut++;
+  if (sendTcpSegment(host.egress, remote, fields, opts, 20 + tcpOptionsLength(opts), 0, null, 0, 0, 0)) host.stats.segmentsOut++;
 }

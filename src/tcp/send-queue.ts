@@ -5,7 +5,7 @@
  * Bytes written by the application are copied in once, as the kernel does on write(2).
  */
 import { PAGE_SIZE } from '../mem/arena.js';
-import type { TxFrame } from '../iface/tx-frame.js';
+import type { TransportFrame } from '../iface/transport.js';
 import { PageOwner, type PagePool } from '../mem/page-pool.js';
 
 interface Chunk {
@@ -131,7 +131,7 @@ export class SendQueue {
    * Append queue bytes [from, from + len) to transmit frame `f`: pool pages by reference (as a
    * page and an offset, no view made per segment), heap chunks by copy.
    */
-  toFrame(f: TxFrame, from: number, len: number): void {
+  toFrame(f: TransportFrame, from: number, len: number): void {
     let i = this.locate(from);
     from = this.within;
     while (len > 0) {

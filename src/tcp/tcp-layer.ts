@@ -8,6 +8,8 @@ import debugFactory from 'debug';
 import type { Clock } from '../clock.js';
 import { randomSecret, type Random } from '../random.js';
 import type { Interface, Ipv4Datagram, ProtocolHandler } from '../iface/interface.js';
+import type { TransportEgress } from '../iface/transport.js';
+import type { RxPayload } from '../mem/rx-payload.js';
 import type { RxMemory } from '../mem/rx-memory.js';
 import type { PagePool } from '../mem/page-pool.js';
 import { onesComplementSum, pseudoHeaderSum } from '../wire/checksum.js';
@@ -115,6 +117,8 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
   readonly nic: TcpDriver;
   readonly pool: PagePool;
   readonly iface: Interface;
+  /** Where segments leave: the interface's transmit seam. */
+  readonly egress: TransportEgress;
   readonly localAddr: number;
   readonly offload: boolean;
   readonly stats: TcpStats = emptyStats();
@@ -155,6 +159,7 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     this.nic = o.nic;
     this.pool = o.nic.pool;
     this.iface = o.iface;
+    this.egress = o.iface;
     this.localAddr = o.iface.address;
     this.offload = o.offload;
     // Secrets and seeds from the injected randomness (RFC 6528 3: the ISN's key is secret).
@@ -163,7 +168,7 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     this.admission = new SynAdmission(this.stats, undefined, undefined, o.random.u32());
     this.defer = o.defer ?? ((fn) => setImmediate(fn));
     this.kick = o.kick ?? (() => o.nic.flush());
-    this.segIn = { seq: 0, ack: 0, flags: 0, window: 0, opts: this.opts, dataLength: 0, dataOffset: 0, dgram: null as unknown as Ipv4Datagram };
+    this.segIn = { seq: 0, ack: 0, flags: 0, window: 0, opts: this.opts, dataLength: 0, dataOffset: 0, payload: null as unknown as RxPayload, tos: 0 };
     this.challengeTokens = this.config.challengeAcksPerSecond;
     this.challengeAt = o.clock.nowMs();
     const span = this.config.ephemeralHigh - this.config.ephemeralLow + 1;
@@ -397,7 +402,8 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     s.window = seg.window;
     s.dataOffset = hl;
     s.dataLength = dgram.l4Length - hl;
-    s.dgram = dgram;
+    s.payload = dgram.payload;
+    s.tos = dgram.tos;
     const flags = s.flags;
     if ((flags & (TcpFlag.SYN | TcpFlag.FIN)) === (TcpFlag.SYN | TcpFlag.FIN) || (flags & (TcpFlag.SYN | TcpFlag.RST)) === (TcpFlag.SYN | TcpFlag.RST)) {
       this.drop('tcp-bad-flags');

@@ -1,0 +1,481 @@
+/**
+ * The sending half of a connection, as gVisor's snd.go and Linux's tcp_ack/tcp_write_xmit hold
+ * it: the send sequence space (RFC 9293 3.3.1), the send queue and its zero-copy completions,
+ * the processing of the peer's ACKs (RFC 9293 3.10.7.4 "fifth", RFC 5961 5.2), the RTT and the
+ * retransmission timer (RFC 6298), the congestion controller and loss recovery (recovery.ts),
+ * the send loop with Nagle (RFC 9293 3.7.4, Minshall's variant) and sender SWS avoidance
+ * (RFC 9293 3.8.6.2.1), and the persist timer (RFC 9293 3.8.6.1).
+ *
+ * It owns that state; segments leave through the connection ({@link SenderConnection.sendSegment}),
+ * which adds what the receiving half puts in every segment (the ACK, the window, SACK blocks).
+ */
+import { seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqInRangeAbove, seqLe, seqLt, seqMin } from '../wire/seq.js';
+import { TcpFlag } from '../wire/tcp.js';
+import { createCongestionControl, type CongestionControl } from './cc/congestion-control.js';
+import type { SegmentIn, TcpHost, TcpState, TcpUser } from './connection.js';
+import type { EcnState } from './ecn.js';
+import { LossRecovery, type RecoveryConnection } from './recovery.js';
+import { RttEstimator } from './rtt.js';
+import type { SackBlockReject } from './sack-scoreboard.js';
+import { SendQueue } from './send-queue.js';
+
+/** What the sender reads of its connection, and how it sends. */
+export interface SenderConnection {
+  readonly host: TcpHost;
+  readonly state: TcpState;
+  readonly user: TcpUser | null;
+  readonly tsOk: boolean;
+  readonly ecn: EcnState;
+  /** SACK blocks the connection's next segment carries (their bytes come out of the payload). */
+  readonly sackCount: number;
+  sendSegment(seq: number, len: number, flags: number): void;
+  sendAck(): void;
+  challengeAck(): void;
+  markDirty(): void;
+  scheduleTimers(): void;
+  tsNow(now: number): number;
+}
+
+/** RFC 9293 3.7.1: the MSS assumed when the peer sends none. */
+export const DEFAULT_MSS = 536;
+/** The largest TSO payload: an IPv4 datagram of 65535 bytes minus IPv4 and TCP headers. */
+const TSO_MAX_PAYLOAD = 65535 - 20 - 60;
+/**
+ * Data parts per transmit frame: the interface's frames take 20 (virtio-net's descriptor
+ * chains here), one of them the header and one page may start mid-way.
+ */
+const TX_MAX_DATA_PARTS = 18;
+/** RFC 9293 3.8.6.1: the persist interval grows to at most this. */
+const PERSIST_MAX_MS = 60_000;
+
+export class TcpSender implements RecoveryConnection {
+  iss = 0;
+  sndUna = 0;
+  sndNxt = 0;
+  /** Highest sequence number sent (sndNxt goes back on a timeout; this does not). */
+  sndMax = 0;
+  sndWnd = 0;
+  sndWl1 = 0;
+  sndWl2 = 0;
+  /** The largest window the peer offered (RFC 9293 3.8.6.2.1, RFC 5961 5.2). */
+  maxSndWnd = 0;
+  /** Payload per segment as negotiated (RFC 9293 3.7.1, RFC 6691), and the peer's window shift. */
+  sndMss = DEFAULT_MSS;
+  sndWscale = 0;
+
+  readonly sendQueue: SendQueue;
+  /** The application ended its side: FIN after the queued data. */
+  finQueued = false;
+  /** Sequence number of our FIN (valid once finQueued). */
+  finSeq = 0;
+  noDelay: boolean;
+  /**
+   * One past the last octet of the latest new-data segment shorter than a full segment (Linux's
+   * snd_sml): Minshall's Nagle holds a small segment only while this one is unacknowledged.
+   */
+  sndSml = 0;
+  /** The override timeout fired: send into a window below one segment (RFC 9293 3.8.6.2.1). */
+  private swsOverride = false;
+
+  // Timers (clock ms; Infinity when off).
+  rtoAt = Infinity;
+  persistAt = Infinity;
+  private persistBackoffs = 0;
+  readonly rtt: RttEstimator;
+  backoffs = 0;
+  /** RTT timing of one segment when timestamps are off (Karn: never a retransmitted one). */
+  rttSeq = -1;
+  rttStart = 0;
+  /** The RTT sample of the ACK being processed (-1: none), and the smallest seen. */
+  lastRtt = -1;
+  minRtt = -1;
+
+  /** Congestion control (CUBIC or NewReno behind one interface) and loss recovery. */
+  cc: CongestionControl;
+  readonly recovery: LossRecovery = new LossRecovery(this);
+
+  /** Callbacks waiting for SND.UNA to pass a sequence number (copied page-API writes). */
+  private ackWaiters: { end: number; cb: (acked: boolean) => void }[] = [];
+
+  constructor(
+    private readonly c: SenderConnection,
+    readonly host: TcpHost,
+  ) {
+    const cfg = host.config;
+    this.sendQueue = new SendQueue(host.pool);
+    this.rtt = new RttEstimator(cfg.rtoMinMs, cfg.rtoMaxMs, cfg.rtoInitialMs);
+    this.cc = createCongestionControl(cfg.congestionControl, DEFAULT_MSS, host.clock.nowMs());
+    this.noDelay = !cfg.nagle;
+  }
+
+  get state(): TcpState {
+    return this.c.state;
+  }
+
+  get tsOk(): boolean {
+    return this.c.tsOk;
+  }
+
+  /**
+   * The send sequence space starts at `iss`; `synAcked` when the SYN is acknowledged already (a
+   * connection made from a SYN cookie's ACK).
+   */
+  open(iss: number, synAcked: boolean): void {
+    this.iss = iss;
+    this.sndNxt = seqAdd(iss, 1);
+    this.sndMax = this.sndNxt;
+    this.sndUna = synAcked ? this.sndNxt : iss;
+    this.recovery.recover = iss;
+    this.sndSml = iss;
+  }
+
+  /** The peer's first window (RFC 9293 3.10.7.3): from the segment `seq` acknowledging `ack`. */
+  firstWindow(wnd: number, seq: number, ack: number): void {
+    this.sndWnd = wnd;
+    if (wnd > this.maxSndWnd) this.maxSndWnd = wnd;
+    this.sndWl1 = seq;
+    this.sndWl2 = ack;
+  }
+
+  /** What the handshake agreed: the segment size, and the controller and recovery that count in it. */
+  negotiated(mss: number, sack: boolean, rack: boolean, onReject: (reason: SackBlockReject) => void): void {
+    const cfg = this.host.config;
+    this.sndMss = mss;
+    // The window is counted in this MSS; RFC 6928: IW = min(10 * MSS, max(2 * MSS, 14600)).
+    this.cc = createCongestionControl(cfg.congestionControl, mss, this.host.clock.nowMs());
+    this.recovery.configure(sack, rack, mss, onReject);
+  }
+
+  // ---- the application's data ----
+
+  /** Free space in the send buffer. */
+  sendSpace(): number {
+    return Math.max(0, this.host.config.sndBuf - this.sendQueue.length);
+  }
+
+  private canSend(): boolean {
+    const s = this.c.state;
+    return !this.finQueued && (s === 'ESTABLISHED' || s === 'CLOSE-WAIT' || s === 'SYN-SENT' || s === 'SYN-RECEIVED');
+  }
+
+  /** Queue bytes (copied) for sending; returns how many were taken. */
+  write(data: Uint8Array): number {
+    if (!this.canSend()) return 0;
+    const n = Math.min(data.length, this.sendSpace());
+    if (n === 0) return 0;
+    this.sendQueue.append(n === data.length ? data : data.subarray(0, n));
+    this.c.markDirty();
+    return n;
+  }
+
+  /**
+   * Queue bytes (copied) regardless of the send buffer's bound (the page API's copy path);
+   * `onAcked(acked)` runs once they are all acknowledged, or (false) the connection ended first.
+   */
+  writeAll(data: Uint8Array, onAcked: (acked: boolean) => void): boolean {
+    if (!this.canSend()) return false;
+    this.sendQueue.append(data);
+    this.ackWaiters.push({ end: seqAdd(this.dataStart(), this.sendQueue.length), cb: onAcked });
+    this.c.markDirty();
+    return true;
+  }
+
+  /** Queue a pool page by reference (zero-copy); `onAcked` when all of it is acknowledged. */
+  writePage(page: number, len: number, onAcked: (acked: boolean, copied: boolean) => void): boolean {
+    if (!this.canSend()) return false;
+    this.sendQueue.appendPage(page, len, onAcked);
+    this.c.markDirty();
+    return true;
+  }
+
+  /** The application closed its side: our FIN follows the queued data (RFC 9293 3.10.4). */
+  queueFin(): void {
+    if (this.finQueued) return;
+    this.finQueued = true;
+    this.finSeq = seqAdd(this.dataStart(), this.sendQueue.length);
+    this.c.markDirty();
+  }
+
+  /** Whether the peer acknowledged our FIN. */
+  get finAcked(): boolean {
+    return this.finQueued && seqGt(this.sndUna, this.finSeq);
+  }
+
+  /** Sequence number of the first byte in the send queue (after the SYN until it is acked). */
+  dataStart(): number {
+    return seqGt(this.sndUna, this.iss) ? this.sndUna : seqAdd(this.sndUna, 1);
+  }
+
+  // ---- the peer's ACKs ----
+
+  /**
+   * RFC 9293 3.10.7.4 "fifth" for a synchronized state, up to the state changes: the ACK's
+   * range (RFC 5961 5.2), loss recovery, ECN's echo, the send window. Returns false when the
+   * segment is to be dropped here (it was answered).
+   */
+  onAck(seg: SegmentIn, now: number): boolean {
+    const c = this.c;
+    const ack = seg.ack;
+    // RFC 5961 5.2: acceptable if SND.UNA - MAX.SND.WND <= SEG.ACK <= SND.MAX; beyond SND.MAX
+    // an ACK says where we are (RFC 9293 3.10.7.4), below the range a challenge ACK.
+    const oldest = seqAdd(this.sndUna, -Math.max(this.maxSndWnd, 1));
+    if (!seqInRange(ack, oldest, seqAdd(this.sndMax, 1))) {
+      if (seqGt(ack, this.sndMax)) c.sendAck();
+      else c.challengeAck();
+      return false;
+    }
+    const wnd = seg.window << this.sndWscale;
+    const recovery = this.recovery;
+    const sndUnaBefore = this.sndUna;
+    const recoveringBefore = recovery.recovering();
+    const u = recovery.takeSack(seg, this.maxSndWnd, now);
+    const newlySacked = u ? u.newlySacked : 0;
+    if (seqGt(ack, this.sndUna)) {
+      this.ackAdvance(seg, now);
+      recovery.afterCumulativeAck(now);
+    } else if (
+      ack === this.sndUna &&
+      this.sndMax !== this.sndUna &&
+      // RFC 5681 2 "duplicate ACK", or RFC 6675 2: an ACK that SACKs new data counts too.
+      (newlySacked > 0 || (seg.dataLength === 0 && !(seg.flags & TcpFlag.FIN) && wnd === this.sndWnd))
+    ) {
+      recovery.duplicateAck();
+    }
+    recovery.lossRecoveryAfterAck(seg, u, sndUnaBefore, recoveringBefore, now);
+    if (seg.flags & TcpFlag.ECE && !recovery.inRecovery && c.ecn.onEce(this.sndUna, this.sndMax)) {
+      // RFC 3168 6.1.2: the network said congestion without dropping: halve (beta) cwnd and
+      // ssthresh, once per window, and retransmit nothing. From cwnd, not FlightSize (which
+      // this ACK just shrank), as Linux's tcp_enter_cwr; then no burst beyond FlightSize + 1.
+      this.cc.onCongestionEvent(now, this.cc.cwnd);
+      this.cc.onRecoveryEnd(now, seqDiff(this.sndMax, this.sndUna));
+    }
+    // RFC 9293 3.10.7.4: update the send window from newer segments only.
+    if (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLe(this.sndWl2, ack))) {
+      const opened = wnd > this.sndWnd;
+      this.sndWnd = wnd;
+      this.sndWl1 = seg.seq;
+      this.sndWl2 = ack;
+      if (wnd > this.maxSndWnd) this.maxSndWnd = wnd;
+      if (wnd > 0) {
+        this.persistAt = Infinity;
+        this.persistBackoffs = 0;
+      }
+      if (opened) c.markDirty();
+    }
+    return true;
+  }
+
+  /** New data acknowledged: free it, sample the RTT, grow the window, re-arm the timer. */
+  ackAdvance(seg: SegmentIn, now: number): void {
+    const c = this.c;
+    const ack = seg.ack;
+    const flightBefore = seqDiff(this.sndMax, this.sndUna);
+    const acked = seqDiff(ack, this.sndUna);
+    // Data acknowledged: neither the SYN's nor the FIN's sequence number is data.
+    const freed = Math.max(0, Math.min(this.sendQueue.length, seqDiff(ack, this.dataStart())));
+    if (freed > 0) this.sendQueue.consume(freed);
+    this.sndUna = ack;
+    const w = this.ackWaiters;
+    while (w.length > 0 && seqGe(ack, w[0]!.end)) w.shift()!.cb(true);
+    if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
+    // RTT (RFC 6298 3, RFC 7323 4): from the echoed timestamp, else from the timed segment.
+    this.lastRtt = -1;
+    if (c.tsOk && seg.opts.hasTimestamp && seg.opts.tsEcr !== 0) {
+      this.lastRtt = seqDiff(c.tsNow(now), seg.opts.tsEcr);
+    } else if (this.rttSeq >= 0 && seqGt(ack, this.rttSeq)) {
+      this.lastRtt = now - this.rttStart;
+      this.rttSeq = -1;
+    }
+    if (this.lastRtt >= 0) {
+      this.rtt.sample(this.lastRtt);
+      if (this.minRtt < 0 || this.lastRtt < this.minRtt) this.minRtt = this.lastRtt;
+    }
+    this.backoffs = 0;
+    this.recovery.congestionOnAck(acked, flightBefore, now);
+    if (this.sndUna === this.sndMax) {
+      this.rtoAt = Infinity;
+    } else {
+      this.rtoAt = now + this.rtt.current(0);
+      c.scheduleTimers();
+    }
+    if (freed > 0) c.user?.onSendSpace();
+    c.markDirty();
+  }
+
+  // ---- the send loop ----
+
+  /**
+   * Payload per segment now: the send MSS less the SACK blocks our ACKs carry (RFC 9293 3.7.1:
+   * the MSS counts no options, so every option beyond the timestamps comes out of the payload,
+   * or the datagram would exceed the MTU).
+   */
+  effectiveMss(): number {
+    const n = this.c.sackCount;
+    return n > 0 ? this.sndMss - (4 + 8 * n) : this.sndMss;
+  }
+
+  /** Send what the windows allow: recovery's choice first, then new data and our FIN. Returns whether any segment went out. */
+  output(): boolean {
+    const c = this.c;
+    const mss = this.effectiveMss();
+    const sb = this.recovery.sb;
+    let sent = false;
+    if (this.recovery.inRecovery && sb) sent = this.recovery.outputSackRecovery();
+    for (;;) {
+      // Going back after a timeout: what the peer SACKed need not be sent again.
+      if (sb && seqLt(this.sndNxt, this.sndMax)) this.sndNxt = seqMin(sb.skipSacked(this.sndNxt), this.sndMax);
+      const dataEnd = seqAdd(this.sndUna, this.sendQueue.length);
+      const unsent = seqGt(dataEnd, this.sndNxt) ? seqDiff(dataEnd, this.sndNxt) : 0;
+      const wnd = Math.min(this.sndWnd, this.cc.cwnd);
+      const usable = seqDiff(seqAdd(this.sndUna, wnd), this.sndNxt);
+      const finDue = this.finQueued && seqLe(this.sndNxt, this.finSeq);
+      if (unsent > 0 && usable > 0) {
+        const maxSeg = this.host.offload ? Math.max(mss, Math.floor(TSO_MAX_PAYLOAD / mss) * mss) : mss;
+        let len = Math.min(unsent, usable, maxSeg);
+        if (len < mss && len < unsent && !this.swsOverride) {
+          // Window-limited to less than a segment: SWS avoidance (RFC 9293 3.8.6.2.1) sends it
+          // only if it is at least half the largest window the peer offered, or when the
+          // override timeout (the persist timer) fired with nothing in flight.
+          if (len < this.maxSndWnd / 2) break;
+        }
+        this.swsOverride = false;
+        // Nagle (RFC 9293 3.7.4) in Minshall's variant, as Linux (tcp_nagle_check): small new
+        // data waits only while an earlier small segment is unacknowledged, so the sub-MSS tail
+        // of a write leaves at once behind full segments instead of waiting for their ACK (a
+        // peer that delays its ACK of one segment would stall it by up to 500 ms, RFC 1122
+        // 4.2.3.2). It never holds a retransmission (after a timeout SND.NXT is below SND.MAX):
+        // RFC 6298 5.4. What it holds stays in the send queue and counts against the send
+        // buffer, where later writes join it into full segments.
+        if (len < mss && len === unsent && !this.noDelay && this.sndMax !== this.sndUna && this.sndNxt === this.sndMax && !finDue && this.smallSegmentInFlight()) {
+          break;
+        }
+        if (len > mss && len < unsent) len -= len % mss; // TSO frames in whole segments
+        if (sb && seqLt(this.sndNxt, this.sndMax)) {
+          const gap = sb.unsackedLen(this.sndNxt, this.sndMax);
+          if (gap > 0 && gap < len) len = gap;
+        }
+        // A frame has at most TX_MAX_DATA_PARTS parts of data: with small chunks (partly filled
+        // pages sent by reference) that bounds a frame before the window does.
+        const fit = this.sendQueue.fitParts(seqDiff(this.sndNxt, this.sndUna), len, TX_MAX_DATA_PARTS);
+        if (fit < len) len = fit > mss ? fit - (fit % mss) : fit;
+        const fin = finDue && seqAdd(this.sndNxt, len) === this.finSeq;
+        if (seqLt(this.sndNxt, this.sndMax)) {
+          this.host.stats.retransmits++;
+          this.host.stats.retransmittedBytes += len;
+        } else if (!c.tsOk && this.rttSeq < 0) {
+          this.rttSeq = this.sndNxt;
+          this.rttStart = this.host.clock.nowMs();
+        }
+        c.sendSegment(this.sndNxt, len, TcpFlag.ACK | (len === unsent ? TcpFlag.PSH : 0) | (fin ? TcpFlag.FIN : 0));
+        this.advance(len + (fin ? 1 : 0));
+        sent = true;
+        continue;
+      }
+      if (finDue && unsent === 0) {
+        c.sendSegment(this.finSeq, 0, TcpFlag.ACK | TcpFlag.FIN);
+        this.sndNxt = this.finSeq;
+        this.advance(1);
+        sent = true;
+      }
+      break;
+    }
+    // Data waiting and nothing in flight: a zero window is probed (RFC 9293 3.8.6.1), a window
+    // below a segment is sent into when the override timeout fires (RFC 9293 3.8.6.2.1).
+    const dataEnd = seqAdd(this.sndUna, this.sendQueue.length);
+    if (seqGt(dataEnd, this.sndNxt) && this.sndUna === this.sndMax && this.rtoAt === Infinity && this.persistAt === Infinity) {
+      this.persistAt = this.host.clock.nowMs() + this.persistInterval();
+      c.scheduleTimers();
+    }
+    return sent;
+  }
+
+  /** `n` sequence numbers left from SND.NXT: move it (and SND.MAX), and time them. */
+  private advance(n: number): void {
+    this.sndNxt = seqAdd(this.sndNxt, n);
+    if (seqGt(this.sndNxt, this.sndMax)) this.sndMax = this.sndNxt;
+    this.armRto();
+  }
+
+  /** Minshall's check (Linux tcp_minshall_check): a small segment sent is not yet acknowledged. */
+  private smallSegmentInFlight(): boolean {
+    return seqInRangeAbove(this.sndSml, this.sndUna, this.sndNxt);
+  }
+
+  // ---- timers ----
+
+  armRto(): void {
+    if (this.rtoAt !== Infinity) return;
+    this.rtoAt = this.host.clock.nowMs() + this.rtt.current(this.backoffs);
+    this.c.scheduleTimers();
+  }
+
+  /** The retransmission timer again, `backoffs` times backed off (RFC 6298 5.5). */
+  rearmRto(now: number): void {
+    this.rtoAt = now + this.rtt.current(this.backoffs);
+    this.c.scheduleTimers();
+  }
+
+  /**
+   * The retransmission timer fired with data outstanding (RFC 6298 5.4-5.6): loss recovery's
+   * part, then go back to the first unacknowledged byte (Karn: no RTT from what is resent).
+   */
+  goBack(now: number): void {
+    this.recovery.onTimeout(now);
+    this.rttSeq = -1;
+    this.sndNxt = this.sndUna;
+    this.c.markDirty();
+    this.rearmRto(now);
+  }
+
+  private persistInterval(): number {
+    return Math.min(PERSIST_MAX_MS, Math.max(this.rtt.current(0), this.host.config.rtoMinMs) * 2 ** this.persistBackoffs);
+  }
+
+  /**
+   * The persist timer fired: into a zero window, a probe (RFC 9293 3.8.6.1; Linux's, with an old
+   * sequence number, so the peer ACKs with its window); else the SWS override (3.8.6.2.1).
+   */
+  onPersistTimer(now: number): void {
+    this.persistAt = Infinity;
+    if (this.sndWnd === 0 && this.sendQueue.length > 0) {
+      this.host.stats.windowProbes++;
+      this.c.sendSegment(seqAdd(this.sndUna, -1), 0, TcpFlag.ACK);
+      this.persistBackoffs++;
+      this.persistAt = now + this.persistInterval();
+    } else {
+      this.swsOverride = true;
+      this.c.markDirty();
+    }
+  }
+
+  /** TIME-WAIT or CLOSED: nothing more is sent. */
+  stop(): void {
+    this.rtoAt = Infinity;
+    this.persistAt = Infinity;
+    this.sendQueue.clear();
+  }
+
+  /** CLOSED: also the writes waiting for their ACK learn they never got it. */
+  clear(): void {
+    this.stop();
+    for (const w of this.ackWaiters.splice(0)) w.cb(false);
+  }
+
+  // ---- RecoveryConnection: how recovery sends ----
+
+  sendSegment(seq: number, len: number, flags: number): void {
+    this.c.sendSegment(seq, len, flags);
+  }
+
+  markDirty(): void {
+    this.c.markDirty();
+  }
+
+  tsNow(now: number): number {
+    return this.c.tsNow(now);
+  }
+
+  scheduleTimers(): void {
+    this.c.scheduleTimers();
+  }
+}
