@@ -20,7 +20,8 @@ import { TcpError } from './errors.js';
 import { RttEstimator } from './rtt.js';
 import { createCongestionControl, type CongestionControl } from './cc/congestion-control.js';
 import type { RackTlp } from './rack.js';
-import { LossRecovery } from './recovery.js';
+import { createLossRecovery, type LossRecovery } from './recovery.js';
+import { RenoRecovery } from './reno-recovery.js';
 import type { SackScoreboard } from './sack-scoreboard.js';
 import { SendQueue } from './send-queue.js';
 import { sendControlSegment } from './control-segment.js';
@@ -253,7 +254,7 @@ export class TcpConnection implements Scheduled {
 
   // Congestion control (CUBIC or NewReno behind one interface) and loss recovery (recovery.ts).
   cc: CongestionControl;
-  readonly recovery: LossRecovery = new LossRecovery(this);
+  recovery: LossRecovery = new RenoRecovery(this); // until the handshake says whether the peer takes SACK
   /** The SACK scoreboard (RFC 6675) when the peer agreed to SACK (recovery.ts owns it). */
   get sb(): SackScoreboard | null {
     return this.recovery.sb;
@@ -420,7 +421,7 @@ export class TcpConnection implements Scheduled {
     this.sndMss = Math.max(64, Math.min(peerMss, this.ourMss) - (this.tsOk ? 12 : 0));
     // The window is counted in this MSS; RFC 6928: IW = min(10 * MSS, max(2 * MSS, 14600)).
     this.cc = createCongestionControl(cfg.congestionControl, this.sndMss, now);
-    this.recovery.configure(this.sackOk, cfg.rack, this.sndMss, (reason) => this.countDrop(reason));
+    this.recovery = createLossRecovery(this, this.recovery, this.sackOk, cfg.rack, this.sndMss, (reason) => this.countDrop(reason));
   }
 
   // ---------------------------------------------------------------------------------------
