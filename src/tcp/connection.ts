@@ -267,11 +267,11 @@ export class TcpConnection implements Scheduled {
   get recovery(): LossRecovery {
     return this.snd.recovery;
   }
-  /** The SACK scoreboard (RFC 6675) when the peer agreed to SACK (recovery.ts owns it). */
+  /** The SACK scoreboard (RFC 6675) when the peer agreed to SACK (sack-recovery.ts owns it). */
   get sb(): SackScoreboard | null {
     return this.snd.recovery.sb;
   }
-  /** RACK-TLP (RFC 8985), with SACK only (recovery.ts owns it). */
+  /** RACK-TLP (RFC 8985), with SACK only (sack-recovery.ts owns it). */
   get rack(): RackTlp | null {
     return this.snd.recovery.rack;
   }

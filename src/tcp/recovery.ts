@@ -1,26 +1,28 @@
 /**
- * Loss recovery of one connection, as gVisor's sack_recovery.go/reno_recovery.go and Linux's
- * tcp_recovery.c hold theirs apart from the connection: fast retransmit and NewReno recovery
- * (RFC 5681 3.2, RFC 6582) for a peer without SACK; SACK-based recovery (RFC 6675) driven by
- * RACK-TLP's loss marks (RFC 8985) for a peer with it; the retransmission timeout's part
- * (RFC 6298 5, RFC 5681 3.1); and spurious-retransmission undo (RFC 3708, RFC 3522).
+ * Loss recovery of one connection, behind one interface, as gVisor splits reno_recovery.go from
+ * sack_recovery.go and Linux keeps tcp_recovery.c apart from the connection: fast retransmit and
+ * NewReno recovery (RFC 5681 3.2, RFC 6582) for a peer without SACK (reno-recovery.ts);
+ * SACK-based recovery (RFC 6675) driven by RACK-TLP's loss marks (RFC 8985) for a peer with it
+ * (sack-recovery.ts). What both share, the retransmission timeout's part (RFC 6298 5,
+ * RFC 5681 3.1), spurious-retransmission undo (RFC 3708, RFC 3522) and the congestion response
+ * to an ACK outside recovery, is in recovery-base.ts.
  *
- * It owns the recovery state (the SACK scoreboard, RACK-TLP, the undo detector, the duplicate
- * ACK count, the recovery point) and decides what to retransmit; the connection calls it on
- * every acceptable ACK, in its send loop and on its timers, and it sends through the connection
- * ({@link RecoveryConnection}: the send sequence space, the send queue, the congestion
- * controller, and one segment at a time). The algorithms themselves are in
+ * An implementation owns the recovery state (the SACK scoreboard, RACK-TLP, the undo detector,
+ * the duplicate ACK count, the recovery point) and decides what to retransmit; the connection
+ * calls it on every acceptable ACK, in its send loop and on its timers, and it sends through the
+ * connection ({@link RecoveryConnection}: the send sequence space, the send queue, the
+ * congestion controller, and one segment at a time). The algorithms themselves are in
  * sack-scoreboard.ts, rack.ts, spurious-undo.ts and cc/.
  */
-import { seqAdd, seqDiff, seqGe, seqGt, seqInWindow, seqLe, seqLt } from '../wire/seq.js';
-import { TcpFlag } from '../wire/tcp.js';
 import type { CongestionControl } from './cc/congestion-control.js';
 import type { SegmentIn, TcpHost, TcpState } from './connection.js';
-import { RackTlp, TlpVerdict, type RackAck } from './rack.js';
+import type { RackTlp } from './rack.js';
+import { RenoRecovery } from './reno-recovery.js';
 import type { RttEstimator } from './rtt.js';
-import { SackScoreboard, type SackBlockReject, type SackUpdate } from './sack-scoreboard.js';
+import type { SackBlockReject, SackScoreboard, SackUpdate } from './sack-scoreboard.js';
+import { SackRecovery } from './sack-recovery.js';
 import type { SendQueue } from './send-queue.js';
-import { SpuriousUndo } from './spurious-undo.js';
+import type { SpuriousUndo } from './spurious-undo.js';
 
 /** What loss recovery reads of its connection, and how it sends. */
 export interface RecoveryConnection {
@@ -55,427 +57,60 @@ export interface RecoveryConnection {
   scheduleTimers(): void;
 }
 
-export class LossRecovery {
-  /** The SACK scoreboard (RFC 6675) when the peer agreed to SACK. */
-  sb: SackScoreboard | null = null;
+/** What the connection calls of its loss recovery, NewReno's or SACK's alike. */
+export interface LossRecovery {
+  /** The SACK scoreboard (RFC 6675) when the peer agreed to SACK, else null. */
+  readonly sb: SackScoreboard | null;
   /** RACK-TLP loss detection (RFC 8985): with SACK only; its marks drive the scoreboard's IsLost. */
-  rack: RackTlp | null = null;
+  readonly rack: RackTlp | null;
   /** Spurious-retransmission detection for the congestion controller's undo (RFC 3708, RFC 3522). */
-  readonly undo = new SpuriousUndo();
-  private dupAcks = 0;
+  readonly undo: SpuriousUndo;
+  /** Duplicate ACKs since new data was last acknowledged (RFC 5681 2). */
+  readonly dupAcks: number;
   /** In fast recovery (NewReno's or RFC 6675's), until the ACK of {@link recover}. */
-  inRecovery = false;
+  readonly inRecovery: boolean;
   /** SND.MAX when the last recovery or timeout began (RFC 6582 "recover"). */
-  recover = 0;
-
-  constructor(private readonly c: RecoveryConnection) {}
-
-  /**
-   * What the handshake agreed: a scoreboard when the peer takes SACK (its rejected blocks
-   * counted through `onReject`), and RACK-TLP with it when configured (RFC 8985 2: RACK-TLP
-   * needs SACK; without it, NewReno as before).
-   */
-  configure(sack: boolean, rack: boolean, mss: number, onReject: (reason: SackBlockReject) => void): void {
-    this.sb = sack ? new SackScoreboard(mss) : null;
-    if (this.sb) this.sb.onReject = onReject;
-    this.rack = this.sb && rack ? new RackTlp() : null;
-    if (this.sb) this.sb.lossMarks = this.rack;
-  }
-
-  /**
-   * The scoreboard starts at SND.UNA once the connection is established: synchronised by a later
-   * ACK instead, it would start at that ACK's field, which RFC 5961 5.2 lets lie below SND.UNA,
-   * and take blocks over octets already acknowledged (the SYN's among them).
-   */
-  sync(): void {
-    this.sb?.update(this.c.sndUna, NO_SACK_BLOCKS, 0, this.c.sndMax);
-  }
-
-  /**
-   * An acceptable ACK's SACK information, before SND.UNA moves: the scoreboard's Update()
-   * (D-SACKs below SND.UNA within `maxWindow`, the largest window the peer offered), the
-   * counters, and RACK's view of what was delivered. Null without SACK.
-   */
-  takeSack(seg: SegmentIn, maxWindow: number, now: number): SackUpdate | null {
-    const sb = this.sb;
-    if (!sb) return null;
-    const c = this.c;
-    const o = seg.opts;
-    const u = sb.update(seg.ack, o.sack, o.sackCount, c.sndMax, Math.max(maxWindow, c.sndMss));
-    const stats = c.host.stats;
-    if (u.dsack) stats.dsacksReceived++;
-    // Net of reneged bytes (RFC 2018 8), which a later ACK may SACK again.
-    if (u.newlySacked > 0 || u.reneged > 0) stats.sackedBytes += u.newlySacked - u.reneged;
-    if (this.rack) this.rackOnAck(seg, u, now);
-    return u;
-  }
-
-  /** RFC 6675 5: with SACK, a cumulative ACK may still leave SND.UNA presumed lost. */
-  afterCumulativeAck(now: number): void {
-    const c = this.c;
-    const sb = this.sb;
-    if (sb && !this.inRecovery && c.sndUna !== c.sndMax && sb.canEnterRecovery() && sb.isLost(c.sndUna)) this.enterSackRecovery(now);
-  }
-
-  /**
-   * The retransmission timer fired with data outstanding (RFC 5681 3.1 (4), RFC 6675 5.1): one
-   * segment and slow start from half the flight, recovery ends, RACK marks the flight lost. The
-   * connection then goes back N from SND.UNA.
-   */
-  onTimeout(now: number): void {
-    const c = this.c;
-    c.cc.onTimeout(now, seqDiff(c.sndMax, c.sndUna));
-    if (c.backoffs === 1 || !this.undo.active) this.undo.start(c.sndUna);
-    this.rack?.onRto();
-    this.sb?.onTimeout(c.sndUna, c.sndMax);
-    this.inRecovery = false;
-    this.recover = c.sndMax;
-    this.dupAcks = 0;
-  }
-
-  /** The next deadline of RACK's reorder timer or the PTO (Infinity: none). */
-  get deadline(): number {
-    return this.rack ? this.rack.deadline : Infinity;
-  }
-
-  /** One reused argument for RackTlp.onAck. */
-  private readonly rackAck: RackAck = {
-    ack: 0,
-    sndUnaBefore: 0,
-    sndNxt: 0,
-    blocks: new Uint32Array(0),
-    count: 0,
-    dsack: false,
-    dsackStart: 0,
-    dsackEnd: 0,
-    pureDupAck: false,
-    echoedSentAt: -1,
-    minRtt: -1,
-  };
-
-  /**
-   * New data acknowledged: outside recovery the congestion controller grows the window
-   * (RFC 5681 3.1, RFC 9438); in NewReno recovery (RFC 6582 3.2) a partial ACK retransmits the
-   * next hole and a full ACK ends recovery.
-   */
-  congestionOnAck(acked: number, flightBefore: number, now: number): void {
-    const c = this.c;
-    this.dupAcks = 0;
-    const mss = c.sndMss;
-    const cc = c.cc;
-    if (this.inRecovery) {
-      if (seqGe(c.sndUna, this.recover)) {
-        this.inRecovery = false;
-        cc.onRecoveryEnd(now, seqDiff(c.sndMax, c.sndUna));
-      } else if (this.sb) {
-        c.markDirty(); // RFC 6675: the pipe shrank; output() sends what NextSeg() picks
-      } else {
-        this.retransmitFirst();
-        cc.cwnd = Math.max(mss, cc.cwnd - acked + mss); // deflate by what left, plus the resend
-      }
-      return;
-    }
-    cc.onAck({
-      acked,
-      now,
-      rtt: c.lastRtt,
-      minRtt: c.minRtt,
-      inFlight: flightBefore,
-      sndUna: c.sndUna,
-      sndNxt: c.sndNxt,
-      // RFC 7661: a window the application did not fill says nothing about the network.
-      appLimited: flightBefore + mss < cc.cwnd && seqDiff(seqAdd(c.sndUna, c.sendQueue.length), c.sndNxt) <= 0,
-    });
-  }
-
-  /** RFC 5681 3.2 fast retransmit on the third duplicate ACK; NewReno (RFC 6582). */
-  duplicateAck(): void {
-    const c = this.c;
-    this.dupAcks++;
-    const mss = c.sndMss;
-    const cc = c.cc;
-    const sb = this.sb;
-    if (sb) {
-      // RFC 6675 5: recovery on DupThresh duplicate ACKs or when SND.UNA is presumed lost.
-      if (this.inRecovery) c.markDirty();
-      // With RACK (RFC 8985) its marks replace DupThresh; duplicate ACKs still count when the
-      // peer sends no SACK blocks at all.
-      else if (sb.canEnterRecovery() && ((this.dupAcks >= 3 && (!this.rack || sb.sackedBytes === 0)) || sb.isLost(c.sndUna))) {
-        this.enterSackRecovery(c.host.clock.nowMs());
-      }
-      return;
-    }
-    if (this.inRecovery) {
-      cc.cwnd += mss; // RFC 5681 3.2 (4): inflate for each segment that left the network
-      c.markDirty();
-      return;
-    }
-    // RFC 6582 3.2 step 1: not again for losses of the window already being recovered.
-    if (this.dupAcks === 3 && seqGt(c.sndUna, this.recover)) {
-      const flight = seqDiff(c.sndMax, c.sndUna);
-      cc.onCongestionEvent(c.host.clock.nowMs(), flight);
-      this.undo.start(c.sndUna);
-      this.recover = c.sndMax;
-      this.inRecovery = true;
-      c.host.stats.fastRetransmits++;
-      this.retransmitFirst();
-      cc.cwnd += 3 * mss; // RFC 5681 3.2 (3)
-      c.markDirty();
-    }
-  }
-
-  /**
-   * RFC 6675 5 steps (4.1)-(4.2): reduce the window, note the recovery point, and retransmit the
-   * first segment presumed lost; NextSeg() and the pipe drive the rest from output().
-   */
-  enterSackRecovery(now: number): void {
-    const c = this.c;
-    const sb = this.sb!;
-    const flight = seqDiff(c.sndMax, c.sndUna);
-    c.cc.onCongestionEvent(now, flight);
-    this.undo.start(c.sndUna);
-    this.rack?.endTlpEpisode();
-    this.recover = c.sndMax;
-    this.inRecovery = true;
-    sb.enterRecovery(c.sndUna, c.sndMax);
-    c.host.stats.fastRetransmits++;
-    // The first segment RACK marked lost (RFC 8985), else SND.UNA (RFC 6675 (4.2)). With RACK,
-    // SND.UNA only when the recovery came from DupThresh duplicate ACKs without SACK blocks: a
-    // recovery RACK began has a marked segment, and the octet at SND.UNA need not be lost (its
-    // retransmission would be spurious, RFC 8985 6.2: RACK's marks alone say what is lost).
-    const first = this.rack ? sb.nextSeg(c.sndUna, c.sndNxt, c.sndMax, 0) : null;
-    if (this.rack && !(first && first.rule === 1) && sb.sackedBytes > 0) {
-      c.markDirty();
-      return;
-    }
-    const seq = first && first.rule === 1 ? first.seq : c.sndUna;
-    const len = Math.min(c.effectiveMss(), first && first.rule === 1 ? first.len : sb.unsackedLen(c.sndUna, c.sndMax));
-    if (len > 0) {
-      this.retransmitRange(seq, len);
-      sb.markRetransmitted(seq, len);
-    }
-    c.markDirty();
-  }
-
-  /** Send [seq, seq + len) again, with the FIN when it is part of that range. */
-  private retransmitRange(seq: number, len: number): void {
-    const c = this.c;
-    const dataEnd = seqAdd(c.dataStart(), c.sendQueue.length);
-    const dataLen = Math.max(0, Math.min(len, seqDiff(dataEnd, seq)));
-    const fin = c.finQueued && seqInWindow(c.finSeq, seq, len) && seqAdd(seq, dataLen) === c.finSeq;
-    if (dataLen === 0 && !fin) return;
-    c.host.stats.retransmits++;
-    c.host.stats.retransmittedBytes += dataLen;
-    if (c.rttSeq >= 0) c.rttSeq = -1; // Karn
-    c.sendSegment(seq, dataLen, TcpFlag.ACK | (fin ? TcpFlag.FIN : 0));
-  }
-
-  /** Send the first unacknowledged segment again. */
-  private retransmitFirst(): void {
-    const c = this.c;
-    const len = Math.min(c.effectiveMss(), c.sendQueue.length, seqDiff(c.sndMax, c.sndUna));
-    if (len <= 0) {
-      if (c.finQueued && seqLe(c.sndUna, c.finSeq)) c.sendSegment(c.finSeq, 0, TcpFlag.ACK | TcpFlag.FIN);
-      return;
-    }
-    this.retransmitRange(c.sndUna, len);
-  }
-
-  /**
-   * RFC 6675 5 (C): while cwnd - pipe >= SMSS, send what NextSeg() picks: lost ranges, new
-   * data, unSACKed ranges below the highest SACK, and one rescue retransmission.
-   *
-   * cwnd is counted here in whole segments, rounded up, as Linux counts it in packets
-   * (tcp_packets_in_flight() < snd_cwnd; CUBIC's ssthresh = cwnd * beta is a byte count here,
-   * e.g. 2.8 SMSS). Rounded down, a small window stops at the retransmission: nothing is sent
-   * after it, so when that retransmission is lost no later-sent segment can be delivered for
-   * RACK to see it (RFC 8985 6.2, "lost retransmissions"), no PTO is armed in recovery (RFC 8985
-   * 7.2), and only the RTO repairs it. At most one segment beyond the byte window.
-   */
-  outputSackRecovery(): boolean {
-    const c = this.c;
-    const sb = this.sb!;
-    const mss = c.effectiveMss();
-    let pipe = sb.pipe(c.sndUna, c.sndMax);
-    let sent = false;
-    const cwnd = Math.ceil(c.cc.cwnd / mss) * mss;
-    for (let guard = 0; guard < 1024 && cwnd - pipe >= mss; guard++) {
-      const dataEnd = seqAdd(c.sndUna, c.sendQueue.length);
-      const unsent = seqGt(dataEnd, c.sndNxt) ? seqDiff(dataEnd, c.sndNxt) : 0;
-      const wndRoom = Math.max(0, seqDiff(seqAdd(c.sndUna, c.sndWnd), c.sndNxt));
-      const next = sb.nextSeg(c.sndUna, c.sndNxt, c.sndMax, Math.min(unsent, wndRoom));
-      if (!next) break;
-      // Beyond the byte window only new data: the segment sent after the retransmissions.
-      if (c.cc.cwnd - pipe < mss && next.rule !== 2) break;
-      const len = Math.min(next.len, mss);
-      if (next.rule === 2) {
-        const fin = c.finQueued && seqAdd(c.sndNxt, len) === c.finSeq;
-        c.sendSegment(c.sndNxt, len, TcpFlag.ACK | (fin ? TcpFlag.FIN : 0));
-        c.sndNxt = seqAdd(c.sndNxt, len + (fin ? 1 : 0));
-        if (seqGt(c.sndNxt, c.sndMax)) c.sndMax = c.sndNxt;
-      } else {
-        this.retransmitRange(next.seq, len);
-        if (next.rule === 4) sb.markRescue();
-        else sb.markRetransmitted(next.seq, len);
-      }
-      pipe += len;
-      sent = true;
-      c.armRto();
-    }
-    return sent;
-  }
-
+  recover: number;
+  /** The connection is established: the scoreboard, if any, starts at SND.UNA. */
+  sync(): void;
+  /** An acceptable ACK's SACK information, before SND.UNA moves. Null without SACK. */
+  takeSack(seg: SegmentIn, maxWindow: number, now: number): SackUpdate | null;
+  /** SND.UNA moved forward (after the connection took the cumulative ACK). */
+  afterCumulativeAck(now: number): void;
+  /** New data acknowledged: the congestion response, or the next step of a recovery. */
+  congestionOnAck(acked: number, flightBefore: number, now: number): void;
+  /** A duplicate ACK (RFC 5681 2, or RFC 6675 2: one that SACKs new data). */
+  duplicateAck(): void;
+  /** After each acceptable ACK: RACK's recovery entry, spurious undo, the PTO. */
+  lossRecoveryAfterAck(seg: SegmentIn, u: SackUpdate | null, sndUnaBefore: number, recoveringBefore: boolean, now: number): void;
+  /** Recovery's part of the send loop, before new data (RFC 6675 5 (C) in SACK recovery); whether anything went out. */
+  output(): boolean;
   /** Fast recovery, or RTO recovery until RecoveryPoint (RFC 6675 5.1). */
-  recovering(): boolean {
-    return this.inRecovery || (this.sb !== null && !this.sb.canEnterRecovery());
-  }
-
-  /** RFC 8985 6.2 and 7.4 for one acceptable ACK, after the scoreboard took it. */
-  private rackOnAck(seg: SegmentIn, u: SackUpdate, now: number): void {
-    const c = this.c;
-    const rack = this.rack!;
-    const sb = this.sb!;
-    const a = this.rackAck;
-    const o = seg.opts;
-    a.ack = seg.ack;
-    a.sndUnaBefore = c.sndUna;
-    a.sndNxt = c.sndNxt;
-    // The blocks the scoreboard accepted: a bogus block is no evidence of delivery.
-    a.blocks = sb.validBlocks;
-    a.count = sb.validCount;
-    a.dsack = u.dsack;
-    a.dsackStart = u.dsackStart;
-    a.dsackEnd = u.dsackEnd;
-    a.pureDupAck = seg.ack === c.sndUna && seg.dataLength === 0 && o.sackCount === 0 && !(seg.flags & (TcpFlag.SYN | TcpFlag.FIN));
-    a.echoedSentAt = c.tsOk && o.hasTimestamp && o.tsEcr !== 0 ? now - seqDiff(c.tsNow(now), o.tsEcr) : -1;
-    a.minRtt = c.minRtt;
-    if (u.reneged > 0) rack.onReneged(sb);
-    const verdict = rack.onAck(a, now, sb);
-    if (verdict === TlpVerdict.RepairedLoss) {
-      // RFC 8985 7.4.2: the probe repaired a loss: the congestion response of a fast recovery.
-      c.host.stats.tlpRepairs++;
-      c.cc.onCongestionEvent(now, seqDiff(c.sndMax, c.sndUna));
-      this.undo.cancel();
-    }
-    this.rackDetectLoss(now);
-  }
-
-  /** RFC 8985 6.2 step 5, and the reorder timer it arms. */
-  private rackDetectLoss(now: number): void {
-    const c = this.c;
-    const rack = this.rack!;
-    const marked = rack.detectLoss(now, c.minRtt, c.rtt.srtt, this.sb!.sackedBytes, c.sndMss, this.recovering());
-    if (marked > 0) {
-      c.host.stats.rackMarkedLost += marked;
-      c.markDirty(); // NextSeg() retransmits what was marked
-    }
-    if (rack.reoAt !== Infinity) c.scheduleTimers();
-  }
-
-  /**
-   * After an ACK: recovery by RACK's marks (RFC 8985 6.2: a segment marked lost starts fast
-   * recovery, through the controller's fast-recovery entry), the end of a recovery for RACK's
-   * reordering window, spurious-retransmission undo, and the PTO (RFC 8985 7.2).
-   */
-  lossRecoveryAfterAck(seg: SegmentIn, u: SackUpdate | null, sndUnaBefore: number, recoveringBefore: boolean, now: number): void {
-    const c = this.c;
-    const sb = this.sb;
-    const rack = this.rack;
-    if (rack && sb && !this.inRecovery && rack.pendingBytes > 0 && c.sndUna !== c.sndMax && sb.canEnterRecovery()) this.enterSackRecovery(now);
-    const advanced = seqGt(c.sndUna, sndUnaBefore);
-    let spurious = u !== null && u.dsack && this.undo.onDsack(u.dsackStart, u.dsackEnd);
-    if (!spurious && advanced && c.tsOk && seg.opts.hasTimestamp) spurious = this.undo.onAckAdvanced(seg.ack, seg.opts.tsEcr);
-    if (spurious) this.undoReduction();
-    if (rack && recoveringBefore && !this.recovering()) rack.onRecoveryExit();
-    // RFC 8985 7.2: re-arm on an ACK of new data; SACKed data stops the PTO.
-    if (rack && (advanced || sb!.sackedBytes > 0)) this.schedulePto(now, seqDiff(c.sndMax, c.sndUna));
-  }
-
-  /**
-   * The congestion controller's last reduction was spurious: restore it (its undo()), and leave
-   * the recovery it began without onRecoveryEnd (congestion-control.ts).
-   */
-  private undoReduction(): void {
-    const c = this.c;
-    c.host.stats.undos++;
-    this.undo.cancel();
-    c.cc.undo();
-    this.inRecovery = false;
-    this.dupAcks = 0;
-    this.sb?.exitRecovery();
-    c.markDirty();
-  }
-
-  /** RFC 8985 7.2: arm (or stop) the PTO for a flight of `flight` bytes. */
-  private schedulePto(now: number, flight: number): void {
-    const c = this.c;
-    const rack = this.rack!;
-    const rtoExpire = c.rtoAt !== Infinity ? c.rtoAt : now + c.rtt.current(c.backoffs);
-    rack.schedulePto(now, c.rtt.hasSample ? c.rtt.srtt : 0, flight, c.sndMss, this.sb!.sackedBytes, this.recovering(), rtoExpire);
-    if (rack.ptoAt !== Infinity) c.scheduleTimers();
-  }
-
-  /** [seq, seq + n) is going out (data, or a FIN): transmit times, retransmission accounting, the PTO. */
-  dataTransmitted(seq: number, n: number, now: number): void {
-    const c = this.c;
-    const end = seqAdd(seq, n);
-    if (seqLt(seq, c.sndMax)) this.undo.onRetransmit(seq, Math.min(n, seqDiff(c.sndMax, seq)), c.tsOk ? c.tsNow(now) : -1);
-    const rack = this.rack;
-    if (!rack) return;
-    rack.onTransmit(seq, end, now);
-    // RFC 8985 7.2: new data (not itself a probe: an episode is then open) re-arms the PTO.
-    if (seqGt(end, c.sndMax)) this.schedulePto(now, seqDiff(end, c.sndUna));
-  }
-
-  /** The RACK reorder timer (RFC 8985 6.2 step 5) or the PTO (RFC 8985 7.3) fired. */
-  onRackTimer(now: number): void {
-    const c = this.c;
-    const rack = this.rack!;
-    if (rack.reoAt <= now) {
-      rack.reoAt = Infinity;
-      this.rackDetectLoss(now);
-      if (!this.inRecovery && rack.pendingBytes > 0 && c.sndUna !== c.sndMax && this.sb!.canEnterRecovery()) this.enterSackRecovery(now);
-    }
-    if (rack.ptoAt <= now) {
-      rack.ptoAt = Infinity;
-      this.sendTlpProbe(now);
-    }
-  }
-
-  /**
-   * RFC 8985 7.3: one probe, whatever cwnd says: a new segment if there is one and the peer's
-   * window takes it, else the highest segment sent again. Then the RTO is armed afresh.
-   */
-  private sendTlpProbe(now: number): void {
-    const c = this.c;
-    const rack = this.rack!;
-    const s = c.state;
-    if (!(s === 'ESTABLISHED' || s === 'CLOSE-WAIT' || s === 'FIN-WAIT-1' || s === 'CLOSING' || s === 'LAST-ACK')) return;
-    if (c.sndUna === c.sndMax || this.recovering() || rack.tlpActive) return;
-    const mss = c.effectiveMss();
-    const dataEnd = seqAdd(c.sndUna, c.sendQueue.length);
-    const unsent = seqGt(dataEnd, c.sndNxt) ? seqDiff(dataEnd, c.sndNxt) : 0;
-    const wndRoom = Math.max(0, seqDiff(seqAdd(c.sndUna, c.sndWnd), c.sndNxt));
-    c.host.stats.tlpProbes++;
-    if (unsent > 0 && wndRoom > 0 && c.sndNxt === c.sndMax) {
-      const len = Math.min(mss, unsent, wndRoom);
-      const fin = c.finQueued && seqAdd(c.sndNxt, len) === c.finSeq;
-      const next = seqAdd(c.sndNxt, len + (fin ? 1 : 0));
-      rack.onProbeSent(false, next);
-      c.sendSegment(c.sndNxt, len, TcpFlag.ACK | (len === unsent ? TcpFlag.PSH : 0) | (fin ? TcpFlag.FIN : 0));
-      c.sndNxt = next;
-      if (seqGt(next, c.sndMax)) c.sndMax = next;
-    } else {
-      const last = rack.lastSegmentStart();
-      let seq = last >= 0 && seqGe(last, c.sndUna) && seqDiff(c.sndMax, last) <= mss ? last : seqAdd(c.sndMax, -mss);
-      if (seqLt(seq, c.sndUna)) seq = c.sndUna;
-      rack.onProbeSent(true, c.sndMax);
-      this.retransmitRange(seq, seqDiff(c.sndMax, seq));
-    }
-    c.rtoAt = now + c.rtt.current(c.backoffs);
-    c.scheduleTimers();
-  }
-
+  recovering(): boolean;
+  /** The retransmission timer fired with data outstanding. */
+  onTimeout(now: number): void;
+  /** The next deadline of RACK's reorder timer or the PTO (Infinity: none). */
+  readonly deadline: number;
+  /** {@link deadline} passed. */
+  onTimer(now: number): void;
+  /** [seq, seq + n) is going out (data, or a FIN). */
+  dataTransmitted(seq: number, n: number, now: number): void;
 }
 
-const NO_SACK_BLOCKS = new Uint32Array(0);
+/**
+ * The recovery for what the handshake agreed: RFC 6675 with a scoreboard when the peer takes
+ * SACK (its rejected blocks counted through `onReject`), with RACK-TLP when configured
+ * (RFC 8985 2: RACK-TLP needs SACK); without SACK, NewReno. It takes over `prev`'s shared state,
+ * the recovery point above all, which the open paths set from the ISS before the options are
+ * known.
+ */
+export function createLossRecovery(
+  c: RecoveryConnection,
+  prev: LossRecovery,
+  sack: boolean,
+  rack: boolean,
+  mss: number,
+  onReject: (reason: SackBlockReject) => void,
+): LossRecovery {
+  return sack ? new SackRecovery(c, prev, rack, mss, onReject) : new RenoRecovery(c, prev);
+}

@@ -14,7 +14,8 @@ import { TcpFlag } from '../wire/tcp.js';
 import { createCongestionControl, type CongestionControl } from './cc/congestion-control.js';
 import type { SegmentIn, TcpHost, TcpState, TcpUser } from './connection.js';
 import type { EcnState } from './ecn.js';
-import { LossRecovery, type RecoveryConnection } from './recovery.js';
+import { createLossRecovery, type LossRecovery, type RecoveryConnection } from './recovery.js';
+import { RenoRecovery } from './reno-recovery.js';
 import { RttEstimator } from './rtt.js';
 import type { SackBlockReject } from './sack-scoreboard.js';
 import { SendQueue } from './send-queue.js';
@@ -92,7 +93,8 @@ export class TcpSender implements RecoveryConnection {
 
   /** Congestion control (CUBIC or NewReno behind one interface) and loss recovery. */
   cc: CongestionControl;
-  readonly recovery: LossRecovery = new LossRecovery(this);
+  /** NewReno until the handshake says whether the peer takes SACK (recovery.ts). */
+  recovery: LossRecovery = new RenoRecovery(this);
 
   /** Callbacks waiting for SND.UNA to pass a sequence number (copied page-API writes). */
   private ackWaiters: { end: number; cb: (acked: boolean) => void }[] = [];
@@ -143,7 +145,7 @@ export class TcpSender implements RecoveryConnection {
     this.sndMss = mss;
     // The window is counted in this MSS; RFC 6928: IW = min(10 * MSS, max(2 * MSS, 14600)).
     this.cc = createCongestionControl(cfg.congestionControl, mss, this.host.clock.nowMs());
-    this.recovery.configure(sack, rack, mss, onReject);
+    this.recovery = createLossRecovery(this, this.recovery, sack, rack, mss, onReject);
   }
 
   // ---- the application's data ----
@@ -319,8 +321,7 @@ export class TcpSender implements RecoveryConnection {
     const c = this.c;
     const mss = this.effectiveMss();
     const sb = this.recovery.sb;
-    let sent = false;
-    if (this.recovery.inRecovery && sb) sent = this.recovery.outputSackRecovery();
+    let sent = this.recovery.output();
     for (;;) {
       // Going back after a timeout: what the peer SACKed need not be sent again.
       if (sb && seqLt(this.sndNxt, this.sndMax)) this.sndNxt = seqMin(sb.skipSacked(this.sndNxt), this.sndMax);

@@ -71,7 +71,7 @@ export class ConnectionTimers {
       }
     }
     const snd = c.snd;
-    if (snd.recovery.deadline <= now) snd.recovery.onRackTimer(now); // before the RTO: a PTO re-arms it
+    if (snd.recovery.deadline <= now) snd.recovery.onTimer(now); // before the RTO: a PTO re-arms it
     if (snd.rtoAt <= now) {
       snd.rtoAt = Infinity;
       this.retransmitTimeout(now);
