@@ -136,6 +136,8 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
   readonly address: Ipv4Addr;
   readonly prefixLength: number;
   readonly mtu: number;
+  /** Payload parts per transmit frame: the NIC's iovecs per descriptor (TransportEgress). */
+  readonly maxPayloadParts: number;
   readonly neighbors: NeighborCache;
   readonly reassembler: Reassembler;
   readonly icmp: IcmpLayer;
@@ -194,6 +196,7 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
     this.netmask = prefixMask(this.prefixLength);
     this.subnetBroadcast = (this.address | ~this.netmask) >>> 0;
     this.mtu = opts.mtu;
+    this.maxPayloadParts = opts.nic.tx.maxParts;
     this.gateway = opts.gateway;
     this.neighbors = new NeighborCache(opts.neighbor);
     this.icmp = new IcmpLayer(this, opts.clock, opts.icmp);

@@ -25,6 +25,8 @@ export interface TransportFrame {
 /** Where a transport's datagrams leave. */
 export interface TransportEgress {
   readonly mtu: number;
+  /** How many payload parts (pages or copied runs, appended separately) one frame takes. */
+  readonly maxPayloadParts: number;
   /** A frame to `dst` with an `l4HeaderLen`-byte header and `payloadLen` bytes after it; null without a route (counted). */
   beginTransport(dst: Ipv4Addr, protocol: number, l4HeaderLen: number, payloadLen: number, tos: number): TransportFrame | null;
 }

@@ -41,11 +41,6 @@ export interface SenderConnection {
 export const DEFAULT_MSS = 536;
 /** The largest TSO payload: an IPv4 datagram of 65535 bytes minus IPv4 and TCP headers. */
 const TSO_MAX_PAYLOAD = 65535 - 20 - 60;
-/**
- * Data parts per transmit frame: the interface's frames take 20 (virtio-net's descriptor
- * chains here), one of them the header and one page may start mid-way.
- */
-const TX_MAX_DATA_PARTS = 18;
 /** RFC 9293 3.8.6.1: the persist interval grows to at most this. */
 const PERSIST_MAX_MS = 60_000;
 
@@ -355,9 +350,9 @@ export class TcpSender implements RecoveryConnection {
           const gap = sb.unsackedLen(this.sndNxt, this.sndMax);
           if (gap > 0 && gap < len) len = gap;
         }
-        // A frame has at most TX_MAX_DATA_PARTS parts of data: with small chunks (partly filled
-        // pages sent by reference) that bounds a frame before the window does.
-        const fit = this.sendQueue.fitParts(seqDiff(this.sndNxt, this.sndUna), len, TX_MAX_DATA_PARTS);
+        // A frame takes a bounded number of payload parts, one per send-queue chunk: with small
+        // chunks (partly filled pages sent by reference) that bounds a frame before the window does.
+        const fit = this.sendQueue.fitParts(seqDiff(this.sndNxt, this.sndUna), len, this.host.egress.maxPayloadParts);
         if (fit < len) len = fit > mss ? fit - (fit % mss) : fit;
         const fin = finDue && seqAdd(this.sndNxt, len) === this.finSeq;
         if (seqLt(this.sndNxt, this.sndMax)) {

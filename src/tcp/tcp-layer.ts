@@ -38,7 +38,8 @@ export interface Listener {
   onConnection: (c: TcpConnection) => void;
 }
 
-function emptyStats(): TcpStats {
+/** All counters at zero. */
+export function emptyTcpStats(): TcpStats {
   return {
     segmentsIn: 0,
     segmentsOut: 0,
@@ -121,7 +122,7 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
   readonly egress: TransportEgress;
   readonly localAddr: number;
   readonly offload: boolean;
-  readonly stats: TcpStats = emptyStats();
+  readonly stats: TcpStats = emptyTcpStats();
   readonly timers = new TimerQueue();
   /** remote address -> (remotePort << 16 | localPort) -> connection. */
   private readonly conns = new Map<number, Map<number, TcpConnection>>();
