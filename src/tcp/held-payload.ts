@@ -17,16 +17,38 @@ export interface HeldSegment {
   /** Page k holds data bytes [k * PAGE_SIZE, ...); -1 once taken. Null when `heap` holds the data. */
   pages: number[] | null;
   heap: Uint8Array | null;
+  /** The array `pages` is when set, kept with the record when it is used again. */
+  readonly ids: number[];
 }
 
-/** Keep [off, off + len) of `payload`: its pages when it will give them, else a copy. */
-export function holdSegment(seq: number, payload: RxPayload | null, off: number, len: number, fin: boolean): HeldSegment {
-  if (payload === null || len === 0) return { seq, len: 0, fin, pages: null, heap: null };
-  const pages: number[] = [];
-  if (payload.takePages(off, len, pages) === null) return { seq, len, fin, pages, heap: null };
-  const heap = new Uint8Array(len);
-  payload.copyOut(off, len, heap, 0);
-  return { seq, len, fin, pages: null, heap };
+/** A record for {@link holdSegment} to fill (the out-of-order queue recycles them). */
+export function emptySegment(): HeldSegment {
+  return { seq: 0, len: 0, fin: false, pages: null, heap: null, ids: [] };
+}
+
+/**
+ * Keep [off, off + len) of `payload` in `s`: its pages when it will give them, else a copy (the
+ * copy is the one allocation here, counted by the caller as out-of-order copied bytes).
+ */
+export function holdSegment(s: HeldSegment, seq: number, payload: RxPayload | null, off: number, len: number, fin: boolean): HeldSegment {
+  s.seq = seq;
+  s.fin = fin;
+  s.pages = null;
+  s.heap = null;
+  s.ids.length = 0;
+  if (payload === null || len === 0) {
+    s.len = 0;
+    return s;
+  }
+  s.len = len;
+  if (payload.takePages(off, len, s.ids) === null) {
+    s.pages = s.ids;
+    return s;
+  }
+  s.ids.length = 0;
+  s.heap = new Uint8Array(len);
+  payload.copyOut(off, len, s.heap, 0);
+  return s;
 }
 
 /** Give a held segment's remaining pages back to the pool. */

@@ -9,7 +9,7 @@ import type { PagePool } from '../mem/page-pool.js';
 import type { RxPayload } from '../mem/rx-payload.js';
 import { seqAdd, seqGe, seqGt, seqLe, seqLt, seqMax } from '../wire/seq.js';
 import type { TcpConfig } from './config.js';
-import { HeldPayload, holdSegment, releaseSegment, type HeldSegment } from './held-payload.js';
+import { emptySegment, HeldPayload, holdSegment, releaseSegment, type HeldSegment } from './held-payload.js';
 import type { TcpDropReason } from './reasons.js';
 
 /** What the queue counts in, and the bound it shares with every other connection's. */
@@ -22,6 +22,8 @@ export interface OutOfOrderHost {
 
 /** RFC 2018 3: at most 4 blocks in 40 bytes of options, 3 beside timestamps. */
 const MAX_SACK_BLOCKS = 4;
+/** Released segment records kept for the next holes (no allocation per held segment). */
+const SPARE_SEGMENTS = 64;
 
 export class OutOfOrderQueue {
   /** Held segments, ascending by sequence number (overlaps kept as they came, trimmed on delivery). */
@@ -33,6 +35,7 @@ export class OutOfOrderQueue {
   readonly sackBlocks = new Uint32Array(2 * MAX_SACK_BLOCKS);
   sackCount = 0;
   private held: HeldPayload | null = null;
+  private readonly spare: HeldSegment[] = [];
 
   constructor(
     private readonly host: OutOfOrderHost,
@@ -63,7 +66,7 @@ export class OutOfOrderQueue {
     while (i > 0 && seqGt(this.segs[i - 1]!.seq, seq)) i--;
     const prev = this.segs[i - 1];
     if (!(prev && prev.seq === seq && prev.len >= len && prev.fin === fin)) {
-      const s = holdSegment(seq, payload, off, len, fin);
+      const s = holdSegment(this.spare.pop() ?? emptySegment(), seq, payload, off, len, fin);
       this.segs.splice(i, 0, s);
       this.bytes += len;
       if (s.heap !== null) this.copiedBytes += len;
@@ -88,9 +91,11 @@ export class OutOfOrderQueue {
     return (this.held ??= new HeldPayload(this.pool)).set(s);
   }
 
-  /** What a taken segment still holds (pages its delivery did not take) goes back to the pool. */
+  /** What a taken segment still holds (pages its delivery did not take) goes back to the pool; the record is used again. */
   release(s: HeldSegment): void {
     releaseSegment(this.pool, s);
+    s.heap = null;
+    if (this.spare.length < SPARE_SEGMENTS) this.spare.push(s);
   }
 
   /** Forget SACK blocks, or their parts, now below RCV.NXT. */
@@ -111,8 +116,8 @@ export class OutOfOrderQueue {
 
   /** Everything held goes back (the connection ended). */
   clear(): void {
-    for (const s of this.segs) releaseSegment(this.pool, s);
-    this.segs = [];
+    for (const s of this.segs) this.release(s);
+    this.segs.length = 0;
     this.host.oooBytesTotal -= this.bytes;
     this.bytes = 0;
     this.copiedBytes = 0;

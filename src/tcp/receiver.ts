@@ -189,8 +189,9 @@ export class TcpReceiver {
       const skip = seqDiff(this.rcvNxt, s.seq);
       // Whole held pages move on by index; the socket copies the rest.
       if (skip < s.len) this.deliver(q.payloadOf(s), skip, s.len - skip);
+      const finAt = s.fin ? seqAdd(s.seq, s.len) : -1;
       q.release(s);
-      if (s.fin && seqAdd(s.seq, s.len) === this.rcvNxt) {
+      if (finAt === this.rcvNxt) {
         this.receiveFin();
         break;
       }
