@@ -13,21 +13,13 @@ import { TcpConnection, type SegmentIn, type TcpHost, type TcpStats, type TcpUse
 import type { TcpError } from '../../../src/tcp/errors.js';
 import { emptyTcpStats } from '../../../src/tcp/tcp-layer.js';
 import { parseTcpOptions, TcpOptions, TcpSegment, type TcpOptionsToEmit } from '../../../src/wire/tcp.js';
+import type { Out } from './peer.js';
 
 export const LOCAL = 0xc612_0001; // 198.18.0.1
 export const REMOTE = 0xc612_0002; // 198.18.0.2
 
-/** One segment the connection sent, parsed. */
-export interface Sent {
-  seq: number;
-  ack: number;
-  flags: number;
-  window: number;
-  options: TcpOptions;
-  payload: Uint8Array;
-  /** TSO segment size asked for (0: one segment). */
-  segmentSize: number;
-}
+/** One segment the connection sent, parsed: the TCP part of what the scripted peer sees, and the TSO size asked for (0: one segment). */
+export type Sent = Pick<Out, 'seq' | 'ack' | 'flags' | 'window' | 'options' | 'payload'> & { segmentSize: number };
 
 /** A transmit frame that keeps what is written into it. */
 class RecordingFrame implements TransportFrame {
