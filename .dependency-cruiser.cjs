@@ -50,10 +50,17 @@ module.exports = {
     },
     {
       name: 'nothing-above-imports-down-into-the-cli',
-      comment: 'The CLI and Stack compose the layers; no layer imports them.',
+      comment: 'The CLI, the testing module and Stack compose the layers; no layer imports them.',
       severity: 'error',
-      from: { path: '^(src/(?!cli/)|firmware/)', pathNot: '^src/index\\.ts$' },
+      from: { path: '^(src/(?!cli/|testing/)|firmware/)', pathNot: '^src/index\\.ts$' },
       to: { path: '^src/(cli/|stack\\.ts$)' },
+    },
+    {
+      name: 'testing-is-its-own-entry',
+      comment: 'tapstack/testing sits above the stack, like the CLI: nothing else imports it, not even the main entry (src/index.ts), so using tapstack never loads the test harness.',
+      severity: 'error',
+      from: { path: '^(src/(?!testing/)|firmware/)' },
+      to: { path: '^src/testing/' },
     },
     {
       name: 'lower-layers-not-upward',
