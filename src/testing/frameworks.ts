@@ -73,7 +73,9 @@ export async function withTestNetwork<T>(
   b?: TestNetworkOptions | ((net: TestNetwork) => Promise<T> | T),
   c?: TestNetworkOptions,
 ): Promise<T> {
-  const [t, fn, o] = typeof a === 'function' ? [null, a, b as TestNetworkOptions | undefined] : [a, b as (net: TestNetwork) => Promise<T> | T, c];
+  // Told apart by the second argument: vitest's test context is itself a function (it throws
+  // when called, to catch the done-callback style), so `a` alone cannot say.
+  const [t, fn, o] = typeof b === 'function' ? [a as TestContextLike, b, c] : [null, a as (net: TestNetwork) => Promise<T> | T, b];
   const net = t ? await testNetwork(t, o) : await createTestNetwork(o);
   try {
     return await fn(net);

@@ -66,15 +66,20 @@ export async function listNamespaces(): Promise<string[]> {
  * A fresh namespace with lo up. The kernel's IPv4 defaults are set explicitly, as the project's
  * integration tests do: a new namespace takes some of them from the host's, and whether the
  * kernel learns tapstack's MAC from its gratuitous ARP (arp_accept) changes what a test sees.
+ * IPv6 is off unless asked for: tapstack drops it, and the kernel's router solicitations and
+ * MLD reports, sent at times of their own, would otherwise shift which frames a seeded fault
+ * injector hits from one run to the next (and clutter the capture).
  */
-export async function createNamespace(ns: string, o: { arpAccept?: boolean } = {}): Promise<void> {
+export async function createNamespace(ns: string, o: { arpAccept?: boolean; ipv6?: boolean } = {}): Promise<void> {
   checkName(ns);
   await commandOk('ip', ['netns', 'add', ns], 'ESETUP');
   try {
     const v = o.arpAccept ? 1 : 0;
+    const noV6 = o.ipv6 ? 0 : 1;
     await commandOk('ip', ['-n', ns, 'link', 'set', 'lo', 'up'], 'ESETUP');
     // The TAP arriving later takes `default`; the kernel uses the larger of `all` and the device's.
-    await commandOk('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', `net.ipv4.conf.all.arp_accept=${v}`, `net.ipv4.conf.default.arp_accept=${v}`], 'ESETUP');
+    const sysctls = [`net.ipv4.conf.all.arp_accept=${v}`, `net.ipv4.conf.default.arp_accept=${v}`, `net.ipv6.conf.all.disable_ipv6=${noV6}`, `net.ipv6.conf.default.disable_ipv6=${noV6}`];
+    await commandOk('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', ...sysctls], 'ESETUP');
   } catch (e) {
     await deleteNamespace(ns).catch(() => undefined);
     throw e;

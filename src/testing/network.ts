@@ -70,6 +70,11 @@ export interface TestNetworkOptions {
   keepCapture?: 'on-failure' | 'always';
   /** Let the kernel learn neighbours from gratuitous ARP (net.ipv4.conf.*.arp_accept; default off, the kernel's default). */
   arpAccept?: boolean;
+  /**
+   * IPv6 on the kernel's side (default off: tapstack drops IPv6, and the kernel's own IPv6
+   * chatter, timed by the kernel, would make seeded faults hit different frames each run).
+   */
+  ipv6?: boolean;
   /** Further options of the stack (TCP configuration, zero-copy switches, clock, ...). */
   stack?: TestStackOptions;
 }
@@ -223,7 +228,7 @@ export class TestNetwork {
 
   private async setUp(n: number, o: TestNetworkOptions, impair: ImpairmentSpec | undefined): Promise<void> {
     const mtu = o.mtu ?? 1500;
-    await createNamespace(this.ns, { arpAccept: o.arpAccept ?? false });
+    await createNamespace(this.ns, { arpAccept: o.arpAccept ?? false, ipv6: o.ipv6 ?? false });
     this.nsMade = true;
     const transit = transitName(n);
     if (existsSync(`/sys/class/net/${transit}`)) throw new TestNetworkError('ESETUP', `a device ${transit} exists already in this namespace: not attaching to someone else's`);

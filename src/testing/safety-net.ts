@@ -26,10 +26,12 @@ function releaseAll(why: string): void {
 }
 
 function onSignal(sig: NodeJS.Signals): void {
-  releaseAll(sig);
   // With no other listener, the signal's default (ending the process) was ours to suppress by
   // listening: give it back and deliver the signal again. Others listening decide themselves.
-  if (process.listenerCount(sig) === 1) {
+  // (Counted first: the releases unregister, and the last one takes our listeners away.)
+  const alone = process.listenerCount(sig) === 1;
+  releaseAll(sig);
+  if (alone) {
     uninstall();
     process.kill(process.pid, sig);
   }
