@@ -89,7 +89,8 @@ export async function withTestNetwork<T>(
 
 /**
  * Whether any test of a vitest suite failed, for a network shared by a describe block:
- * `afterAll((_, suite) => net.close({ failed: suiteFailed(suite) }))`.
+ * `afterAll(({}, suite) => net.close({ failed: suiteFailed(suite) }))` (vitest wants the first
+ * argument destructured).
  */
 export function suiteFailed(suite: { result?: { state?: string }; tasks?: readonly unknown[] }): boolean {
   if (suite.result?.state === 'fail') return true;

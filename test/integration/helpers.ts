@@ -192,6 +192,12 @@ export function subnet(x: number): Subnet {
   return { x, host: `198.18.${x}.1`, tapstack: `198.18.${x}.2` };
 }
 
+/** The {@link Subnet} of a tapstack/testing network on a /24, for the capture checks that take one. */
+export function subnetOf(net: { address: string; hostAddress: string; prefixLength: number }): Subnet {
+  if (net.prefixLength !== 24) throw new Error(`subnetOf: ${net.address}/${net.prefixLength} is not a /24`);
+  return { x: Number(net.address.split('.')[2]), host: net.hostAddress, tapstack: net.address };
+}
+
 export interface UpOptions {
   ns: string;
   net: Subnet;

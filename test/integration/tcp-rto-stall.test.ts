@@ -11,114 +11,85 @@
  * Stack.fire() ran the TCP timers (tcp.poll()) without reading what the NIC had queued first,
  * so the RTO fired for data acknowledged in the very next read. The fix reads the NIC first.
  *
- * Deterministic here: a small program on tapstack's API (Stack.open, stack.createServer, a
- * Node-style Socket) sends 4 MiB to a kernel `socat` and then blocks its event loop for 1.5 s
- * (more than any RTO tapstack can have with an RTT sample of a few microseconds: 200 ms
- * minimum, 1 s before the first sample). The TAP queue holds the ACKs (the kernel counts no
- * drop), so nothing is lost.
+ * Deterministic here: a small program on tapstack's API (stack.createServer, a Node-style
+ * Socket), running in this test's own process on a tapstack/testing network, sends 4 MiB to a
+ * kernel `socat` and then blocks the event loop for 1.5 s (more than any RTO tapstack can have
+ * with an RTT sample of a few microseconds: 200 ms minimum, 1 s before the first sample). The TAP
+ * queue holds the ACKs (the kernel counts no drop), so nothing is lost.
  *
- * Namespaces tapstack-it-tcprto-{on,off}-<pid>; subnets 198.18.170.0/24, 198.18.171.0/24.
+ * Test networks (src/testing/) tapstack-t-<pid>-<n>, one per offload mode, with addresses from
+ * 198.19.0.0/16; each capture is checked, and kept if a test of its mode failed.
  */
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { requireBuilt, ROOT, scratchDir, subnet, useNamespace } from './helpers.js';
-import {
-  captureSummary,
-  checkCapture,
-  killStarted,
-  MiB,
-  nsSpawn,
-  patternSha256,
-  sha256File,
-  show,
-  tapQueueStats,
-  waitOutput,
-  type CaptureCheck,
-  type Mode,
-  type ProcResult,
-  type TapQueueStats,
-} from './tcp-helpers.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestNetwork, suiteFailed, type PeerResult, type TestNetwork } from '../../src/testing/index.js';
+import { requireBuilt, scratchDir, subnetOf } from './helpers.js';
+import { captureSummary, checkCapture, MiB, patternSha256, sha256File, tapQueueStats, type CaptureCheck, type Mode, type TapQueueStats } from './tcp-helpers.js';
 
 const SIZE = 4 * MiB;
 const BLOCK_MS = 1500;
 // Not a port tshark dissects as some protocol (8080 would be parsed as HTTP, which this is not).
 const PORT = 47123;
 
-/** The program on tapstack's API; configuration in the environment. Prints `ready`, then the TCP stats as JSON. */
-const PROGRAM = `
-const { Stack } = await import(process.env.T_DIST);
-const stack = Stack.open({
-  ifname: 'tap0', address: process.env.T_ADDR, hostAddress: process.env.T_HOST,
-  offload: process.env.T_OFFLOAD === 'on', mtu: 1500, pcap: process.env.T_PCAP,
-});
-const size = Number(process.env.T_SIZE);
-const body = Buffer.allocUnsafe(size);
-for (let i = 0; i < size; i++) body[i] = i % 251;
-const server = stack.createServer((s) => {
-  s.on('error', (e) => console.error('socket error: ' + e.message));
-  s.on('data', () => {});
-  s.on('close', () => {
-    console.log(JSON.stringify(stack.stats().tcp));
-    stack.close();
-    process.exit(0);
+/** The program: serve `size` bytes of the pattern (i mod 251) to the first client, then block the event loop. Resolves when that connection closed. */
+function serveThenBlock(net: TestNetwork, size: number): Promise<{ closedCleanly: boolean }> {
+  const body = Buffer.allocUnsafe(size);
+  for (let i = 0; i < size; i++) body[i] = i % 251;
+  return new Promise((resolve) => {
+    const server = net.stack.createServer((s) => {
+      let error: Error | null = null;
+      s.on('error', (e) => (error = e));
+      s.on('data', () => {});
+      s.on('close', () => {
+        server.close();
+        resolve({ closedCleanly: error === null });
+      });
+      s.end(body);
+      // The application now blocks the event loop (after tapstack's flush, which is an immediate too).
+      setImmediate(() => {
+        const until = Date.now() + BLOCK_MS;
+        while (Date.now() < until);
+      });
+    });
+    server.listen(PORT);
   });
-  s.end(body);
-  // The application now blocks the event loop (after tapstack's flush, which is an immediate too).
-  setImmediate(() => {
-    const until = Date.now() + Number(process.env.T_BLOCK_MS);
-    while (Date.now() < until);
-  });
-});
-server.listen(Number(process.env.T_PORT));
-console.log('ready');
-`;
+}
 
 beforeAll(() => requireBuilt());
 
 describe.each(['on', 'off'] as const)('a blocked event loop, offload %s', (offload) => {
   const mode: Mode = { offload, mtu: 1500 };
-  const net = subnet(offload === 'on' ? 170 : 171);
   const scratch = scratchDir(`tcprto-${offload}`);
-  const ns = useNamespace(`tcprto-${offload}`, { stop: killStarted, after: scratch.remove });
-  const pcap = `${scratch.dir}/rto.pcap`;
   const out = `${scratch.dir}/recv.out`;
-  let prog: ProcResult;
-  let client: ProcResult;
+  let net: TestNetwork;
+  let served: { closedCleanly: boolean };
+  let client: PeerResult;
   let tap: TapQueueStats;
   let stats: Record<string, number>;
   let check: CaptureCheck;
 
   beforeAll(async () => {
-    const p = nsSpawn(ns, 'node', ['--input-type=module', '-e', PROGRAM], {
-      env: {
-        T_DIST: pathToFileURL(path.join(ROOT, 'dist/src/index.js')).href,
-        T_ADDR: `${net.tapstack}/24`,
-        T_HOST: `${net.host}/24`,
-        T_OFFLOAD: offload,
-        T_PCAP: pcap,
-        T_SIZE: String(SIZE),
-        T_BLOCK_MS: String(BLOCK_MS),
-        T_PORT: String(PORT),
-      },
-      timeoutMs: 60_000,
-    });
-    await waitOutput(p, 'ready\n');
-    const c = nsSpawn(ns, 'socat', ['-u', `TCP:${net.tapstack}:${PORT}`, `OPEN:${out},creat,trunc`], { timeoutMs: 60_000 });
-    // The kernel's TAP counters while the TAP exists (until the program exits).
-    tap = { txDropped: 0, rxDropped: 0, txPackets: 0, rxPackets: 0 };
-    while (p.running()) {
-      tap = await tapQueueStats(ns).catch(() => tap);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    [prog, client] = await Promise.all([p.done, c.done]);
-    stats = JSON.parse(prog.stdout.trim().split('\n').pop() ?? '{}') as Record<string, number>;
-    check = await checkCapture(pcap, { net, mode, tap });
+    net = await createTestNetwork({ name: `tcprto-${offload}`, offload: offload === 'on', mtu: 1500 });
+    const done = serveThenBlock(net, SIZE);
+    const c = net.spawn('socat', ['-u', `TCP:${net.address}:${PORT}`, `OPEN:${out},creat,trunc`], { timeoutMs: 60_000 });
+    [served, client] = await Promise.all([done, c.done]);
+    // The kernel's TAP counters, then the stack's, then the capture complete on disk.
+    tap = await tapQueueStats(net.ns);
+    stats = net.stack.stats().tcp as unknown as Record<string, number>;
+    net.stack.close();
+    check = await checkCapture(net.capturePath!, { net: subnetOf(net), mode, tap });
   }, 120_000);
 
+  afterAll(async ({}, suite) => {
+    try {
+      await net?.close({ failed: suiteFailed(suite) });
+    } finally {
+      scratch.remove();
+    }
+  });
+
   it('a program on the Stack API serves 4 MiB to the kernel, nothing lost on the way', async () => {
-    expect(prog.code, show(prog)).toBe(0);
-    expect(client.code, show(client)).toBe(0);
+    expect(served.closedCleanly).toBe(true);
+    expect(client.code, `${client.code ?? client.signal}${client.timedOut ? ' (timeout)' : ''}: ${client.stderr}`).toBe(0);
     expect((await sha256File(out)).sha256).toBe(patternSha256(SIZE));
     expect(stats.connectionsAccepted).toBe(1);
     expect(stats.bytesOut).toBeGreaterThanOrEqual(SIZE);

@@ -261,12 +261,12 @@ describe('the test frameworks\' verdicts decide the capture', () => {
       .map((f) => /^tapstack-t-\d+-\d+-(.*)\.pcap$/.exec(f)?.[1] ?? f)
       .sort();
 
-  it('vitest: kept for a test that threw, failed softly or timed out; deleted for one that passed', async () => {
+  it('vitest: kept for a test that threw, failed softly or timed out, and for a describe block with a failed test; deleted for those that passed', async () => {
     const dir = path.join(scratch.dir, 'vitest');
     const r = await runner(dir, [path.join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run', '--config', 'test/integration/fixtures/testing-verdicts.config.ts']);
     expect(r.code, r.out).toBe(1);
-    expect(r.out).toMatch(/4 failed.*2 passed/);
-    expect(kept(dir)).toEqual(['fails-by-throwing', 'fails-softly', 'fails-with-withTestNetwork', 'times-out']);
+    expect(r.out).toMatch(/5 failed.*5 passed/);
+    expect(kept(dir)).toEqual(['fails-by-throwing', 'fails-softly', 'fails-with-withTestNetwork', 'shared-fails', 'times-out']);
     for (const name of kept(dir)) expect(r.out).toMatch(new RegExp(`capture of tapstack-t-\\d+-\\d+ kept: .*-${name}\\.pcap`));
     expect(await staleNamespaces()).toEqual([]);
   }, 120_000);
