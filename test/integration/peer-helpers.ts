@@ -1,17 +1,16 @@
 /**
  * Helpers of the scripted-peer tests (peer-*.test.ts): run test/integration/peer.py in a
- * namespace and read its JSON, start peer-server.mjs (a Stack with one service), and show
- * segment lists in assertion messages.
+ * namespace and read its JSON, and show segment lists in assertion messages. (A server on the
+ * Stack API for a peer to talk to runs in the test's own process, on a tapstack/testing
+ * network: see peer-nagle.test.ts.)
  *
  * The peer is a host of its own on the TAP's link, 198.18.X.9 with a MAC of its own (see
  * peer.py), so the kernel never sees its connections and never resets them.
  */
 import { fileURLToPath } from 'node:url';
 import { nsRun, PYTHON, type Subnet } from './helpers.js';
-import { nsSpawn, waitOutput, type Proc } from './tcp-helpers.js';
 
 export const PEER_SCRIPT = fileURLToPath(new URL('./peer.py', import.meta.url));
-export const PEER_SERVER = fileURLToPath(new URL('./peer-server.mjs', import.meta.url));
 
 /** The peer's address on 198.18.X.0/24: neither the kernel's (.1) nor tapstack's (.2). */
 export function peerAddress(net: Subnet): string {
@@ -60,26 +59,4 @@ export function formatSegments(segs: PeerSegment[]): string {
       return `  ${s.t_ms >= 0 ? '+' : ''}${s.t_ms.toFixed(3)} ms ${s.from.padEnd(8)} ${s.flags.padEnd(3)} seq ${seq}${ack} len ${s.len} win ${s.win}`;
     })
     .join('\n');
-}
-
-/**
- * Start `node peer-server.mjs MODE tap0 ...` in the namespace, wait for its "listening" line and
- * read tapstack's MAC from it.
- * Stop it with {@link stopPeerServer}; tcp-helpers' killStarted() kills it after a failure.
- */
-export async function startPeerServer(ns: string, net: Subnet, mode: 'echo-nodelay' | 'http', port: number, offload: 'on' | 'off'): Promise<{ proc: Proc; mac: string }> {
-  const proc = nsSpawn(ns, 'node', [PEER_SERVER, mode, 'tap0', `${net.tapstack}/24`, `${net.host}/24`, String(port), offload], { timeoutMs: 120_000 });
-  await waitOutput(proc, 'listening', 20_000);
-  const m = / mac ((?:[0-9a-f]{2}:){5}[0-9a-f]{2})/.exec(proc.out());
-  if (!m) throw new Error(`no MAC in peer-server.mjs's output: ${proc.out()}`);
-  return { proc, mac: m[1]! };
-}
-
-/** SIGINT it (by PID) and read the TCP counters and drops it prints as its last line. */
-export async function stopPeerServer(p: Proc): Promise<{ tcp: Record<string, number>; drops: Record<string, number> }> {
-  p.kill('SIGINT');
-  const r = await p.done;
-  const last = r.stdout.trim().split('\n').pop() ?? '';
-  if (!last.startsWith('{')) throw new Error(`peer-server.mjs printed no counters (exit ${r.code ?? r.signal})\n${r.stdout}\n${r.stderr}`);
-  return JSON.parse(last) as { tcp: Record<string, number>; drops: Record<string, number> };
 }

@@ -15,17 +15,23 @@
  * - `tapstack up --serve echo:7` (Nagle on, the default): the peer sends 1448 bytes, waits for
  *   their echo, then sends 552; the echo of the 552 is written while the full-sized echo is
  *   unacknowledged (whatever the batching, with offloads on);
- * - an echo on the Stack API whose sockets call setNoDelay(true) (peer-server.mjs): Nagle off,
- *   the tail goes at once with either variant;
+ * - an echo on the Stack API whose sockets call setNoDelay(true): Nagle off, the tail goes at
+ *   once with either variant;
  * - Node's http on the Stack API answering a GET with a 2000-byte body, written with its headers
  *   in one res.end(): one write of headers + 2000 bytes, cut by tapstack into 1448 bytes and a
  *   sub-MSS tail (offloads off, so that tapstack cuts the segments and not the kernel's GSO).
+ * The last two run in this test's own process, each on a tapstack/testing network (capture kept
+ * if the test fails).
  *
- * Namespace tapstack-it-peer-nagle-<pid>; subnet 198.18.240.0/24, the peer at 198.18.240.9.
+ * Namespace tapstack-it-peer-nagle-<pid> (the CLI) and tapstack-t-<pid>-<n> (the Stack API); in
+ * each, subnet 198.18.240.0/24, the peer at 198.18.240.9.
  */
+import http from 'node:http';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { counter, nsRun, requireBuilt, subnet, Tapstack, useNamespace } from './helpers.js';
-import { formatSegments, runPeer, startPeerServer, stopPeerServer, type PeerResult, type PeerSegment } from './peer-helpers.js';
+import { testNetwork, type TestNetwork } from '../../src/testing/index.js';
+import { formatMac } from '../../src/wire/addr.js';
+import { counter, requireBuilt, subnet, Tapstack, useNamespace } from './helpers.js';
+import { formatSegments, runPeer, type PeerResult, type PeerSegment } from './peer-helpers.js';
 import { killStarted } from './tcp-helpers.js';
 
 const NET = subnet(240);
@@ -101,6 +107,11 @@ function expectPromptTail(r: TailResult, total: number): void {
   expect(c.completeAt!, `the ${total - MSS_PAYLOAD}-byte tail came within ${PROMPT_MS} ms of the peer's last data segment (not held by Nagle until a probe or the RTO)\n${all}`).toBeLessThanOrEqual(PROMPT_MS);
 }
 
+/** A test network on {@link NET} for a server on the Stack API (the peer is a host of that subnet). */
+function stackNetwork(ctx: Parameters<typeof testNetwork>[0], offload: boolean): Promise<TestNetwork> {
+  return testNetwork(ctx, { address: `${NET.tapstack}/24`, hostAddress: `${NET.host}/24`, offload });
+}
+
 describe('the sub-MSS tail of an answer to a peer that never ACKs', () => {
   let cli: Tapstack | null = null;
   const ns = useNamespace('peer-nagle', {
@@ -126,31 +137,49 @@ describe('the sub-MSS tail of an answer to a peer that never ACKs', () => {
     expect(r.echo, JSON.stringify(r.echo)).toEqual({ sent: 2000, received: 2000, same: true });
   }, 120_000);
 
-  it('an echo with setNoDelay(true): 1448 + 552 bytes echoed at once', async () => {
-    const { proc, mac } = await startPeerServer(ns, NET, 'echo-nodelay', ECHO, 'on');
+  it('an echo with setNoDelay(true): 1448 + 552 bytes echoed at once', async (ctx) => {
+    const net = await stackNetwork(ctx, true);
+    net.stack
+      .createServer((socket) => {
+        socket.setNoDelay(true);
+        socket.on('data', (d: Buffer) => socket.write(d));
+        socket.on('end', () => socket.end());
+        socket.on('error', () => {});
+      })
+      .listen(ECHO);
     let r: TailResult;
     try {
-      r = await runPeer<TailResult>(ns, NET, mac, 'tail', ['--port', String(ECHO), '--request', 'echo', '--observe', '1.0']);
+      r = await runPeer<TailResult>(net.ns, NET, formatMac(net.stack.iface.mac), 'tail', ['--port', String(ECHO), '--request', 'echo', '--observe', '1.0']);
     } finally {
-      const c = await stopPeerServer(proc);
-      expect(c.tcp.connectionsEstablished).toBe(1);
+      expect(net.stack.stats().tcp.connectionsEstablished).toBe(1);
     }
     console.log(`[echo, setNoDelay] segments:\n${formatSegments(r.segments ?? [])}`);
     expectPromptTail(r, 2000);
     expect(r.echo, JSON.stringify(r.echo)).toEqual({ sent: 2000, received: 2000, same: true });
   }, 120_000);
 
-  it("Node's http answering a GET with a 2000-byte body: the sub-MSS tail at once", async () => {
-    const { proc, mac } = await startPeerServer(ns, NET, 'http', HTTP, 'off');
+  it("Node's http answering a GET with a 2000-byte body: the sub-MSS tail at once", async (ctx) => {
+    const net = await stackNetwork(ctx, false);
+    const body = Buffer.alloc(2000);
+    for (let i = 0; i < body.length; i++) body[i] = i % 251;
+    const app = http.createServer((_req, res) => {
+      res.setHeader('content-type', 'application/octet-stream');
+      res.end(body);
+    });
+    net.stack
+      .createServer((socket) => {
+        socket.on('error', () => {});
+        app.emit('connection', socket);
+      })
+      .listen(HTTP);
     let r: TailResult;
     try {
       // One request from the kernel first, so that the peer's does not time Node's first-request warm-up.
-      const warm = await nsRun(ns, 'curl', ['-sS', '--max-time', '10', '-o', '/dev/null', '-w', '%{size_download}', `http://${NET.tapstack}:${HTTP}/warm-up`]);
+      const warm = await net.exec('curl', ['-sS', '--max-time', '10', '-o', '/dev/null', '-w', '%{size_download}', `http://${NET.tapstack}:${HTTP}/warm-up`]);
       expect(warm.stdout, warm.stderr).toBe('2000');
-      r = await runPeer<TailResult>(ns, NET, mac, 'tail', ['--port', String(HTTP), '--request', 'http', '--path', '/tail', '--observe', '1.0']);
+      r = await runPeer<TailResult>(net.ns, NET, formatMac(net.stack.iface.mac), 'tail', ['--port', String(HTTP), '--request', 'http', '--path', '/tail', '--observe', '1.0']);
     } finally {
-      const c = await stopPeerServer(proc);
-      expect(c.tcp.connectionsEstablished).toBe(2);
+      expect(net.stack.stats().tcp.connectionsEstablished).toBe(2);
     }
     console.log(`[http] ${JSON.stringify(r.http)} segments:\n${formatSegments(r.segments ?? [])}`);
     expect(r.ok, r.error).toBe(true);
