@@ -117,24 +117,25 @@ export async function namespacePids(ns: string): Promise<number[]> {
 }
 
 /**
- * Delete the namespaces matching `pattern` (its first group: the owner's PID) whose owner is
- * gone: left behind by a test process that was killed before it could clean up. The processes
- * still inside were started by that dead owner (peers run with a parent-death signal, so
- * normally none are left); they are killed by PID so the namespace really goes. Returns the
- * names deleted.
+ * Delete the namespaces matching `pattern` (its first group: the owner's PID; names starting
+ * `tapstack-` only) whose owner is gone: left behind by a test process that was killed before it
+ * could clean up. With `killInside` (the default) the processes still inside, started by that
+ * dead owner (peers run with a parent-death signal, so normally none are left), are killed by
+ * PID first, so the namespace really goes. Returns the names deleted.
  */
-export async function sweepStaleNamespaces(pattern: RegExp = TEST_NS): Promise<string[]> {
+export async function sweepStaleNamespaces(pattern: RegExp = TEST_NS, o: { killInside?: boolean } = {}): Promise<string[]> {
   const deleted: string[] = [];
   for (const ns of await listNamespaces()) {
     const m = pattern.exec(ns);
     if (!m || !ns.startsWith('tapstack-') || pidAlive(Number(m[1]))) continue;
-    for (const pid of await namespacePids(ns)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // exited meanwhile
+    if (o.killInside ?? true)
+      for (const pid of await namespacePids(ns)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // exited meanwhile
+        }
       }
-    }
     try {
       await deleteNamespace(ns, pattern);
       deleted.push(ns);

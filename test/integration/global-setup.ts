@@ -5,13 +5,15 @@
  * - The tests run the built CLI (dist/src/cli/main.js): build once before any test file starts
  *   when dist/ is missing or older than the sources. TAPSTACK_IT_NO_BUILD=1 tests dist/ as it is.
  * - Namespaces of an earlier run that was killed before its afterAll hooks ran
- *   (`tapstack-it-<what>-<pid>` whose test process is gone) are deleted. Only names of that
- *   form, and only when that PID no longer runs, so a parallel run keeps its namespaces.
+ *   (`tapstack-it-<what>-<pid>`, and tapstack/testing's `tapstack-t-<pid>-<n>`, whose test
+ *   process is gone) are deleted (src/testing/netns.ts). Only names of those forms, and only
+ *   when that PID no longer runs, so a parallel run keeps its namespaces.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sweepStaleNamespaces } from '../../src/testing/netns.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = path.join(ROOT, 'dist/src/cli/main.js');
@@ -28,37 +30,15 @@ function newestSource(dir: string): number {
   return newest;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function deleteStaleNamespaces(): void {
-  let list: string;
-  try {
-    list = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-  } catch {
-    return; // no iproute2 or no permission: the tests will say so
-  }
-  for (const line of list.split('\n')) {
-    const name = line.split(' ')[0] ?? '';
-    const m = /^tapstack-it-[A-Za-z0-9._-]+-(\d+)$/.exec(name);
-    if (!m || pidAlive(Number(m[1]))) continue;
-    try {
-      execFileSync('ip', ['netns', 'del', name]);
-      process.stderr.write(`integration: deleted stale namespace ${name}\n`);
-    } catch {
-      // gone meanwhile
-    }
-  }
-}
-
-export default function setup(): void {
-  deleteStaleNamespaces();
+export default async function setup(): Promise<void> {
+  // tapstack-it-* of these tests (processes inside left alone, as ever), and tapstack-t-* of
+  // tapstack/testing networks whose test process is gone.
+  // No iproute2 or no permission: the tests will say so.
+  const stale = [
+    ...(await sweepStaleNamespaces(/^tapstack-it-[A-Za-z0-9._-]+-(\d+)$/, { killInside: false }).catch(() => [])),
+    ...(await sweepStaleNamespaces().catch(() => [])),
+  ];
+  for (const ns of stale) process.stderr.write(`integration: deleted stale namespace ${ns}\n`);
   build();
 }
 

@@ -282,3 +282,12 @@ describe('the test frameworks\' verdicts decide the capture', () => {
     expect(await staleNamespaces()).toEqual([]);
   }, 120_000);
 });
+
+describe('the package', () => {
+  it('exports tapstack and tapstack/testing, with types: the example type-checks against the built package', async () => {
+    const tsc = await run(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'examples/kv-store/tsconfig.json')], { timeoutMs: 120_000 });
+    expect(tsc.code, tsc.stdout + tsc.stderr).toBe(0);
+    const load = await run(process.execPath, ['--input-type=module', '-e', "const t = await import('tapstack/testing'); const m = await import('tapstack'); console.log(typeof t.createTestNetwork, typeof t.testNetwork, typeof m.Stack, 'createTestNetwork' in m)"], { timeoutMs: 30_000 }); // from the repository (vitest's cwd): the package refers to itself
+    expect(load.stdout.trim(), load.stderr).toBe('function function function false');
+  }, 120_000);
+});
