@@ -10,7 +10,7 @@
  * lock file made with O_EXCL (`<dir>/198.19.X.0.lock`, holding the owner's PID); the lock of a
  * process that is gone is taken over.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { formatIpv4, parseCidr, parseIpv4, prefixMask, type Ipv4Cidr } from '../wire/addr.js';
@@ -153,5 +153,27 @@ export function releaseLock(file: string): void {
     unlinkSync(file);
   } catch {
     // gone already
+  }
+}
+
+/**
+ * Delete the locks of processes that are gone (killed before they could release them), so the
+ * directory shows only live networks. Claiming takes such a lock over anyway; this is tidiness.
+ */
+export function sweepStaleLocks(dir = defaultLockDir()): void {
+  let files: string[];
+  try {
+    files = readdirSync(dir).filter((f) => f.endsWith('.lock'));
+  } catch {
+    return; // no directory yet
+  }
+  for (const f of files) {
+    const owner = lockOwner(path.join(dir, f));
+    if (owner === null || pidAlive(owner)) continue;
+    try {
+      unlinkSync(path.join(dir, f));
+    } catch {
+      // taken over or removed meanwhile
+    }
   }
 }

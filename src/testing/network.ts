@@ -24,7 +24,7 @@ import { Stack, type StackOptions } from '../stack.js';
 import { setTxQueueLength, TapDevice } from '../tap/tap-device.js';
 import { TapError } from '../tap/errors.js';
 import { parseImpairments, ImpairmentError, type ImpairmentSpec } from '../../firmware/impairments.js';
-import { checkLinkAddresses, leaseSubnet, type LinkAddresses, type SubnetLease } from './addresses.js';
+import { checkLinkAddresses, leaseSubnet, sweepStaleLocks, type LinkAddresses, type SubnetLease } from './addresses.js';
 import { TestNetworkError } from './errors.js';
 import { KERNEL_CLIENT_JS, KERNEL_SERVER_JS, type KernelConnectionReport, type KernelServerMode } from './kernel-peers.js';
 import { command, commandOk, createNamespace, deleteNamespace, deleteNamespaceSync, namespaceName, sweepStaleNamespaces } from './netns.js';
@@ -130,7 +130,7 @@ function impairment(o: TestNetworkOptions): ImpairmentSpec | undefined {
   try {
     return parseImpairments(o.impair, o.seed ?? 1);
   } catch (e) {
-    if (e instanceof ImpairmentError) throw new TestNetworkError('ESETUP', `impair: ${e.message}`, { cause: e });
+    if (e instanceof ImpairmentError) throw new TestNetworkError('EOPTION', `impair: ${e.message}`, { cause: e });
     throw e;
   }
 }
@@ -190,9 +190,13 @@ export class TestNetwork {
 
   /** @internal Build one; see {@link createTestNetwork}. */
   static async create(o: TestNetworkOptions = {}): Promise<TestNetwork> {
-    // Once per process: namespaces of test processes that died without cleaning up.
-    swept ??= sweepStaleNamespaces().catch(() => undefined);
+    // Once per process: namespaces and subnet locks of test processes that died without cleaning up.
+    swept ??= sweepStaleNamespaces()
+      .catch(() => undefined)
+      .then(() => sweepStaleLocks());
     await swept;
+    // Everything that can be refused is checked before anything is made or claimed.
+    const impair = impairment(o);
     const n = networks++;
     const ns = namespaceName(n);
     const ifname = o.ifname ?? 'tap0';
@@ -212,7 +216,6 @@ export class TestNetwork {
       mkdirSync(dir, { recursive: true });
       capturePath = path.join(dir, `${ns}${o.name ? `-${sanitize(o.name)}` : ''}.pcap`);
     }
-    const impair = impairment(o);
     const net = new TestNetwork(ns, ifname, link, lease, capturePath, o.keepCapture === 'always');
     try {
       await net.setUp(n, o, impair);

@@ -167,7 +167,7 @@ describe('a test network', () => {
     expect(lost[0]).toBe(lost[1]);
   });
 
-  it('takes addresses of the user\'s own inside 198.18.0.0/15, and refuses any other', async () => {
+  it('takes addresses of the user\'s own inside 198.18.0.0/15, and refuses any other (and a fault spec it cannot parse)', async () => {
     await withTestNetwork(
       async (net) => {
         expect([net.address, net.hostAddress, net.prefixLength]).toEqual(['198.18.246.20', '198.18.246.10', 24]);
@@ -183,6 +183,7 @@ describe('a test network', () => {
     ] as const) {
       await expect(createTestNetwork({ address, hostAddress })).rejects.toMatchObject({ name: 'TestNetworkError', code: 'EADDRESS' });
     }
+    await expect(createTestNetwork({ impair: 'rx:lose=1%' })).rejects.toMatchObject({ name: 'TestNetworkError', code: 'EOPTION' });
     // Refused before anything was made.
     expect((await listNamespaces()).filter((n) => n.startsWith(`tapstack-t-${process.pid}-`))).toEqual([]);
   });

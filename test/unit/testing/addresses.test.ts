@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync, readFileSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkLinkAddresses, inTestRange, leaseSubnet, type SubnetLease } from '../../../src/testing/addresses.js';
+import { checkLinkAddresses, inTestRange, leaseSubnet, sweepStaleLocks, type SubnetLease } from '../../../src/testing/addresses.js';
 import { TestNetworkError } from '../../../src/testing/errors.js';
 import { suiteFailed } from '../../../src/testing/frameworks.js';
 
@@ -91,6 +91,18 @@ describe('leaseSubnet', () => {
     leases.push(other);
     expect(other.lock).not.toBe(file);
     expect(readFileSync(file, 'utf8')).toBe('1\n');
+  });
+
+  it('sweeps the locks of processes that are gone, and only those', () => {
+    fresh();
+    const mine = leaseSubnet(0, dir);
+    leases.push(mine);
+    writeFileSync(path.join(dir, '198.19.200.0.lock'), `${2 ** 22 + 1}\n`);
+    writeFileSync(path.join(dir, '198.19.201.0.lock'), '1\n');
+    sweepStaleLocks(dir);
+    expect(existsSync(path.join(dir, '198.19.200.0.lock'))).toBe(false);
+    expect(existsSync(path.join(dir, '198.19.201.0.lock'))).toBe(true);
+    expect(existsSync(mine.lock!)).toBe(true);
   });
 
   it('says so when all 256 are held', () => {
