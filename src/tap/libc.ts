@@ -78,6 +78,7 @@ export const EBUSY = 16;
 export const ENODEV = 19;
 export const EINVAL = 22;
 export const ENOBUFS = 105;
+export const ENOSYS = 38;
 export const EADDRNOTAVAIL = 99;
 
 const ERRNO_NAMES: Record<number, string> = {
@@ -92,6 +93,7 @@ const ERRNO_NAMES: Record<number, string> = {
   [EBUSY]: 'EBUSY',
   [ENODEV]: 'ENODEV',
   [EINVAL]: 'EINVAL',
+  [ENOSYS]: 'ENOSYS',
   [EADDRNOTAVAIL]: 'EADDRNOTAVAIL',
   [ENOBUFS]: 'ENOBUFS',
 };
@@ -99,4 +101,10 @@ const ERRNO_NAMES: Record<number, string> = {
 /** The symbolic name of an errno this binding meets (`errno 1` alone makes a reader look it up). */
 export function errnoName(errno: number): string {
   return ERRNO_NAMES[errno] ?? `errno ${errno}`;
+}
+
+/** `EPERM (errno 1)`: the name to read and the number to search for; `errno 95` for others. */
+export function errnoText(errno: number): string {
+  const name = ERRNO_NAMES[errno];
+  return name ? `${name} (errno ${errno})` : `errno ${errno}`;
 }

@@ -19,7 +19,7 @@
  * fail closed: a frame too short for a load ends the program with 0, the main queue.
  */
 import { TapError } from './errors.js';
-import { EPERM, errnoName, libc } from './libc.js';
+import { EPERM, errnoText, libc } from './libc.js';
 
 export const MAIN_QUEUE = 0;
 export const SYN_QUEUE = 1;
@@ -141,7 +141,7 @@ export function loadSteeringProgram(): number {
 
 /** The error of a refused BPF_PROG_LOAD: one line, naming the capability on EPERM. */
 export function steeringLoadError(errno: number, verifierLog = ''): TapError {
-  if (errno === EPERM) return new TapError('EBPF', `loading the eBPF steering program needs CAP_BPF (or CAP_SYS_ADMIN): ${errnoName(errno)} (errno ${errno})`, errno);
+  if (errno === EPERM) return new TapError('EBPF', `loading the eBPF steering program needs CAP_BPF (or CAP_SYS_ADMIN): ${errnoText(errno)}`, errno);
   const why = verifierLog.split('\n').filter(Boolean).join('; ');
-  return new TapError('EBPF', `cannot load the TAP steering program: ${errnoName(errno)} (errno ${errno})${why ? `: ${why}` : ''}`, errno);
+  return new TapError('EBPF', `cannot load the TAP steering program: ${errnoText(errno)}${why ? `: ${why}` : ''}`, errno);
 }
