@@ -224,9 +224,9 @@ export class TapDevice implements FrameDevice {
  * Refuse an existing device that is not an idle TAP, before any fd is attached to it: another
  * kind of device, a TUN, or a multi-queue TAP with queues attached (another process's).
  */
-function checkAttachable(link: LinkInfo): void {
+export function checkAttachable(link: LinkInfo): void {
   if (link.kind !== 'tun' || !link.tun)
-    throw new TapError('ENOTTAP', `device ${link.name} exists and is not a TAP (${link.kind ?? 'a device with no kind'}): choose another --ifname`);
+    throw new TapError('ENOTTAP', `device ${link.name} exists and is not a TAP (${link.kind ?? 'a device with no kind'}): choose another name`);
   if (link.tun.type !== 'tap') throw new TapError('ENOTTAP', `device ${link.name} is a TUN device, not a TAP: create it with 'ip tuntap add dev ${link.name} mode tap'`);
   if (link.tun.attachedQueues) throw new TapError('EBUSY', `device ${link.name} is busy: another process holds it (${link.tun.attachedQueues} queue${link.tun.attachedQueues === 1 ? '' : 's'} attached)`);
 }

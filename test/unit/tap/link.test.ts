@@ -13,15 +13,7 @@ function nla(type: number, value: Uint8Array): Uint8Array {
   return out;
 }
 
-const concat = (...parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-};
+const concat = (...parts: Uint8Array[]) => new Uint8Array(Buffer.concat(parts));
 const u32 = (v: number) => new Uint8Array(new Uint32Array([v]).buffer);
 const u8 = (v: number) => new Uint8Array([v]);
 const str = (s: string) => new TextEncoder().encode(s + '\0');
