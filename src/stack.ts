@@ -102,12 +102,7 @@ export class Stack {
   /** The page API: `alloc(n)`, `free(pages)`, `poolStats()`, counters and switches. */
   readonly pages: PageLender;
   readonly clock: Clock;
-  /**
-   * Settings of the kernel's side of the TAP that `open` was not permitted to make (no
-   * CAP_NET_ADMIN) and left as they were; empty when it made them all or found them made.
-   * `formatSkipped` (src/tap/host-side.ts) says them in one line.
-   */
-  skipped: readonly SkippedSetting[] = [];
+  private skippedSettings: readonly SkippedSetting[] = [];
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
   private closed = false;
@@ -162,7 +157,7 @@ export class Stack {
       nic = new Nic({ device: wire, mtu, split: opts.split ?? { kind: 'fixed', size: 66 }, extraPages: opts.poolPages ?? 65536 });
       const iface = new Interface({ nic, clock, random, address, mtu, ...(opts.mac ? { mac: opts.mac } : {}), ...(opts.gateway !== undefined ? { gateway: opts.gateway } : {}), ...opts.iface });
       const stack = new Stack(nic, iface, clock, random, device.offloads, opts.tcp);
-      stack.skipped = skipped;
+      stack.skippedSettings = skipped;
       Object.assign(stack.pages.switches, opts.zeroCopy);
       nic.start({
         receive: (f) => iface.receive(f),
@@ -180,6 +175,15 @@ export class Stack {
       else wire.close();
       throw e;
     }
+  }
+
+  /**
+   * Settings of the kernel's side of the TAP that `open` was not permitted to make (no
+   * CAP_NET_ADMIN) and left as they were; empty when it made them all or found them made.
+   * `formatSkipped` (src/tap/host-side.ts) says them in one line.
+   */
+  get skipped(): readonly SkippedSetting[] {
+    return this.skippedSettings;
   }
 
   /** Arm the timer for the next deadline of the interface or TCP (only if it moved earlier). */

@@ -31,7 +31,7 @@ import { formatIpv4 } from '../wire/addr.js';
 
 /** A setting tapstack wanted on the kernel's side of the TAP and was not permitted to make. */
 export interface SkippedSetting {
-  /** Named as ip-link(8) and ip-address(8) name it: 'txqueuelen', 'address', 'link', 'offloads'. */
+  /** Named as ip-link(8) and ip-address(8) name it: 'txqueuelen', 'address', 'link'. */
   setting: string;
   /** What tapstack would have set, e.g. '10000', '198.18.0.1/24', 'up'. */
   wanted: string;
