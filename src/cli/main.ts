@@ -261,9 +261,6 @@ function up(argv: string[]): void {
   for (const s of servers) s.on('error', (e: Error) => fail(1, `--serve: ${e.message}`));
   const device = innermost(stack.nic.device);
   reportDevice(stack, o);
-  process.stdout.write(
-    `tapstack up: ${o.ifname} ${formatCidr(o.address)} mac ${formatMac(stack.iface.mac)} mtu ${o.mtu} offload ${o.offload ? 'on' : 'off'} syn-queue ${device.rxQueues > 1 ? 'on' : 'off'} split ${formatSplitPolicy(o.split)} cc ${o.cc} zero-copy ${[o.zeroCopy.send ? 'send' : '', o.zeroCopy.receive ? 'receive' : ''].filter(Boolean).join(',') || 'none'}${o.pcap ? ` pcap ${o.pcap}` : ''}${o.impair ? ` impair rx:${formatImpairment(o.impair.rx)};tx:${formatImpairment(o.impair.tx)} seed ${o.impair.seed}` : ''}${o.services.length ? ` serve ${o.services.map((s) => `${s.name}:${s.port}`).join(',')}` : ''}\n`,
-  );
   let stopping = false;
   const stop = (sig: string) => {
     if (stopping) return;
@@ -277,8 +274,13 @@ function up(argv: string[]): void {
       process.exit(0);
     });
   };
+  // Before the line that says it is up: a signal sent as soon as that line is read must find
+  // the handlers (without them, SIGINT's default action ends the process with no counters).
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  process.stdout.write(
+    `tapstack up: ${o.ifname} ${formatCidr(o.address)} mac ${formatMac(stack.iface.mac)} mtu ${o.mtu} offload ${o.offload ? 'on' : 'off'} syn-queue ${device.rxQueues > 1 ? 'on' : 'off'} split ${formatSplitPolicy(o.split)} cc ${o.cc} zero-copy ${[o.zeroCopy.send ? 'send' : '', o.zeroCopy.receive ? 'receive' : ''].filter(Boolean).join(',') || 'none'}${o.pcap ? ` pcap ${o.pcap}` : ''}${o.impair ? ` impair rx:${formatImpairment(o.impair.rx)};tx:${formatImpairment(o.impair.tx)} seed ${o.impair.seed}` : ''}${o.services.length ? ` serve ${o.services.map((s) => `${s.name}:${s.port}`).join(',')}` : ''}\n`,
+  );
 }
 
 /**
