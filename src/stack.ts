@@ -9,7 +9,8 @@ import { Interface, type InterfaceOptions } from './iface/interface.js';
 import { Nic, type NicStats } from './nic/nic.js';
 import { PcapWriter } from './pcap/writer.js';
 import type { FrameDevice } from '../firmware/device.js';
-import { configureHostSide, setInterfaceMtu, setTxQueueLength, TapDevice } from './tap/tap-device.js';
+import { TapDevice } from './tap/tap-device.js';
+import { ensureHostSide, ensureInterfaceMtu, ensureTxQueueLength, type SkippedSetting } from './tap/host-side.js';
 import type { SplitPolicySpec } from '../firmware/split-policy.js';
 import { noImpairment, type ImpairmentSpec } from '../firmware/impairments.js';
 import { FaultInjectingDevice } from './phy/fault-injector.js';
@@ -23,13 +24,24 @@ import { PageLender, type ZeroCopySwitches } from './socket/pages.js';
 
 const log = debugFactory('tapstack:stack');
 
+/**
+ * The kernel's queue towards the stack (the TAP's txqueuelen), at least: its default of 1000
+ * frames overflows in bursts at MTU 1500 without offloads, and every frame it drops is a
+ * retransmission. A longer one set by an administrator is kept.
+ */
+const TX_QUEUE_FRAMES = 10000;
+
 export interface StackOptions {
   /** TAP name (created in the current network namespace), or a device of your own. */
   ifname?: string;
   device?: FrameDevice;
   /** tapstack's address, e.g. `198.18.0.2/24`. */
   address: string | Ipv4Cidr;
-  /** Give the kernel's side of the TAP this address and bring it up. */
+  /**
+   * Give the kernel's side of the TAP this address and bring it up, where it differs. Without
+   * CAP_NET_ADMIN (a TAP created beforehand for the user) what differs is left as it is and
+   * listed in `Stack.skipped`.
+   */
   hostAddress?: string | Ipv4Cidr;
   mtu?: number;
   offload?: boolean;
@@ -90,6 +102,7 @@ export class Stack {
   /** The page API: `alloc(n)`, `free(pages)`, `poolStats()`, counters and switches. */
   readonly pages: PageLender;
   readonly clock: Clock;
+  private skippedSettings: readonly SkippedSetting[] = [];
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
   private closed = false;
@@ -121,30 +134,30 @@ export class Stack {
     const clock = opts.clock ?? systemClock;
     const random = opts.random ?? systemRandom;
     let device = opts.device;
+    const skipped: SkippedSetting[] = [];
     if (!device) {
       if (!opts.ifname) throw new TypeError('Stack.open needs ifname or device');
       device = TapDevice.open({ name: opts.ifname, offloads: opts.offload ?? false, vnetHdr: true, mtu, synQueue: opts.synQueue ?? true });
-      try {
-        setTxQueueLength(opts.ifname, 10000);
-      } catch (e) {
-        device.close();
-        throw e;
-      }
     }
     let wire = device;
     let nic: Nic | null = null;
     try {
+      if (opts.ifname && !opts.device) {
+        const short = ensureTxQueueLength(opts.ifname, TX_QUEUE_FRAMES);
+        if (short) skipped.push(short);
+      }
       if (opts.hostAddress !== undefined) {
         const host = typeof opts.hostAddress === 'string' ? parseCidr(opts.hostAddress) : opts.hostAddress;
         if (opts.ifname) {
-          setInterfaceMtu(opts.ifname, mtu);
-          configureHostSide(opts.ifname, host.address, host.prefixLength);
+          ensureInterfaceMtu(opts.ifname, mtu);
+          skipped.push(...ensureHostSide(opts.ifname, host.address, host.prefixLength));
         }
       }
       wire = withPhyLayers(device, opts, clock);
       nic = new Nic({ device: wire, mtu, split: opts.split ?? { kind: 'fixed', size: 66 }, extraPages: opts.poolPages ?? 65536 });
       const iface = new Interface({ nic, clock, random, address, mtu, ...(opts.mac ? { mac: opts.mac } : {}), ...(opts.gateway !== undefined ? { gateway: opts.gateway } : {}), ...opts.iface });
       const stack = new Stack(nic, iface, clock, random, device.offloads, opts.tcp);
+      stack.skippedSettings = skipped;
       Object.assign(stack.pages.switches, opts.zeroCopy);
       nic.start({
         receive: (f) => iface.receive(f),
@@ -162,6 +175,15 @@ export class Stack {
       else wire.close();
       throw e;
     }
+  }
+
+  /**
+   * Settings of the kernel's side of the TAP that `open` was not permitted to make (no
+   * CAP_NET_ADMIN) and left as they were; empty when it made them all or found them made.
+   * `formatSkipped` (src/tap/host-side.ts) says them in one line.
+   */
+  get skipped(): readonly SkippedSetting[] {
+    return this.skippedSettings;
   }
 
   /** Arm the timer for the next deadline of the interface or TCP (only if it moved earlier). */

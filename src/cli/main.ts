@@ -14,6 +14,7 @@ import { parseSplitPolicy, formatSplitPolicy, SplitPolicyError } from '../../fir
 import { formatCidr, formatMac, parseCidr } from '../wire/addr.js';
 import { TapError } from '../tap/errors.js';
 import { TapDevice, validateIfName, validateMtu } from '../tap/tap-device.js';
+import { formatSkipped } from '../tap/host-side.js';
 import { formatCounters } from './counters.js';
 import { parseServices, startServices, type Counters, type ServiceSpec } from './services.js';
 import { parseIpv4 } from '../wire/addr.js';
@@ -25,14 +26,18 @@ import type { Socket } from '../socket/socket.js';
 const HELP = `Usage: tapstack <command> [options]
 
 Commands:
-  up        Create a TAP device in this network namespace and run the stack on it
-            until SIGINT or SIGTERM; then print the counters and exit.
+  up        Create a TAP device in this network namespace (or attach to one created
+            beforehand, e.g. for this user) and run the stack on it until SIGINT or
+            SIGTERM; then print the counters and exit.
   connect   tapstack connect HOST PORT [options of up]: pipe stdin and stdout through a
             tapstack TCP connection (like nc). Exits when both directions are done.
   help      Show this text.
 
 Options of 'up':
-  --ifname NAME          TAP device to create or attach to (1-15 characters). Required.
+  --ifname NAME          TAP device to create, or an idle existing one to attach to (as
+                         made by 'ip tuntap add dev NAME mode tap user USER'), 1-15
+                         characters. Required. Settings tapstack may not change on it
+                         (no CAP_NET_ADMIN) are left as they are and named in one line.
   --address A/P          tapstack's IPv4 address and prefix, e.g. 198.18.0.2/24. Required.
   --host-address A/P     Also give the kernel's side of the TAP this address and bring the
                          link up (as 'ip addr add A/P dev NAME; ip link set NAME up').
@@ -238,6 +243,16 @@ function printCounters(stack: Stack, counters: Counters | null): void {
   out.write(formatCounters(stack.stats()));
 }
 
+/**
+ * What the stack runs without, one line each on stderr: the SYN queue (and why), and the
+ * settings of the TAP it was not permitted to make. Nothing when it has everything.
+ */
+function reportDevice(stack: Stack, o: UpOptions): void {
+  const device = innermost(stack.nic.device);
+  if (device instanceof TapDevice && device.steeringError) process.stderr.write(`tapstack: no SYN queue: ${device.steeringError.message}\n`);
+  if (stack.skipped.length > 0) process.stderr.write(`tapstack: ${formatSkipped(o.ifname, stack.skipped)}\n`);
+}
+
 function up(argv: string[]): void {
   const o = parseOrFail(argv);
   const stack = openStack(o);
@@ -245,10 +260,7 @@ function up(argv: string[]): void {
   const servers = startServices(stack, o.services, counters);
   for (const s of servers) s.on('error', (e: Error) => fail(1, `--serve: ${e.message}`));
   const device = innermost(stack.nic.device);
-  if (device instanceof TapDevice && device.steeringError) process.stderr.write(`tapstack: no SYN queue: ${device.steeringError.message}\n`);
-  process.stdout.write(
-    `tapstack up: ${o.ifname} ${formatCidr(o.address)} mac ${formatMac(stack.iface.mac)} mtu ${o.mtu} offload ${o.offload ? 'on' : 'off'} syn-queue ${device.rxQueues > 1 ? 'on' : 'off'} split ${formatSplitPolicy(o.split)} cc ${o.cc} zero-copy ${[o.zeroCopy.send ? 'send' : '', o.zeroCopy.receive ? 'receive' : ''].filter(Boolean).join(',') || 'none'}${o.pcap ? ` pcap ${o.pcap}` : ''}${o.impair ? ` impair rx:${formatImpairment(o.impair.rx)};tx:${formatImpairment(o.impair.tx)} seed ${o.impair.seed}` : ''}${o.services.length ? ` serve ${o.services.map((s) => `${s.name}:${s.port}`).join(',')}` : ''}\n`,
-  );
+  reportDevice(stack, o);
   let stopping = false;
   const stop = (sig: string) => {
     if (stopping) return;
@@ -262,8 +274,13 @@ function up(argv: string[]): void {
       process.exit(0);
     });
   };
+  // Before the line that says it is up: a signal sent as soon as that line is read must find
+  // the handlers (without them, SIGINT's default action ends the process with no counters).
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  process.stdout.write(
+    `tapstack up: ${o.ifname} ${formatCidr(o.address)} mac ${formatMac(stack.iface.mac)} mtu ${o.mtu} offload ${o.offload ? 'on' : 'off'} syn-queue ${device.rxQueues > 1 ? 'on' : 'off'} split ${formatSplitPolicy(o.split)} cc ${o.cc} zero-copy ${[o.zeroCopy.send ? 'send' : '', o.zeroCopy.receive ? 'receive' : ''].filter(Boolean).join(',') || 'none'}${o.pcap ? ` pcap ${o.pcap}` : ''}${o.impair ? ` impair rx:${formatImpairment(o.impair.rx)};tx:${formatImpairment(o.impair.tx)} seed ${o.impair.seed}` : ''}${o.services.length ? ` serve ${o.services.map((s) => `${s.name}:${s.port}`).join(',')}` : ''}\n`,
+  );
 }
 
 /**
@@ -315,6 +332,7 @@ function connect(argv: string[]): void {
     fail(2, `HOST must be an IPv4 address, not ${JSON.stringify(host)}`);
   }
   const stack = openStack(o);
+  reportDevice(stack, o);
   // The kernel side may need a moment to come up (DAD is IPv6-only; ARP answers at once).
   const sock = stack.connect({ host, port, highWaterMark: 256 * 1024 });
   let exitCode = 0;

@@ -2,11 +2,13 @@
 
 export type TapErrorCode =
   | 'ENOTUN' // /dev/net/tun missing (no tun driver, or not mapped into the container)
-  | 'EPERM' // not root, no CAP_NET_ADMIN
-  | 'EBUSY' // the name is taken by a device we may not attach to
+  | 'EPERM' // not root, no CAP_NET_ADMIN, not the TAP's owner
+  | 'EBUSY' // the name is taken by a TAP another process holds
+  | 'ENOTTAP' // the name is taken by a device that is not a TAP
   | 'EINVALNAME' // name empty, too long, or with characters the kernel refuses
   | 'EMTU' // MTU outside 68..65521
   | 'EIOCTL' // another ioctl failure
+  | 'ESINGLEQUEUE' // an existing TAP created without multi_queue: no SYN queue on it
   | 'EBPF' // the steering program was refused (no CAP_BPF, no bpf syscall)
   | 'EIO' // read/write failure on an open device
   | 'ECLOSED'; // use after close

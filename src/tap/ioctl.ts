@@ -14,7 +14,11 @@ export const IFF_TAP = 0x0002;
 export const IFF_NO_PI = 0x1000;
 export const IFF_VNET_HDR = 0x4000;
 export const IFF_MULTI_QUEUE = 0x0100;
-/** TUNSETIFF fails with EBUSY if the device exists: create, never attach. */
+/**
+ * TUNSETIFF fails with EBUSY if the device exists: a TAP tapstack means to create is created,
+ * never one that appeared meanwhile attached to by accident. Existing TAPs are attached to only
+ * after queryLink (link.ts) found them idle (tap-device.ts).
+ */
 export const IFF_TUN_EXCL = 0x8000;
 
 /** TUNSETOFFLOAD bits: what the kernel may hand us (and accepts from us) unfinished. */
@@ -25,11 +29,14 @@ export const TUN_F_TSO_ECN = 0x08;
 
 export const SIOCGIFFLAGS = 0x8913;
 export const SIOCSIFFLAGS = 0x8914;
+export const SIOCGIFADDR = 0x8915;
 export const SIOCSIFADDR = 0x8916;
+export const SIOCGIFNETMASK = 0x891b;
 export const SIOCSIFNETMASK = 0x891c;
 export const SIOCGIFMTU = 0x8921;
 export const SIOCSIFMTU = 0x8922;
 export const SIOCGIFHWADDR = 0x8927;
+export const SIOCGIFTXQLEN = 0x8942;
 export const SIOCSIFTXQLEN = 0x8943;
 
 export const IFF_UP = 0x1;

@@ -11,6 +11,9 @@ export const libc = {
   open: lib.func('int open(const char *path, int flags)') as (path: string, flags: number) => number,
   close: lib.func('int close(int fd)') as (fd: number) => number,
   socket: lib.func('int socket(int domain, int type, int protocol)') as (d: number, t: number, p: number) => number,
+  /** send/recv of whole messages on a datagram socket (rtnetlink requests and replies). */
+  send: lib.func('long send(int fd, const void *buf, size_t len, int flags)') as (fd: number, buf: Uint8Array, len: number, flags: number) => number,
+  recv: lib.func('long recv(int fd, void *buf, size_t len, int flags)') as (fd: number, buf: Uint8Array, len: number, flags: number) => number,
   /** ioctl with a pointer argument (struct ifreq, int *). */
   ioctlPtr: ((f) => (fd: number, req: number, arg: Uint8Array) => f(fd, req, 'void *', arg) as number)(
     lib.func('int ioctl(int fd, unsigned long req, ...)'),
@@ -57,6 +60,11 @@ export const O_NONBLOCK = 0x800;
 export const O_CLOEXEC = 0x80000;
 export const AF_INET = 2;
 export const SOCK_DGRAM = 2;
+export const SOCK_RAW = 3;
+export const SOCK_CLOEXEC = 0x80000;
+export const AF_NETLINK = 16;
+export const NETLINK_ROUTE = 0;
+export const MSG_DONTWAIT = 0x40;
 
 export const EPERM = 1;
 export const ENOENT = 2;
@@ -70,3 +78,33 @@ export const EBUSY = 16;
 export const ENODEV = 19;
 export const EINVAL = 22;
 export const ENOBUFS = 105;
+export const ENOSYS = 38;
+export const EADDRNOTAVAIL = 99;
+
+const ERRNO_NAMES: Record<number, string> = {
+  [EPERM]: 'EPERM',
+  [ENOENT]: 'ENOENT',
+  [EINTR]: 'EINTR',
+  [EIO]: 'EIO',
+  [ENXIO]: 'ENXIO',
+  [EAGAIN]: 'EAGAIN',
+  [ENOMEM]: 'ENOMEM',
+  [EACCES]: 'EACCES',
+  [EBUSY]: 'EBUSY',
+  [ENODEV]: 'ENODEV',
+  [EINVAL]: 'EINVAL',
+  [ENOSYS]: 'ENOSYS',
+  [EADDRNOTAVAIL]: 'EADDRNOTAVAIL',
+  [ENOBUFS]: 'ENOBUFS',
+};
+
+/** The symbolic name of an errno this binding meets (`errno 1` alone makes a reader look it up). */
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES[errno] ?? `errno ${errno}`;
+}
+
+/** `EPERM (errno 1)`: the name to read and the number to search for; `errno 95` for others. */
+export function errnoText(errno: number): string {
+  const name = ERRNO_NAMES[errno];
+  return name ? `${name} (errno ${errno})` : `errno ${errno}`;
+}

@@ -19,7 +19,7 @@
  * fail closed: a frame too short for a load ends the program with 0, the main queue.
  */
 import { TapError } from './errors.js';
-import { libc } from './libc.js';
+import { EPERM, errnoText, libc } from './libc.js';
 
 export const MAIN_QUEUE = 0;
 export const SYN_QUEUE = 1;
@@ -111,8 +111,10 @@ export function steeringQueueOf(frame: Uint8Array): number {
 
 /**
  * Load the steering program; returns its fd (the caller closes it once the TAP holds it).
- * Throws TapError 'EBPF' (with the verifier's log when it has one): no CAP_BPF/CAP_SYS_ADMIN,
- * or a kernel without the bpf syscall.
+ * Throws TapError 'EBPF': EPERM names the capability that is missing, as the kernel does not
+ * (BPF_PROG_LOAD needs CAP_BPF, or CAP_SYS_ADMIN which implies it, unless the sysctl
+ * kernel.unprivileged_bpf_disabled is 0; a container with only CAP_NET_ADMIN gets EPERM);
+ * any other errno comes with the verifier's log when it has one.
  */
 export function loadSteeringProgram(): number {
   const insns = assembleSteeringProgram();
@@ -132,7 +134,14 @@ export function loadSteeringProgram(): number {
     const errno = libc.errno();
     const end = log.indexOf(0);
     const why = new TextDecoder().decode(log.subarray(0, end < 0 ? log.length : end)).trim();
-    throw new TapError('EBPF', `cannot load the TAP steering program (errno ${errno}${why ? `: ${why}` : ''})`, errno);
+    throw steeringLoadError(errno, why);
   }
   return fd;
+}
+
+/** The error of a refused BPF_PROG_LOAD: one line, naming the capability on EPERM. */
+export function steeringLoadError(errno: number, verifierLog = ''): TapError {
+  if (errno === EPERM) return new TapError('EBPF', `loading the eBPF steering program needs CAP_BPF (or CAP_SYS_ADMIN): ${errnoText(errno)}`, errno);
+  const why = verifierLog.split('\n').filter(Boolean).join('; ');
+  return new TapError('EBPF', `cannot load the TAP steering program: ${errnoText(errno)}${why ? `: ${why}` : ''}`, errno);
 }

@@ -8,52 +8,29 @@
  */
 import debugFactory from 'debug';
 import { TapError } from './errors.js';
+import { EACCES, EAGAIN, EBUSY, EINTR, EINVAL, EIO, ENOBUFS, ENODEV, ENOENT, ENXIO, EPERM, errnoName, libc, O_CLOEXEC, O_NONBLOCK, O_RDWR } from './libc.js';
 import {
-  AF_INET,
-  EACCES,
-  EAGAIN,
-  EBUSY,
-  EINTR,
-  EINVAL,
-  EIO,
-  ENOBUFS,
-  ENODEV,
-  ENOENT,
-  ENXIO,
-  EPERM,
-  libc,
-  O_CLOEXEC,
-  O_NONBLOCK,
-  O_RDWR,
-  SOCK_DGRAM,
-} from './libc.js';
-import {
+  IFF_MULTI_QUEUE,
   IFF_NO_PI,
   IFF_TAP,
-  IFF_UP,
+  IFF_TUN_EXCL,
   IFF_VNET_HDR,
-  IFNAMSIZ,
   ifreq,
-  SIOCGIFFLAGS,
-  SIOCSIFADDR,
-  SIOCSIFFLAGS,
-  SIOCSIFMTU,
-  SIOCSIFNETMASK,
-  SIOCSIFTXQLEN,
-  TAP_MAX_MTU,
-  TAP_MIN_MTU,
   TUN_F_CSUM,
   TUN_F_TSO4,
   TUN_F_TSO6,
   TUNSETIFF,
   TUNSETOFFLOAD,
-  TUNSETVNETHDRSZ,
-  IFF_MULTI_QUEUE,
-  IFF_TUN_EXCL,
   TUNSETSTEERINGEBPF,
+  TUNSETVNETHDRSZ,
 } from './ioctl.js';
+import { ensureInterfaceMtu } from './host-side.js';
+import { queryLink, type LinkInfo } from './link.js';
+import { validateIfName, validateMtu } from './names.js';
 import { loadSteeringProgram, MAIN_QUEUE } from './steering.js';
 import type { FrameDevice } from '../../firmware/device.js';
+
+export { validateIfName, validateMtu } from './names.js';
 
 const log = debugFactory('tapstack:tap');
 
@@ -61,43 +38,26 @@ const log = debugFactory('tapstack:tap');
 export const VNET_HDR_LEN = 12;
 
 export interface TapOptions {
-  /** Interface name, 1..15 characters. An existing TAP of that name is attached to. */
+  /**
+   * Interface name, 1..15 characters. If no device has it, a TAP is created (CAP_NET_ADMIN);
+   * an existing TAP that no process holds (one made beforehand with `ip tuntap add`, perhaps
+   * for this user) is attached to instead.
+   */
   name: string;
   /** Prepend a virtio-net header to every frame (IFF_VNET_HDR). Required for offloads. */
   vnetHdr?: boolean;
   /** Let the kernel hand over partial checksums and 64 KiB TSO segments (TUNSETOFFLOAD). */
   offloads?: boolean;
-  /** Set the device MTU (68..65521). */
+  /** The device MTU (68..65521): set if it differs (CAP_NET_ADMIN). */
   mtu?: number;
   /**
    * A second receive queue for connection requests (steering.ts), so that a SYN flood cannot
-   * crowd out established connections in the kernel's queue. Needs CAP_BPF (root).
+   * crowd out established connections in the kernel's queue. Needs CAP_BPF (or CAP_SYS_ADMIN),
+   * and a multi-queue TAP: one tapstack creates is; an existing one must have been created so.
    */
   synQueue?: boolean;
   /** Path of the clone device; tests point it elsewhere. */
   clonePath?: string;
-}
-
-/** Interface names the kernel accepts (net/core/dev.c dev_valid_name). */
-export function validateIfName(name: string): void {
-  if (
-    typeof name !== 'string' ||
-    name.length === 0 ||
-    name.length >= IFNAMSIZ ||
-    name === '.' ||
-    name === '..' ||
-    /[\s/:]/.test(name) ||
-    // eslint-disable-next-line no-control-regex
-    /[^\x21-\x7e]/.test(name)
-  ) {
-    throw new TapError('EINVALNAME', `invalid interface name ${JSON.stringify(name)}: 1-15 printable characters, no '/', ':' or space`);
-  }
-}
-
-export function validateMtu(mtu: number): void {
-  if (!Number.isInteger(mtu) || mtu < TAP_MIN_MTU || mtu > TAP_MAX_MTU) {
-    throw new TapError('EMTU', `MTU ${mtu} out of range: a TAP takes ${TAP_MIN_MTU}..${TAP_MAX_MTU}`);
-  }
 }
 
 export class TapDevice implements FrameDevice {
@@ -105,6 +65,8 @@ export class TapDevice implements FrameDevice {
   readonly offloads: boolean;
   /** Why there is no SYN queue although one was asked for (null: there is, or none was asked). */
   readonly steeringError: TapError | null;
+  /** True when the TAP existed and was attached to, false when this created it. */
+  readonly attached: boolean;
   /** One fd per queue: {@link MAIN_QUEUE}, then {@link SYN_QUEUE} if steering is on. -1: closed. */
   private readonly fds: number[];
   private pollHandles: ReturnType<typeof libc.poll>[] = [];
@@ -112,21 +74,26 @@ export class TapDevice implements FrameDevice {
   private constructor(
     readonly name: string,
     fds: number[],
-    vnetHdr: boolean,
-    offloads: boolean,
-    steeringError: TapError | null,
+    o: { vnetHdr: boolean; offloads: boolean; steeringError: TapError | null; attached: boolean },
   ) {
     this.fds = fds;
-    this.vnetHdrLen = vnetHdr ? VNET_HDR_LEN : 0;
-    this.offloads = offloads;
-    this.steeringError = steeringError;
+    this.vnetHdrLen = o.vnetHdr ? VNET_HDR_LEN : 0;
+    this.offloads = o.offloads;
+    this.steeringError = o.steeringError;
+    this.attached = o.attached;
   }
 
   /**
-   * Create (or attach to) a TAP device in the current network namespace. With `synQueue`, a
-   * second queue takes the connection requests (steering.ts); if that cannot be set up (an
-   * existing single-queue TAP, no permission to load eBPF) the device has one queue and says
-   * why in {@link steeringError}.
+   * Create a TAP device in the current network namespace, or attach to an existing one that no
+   * process holds (see {@link TapOptions.name}). With `synQueue`, a second queue takes the
+   * connection requests (steering.ts); if that cannot be set up (a single-queue TAP, no
+   * permission to load eBPF) the device has one queue and says why in {@link steeringError}.
+   *
+   * Who may do what is the kernel's to decide (tun_set_iff): creating needs CAP_NET_ADMIN;
+   * attaching needs it too unless the TAP's owner or group is the caller's. What this adds is
+   * the rule that keeps two programs off one TAP: a multi-queue TAP takes queues from anyone
+   * allowed, so one with queues attached already belongs to another process and is refused
+   * (EBUSY), as the kernel itself refuses a second fd on a single-queue TAP.
    */
   static open(opts: TapOptions): TapDevice {
     validateIfName(opts.name);
@@ -134,51 +101,58 @@ export class TapDevice implements FrameDevice {
     const offloads = opts.offloads ?? false;
     const vnetHdr = (opts.vnetHdr ?? false) || offloads;
     const path = opts.clonePath ?? '/dev/net/tun';
-    const flags = IFF_TAP | IFF_NO_PI | (vnetHdr ? IFF_VNET_HDR : 0);
+    const existing = queryLink(opts.name);
+    if (existing) checkAttachable(existing);
+    // A TAP we create is multi-queue when a SYN queue is wanted; an existing one is what it is
+    // (TUNSETIFF must repeat its multi_queue flag, or the kernel answers EINVAL).
+    const multiQueue = existing ? existing.tun!.multiQueue : opts.synQueue === true;
+    const flags = IFF_TAP | IFF_NO_PI | (vnetHdr ? IFF_VNET_HDR : 0) | (multiQueue ? IFF_MULTI_QUEUE : 0);
     const fds: number[] = [];
     let steeringError: TapError | null = null;
     try {
-      if (opts.synQueue) {
-        // IFF_TUN_EXCL: only a TAP we create gets a second queue. A multi-queue TAP takes queues
-        // from anyone, so attaching to an existing one could share it with another process.
+      // IFF_TUN_EXCL: a TAP we mean to create is created, never one that appeared since the query.
+      fds.push(attachQueue(path, opts.name, existing ? flags : flags | IFF_TUN_EXCL, existing));
+      if (existing && multiQueue) checkAlone(opts.name, fds.length);
+      if (opts.synQueue && !multiQueue) {
+        steeringError = new TapError('ESINGLEQUEUE', `${opts.name} is a single-queue TAP (create it with multi_queue for a SYN queue)`);
+      } else if (opts.synQueue) {
+        fds.push(attachQueue(path, opts.name, flags, existing));
         try {
-          fds.push(attachQueue(path, opts.name, flags | IFF_MULTI_QUEUE | IFF_TUN_EXCL));
+          attachSteering(fds[0]!);
         } catch (e) {
-          if (!(e instanceof TapError && e.code === 'EBUSY')) throw e;
-          steeringError = new TapError('EBUSY', `${opts.name} exists already: attached with one queue`);
-        }
-        if (fds.length === 1) {
-          fds.push(attachQueue(path, opts.name, flags | IFF_MULTI_QUEUE));
-          try {
-            attachSteering(fds[0]!);
-          } catch (e) {
-            if (!(e instanceof TapError)) throw e;
-            steeringError = e;
-            libc.close(fds.pop()!);
-          }
+          if (!(e instanceof TapError)) throw e;
+          steeringError = e;
+          libc.close(fds.pop()!);
         }
       }
-      if (fds.length === 0) fds.push(attachQueue(path, opts.name, flags));
       // Device-wide settings, through any queue.
       const fd = fds[0]!;
       if (vnetHdr) {
         const sz = new Uint8Array(4);
         new DataView(sz.buffer).setInt32(0, VNET_HDR_LEN, true);
         if (libc.ioctlPtr(fd, TUNSETVNETHDRSZ, sz) < 0)
-          throw new TapError('EIOCTL', `TUNSETVNETHDRSZ failed (errno ${libc.errno()})`, libc.errno());
+          throw new TapError('EIOCTL', `TUNSETVNETHDRSZ failed (${errnoName(libc.errno())})`, libc.errno());
       }
       // TSO needs CSUM; with offloads off, ask for nothing unfinished (value 0).
-      const off = offloads ? TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 : 0;
-      if (vnetHdr && libc.ioctlInt(fd, TUNSETOFFLOAD, off) < 0)
-        throw new TapError('EIOCTL', `TUNSETOFFLOAD failed (errno ${libc.errno()})`, libc.errno());
-      if (opts.mtu !== undefined) setInterfaceMtu(opts.name, opts.mtu);
+      // Offloads are the fd holder's to choose (no capability needed): they are never skipped.
+      if (vnetHdr && libc.ioctlInt(fd, TUNSETOFFLOAD, offloads ? TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 : 0) < 0)
+        throw new TapError('EIOCTL', `TUNSETOFFLOAD failed (${errnoName(libc.errno())})`, libc.errno());
+      if (opts.mtu !== undefined) ensureInterfaceMtu(opts.name, opts.mtu);
     } catch (e) {
       // After a failed ioctl the fds must be closed, or the next TUNSETIFF answers EBUSY.
       for (const fd of fds) libc.close(fd);
       throw e;
     }
-    log('opened %s fds=%o vnet=%d offloads=%s steering=%s', opts.name, fds, vnetHdr ? VNET_HDR_LEN : 0, offloads, steeringError ? steeringError.message : fds.length > 1);
-    return new TapDevice(opts.name, fds, vnetHdr, offloads, steeringError);
+    log(
+      '%s %s fds=%o vnet=%d offloads=%s steering=%s',
+      existing ? 'attached to' : 'created',
+      opts.name,
+      fds,
+      vnetHdr ? VNET_HDR_LEN : 0,
+      offloads,
+      steeringError ? steeringError.message : fds.length > 1,
+    );
+    return new TapDevice(opts.name, fds, { vnetHdr, offloads, steeringError, attached: existing !== null });
   }
 
   get rxQueues(): number {
@@ -246,15 +220,39 @@ export class TapDevice implements FrameDevice {
   }
 }
 
-/** open the clone device and TUNSETIFF: one queue of the TAP `name` (the first creates it). */
-function attachQueue(path: string, name: string, flags: number): number {
+/**
+ * Refuse an existing device that is not an idle TAP, before any fd is attached to it: another
+ * kind of device, a TUN, or a multi-queue TAP with queues attached (another process's).
+ */
+export function checkAttachable(link: LinkInfo): void {
+  if (link.kind !== 'tun' || !link.tun)
+    throw new TapError('ENOTTAP', `device ${link.name} exists and is not a TAP (${link.kind ?? 'a device with no kind'}): choose another name`);
+  if (link.tun.type !== 'tap') throw new TapError('ENOTTAP', `device ${link.name} is a TUN device, not a TAP: create it with 'ip tuntap add dev ${link.name} mode tap'`);
+  if (link.tun.attachedQueues) throw new TapError('EBUSY', `device ${link.name} is busy: another process holds it (${link.tun.attachedQueues} queue${link.tun.attachedQueues === 1 ? '' : 's'} attached)`);
+}
+
+/**
+ * After attaching `ours` queues to an existing multi-queue TAP: no other process attached one
+ * since {@link checkAttachable} looked (the kernel does not stop it; this notices it).
+ */
+function checkAlone(name: string, ours: number): void {
+  const queues = queryLink(name)?.tun?.attachedQueues ?? ours;
+  if (queues > ours) throw new TapError('EBUSY', `device ${name} is busy: another process attached to it at the same time`);
+}
+
+/**
+ * open the clone device and TUNSETIFF: one queue of the TAP `name` (the first creates it unless
+ * `existing` says what is there already, which names the owner when the kernel refuses).
+ */
+function attachQueue(path: string, name: string, flags: number, existing: LinkInfo | null): number {
   const fd = libc.open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     const errno = libc.errno();
     if (errno === ENOENT || errno === ENODEV || errno === ENXIO)
       throw new TapError('ENOTUN', `${path} is missing: load the tun driver or pass --device /dev/net/tun to the container`, errno);
-    if (errno === EACCES || errno === EPERM) throw new TapError('EPERM', `no permission to open ${path}: run as root or with CAP_NET_ADMIN`, errno);
-    throw new TapError('EIOCTL', `open ${path} failed (errno ${errno})`, errno);
+    // File permissions, not a capability: udev gives /dev/net/tun mode 0666; without udev it is 0600.
+    if (errno === EACCES || errno === EPERM) throw new TapError('EPERM', `no permission to open ${path}: it must be readable and writable by this user (mode 0666), or run as root`, errno);
+    throw new TapError('EIOCTL', `open ${path} failed (${errnoName(errno)})`, errno);
   }
   const ifr = ifreq(name);
   ifr[16] = flags & 0xff;
@@ -262,10 +260,15 @@ function attachQueue(path: string, name: string, flags: number): number {
   if (libc.ioctlPtr(fd, TUNSETIFF, ifr) < 0) {
     const errno = libc.errno();
     libc.close(fd);
-    if (errno === EPERM || errno === EACCES) throw new TapError('EPERM', `no permission to create TAP ${name}: run as root or with CAP_NET_ADMIN`, errno);
+    if (errno === EPERM || errno === EACCES) {
+      if (!existing)
+        throw new TapError('EPERM', `no permission to create TAP ${name}: run as root or with CAP_NET_ADMIN, or have it created for this user (ip tuntap add dev ${name} mode tap user USER)`, errno);
+      const owners = [existing.tun?.owner != null ? `user ${existing.tun.owner}` : '', existing.tun?.group != null ? `group ${existing.tun.group}` : ''].filter(Boolean).join(' and ');
+      throw new TapError('EPERM', `no permission to attach to TAP ${name}${owners ? `: it belongs to ${owners}` : ''}; run as its owner, or with CAP_NET_ADMIN`, errno);
+    }
     if (errno === EBUSY) throw new TapError('EBUSY', `device ${name} is busy: another process holds it`, errno);
     if (errno === EINVAL) throw new TapError('EBUSY', `device ${name} exists and is busy or not a TAP with these flags`, errno);
-    throw new TapError('EIOCTL', `TUNSETIFF ${name} failed (errno ${errno})`, errno);
+    throw new TapError('EIOCTL', `TUNSETIFF ${name} failed (${errnoName(errno)})`, errno);
   }
   return fd;
 }
@@ -277,93 +280,8 @@ function attachSteering(fd: number): void {
     const arg = new Uint8Array(4);
     new DataView(arg.buffer).setInt32(0, prog, true);
     if (libc.ioctlPtr(fd, TUNSETSTEERINGEBPF, arg) < 0)
-      throw new TapError('EBPF', `TUNSETSTEERINGEBPF failed (errno ${libc.errno()})`, libc.errno());
+      throw new TapError('EBPF', `TUNSETSTEERINGEBPF failed (${errnoName(libc.errno())})`, libc.errno());
   } finally {
     libc.close(prog);
   }
-}
-
-/** Run `fn` with an AF_INET datagram socket: the handle that interface ioctls go through. */
-function withInetSocket<T>(fn: (sock: number) => T): T {
-  const sock = libc.socket(AF_INET, SOCK_DGRAM, 0);
-  if (sock < 0) throw new TapError('EIOCTL', `socket(AF_INET) failed (errno ${libc.errno()})`, libc.errno());
-  try {
-    return fn(sock);
-  } finally {
-    libc.close(sock);
-  }
-}
-
-function ifIoctl(sock: number, req: number, ifr: Uint8Array, what: string): void {
-  if (libc.ioctlPtr(sock, req, ifr) < 0) {
-    const errno = libc.errno();
-    if (errno === EPERM || errno === EACCES) throw new TapError('EPERM', `${what}: not permitted (need CAP_NET_ADMIN)`, errno);
-    if (errno === EINVAL && req === SIOCSIFMTU) throw new TapError('EMTU', `${what}: the kernel refused the MTU`, errno);
-    throw new TapError('EIOCTL', `${what} failed (errno ${errno})`, errno);
-  }
-}
-
-/** SIOCSIFMTU: the kernel side's MTU of the TAP (and so the largest frame it sends us without TSO). */
-export function setInterfaceMtu(name: string, mtu: number): void {
-  validateIfName(name);
-  validateMtu(mtu);
-  withInetSocket((sock) => {
-    const ifr = ifreq(name);
-    new DataView(ifr.buffer).setInt32(16, mtu, true);
-    ifIoctl(sock, SIOCSIFMTU, ifr, `set MTU ${mtu} on ${name}`);
-  });
-}
-
-/**
- * Give the kernel's side of the TAP an IPv4 address and bring the link up, as
- * `ip addr add A/P dev N && ip link set N up` would (SIOCSIFADDR, SIOCSIFNETMASK, SIOCSIFFLAGS).
- * `address` is a host-order 32-bit number.
- */
-export function configureHostSide(name: string, address: number, prefixLength: number): void {
-  validateIfName(name);
-  withInetSocket((sock) => {
-    const sockaddr = (ifr: Uint8Array, a: number) => {
-      ifr[16] = AF_INET; // sa_family, little endian
-      ifr[17] = 0;
-      ifr[20] = a >>> 24;
-      ifr[21] = (a >>> 16) & 0xff;
-      ifr[22] = (a >>> 8) & 0xff;
-      ifr[23] = a & 0xff;
-    };
-    let ifr = ifreq(name);
-    sockaddr(ifr, address >>> 0);
-    ifIoctl(sock, SIOCSIFADDR, ifr, `set address on ${name}`);
-    ifr = ifreq(name);
-    sockaddr(ifr, prefixLength === 0 ? 0 : (0xffffffff << (32 - prefixLength)) >>> 0);
-    ifIoctl(sock, SIOCSIFNETMASK, ifr, `set netmask on ${name}`);
-    setLinkUp(name, sock);
-  });
-}
-
-/**
- * SIOCSIFTXQLEN: the kernel's queue towards us (a TAP's transmit queue is what we read). The
- * default of 1000 frames overflows in bursts at MTU 1500 without offloads, and every frame it
- * drops is a retransmission.
- */
-export function setTxQueueLength(name: string, frames: number): void {
-  validateIfName(name);
-  withInetSocket((sock) => {
-    const ifr = ifreq(name);
-    new DataView(ifr.buffer).setInt32(16, frames, true);
-    ifIoctl(sock, SIOCSIFTXQLEN, ifr, `set txqueuelen of ${name}`);
-  });
-}
-
-/** SIOCGIFFLAGS then SIOCSIFFLAGS | IFF_UP. */
-export function setLinkUp(name: string, sock?: number): void {
-  const run = (s: number) => {
-    const ifr = ifreq(name);
-    ifIoctl(s, SIOCGIFFLAGS, ifr, `get flags of ${name}`);
-    const flags = ifr[16]! | (ifr[17]! << 8) | IFF_UP;
-    ifr[16] = flags & 0xff;
-    ifr[17] = (flags >> 8) & 0xff;
-    ifIoctl(s, SIOCSIFFLAGS, ifr, `bring ${name} up`);
-  };
-  if (sock !== undefined) run(sock);
-  else withInetSocket(run);
 }

@@ -209,6 +209,11 @@ export interface UpOptions {
   extra?: string[];
   /** Run as another user (uid:gid) through setpriv. */
   asUser?: { uid: number; gid: number };
+  /**
+   * Words run before `node` (after asUser's setpriv, if any), e.g. `setpriv --bounding-set ...`:
+   * each must exec the next, so the PID stays tapstack's.
+   */
+  wrap?: string[];
 }
 
 export interface Stopped {
@@ -268,7 +273,7 @@ export class Tapstack {
    */
   static spawn(o: UpOptions): Tapstack {
     const cmd = ['node', CLI, ...Tapstack.args(o)];
-    const prefix = o.asUser ? ['setpriv', `--reuid=${o.asUser.uid}`, `--regid=${o.asUser.gid}`, '--clear-groups'] : [];
+    const prefix = [...(o.asUser ? ['setpriv', `--reuid=${o.asUser.uid}`, `--regid=${o.asUser.gid}`, '--clear-groups'] : []), ...(o.wrap ?? [])];
     const child = spawn('ip', ['netns', 'exec', o.ns, ...prefix, ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
     return new Tapstack(child, o);
   }
