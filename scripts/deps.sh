@@ -1,4 +1,4 @@
-# Sourced by scripts/test and scripts/demo: install what a fresh Debian machine lacks.
+# Sourced by scripts/test, scripts/demo and scripts/container-test (and the Containerfile): install what a fresh Debian machine lacks.
 # Needs root. Debian packages of the peers and validators, then the npm dependencies.
 
 TAPSTACK_DEB_PACKAGES=(iproute2 iputils-ping tshark python3-scapy procps util-linux socat curl wget netcat-openbsd apache2-utils hping3 nmap iperf3 time)
@@ -15,8 +15,14 @@ tapstack_require_root() {
 }
 
 tapstack_install_deb() {
+  tapstack_apt_install "${TAPSTACK_DEB_PACKAGES[@]}"
+}
+
+# tapstack_apt_install PKG...: install those of the Debian packages that are missing (apt-get
+# update only when the install fails, so a machine with fresh lists needs no round trip).
+tapstack_apt_install() {
   local missing=()
-  for p in "${TAPSTACK_DEB_PACKAGES[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
   done
   if ((${#missing[@]})); then
