@@ -487,7 +487,7 @@ export class TcpConnection implements Scheduled {
       case 'FIN-WAIT-1':
         if (finAcked) {
           this.state = 'FIN-WAIT-2';
-          if (this.orphaned) this.timers.closeAt = now + this.host.config.finWait2TimeoutMs;
+          if (this.orphaned) this.timers.finWait2(now);
         }
         break;
       case 'CLOSING':

@@ -15,7 +15,7 @@ import { synTimeout } from './handshake.js';
 
 export class ConnectionTimers {
   /** The end of TIME-WAIT, or of FIN-WAIT-2 for an orphan (clock ms; Infinity when off). */
-  closeAt = Infinity;
+  private closeAt = Infinity;
   private keepaliveAt = Infinity;
   private keepaliveEnabled = false;
   private keepaliveIdle: number;
@@ -48,6 +48,15 @@ export class ConnectionTimers {
   /** TIME-WAIT (re)starts its 2 MSL wait. */
   timeWait(now: number): void {
     this.closeAt = now + 2 * this.c.host.config.mslMs;
+    this.c.scheduleTimers();
+  }
+
+  /**
+   * An orphan (the application closed without waiting) reached FIN-WAIT-2: it waits for the
+   * peer's FIN only so long (Linux's tcp_fin_timeout), then ends with ETIMEDOUT.
+   */
+  finWait2(now: number): void {
+    this.closeAt = now + this.c.host.config.finWait2TimeoutMs;
     this.c.scheduleTimers();
   }
 

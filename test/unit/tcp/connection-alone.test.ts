@@ -89,9 +89,9 @@ describe('a connection against a fake host', () => {
     // The SYN's round trip took no time: the RTO is its lower bound (RFC 6298 2.4).
     const rto = conn.snd.rtoAt - host.clock.nowMs();
     expect(rto).toBe(host.config.rtoMinMs);
-    host.tick(conn, rto - 1);
+    host.tick(rto - 1);
     expect(host.take()).toEqual([]);
-    host.tick(conn, 1);
+    host.tick(1);
     const again = host.take();
     expect(again.map((s) => [s.seq, s.payload.length])).toEqual([[snd, 500]]);
     expect(host.stats.timeouts).toBe(1);
@@ -114,10 +114,26 @@ describe('a connection against a fake host', () => {
     expect(user.ended).toBe(true);
     expect(user.closed).toBeNull();
     expect(host.take().map((s) => [s.flags, s.ack])).toEqual([[ACK, rcv + 1]]);
-    host.tick(conn, 1999);
+    host.tick(1999);
     expect(conn.state).toBe('TIME-WAIT');
-    host.tick(conn, 1);
+    host.tick(1);
     expect(conn.state).toBe('CLOSED');
+    expect(host.removed).toEqual([conn]);
+  });
+
+  it('ends an orphan in FIN-WAIT-2 after the FIN-WAIT-2 timeout, with ETIMEDOUT', () => {
+    const { host, conn, user, snd, rcv } = open({ finWait2TimeoutMs: 5000 });
+    conn.orphaned = true;
+    conn.close();
+    host.flush();
+    host.take();
+    conn.segmentArrives(segment({ seq: rcv, ack: seqAdd(snd, 1), flags: ACK }));
+    expect(conn.state).toBe('FIN-WAIT-2');
+    host.tick(4999);
+    expect(conn.state).toBe('FIN-WAIT-2');
+    host.tick(1);
+    expect(conn.state).toBe('CLOSED');
+    expect(user.closed?.code).toBe('ETIMEDOUT');
     expect(host.removed).toEqual([conn]);
   });
 

@@ -12,6 +12,7 @@ import { DEFAULT_TCP_CONFIG, type TcpConfig } from '../../../src/tcp/config.js';
 import { TcpConnection, type SegmentIn, type TcpHost, type TcpStats, type TcpUser } from '../../../src/tcp/connection.js';
 import type { TcpError } from '../../../src/tcp/errors.js';
 import { emptyTcpStats } from '../../../src/tcp/tcp-layer.js';
+import { TimerQueue } from '../../../src/tcp/timer-queue.js';
 import { parseTcpOptions, TcpOptions, TcpSegment, type TcpOptionsToEmit } from '../../../src/wire/tcp.js';
 import type { Out } from './peer.js';
 
@@ -119,6 +120,8 @@ export class FakeHost implements TcpHost {
   removed: TcpConnection[] = [];
   isn = 0x1000_0000;
   private readonly dirty = new Set<TcpConnection>();
+  /** The layer's timer queue: a deadline the connection did not schedule never fires. */
+  private readonly timers = new TimerQueue();
 
   constructor(config: Partial<TcpConfig> = {}, mtu = 1500) {
     this.config = { ...DEFAULT_TCP_CONFIG, ...config };
@@ -133,7 +136,9 @@ export class FakeHost implements TcpHost {
     return new TcpConnection(this, REMOTE, remotePort, localPort);
   }
 
-  schedule(): void {}
+  schedule(c: TcpConnection): void {
+    this.timers.schedule(c);
+  }
   markDirty(c: TcpConnection): void {
     this.dirty.add(c);
   }
@@ -167,10 +172,10 @@ export class FakeHost implements TcpHost {
     }
   }
 
-  /** Run the connection's timers at the current time. */
-  tick(c: TcpConnection, ms: number): void {
+  /** Let `ms` pass, run the timers that are due (as scheduled), then the batch's flush. */
+  tick(ms: number): void {
     this.clock.advance(ms);
-    if (c.nextDeadline() <= this.clock.nowMs()) c.onTimer(this.clock.nowMs());
+    this.timers.run(this.clock.nowMs());
     this.flush();
   }
 
