@@ -164,8 +164,11 @@ function pagedSource(stack: Stack, s: Socket): void {
       const pages = stack.pages.alloc(64);
       if (pages.length === 0) break;
       for (const p of pages) {
+        // One native copy of the precomputed pattern per page (a loop over every byte here
+        // capped the service near 300 MB/s: it measured the loop, not the stack).
         const b = p.buffer;
-        for (let i = 0; i < b.length; i++) b[i] = (offset + i) % PATTERN_PERIOD;
+        const at = offset % PATTERN_PERIOD;
+        b.set(PATTERN.subarray(at, at + b.length));
         p.length = b.length;
         offset += b.length;
       }
