@@ -291,10 +291,17 @@ async function sendPages(stack: Stack, sock: Socket): Promise<void> {
   const MAX_IN_FLIGHT = 2048;
   const input = new PageInput(0, stack.pages, stack.nic.arena.base);
   let inFlight = 0;
+  let refused = false;
   let wake: (() => void) | null = null;
+  const wakeUp = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
   try {
     for (;;) {
-      while (inFlight >= MAX_IN_FLIGHT) await new Promise<void>((r) => (wake = r));
+      while (inFlight >= MAX_IN_FLIGHT && !refused) await new Promise<void>((r) => (wake = r));
+      if (refused) return;
       const pages = await input.read();
       if (pages.length === 0) break;
       if (sock.destroyed) {
@@ -306,11 +313,16 @@ async function sendPages(stack: Stack, sock: Socket): Promise<void> {
         (c) => {
           inFlight -= pages.length;
           stack.pages.free(c.pages.filter((p) => p.id >= 0));
-          const w = wake;
-          wake = null;
-          w?.();
+          wakeUp();
         },
-        () => {},
+        // Refused (the socket ended or went away): the pages were not taken. The loop must not
+        // wait for completions that will not come.
+        () => {
+          inFlight -= pages.length;
+          stack.pages.free(pages);
+          refused = true;
+          wakeUp();
+        },
       );
     }
     sock.end();
