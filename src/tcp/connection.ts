@@ -607,11 +607,6 @@ export class TcpConnection implements Scheduled {
     }
   }
 
-  /** Payload per segment now (see TcpSender.effectiveMss). */
-  effectiveMss(): number {
-    return this.snd.effectiveMss();
-  }
-
   /** One segment of ours: `len` bytes of the send queue from `seq`, with `flags` (output.ts). */
   sendSegment(seq: number, len: number, flags: number): void {
     sendConnectionSegment(this, seq, len, flags);
