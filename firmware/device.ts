@@ -16,6 +16,15 @@ export interface FrameDevice {
   readv(iov: bigint, iovcnt: number, queue?: number): number;
   /** One frame from the iovecs; its length, -1 when the device's queue is full, -2 when its link is down. */
   writev(iov: bigint, iovcnt: number): number;
+  /**
+   * Optional: many frames in one call into the kernel (the TAP over io_uring). `descs[0..count)`
+   * name descriptors; descriptor d's frame is the iovec array at `iovAddr[d]` of `iovCnt[d]`
+   * entries, and `results[d]` receives what {@link writev} would have returned for it. Plain
+   * arrays, not the ring, so a device need not know the firmware's descriptor layout. Layers
+   * between the NIC and the wire (src/phy/) leave it out, so every frame still passes them one
+   * by one.
+   */
+  writeBatch?(iovAddr: readonly bigint[], iovCnt: Int32Array, descs: Int32Array, count: number, results: Int32Array): void;
   /** Call `cb` whenever frames may be ready on any queue (level-triggered: the caller drains to -1). */
   onReadable(cb: () => void): void;
   close(): void;

@@ -38,6 +38,9 @@ export interface FirmwareStats {
   txQueueFull: number;
   /** Frames dropped because the kernel's side of the link was down. */
   txLinkDown: number;
+  /** Flushes written in one call of the device (io_uring), and the frames they carried. */
+  txBatches: number;
+  txBatchFrames: number;
 }
 
 export function emptyFirmwareStats(): FirmwareStats {
@@ -57,6 +60,8 @@ export function emptyFirmwareStats(): FirmwareStats {
     rxTruncated: 0,
     txQueueFull: 0,
     txLinkDown: 0,
+    txBatches: 0,
+    txBatchFrames: 0,
   };
 }
 

@@ -9,7 +9,7 @@ import { Interface, type InterfaceOptions } from './iface/interface.js';
 import { Nic, type NicStats } from './nic/nic.js';
 import { PcapWriter } from './pcap/writer.js';
 import type { FrameDevice } from '../firmware/device.js';
-import { TapDevice } from './tap/tap-device.js';
+import { TapDevice, type IoMode, type IoPath } from './tap/tap-device.js';
 import { ensureHostSide, ensureInterfaceMtu, ensureTxQueueLength, type SkippedSetting } from './tap/host-side.js';
 import type { SplitPolicySpec } from '../firmware/split-policy.js';
 import { noImpairment, type ImpairmentSpec } from '../firmware/impairments.js';
@@ -51,6 +51,12 @@ export interface StackOptions {
    * the steering program the TAP has one queue and says why (`TapDevice.steeringError`).
    */
   synQueue?: boolean;
+  /**
+   * How frames cross into the kernel (default `auto`): `uring` transmits in batches through
+   * io_uring, `syscalls` one writev per frame, `auto` the ring where the kernel allows it. With
+   * `pcap` or `impair` every frame passes those layers one by one, so the calls are used.
+   */
+  io?: IoMode;
   split?: SplitPolicySpec;
   pcap?: string;
   pcapSnaplen?: number;
@@ -137,7 +143,8 @@ export class Stack {
     const skipped: SkippedSetting[] = [];
     if (!device) {
       if (!opts.ifname) throw new TypeError('Stack.open needs ifname or device');
-      device = TapDevice.open({ name: opts.ifname, offloads: opts.offload ?? false, vnetHdr: true, mtu, synQueue: opts.synQueue ?? true });
+      const phyLayers = opts.pcap !== undefined || opts.impair !== undefined;
+      device = TapDevice.open({ name: opts.ifname, offloads: opts.offload ?? false, vnetHdr: true, mtu, synQueue: opts.synQueue ?? true, io: phyLayers ? 'syscalls' : (opts.io ?? 'auto') });
     }
     let wire = device;
     let nic: Nic | null = null;
@@ -184,6 +191,14 @@ export class Stack {
    */
   get skipped(): readonly SkippedSetting[] {
     return this.skippedSettings;
+  }
+
+  /**
+   * The I/O path frames take: `uring-tx` when the NIC's device writes batches (the TAP with its
+   * ring, no layers over it), else `syscalls`.
+   */
+  get io(): IoPath {
+    return this.nic.device.writeBatch ? 'uring-tx' : 'syscalls';
   }
 
   /** Arm the timer for the next deadline of the interface or TCP (only if it moved earlier). */

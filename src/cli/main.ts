@@ -4,7 +4,7 @@
  *
  *   tapstack up --ifname tap0 --address 198.18.0.2/24 [--host-address 198.18.0.1/24]
  *               [--mtu 1500] [--offload on|off] [--split fixed:66|fixed:N|none|adaptive]
- *               [--pcap FILE] [--snaplen N]
+ *               [--pcap FILE] [--snaplen N] [--io uring|syscalls|auto]
  *
  * Bad options get one line on stderr and exit code 2; a failure to start gets one line and 1.
  */
@@ -48,6 +48,13 @@ Options of 'up':
   --syn-queue on|off     A receive queue of its own for TCP connection requests (a
                          multi-queue TAP with an eBPF steering program), so that a SYN
                          flood cannot crowd out established connections (default on).
+  --io uring|syscalls|auto
+                         How frames cross into the kernel: uring writes each batch of
+                         frames with one io_uring_enter (fails to start without
+                         io_uring), syscalls one writev per frame, auto (default) the
+                         ring where the kernel allows it. Receive is by readv either way;
+                         with --pcap or --impair frames go one by one. The first line
+                         names the path: io uring-tx or io syscalls.
   --split POLICY         Header split of the software NIC: fixed:66 (default; Ethernet +
                          IPv4 + TCP + timestamps), fixed:N (14..256), none, or adaptive.
   --serve LIST           Start services on tapstack: http:PORT (Node's http on tapstack
@@ -89,6 +96,7 @@ const parseArgsTyped = (args: string[], allowPositionals: boolean) =>
       mtu: { type: 'string' },
       offload: { type: 'string' },
       'syn-queue': { type: 'string' },
+      io: { type: 'string' },
       split: { type: 'string' },
       pcap: { type: 'string' },
       snaplen: { type: 'string' },
@@ -143,6 +151,8 @@ function parseUp(argv: string[], positionals = false) {
   if (off !== 'on' && off !== 'off') throw new UsageError(`--offload takes on or off, not ${JSON.stringify(off)}`);
   const synQueue = v['syn-queue'] ?? 'on';
   if (synQueue !== 'on' && synQueue !== 'off') throw new UsageError(`--syn-queue takes on or off, not ${JSON.stringify(synQueue)}`);
+  const io = v.io ?? 'auto';
+  if (io !== 'uring' && io !== 'syscalls' && io !== 'auto') throw new UsageError(`--io takes uring, syscalls or auto, not ${JSON.stringify(io)}`);
   let split;
   try {
     split = parseSplitPolicy(v.split ?? 'fixed:66');
@@ -189,7 +199,7 @@ function parseUp(argv: string[], positionals = false) {
   if (zcParts.some((p) => p !== 'send' && p !== 'receive') || (zc !== 'none' && zcParts.length === 0))
     throw new UsageError(`--zero-copy takes send,receive, send, receive or none, not ${JSON.stringify(zc)}`);
   const zeroCopy = { send: zcParts.includes('send'), receive: zcParts.includes('receive') };
-  return { ifname: v.ifname, address, hostAddress, gateway, mtu, offload: off === 'on', synQueue: synQueue === 'on', split, pcap: v.pcap, snaplen, services, tcpRetries, zeroCopy, impair, cc: cc as 'cubic' | 'newreno', positionals: parsed.positionals };
+  return { ifname: v.ifname, address, hostAddress, gateway, mtu, offload: off === 'on', synQueue: synQueue === 'on', io: io as 'uring' | 'syscalls' | 'auto', split, pcap: v.pcap, snaplen, services, tcpRetries, zeroCopy, impair, cc: cc as 'cubic' | 'newreno', positionals: parsed.positionals };
 }
 
 function cidr(opt: string, text: string) {
@@ -212,6 +222,7 @@ function openStack(o: UpOptions): Stack {
       mtu: o.mtu,
       offload: o.offload,
       synQueue: o.synQueue,
+      io: o.io,
       split: o.split,
       ...(o.pcap ? { pcap: o.pcap } : {}),
       ...(o.snaplen ? { pcapSnaplen: o.snaplen } : {}),
@@ -250,6 +261,7 @@ function printCounters(stack: Stack, counters: Counters | null): void {
 function reportDevice(stack: Stack, o: UpOptions): void {
   const device = innermost(stack.nic.device);
   if (device instanceof TapDevice && device.steeringError) process.stderr.write(`tapstack: no SYN queue: ${device.steeringError.message}\n`);
+  if (device instanceof TapDevice && device.uringError) process.stderr.write(`tapstack: no io_uring, one writev per frame: ${device.uringError.message}\n`);
   if (stack.skipped.length > 0) process.stderr.write(`tapstack: ${formatSkipped(o.ifname, stack.skipped)}\n`);
 }
 
@@ -279,7 +291,7 @@ function up(argv: string[]): void {
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.stdout.write(
-    `tapstack up: ${o.ifname} ${formatCidr(o.address)} mac ${formatMac(stack.iface.mac)} mtu ${o.mtu} offload ${o.offload ? 'on' : 'off'} syn-queue ${device.rxQueues > 1 ? 'on' : 'off'} split ${formatSplitPolicy(o.split)} cc ${o.cc} zero-copy ${[o.zeroCopy.send ? 'send' : '', o.zeroCopy.receive ? 'receive' : ''].filter(Boolean).join(',') || 'none'}${o.pcap ? ` pcap ${o.pcap}` : ''}${o.impair ? ` impair rx:${formatImpairment(o.impair.rx)};tx:${formatImpairment(o.impair.tx)} seed ${o.impair.seed}` : ''}${o.services.length ? ` serve ${o.services.map((s) => `${s.name}:${s.port}`).join(',')}` : ''}\n`,
+    `tapstack up: ${o.ifname} ${formatCidr(o.address)} mac ${formatMac(stack.iface.mac)} mtu ${o.mtu} offload ${o.offload ? 'on' : 'off'} syn-queue ${device.rxQueues > 1 ? 'on' : 'off'} io ${stack.io} split ${formatSplitPolicy(o.split)} cc ${o.cc} zero-copy ${[o.zeroCopy.send ? 'send' : '', o.zeroCopy.receive ? 'receive' : ''].filter(Boolean).join(',') || 'none'}${o.pcap ? ` pcap ${o.pcap}` : ''}${o.impair ? ` impair rx:${formatImpairment(o.impair.rx)};tx:${formatImpairment(o.impair.tx)} seed ${o.impair.seed}` : ''}${o.services.length ? ` serve ${o.services.map((s) => `${s.name}:${s.port}`).join(',')}` : ''}\n`,
   );
 }
 

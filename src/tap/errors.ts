@@ -10,6 +10,7 @@ export type TapErrorCode =
   | 'EIOCTL' // another ioctl failure
   | 'ESINGLEQUEUE' // an existing TAP created without multi_queue: no SYN queue on it
   | 'EBPF' // the steering program was refused (no CAP_BPF, no bpf syscall)
+  | 'EURING' // io_uring refused (not built in, disabled by sysctl or seccomp): writev is used
   | 'EIO' // read/write failure on an open device
   | 'ECLOSED'; // use after close
 

@@ -1,7 +1,7 @@
 export type { FrameDevice } from '../../firmware/device.js';
 export * from './errors.js';
 export { TapDevice, VNET_HDR_LEN, validateIfName, validateMtu } from './tap-device.js';
-export type { TapOptions } from './tap-device.js';
+export type { TapOptions, IoMode, IoPath } from './tap-device.js';
 export {
   setInterfaceMtu,
   configureHostSide,

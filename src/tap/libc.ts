@@ -40,6 +40,29 @@ export const libc = {
   bpf: ((f) => (cmd: number, attr: Uint8Array, size: number): number => Number(f(SYS_BPF, 'int', cmd, 'void *', attr, 'unsigned int', size)))(
     lib.func('long syscall(long n, ...)'),
   ),
+  /**
+   * io_uring's three calls through syscall(2) (glibc has no wrappers), each with a fixed,
+   * non-variadic prototype: koffi then marshals plain numbers with no (type, value) pairs to parse
+   * per call, which matters for `enter`, called once per transmit batch. glibc's syscall() is an
+   * assembly stub that only moves its integer arguments into the syscall registers, so calling it
+   * through a fixed prototype passes them the same way on x86-64 and arm64 (an ABI assumption,
+   * checked at every setup by the call itself: a wrong prototype fails io_uring_setup). The
+   * numbers 425-427 are the same on every architecture (the unified table since Linux 5.1).
+   */
+  uringSetup: ((f) => (entries: number, params: Uint8Array): number => Number(f(SYS_IO_URING_SETUP, entries, params)))(
+    lib.func('long syscall(long nr, uint32_t entries, void *params)'),
+  ),
+  uringEnter: ((f) => (fd: number, toSubmit: number, minComplete: number, flags: number): number => Number(f(SYS_IO_URING_ENTER, fd, toSubmit, minComplete, flags, null, 0)))(
+    lib.func('long syscall(long nr, int fd, uint32_t to_submit, uint32_t min_complete, uint32_t flags, void *arg, size_t argsz)'),
+  ),
+  uringRegister: ((f) => (fd: number, opcode: number, arg: Uint8Array, nrArgs: number): number => Number(f(SYS_IO_URING_REGISTER, fd, opcode, arg, nrArgs)))(
+    lib.func('long syscall(long nr, int fd, uint32_t opcode, void *arg, uint32_t nr_args)'),
+  ),
+  /** mmap(2) of an fd (the io_uring rings); the arena's own mapping is src/mem's. */
+  mmap: lib.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)') as (addr: null, len: number, prot: number, flags: number, fd: number, off: number) => bigint,
+  munmap: lib.func('int munmap(void *addr, size_t len)') as (addr: bigint, len: number) => number,
+  /** An ArrayBuffer over unmanaged memory, without copy. */
+  view: (ptr: bigint, len: number): ArrayBuffer => koffi.view(ptr, len),
   /** The address of a buffer of ours, for structs that hold pointers (union bpf_attr). */
   address: (b: Uint8Array): bigint => koffi.address(b),
   errno: (): number => koffi.errno(),
@@ -50,6 +73,11 @@ export const libc = {
   poll: (fd: number, cb: (status: number, ev: { readable: boolean; disconnect: boolean }) => void) =>
     koffi.node.poll(fd, { readable: true }, cb as unknown as (ev: unknown) => void),
 };
+
+/** __NR_io_uring_setup/enter/register (include/uapi/asm-generic/unistd.h, arch/x86/entry/syscalls/syscall_64.tbl). */
+const SYS_IO_URING_SETUP = 425;
+const SYS_IO_URING_ENTER = 426;
+const SYS_IO_URING_REGISTER = 427;
 
 /** __NR_bpf: 321 on x86_64, 280 on arm64 (asm-generic). */
 const SYS_BPF = process.arch === 'arm64' ? 280 : 321;
@@ -65,6 +93,13 @@ export const SOCK_CLOEXEC = 0x80000;
 export const AF_NETLINK = 16;
 export const NETLINK_ROUTE = 0;
 export const MSG_DONTWAIT = 0x40;
+// <sys/mman.h>
+export const PROT_READ = 0x1;
+export const PROT_WRITE = 0x2;
+export const MAP_SHARED = 0x01;
+/** Fault the ring pages in at mmap, not on the first batch. */
+export const MAP_POPULATE = 0x8000;
+export const MAP_FAILED = 0xffffffffffffffffn;
 
 export const EPERM = 1;
 export const ENOENT = 2;
