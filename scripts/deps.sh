@@ -41,10 +41,23 @@ tapstack_apt_install() {
   fi
 }
 
+# The lock file's digest, kept in node_modules by the last `npm ci`: whether the installed tree
+# is the locked one. (Modification times say nothing in a fresh clone or an image layer: a
+# clone's lock file is newer than an image's cached node_modules, which offline cannot be
+# installed again.)
+tapstack_lock_digest() {
+  sha256sum package-lock.json | cut -d' ' -f1
+}
+
+tapstack_npm_ci() {
+  echo "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+  tapstack_lock_digest >node_modules/.tapstack-lock-digest
+}
+
 tapstack_install_npm() {
-  if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
-    echo "installing npm dependencies (npm ci)"
-    npm ci --no-audit --no-fund --loglevel=error
+  if [[ ! -f node_modules/.tapstack-lock-digest || $(<node_modules/.tapstack-lock-digest) != "$(tapstack_lock_digest)" ]]; then
+    tapstack_npm_ci
   fi
   echo "building (tsc)"
   npm run --silent build
