@@ -1,6 +1,7 @@
 /**
  * The libc calls the memory layer needs, through koffi (prebuilt FFI, no compiler): mmap(2) for
- * the arena, and a view over the memory it maps (the TAP binding loads its own).
+ * the arena and the io_uring rings (src/tap/uring.ts maps those through it), and a view over
+ * the memory it maps. The TAP binding loads its own libc for the rest.
  * Pointers are BigInt addresses (koffi 3).
  */
 import koffi from 'koffi';
@@ -25,8 +26,11 @@ export const libc = {
 // <sys/mman.h> (x86_64 / generic Linux values)
 export const PROT_READ = 0x1;
 export const PROT_WRITE = 0x2;
+export const MAP_SHARED = 0x01;
 export const MAP_PRIVATE = 0x02;
 export const MAP_ANONYMOUS = 0x20;
 /** Do not reserve swap: a large pool costs only the pages it touches. */
 export const MAP_NORESERVE = 0x4000;
+/** Fault the pages in at mmap, not on first use (the io_uring rings: not on the first batch). */
+export const MAP_POPULATE = 0x8000;
 export const MAP_FAILED = 0xffffffffffffffffn;

@@ -58,9 +58,6 @@ export const libc = {
   uringRegister: ((f) => (fd: number, opcode: number, arg: Uint8Array, nrArgs: number): number => Number(f(SYS_IO_URING_REGISTER, fd, opcode, arg, nrArgs)))(
     lib.func('long syscall(long nr, int fd, uint32_t opcode, void *arg, uint32_t nr_args)'),
   ),
-  /** mmap(2) of an fd (the io_uring rings); the arena's own mapping is src/mem's. */
-  mmap: lib.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)') as (addr: null, len: number, prot: number, flags: number, fd: number, off: number) => bigint,
-  munmap: lib.func('int munmap(void *addr, size_t len)') as (addr: bigint, len: number) => number,
   /** An ArrayBuffer over unmanaged memory, without copy. */
   view: (ptr: bigint, len: number): ArrayBuffer => koffi.view(ptr, len),
   /** The address of a buffer of ours, for structs that hold pointers (union bpf_attr). */
@@ -93,13 +90,6 @@ export const SOCK_CLOEXEC = 0x80000;
 export const AF_NETLINK = 16;
 export const NETLINK_ROUTE = 0;
 export const MSG_DONTWAIT = 0x40;
-// <sys/mman.h>
-export const PROT_READ = 0x1;
-export const PROT_WRITE = 0x2;
-export const MAP_SHARED = 0x01;
-/** Fault the ring pages in at mmap, not on the first batch. */
-export const MAP_POPULATE = 0x8000;
-export const MAP_FAILED = 0xffffffffffffffffn;
 
 export const EPERM = 1;
 export const ENOENT = 2;

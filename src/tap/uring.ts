@@ -12,7 +12,8 @@
  * nothing until the next enter), registered buffers (READV_FIXED would pin the whole arena).
  */
 import { TapError } from './errors.js';
-import { EINVAL, errnoText, libc, MAP_FAILED, MAP_POPULATE, MAP_SHARED, PROT_READ, PROT_WRITE } from './libc.js';
+import { libc as mman, MAP_FAILED, MAP_POPULATE, MAP_SHARED, PROT_READ, PROT_WRITE } from '../mem/libc.js';
+import { EINVAL, errnoText, libc } from './libc.js';
 import { CQE_SIZE, SQE_SIZE, UringQueues, type RingLayout } from './uring-queues.js';
 
 // include/uapi/linux/io_uring.h
@@ -116,7 +117,7 @@ export class Uring {
       const fixed = libc.uringRegister(fd, IORING_REGISTER_FILES, files, 1) >= 0;
       return new Uring(fd, queues, maps, fixed);
     } catch (e) {
-      for (const m of maps) libc.munmap(m.addr, m.len);
+      for (const m of maps) mman.munmap(m.addr, m.len);
       libc.close(fd);
       throw e;
     }
@@ -124,14 +125,14 @@ export class Uring {
 
   close(): void {
     if (this.fd < 0) return;
-    for (const m of this.maps) libc.munmap(m.addr, m.len);
+    for (const m of this.maps) mman.munmap(m.addr, m.len);
     libc.close(this.fd);
     this.fd = -1;
   }
 }
 
 function map(fd: number, len: number, offset: number): bigint {
-  const addr = libc.mmap(null, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, offset);
+  const addr = mman.mmap(null, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, offset);
   if (addr === MAP_FAILED || addr === 0n || addr === null) throw new TapError('EURING', `mmap of the io_uring failed (${errnoText(libc.errno())})`, libc.errno());
   return addr;
 }
