@@ -55,7 +55,7 @@ export const libc = {
   uringEnter: ((f) => (fd: number, toSubmit: number, minComplete: number, flags: number): number => Number(f(SYS_IO_URING_ENTER, fd, toSubmit, minComplete, flags, null, 0)))(
     lib.func('long syscall(long nr, int fd, uint32_t to_submit, uint32_t min_complete, uint32_t flags, void *arg, size_t argsz)'),
   ),
-  uringRegister: ((f) => (fd: number, opcode: number, arg: Uint8Array, nrArgs: number): number => Number(f(SYS_IO_URING_REGISTER, fd, opcode, arg, nrArgs)))(
+  uringRegister: ((f) => (fd: number, opcode: number, arg: Uint8Array | null, nrArgs: number): number => Number(f(SYS_IO_URING_REGISTER, fd, opcode, arg, nrArgs)))(
     lib.func('long syscall(long nr, int fd, uint32_t opcode, void *arg, uint32_t nr_args)'),
   ),
   /** An ArrayBuffer over unmanaged memory, without copy. */

@@ -30,8 +30,9 @@ const IORING_FEAT_NODROP = 1 << 1;
 /** mmap offsets of the rings and of the SQE array. */
 const IORING_OFF_SQ_RING = 0;
 const IORING_OFF_SQES = 0x10000000;
-/** io_uring_register opcode: IORING_REGISTER_FILES. */
+/** io_uring_register opcodes: IORING_REGISTER_FILES, IORING_UNREGISTER_FILES. */
 const IORING_REGISTER_FILES = 2;
+const IORING_UNREGISTER_FILES = 3;
 
 /** sizeof(struct io_uring_params), and the offsets of its fields used here. */
 const PARAMS_SIZE = 120;
@@ -123,8 +124,15 @@ export class Uring {
     }
   }
 
+  /**
+   * The registered TAP fd is let go first, synchronously: the ring itself is torn down by a
+   * kernel worker after its fd is closed, and until then its file table keeps the TAP's queue
+   * attached (`numqueues 1`), so a tapstack started again at once, or the administrator's
+   * `ip tuntap del`, would find the device busy.
+   */
   close(): void {
     if (this.fd < 0) return;
+    if (this.fixedFile) libc.uringRegister(this.fd, IORING_UNREGISTER_FILES, null, 0);
     for (const m of this.maps) mman.munmap(m.addr, m.len);
     libc.close(this.fd);
     this.fd = -1;

@@ -2,12 +2,14 @@
  * The two transmit paths, `--io uring` (batches of WRITEV through io_uring) and `--io syscalls`
  * (one writev per frame), each through tapstack's echo server: 8 MiB of random bytes from the
  * kernel (socat) come back intact (sha256), the first line names the path, and the counters say
- * whether frames went in batches.
+ * whether frames went in batches. And on a TAP created beforehand, the ring lets go of the TAP
+ * when tapstack exits: the device is idle at once (a ring's own teardown is deferred in the
+ * kernel, and its registered files with it), so tapstack can attach again straight away.
  *
  * Namespace tapstack-it-uring-<pid>; subnet 198.18.253.0/24. Times are logged, never asserted.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { counter, nsSpawnHashed, requireBuilt, scratchDir, subnet, useTapstack, writeRandomFile, type HashedProcess } from './helpers.js';
+import { counter, nsRun, nsSpawnHashed, requireBuilt, runOk, scratchDir, subnet, useTapstack, writeRandomFile, type HashedProcess } from './helpers.js';
 
 const MiB = 1024 * 1024;
 const BYTES = 8 * MiB;
@@ -60,4 +62,16 @@ describe('tapstack up --io uring and --io syscalls: echo of 8 MiB', () => {
       }
     }, 180_000);
   }
+
+  it('--io uring on a TAP created beforehand: idle again as soon as tapstack has exited, five times over', async () => {
+    await runOk('ip', ['netns', 'exec', ns, 'ip', 'tuntap', 'add', 'dev', 'tapq', 'mode', 'tap', 'vnet_hdr', 'multi_queue']);
+    for (let i = 0; i < 5; i++) {
+      const t = await start({ net, ifname: 'tapq', offload: 'on', mtu: 1500, extra: ['--io', 'uring'] });
+      expect(t.upLine).toMatch(/ io uring-tx /);
+      const stopped = await t.stop(30_000);
+      expect(stopped.code).toBe(0);
+      const link = await nsRun(ns, 'ip', ['-d', 'link', 'show', 'tapq']);
+      expect(link.stdout).toMatch(/ numqueues 0 /);
+    }
+  }, 120_000);
 });
