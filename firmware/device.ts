@@ -25,6 +25,14 @@ export interface FrameDevice {
    * by one.
    */
   writeBatch?(iovAddr: readonly bigint[], iovCnt: Int32Array, descs: Int32Array, count: number, results: Int32Array): void;
+  /**
+   * Optional, beside {@link writeBatch}: up to `count` frames of receive queue `queue` in one
+   * call, one into each descriptor `descs[k]` in that order (iovecs as for writeBatch);
+   * `results[d]` receives what {@link readv} would have returned for it. A descriptor whose read
+   * found the queue empty (-1) may be followed by filled ones: a frame that arrived during the
+   * call. The caller keeps the frames in order and closes the gaps.
+   */
+  readBatch?(iovAddr: readonly bigint[], iovCnt: Int32Array, descs: Int32Array, count: number, results: Int32Array, queue: number): void;
   /** Call `cb` whenever frames may be ready on any queue (level-triggered: the caller drains to -1). */
   onReadable(cb: () => void): void;
   close(): void;

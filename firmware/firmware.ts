@@ -41,6 +41,14 @@ export interface FirmwareStats {
   /** Flushes written in one call of the device (io_uring), and the frames they carried. */
   txBatches: number;
   txBatchFrames: number;
+  /** Receive rounds read in one call of the device (io_uring), and the frames they brought. */
+  rxBatches: number;
+  rxBatchFrames: number;
+  /**
+   * Frames of a batch that came after a read that found the queue empty (they arrived while
+   * the batch ran): moved up to close the gap, so the completed descriptors stay contiguous.
+   */
+  rxBatchGaps: number;
 }
 
 export function emptyFirmwareStats(): FirmwareStats {
@@ -62,6 +70,9 @@ export function emptyFirmwareStats(): FirmwareStats {
     txLinkDown: 0,
     txBatches: 0,
     txBatchFrames: 0,
+    rxBatches: 0,
+    rxBatchFrames: 0,
+    rxBatchGaps: 0,
   };
 }
 

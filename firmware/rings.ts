@@ -58,6 +58,8 @@ export class RxRing {
   readonly vnetHdrLen: number;
   /** Arena offset of each descriptor's vnet slot; its header buffer follows at +vnetHdrLen. */
   readonly slotOff: Int32Array;
+  /** Each descriptor's header buffer (SPLIT_MAX bytes at {@link headerOff}), as a view. */
+  readonly header: Uint8Array[];
   /** Each descriptor's iovec array, as a Uint32Array view and as an address for readv. */
   readonly iov: Uint32Array[];
   readonly iovAddr: bigint[];
@@ -86,10 +88,12 @@ export class RxRing {
     const slotSize = Math.ceil((VNET_SLOT + SPLIT_MAX) / 64) * 64;
     const iovBytes = (2 + this.maxPages) * IOVEC_SIZE;
     this.slotOff = new Int32Array(n);
+    this.header = new Array<Uint8Array>(n);
     this.iov = new Array<Uint32Array>(n);
     this.iovAddr = new Array<bigint>(n);
     for (let d = 0; d < n; d++) {
-      this.slotOff[d] = arena.carve(slotSize, 64);
+      const slot = (this.slotOff[d] = arena.carve(slotSize, 64));
+      this.header[d] = arena.bytes.subarray(slot + this.vnetHdrLen, slot + this.vnetHdrLen + SPLIT_MAX);
       const io = arena.carve(iovBytes, 64);
       this.iov[d] = new Uint32Array(arena.bytes.buffer, arena.bytes.byteOffset + io, iovBytes / 4);
       this.iovAddr[d] = arena.address(io);
@@ -111,6 +115,35 @@ export class RxRing {
   headerOff(d: number): number {
     return this.slotOff[d]! + this.vnetHdrLen;
   }
+
+  /**
+   * Exchange what the host posted in descriptors `a` and `b`: buffers, pages, split and iovecs
+   * move together, so each descriptor still describes memory it owns. The receive engine uses
+   * it to bring a frame that landed after an empty read forward (see FrameDevice.readBatch).
+   */
+  swapPosted(a: number, b: number): void {
+    swap(this.slotOff, a, b);
+    const header = this.header[a]!;
+    this.header[a] = this.header[b]!;
+    this.header[b] = header;
+    swap(this.split, a, b);
+    swap(this.pageCount, a, b);
+    swap(this.iovCnt, a, b);
+    const iov = this.iov[a]!;
+    this.iov[a] = this.iov[b]!;
+    this.iov[b] = iov;
+    const addr = this.iovAddr[a]!;
+    this.iovAddr[a] = this.iovAddr[b]!;
+    this.iovAddr[b] = addr;
+    const P = this.maxPages;
+    for (let k = 0; k < P; k++) swap(this.pages, a * P + k, b * P + k);
+  }
+}
+
+function swap(t: Int32Array, i: number, j: number): void {
+  const x = t[i]!;
+  t[i] = t[j]!;
+  t[j] = x;
 }
 
 export interface TxRingLayout {

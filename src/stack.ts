@@ -194,11 +194,11 @@ export class Stack {
   }
 
   /**
-   * The I/O path frames take: `uring-tx` when the NIC's device writes batches (the TAP with its
-   * ring, no layers over it), else `syscalls`.
+   * The I/O path frames take: `uring` when the NIC's device reads and writes batches (the TAP
+   * with its ring, no layers over it), else `syscalls`.
    */
   get io(): IoPath {
-    return this.nic.device.writeBatch ? 'uring-tx' : 'syscalls';
+    return this.nic.device.readBatch && this.nic.device.writeBatch ? 'uring' : 'syscalls';
   }
 
   /** Arm the timer for the next deadline of the interface or TCP (only if it moved earlier). */

@@ -49,12 +49,12 @@ Options of 'up':
                          multi-queue TAP with an eBPF steering program), so that a SYN
                          flood cannot crowd out established connections (default on).
   --io uring|syscalls|auto
-                         How frames cross into the kernel: uring writes each batch of
-                         frames with one io_uring_enter (fails to start without
-                         io_uring), syscalls one writev per frame, auto (default) the
-                         ring where the kernel allows it. Receive is by readv either way;
-                         with --pcap or --impair frames go one by one. The first line
-                         names the path: io uring-tx or io syscalls.
+                         How frames cross into the kernel: uring reads and writes
+                         batches of frames with one io_uring_enter each (fails to
+                         start without io_uring), syscalls one readv or writev per
+                         frame, auto (default) the ring where the kernel allows it.
+                         With --pcap or --impair frames go one by one. The first line
+                         names the path: io uring or io syscalls.
   --split POLICY         Header split of the software NIC: fixed:66 (default; Ethernet +
                          IPv4 + TCP + timestamps), fixed:N (14..256), none, or adaptive.
   --serve LIST           Start services on tapstack: http:PORT (Node's http on tapstack

@@ -3,8 +3,9 @@
  * scratch), posts receive descriptors with pages from the pool, asks the firmware to service
  * the rings, hands completed frames to the stack, and gathers the stack's transmit frames.
  *
- * One wake-up drains every ready frame (budgeted rounds, as NAPI does), then writes every frame
- * the stack queued meanwhile: receive and transmit are batched per wake-up.
+ * One wake-up drains the ready frames (budgeted rounds, as NAPI does, up to a limit per
+ * wake-up), then writes every frame the stack queued meanwhile: receive and transmit are
+ * batched per wake-up.
  */
 import debugFactory from 'debug';
 import { Arena, PAGE_SIZE } from '../mem/arena.js';
@@ -35,6 +36,14 @@ export const MAX_GSO_FRAME = 65535 + 14;
 const TX_MAX_PARTS = 20;
 /** Receive rounds per wake-up are this many descriptors each. */
 const RX_BUDGET = 64;
+/**
+ * Frames of the main queue delivered per wake-up at most: then the transmit frames are written
+ * (the ACKs that open the sender's window among them) and the event loop runs timers and the
+ * application before the next wake-up, which comes at once while the queue stays readable
+ * (uv_poll is level-triggered). Draining to empty under a steady stream starves the rest of
+ * the loop (docs/ARCHITECTURE.md, the receive ring).
+ */
+const RX_WAKEUP_LIMIT = 256;
 /**
  * Frames taken from the connection-request queue per wake-up (steering.ts), after the main
  * queue is empty. One round: under a flood the event loop comes back at once (the queue stays
@@ -134,6 +143,9 @@ export class Nic {
   private readonly frame: RxFrame;
   private handler: RxHandler | null = null;
   private rxHead = 0;
+  /** Frames the last wake-up read from the main queue and from the SYN queue: how much to ask for first. */
+  private rxMainHint = 0;
+  private rxSynHint = 0;
   private txHead = 0;
   private txPending = 0;
   private readonly bounceOff: number;
@@ -232,31 +244,53 @@ export class Nic {
   }
 
   /**
-   * Drain every ready frame of the main queue, then up to {@link SYN_BUDGET} of the
-   * connection-request queue (if the device has one), deliver each, then write what the stack
-   * queued.
+   * Drain the ready frames of the main queue (up to {@link RX_WAKEUP_LIMIT}), then up to
+   * {@link SYN_BUDGET} of the connection-request queue (if the device has one), deliver each,
+   * then write what the stack queued.
    */
   poll(): number {
     if (this.closed || !this.handler) return 0;
     this.counters.wakeups++;
     const budget = Math.min(RX_BUDGET, this.rx.size);
     let total = 0;
-    for (;;) {
-      const n = this.receive(budget, MAIN_QUEUE);
+    let first = this.rxMainHint;
+    while (total < RX_WAKEUP_LIMIT) {
+      const ask = Math.min(budget, RX_WAKEUP_LIMIT - total);
+      const n = this.receive(ask, MAIN_QUEUE, first);
       total += n;
-      if (n < budget || this.closed) break;
+      if (n < ask || this.closed) break;
+      first = ask;
     }
-    if (this.device.rxQueues > 1 && !this.closed) total += this.receive(Math.min(SYN_BUDGET, this.rx.size), SYN_QUEUE);
+    this.rxMainHint = total;
+    if (this.device.rxQueues > 1 && !this.closed) {
+      const n = this.receive(Math.min(SYN_BUDGET, this.rx.size), SYN_QUEUE, this.rxSynHint);
+      this.rxSynHint = n;
+      total += n;
+    }
     if (this.closed) return total;
     this.handler.afterReceive?.();
     this.flush();
     return total;
   }
 
-  /** One round: up to `budget` frames of `queue` into the ring, delivered, descriptors reposted. */
-  private receive(budget: number, queue: number): number {
+  /**
+   * One round: up to `budget` frames of `queue` into the ring, delivered, descriptors reposted.
+   * The firmware is asked in reads that start at one more than `expected` (what the last
+   * wake-up found, so that one read finds it all and the queue empty) and double while they
+   * come back full: a read of the device in batches then asks for about what is there, not for
+   * the whole budget each wake-up (each read of an empty queue costs), and a quiet queue costs
+   * one small read.
+   */
+  private receive(budget: number, queue: number, expected: number): number {
     const size = this.rx.size;
-    const n = this.firmware.rxService(this.rxHead, budget, queue);
+    let n = 0;
+    let ask = Math.min(budget, expected + 1);
+    for (;;) {
+      const got = this.firmware.rxService((this.rxHead + n) % size, ask, queue);
+      n += got;
+      if (got < ask || n === budget) break;
+      ask = Math.min(budget - n, 2 * ask);
+    }
     if (queue === SYN_QUEUE) {
       // Known before the SYNs are delivered, so the TCP layer answers this round accordingly.
       this.synQueueBacklogged = n === budget;

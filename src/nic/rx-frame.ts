@@ -34,7 +34,6 @@ export class RxFrame {
    */
   emptySlots: number;
 
-  private readonly headerViews: Uint8Array[];
   private readonly scratch: Uint8Array;
 
   constructor(
@@ -44,11 +43,6 @@ export class RxFrame {
     scratchOffset: number,
     scratchLength: number,
   ) {
-    this.headerViews = [];
-    for (let d = 0; d < ring.size; d++) {
-      const off = ring.headerOff(d);
-      this.headerViews.push(arena.bytes.subarray(off, off + 256));
-    }
     this.scratch = arena.bytes.subarray(scratchOffset, scratchOffset + scratchLength);
     let empty = 0;
     for (let i = 0; i < ring.pages.length; i++) if (ring.pages[i]! < 0) empty++;
@@ -92,7 +86,7 @@ export class RxFrame {
 
   /** The header buffer (the first `min(length, split)` bytes of the frame); full 256-byte view. */
   header(): Uint8Array {
-    return this.headerViews[this.d]!;
+    return this.ring.header[this.d]!;
   }
 
   /** Bytes of the frame that went to pages. */
@@ -149,10 +143,10 @@ export class RxFrame {
    */
   contiguous(): Uint8Array {
     const len = this.length;
-    if (len <= this.split) return this.headerViews[this.d]!.subarray(0, len);
+    if (len <= this.split) return this.ring.header[this.d]!.subarray(0, len);
     if (this.split === 0 && len <= PAGE_SIZE) return this.pool.view(this.pageId(0)).subarray(0, len);
     const out = this.scratch;
-    out.set(this.headerViews[this.d]!.subarray(0, this.split), 0);
+    out.set(this.ring.header[this.d]!.subarray(0, this.split), 0);
     let pos = this.split;
     for (let k = 0; pos < len; k++) {
       const n = Math.min(PAGE_SIZE, len - pos);
@@ -169,7 +163,7 @@ export class RxFrame {
    * (the split hit, or headers shorter than the split), else a copy into a small scratch.
    */
   headers(n: number): Uint8Array {
-    if (n <= this.split) return this.headerViews[this.d]!;
+    if (n <= this.split) return this.ring.header[this.d]!;
     if (this.split === 0 && n <= PAGE_SIZE) return this.pool.view(this.pageId(0));
     this.copyOut(0, n, this.headerScratch, 0);
     return this.headerScratch;
@@ -182,7 +176,7 @@ export class RxFrame {
     const end = from + len;
     if (pos < split) {
       const n = Math.min(end, split) - pos;
-      const h = this.headerViews[this.d]!;
+      const h = this.ring.header[this.d]!;
       dst.set(h.subarray(pos, pos + n), dstOff);
       dstOff += n;
       pos += n;
@@ -203,7 +197,7 @@ export class RxFrame {
   parts(into: Uint8Array[]): Uint8Array[] {
     into.length = 0;
     const len = this.length;
-    if (this.split > 0) into.push(this.headerViews[this.d]!.subarray(0, Math.min(len, this.split)));
+    if (this.split > 0) into.push(this.ring.header[this.d]!.subarray(0, Math.min(len, this.split)));
     for (let k = 0, pos = this.split; pos < len; k++) {
       const n = Math.min(PAGE_SIZE, len - pos);
       into.push(this.pool.view(this.pageId(k)).subarray(0, n));

@@ -1,10 +1,11 @@
 /**
  * A Linux TAP device opened through /dev/net/tun (Documentation/networking/tuntap.rst).
  *
- * The fd is non-blocking; readiness comes from uv_poll (koffi.node.poll), so the event loop is
- * never blocked and no threadpool call is made per frame: one wake-up, then a drain loop of
- * `readv` until EAGAIN. Frames are read and written with scatter/gather iovecs laid out by the
- * NIC driver in unmanaged memory, so this class never touches payload bytes.
+ * The fds are non-blocking; readiness comes from uv_poll (koffi.node.poll), so the event loop
+ * is never blocked and no threadpool call is made per frame: one wake-up, then the NIC drains
+ * what is ready, by a `readv` per frame or, with the io_uring, by batches of READV in one
+ * io_uring_enter each (uring.ts). Frames are read and written with scatter/gather iovecs laid
+ * out by the NIC driver in unmanaged memory, so this class never touches payload bytes.
  */
 import debugFactory from 'debug';
 import { TapError } from './errors.js';
@@ -39,20 +40,21 @@ const log = debugFactory('tapstack:tap');
 export const VNET_HDR_LEN = 12;
 
 /**
- * SQEs of the transmit ring: a flush of more frames is submitted in rounds of this many. The
- * prototype measured 16-256 per io_uring_enter all near the best rate, so larger buys little.
+ * SQEs of the ring: a flush or a receive round of more frames is submitted in rounds of this
+ * many. The prototype measured 16-256 per io_uring_enter all near the best rate, so larger buys
+ * little.
  */
 const URING_ENTRIES = 256;
 
 /**
- * How frames cross into the kernel: `uring` transmits batches through io_uring (and fails to
- * open without it), `syscalls` one readv/writev per frame, `auto` the ring when the kernel
- * allows it, else the calls.
+ * How frames cross into the kernel: `uring` receives and transmits batches through io_uring
+ * (and fails to open without it), `syscalls` one readv/writev per frame, `auto` the ring when
+ * the kernel allows it, else the calls.
  */
 export type IoMode = 'auto' | 'uring' | 'syscalls';
 
-/** The path chosen at open, as `tapstack up` names it: receive is by readv in both. */
-export type IoPath = 'uring-tx' | 'syscalls';
+/** The path chosen at open, as `tapstack up` names it. */
+export type IoPath = 'uring' | 'syscalls';
 
 export interface TapOptions {
   /**
@@ -95,6 +97,8 @@ export class TapDevice implements FrameDevice {
    * is, so the firmware's feature test is the choice made at open.
    */
   readonly writeBatch?: (iovAddr: readonly bigint[], iovCnt: Int32Array, descs: Int32Array, count: number, results: Int32Array) => void;
+  /** Many frames of one queue in one io_uring_enter (see FrameDevice.readBatch); with the ring only. */
+  readonly readBatch?: (iovAddr: readonly bigint[], iovCnt: Int32Array, descs: Int32Array, count: number, results: Int32Array, queue: number) => void;
   private uring: Uring | null;
   /** One fd per queue: {@link MAIN_QUEUE}, then {@link SYN_QUEUE} if steering is on. -1: closed. */
   private readonly fds: number[];
@@ -108,19 +112,21 @@ export class TapDevice implements FrameDevice {
     this.fds = fds;
     this.uring = o.uring;
     this.uringError = o.uringError;
-    this.io = o.uring ? 'uring-tx' : 'syscalls';
+    this.io = o.uring ? 'uring' : 'syscalls';
     if (o.uring) {
       const queues = o.uring.queues;
-      const fd = o.uring.fixedFile ? 0 : fds[0]!;
       const fixed = o.uring.fixedFile;
+      // Queue q is registered file q; without registration the SQEs name the fds themselves.
+      const file = (q: number) => (fixed ? q : (fds[q] ?? -1));
       this.writeBatch = (iovAddr, iovCnt, descs, count, results) => {
         if (this.closed) throw new TapError('ECLOSED', `TAP ${this.name} is closed`);
-        queues.writev(fd, fixed, iovAddr, iovCnt, descs, count, results);
-        for (let k = 0; k < count; k++) {
-          const d = descs[k]!;
-          const r = results[d]!;
-          if (r < 0) results[d] = writeFailure(this.name, -r);
-        }
+        queues.writev(file(MAIN_QUEUE), fixed, iovAddr, iovCnt, descs, count, results);
+        asCallResults(this.name, descs, count, results, writeFailure);
+      };
+      this.readBatch = (iovAddr, iovCnt, descs, count, results, queue) => {
+        if (this.closed) throw new TapError('ECLOSED', `TAP ${this.name} is closed`);
+        queues.readv(file(queue), fixed, iovAddr, iovCnt, descs, count, results);
+        asCallResults(this.name, descs, count, results, readFailure);
       };
     }
     this.vnetHdrLen = o.vnetHdr ? VNET_HDR_LEN : 0;
@@ -186,7 +192,7 @@ export class TapDevice implements FrameDevice {
       if (vnetHdr && libc.ioctlInt(fd, TUNSETOFFLOAD, offloads ? TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 : 0) < 0)
         throw new TapError('EIOCTL', `TUNSETOFFLOAD failed (${errnoName(libc.errno())})`, libc.errno());
       if (opts.mtu !== undefined) ensureInterfaceMtu(opts.name, opts.mtu);
-      ({ uring, uringError } = openUring(opts.io ?? 'auto', fds[0]!));
+      ({ uring, uringError } = openUring(opts.io ?? 'auto', fds));
     } catch (e) {
       // After a failed ioctl the fds must be closed, or the next TUNSETIFF answers EBUSY.
       for (const fd of fds) libc.close(fd);
@@ -200,7 +206,7 @@ export class TapDevice implements FrameDevice {
       vnetHdr ? VNET_HDR_LEN : 0,
       offloads,
       steeringError ? steeringError.message : fds.length > 1,
-      uring ? 'uring-tx' : `syscalls${uringError ? ` (${uringError.message})` : ''}`,
+      uring ? 'uring' : `syscalls${uringError ? ` (${uringError.message})` : ''}`,
     );
     return new TapDevice(opts.name, fds, { vnetHdr, offloads, steeringError, attached: existing !== null, uring, uringError });
   }
@@ -223,10 +229,8 @@ export class TapDevice implements FrameDevice {
     const fd = this.fds[queue] ?? -1;
     const n = libc.readv(fd, iov, iovcnt);
     if (n >= 0) return n;
-    const errno = libc.errno();
-    if (errno === EAGAIN || errno === EINTR) return -1;
     if (fd < 0) throw new TapError('ECLOSED', `TAP ${this.name} is closed`);
-    throw new TapError('EIO', `readv on ${this.name} failed (errno ${errno})`, errno);
+    return readFailure(this.name, libc.errno());
   }
 
   /**
@@ -267,6 +271,24 @@ export class TapDevice implements FrameDevice {
   }
 }
 
+/** A batch's CQE results (-errno) in the form readv/writev give them, by `failure`. */
+function asCallResults(name: string, descs: Int32Array, count: number, results: Int32Array, failure: (name: string, errno: number) => number): void {
+  for (let k = 0; k < count; k++) {
+    const d = descs[k]!;
+    const r = results[d]!;
+    if (r < 0) results[d] = failure(name, -r);
+  }
+}
+
+/**
+ * What a failed read of a frame means, the same for readv and an io_uring READV: -1 when the
+ * queue is empty now (EAGAIN; EINTR, try at the next wake-up); anything else is a failure.
+ */
+function readFailure(name: string, errno: number): number {
+  if (errno === EAGAIN || errno === EINTR) return -1;
+  throw new TapError('EIO', `readv on ${name} failed (errno ${errno})`, errno);
+}
+
 /**
  * What a failed write of a frame means, the same for writev and an io_uring WRITEV (its CQE
  * carries -errno): -1 when the device cannot take it now (EAGAIN/ENOBUFS: the kernel's queue is
@@ -282,14 +304,14 @@ function writeFailure(name: string, errno: number): number {
 }
 
 /**
- * The transmit ring for `mode`, decided once at open: with `auto` a refusal (ENOSYS where
+ * The ring for `mode`, decided once at open: with `auto` a refusal (ENOSYS where
  * io_uring is not built in, EPERM under a seccomp filter such as Docker's default or with
  * kernel.io_uring_disabled) is kept as the reason the calls are used; with `uring` it fails the open.
  */
-function openUring(mode: IoMode, fd: number): { uring: Uring | null; uringError: TapError | null } {
+function openUring(mode: IoMode, fds: readonly number[]): { uring: Uring | null; uringError: TapError | null } {
   if (mode === 'syscalls') return { uring: null, uringError: null };
   try {
-    return { uring: Uring.open(URING_ENTRIES, fd), uringError: null };
+    return { uring: Uring.open(URING_ENTRIES, fds), uringError: null };
   } catch (e) {
     if (mode === 'uring' || !(e instanceof TapError)) throw e;
     return { uring: null, uringError: e };

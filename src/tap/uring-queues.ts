@@ -21,16 +21,18 @@ export const SQE_SIZE = 64;
 export const CQE_SIZE = 16;
 
 // include/uapi/linux/io_uring.h
-/** enum io_uring_op: IORING_OP_WRITEV. */
+/** enum io_uring_op: IORING_OP_READV, IORING_OP_WRITEV. */
+export const IORING_OP_READV = 1;
 export const IORING_OP_WRITEV = 2;
 /** IOSQE_FIXED_FILE_BIT: `fd` is an index into the files registered with IORING_REGISTER_FILES. */
 export const IOSQE_FIXED_FILE = 1 << 0;
 /** io_uring_enter flag: wait for `min_complete` completions. */
 export const IORING_ENTER_GETEVENTS = 1 << 0;
 /**
- * RWF_NOWAIT (include/uapi/linux/fs.h), in `sqe.rw_flags`: a write the TAP cannot take now
- * completes at once with -EAGAIN instead of being parked on the TAP's wait queue; a batch then
- * always completes within its own io_uring_enter, as a non-blocking writev returns at once.
+ * RWF_NOWAIT (include/uapi/linux/fs.h), in `sqe.rw_flags`: a write the TAP cannot take now, or
+ * a read of an empty queue, completes at once with -EAGAIN instead of being parked on the TAP's
+ * wait queue (io_uring would otherwise arm a poll and finish it later); a batch then always
+ * completes within its own io_uring_enter, as a non-blocking readv or writev returns at once.
  */
 export const RWF_NOWAIT = 0x8;
 
@@ -98,23 +100,39 @@ export class UringQueues {
    * descriptors. `fd` is the file (a registered index when `fixed`).
    */
   writev(fd: number, fixed: boolean, iovAddr: readonly bigint[], iovCnt: Int32Array, descs: Int32Array, count: number, results: Int32Array): void {
+    this.batch(IORING_OP_WRITEV, fd, fixed, iovAddr, iovCnt, descs, count, results);
+  }
+
+  /**
+   * One IORING_OP_READV per listed descriptor, as {@link writev}: the kernel fills descriptor
+   * d's iovecs (header split kept: each READV scatters one frame over its own descriptor's
+   * buffers) and `results[d]` is the frame's length, or -EAGAIN when the queue was empty by the
+   * time that READV ran. The READVs run in submission order, so the frames come in the order
+   * the queue held them, but a frame that arrives during the batch can fill a later descriptor
+   * after an earlier one found the queue empty: the caller closes such gaps.
+   */
+  readv(fd: number, fixed: boolean, iovAddr: readonly bigint[], iovCnt: Int32Array, descs: Int32Array, count: number, results: Int32Array): void {
+    this.batch(IORING_OP_READV, fd, fixed, iovAddr, iovCnt, descs, count, results);
+  }
+
+  private batch(op: number, fd: number, fixed: boolean, iovAddr: readonly bigint[], iovCnt: Int32Array, descs: Int32Array, count: number, results: Int32Array): void {
     let k = 0;
     while (k < count) {
       const n = Math.min(count - k, this.sqEntries);
       for (let j = 0; j < n; j++, k++) {
         const d = descs[k]!;
-        this.queueWritev(fd, fixed, iovAddr[d]!, iovCnt[d]!, d);
+        this.queueRw(op, fd, fixed, iovAddr[d]!, iovCnt[d]!, d);
       }
       this.submitAndWait(n, results);
     }
   }
 
   /** Fill the next SQE (the caller keeps the queue from overfilling: at most sqEntries per round). */
-  private queueWritev(fd: number, fixed: boolean, addr: bigint, len: number, userData: number): void {
+  private queueRw(op: number, fd: number, fixed: boolean, addr: bigint, len: number, userData: number): void {
     const slot = this.sqTail & this.sqMask;
     const w = slot * (SQE_SIZE / 4);
     const q = this.sqe32;
-    q[w] = IORING_OP_WRITEV | ((fixed ? IOSQE_FIXED_FILE : 0) << 8); // opcode, flags, ioprio 0
+    q[w] = op | ((fixed ? IOSQE_FIXED_FILE : 0) << 8); // opcode, flags, ioprio 0
     q[w + 1] = fd;
     q[w + 2] = 0; // off: a TAP is a stream, the offset is not used
     q[w + 3] = 0;

@@ -1,5 +1,6 @@
 /**
- * An io_uring for the TAP's transmit batches: set up, map, register the TAP's fd, close.
+ * An io_uring for the TAP's receive and transmit batches: set up, map, register the TAP's
+ * queue fds, close.
  * io_uring_setup(2), io_uring_register(2), io_uring(7); constants and layouts from
  * include/uapi/linux/io_uring.h. The queues themselves are uring-queues.ts.
  *
@@ -53,17 +54,21 @@ export class Uring {
     private fd: number,
     readonly queues: UringQueues,
     private readonly maps: { addr: bigint; len: number }[],
-    /** Whether `fd` of a batch is the registered index 0 rather than the TAP's own fd. */
+    /**
+     * Whether the TAP's queues are registered files (queue q is index q) rather than named by
+     * their fds in each SQE.
+     */
     readonly fixedFile: boolean,
   ) {}
 
   /**
-   * A ring of `entries` SQEs (a power of two) with twice as many CQEs, and the TAP's `tapFd`
-   * registered as file 0 (one fget/fput fewer per SQE; without it, SQEs name the fd). Throws a
+   * A ring of `entries` SQEs (a power of two) with twice as many CQEs, and the TAP's queue fds
+   * `tapFds` registered as files 0, 1, … (one fget/fput fewer per SQE; without it, SQEs name the
+   * fds). Throws a
    * TapError `EURING` that says why when the kernel refuses: ENOSYS (no io_uring), EPERM
    * (disabled by sysctl kernel.io_uring_disabled, or a seccomp filter), ENOMEM (locked memory).
    */
-  static open(entries: number, tapFd: number): Uring {
+  static open(entries: number, tapFds: readonly number[]): Uring {
     const p = new Uint8Array(PARAMS_SIZE);
     const v = new DataView(p.buffer);
     let fd = -1;
@@ -113,9 +118,9 @@ export class Uring {
         return r < 0 ? -libc.errno() : r;
       };
       const queues = new UringQueues(libc.view(ring, ringLen), libc.view(sqes, sqesLen), layout, enter);
-      const files = new Uint8Array(4);
-      new DataView(files.buffer).setInt32(0, tapFd, true);
-      const fixed = libc.uringRegister(fd, IORING_REGISTER_FILES, files, 1) >= 0;
+      const files = new Uint8Array(4 * tapFds.length);
+      tapFds.forEach((f, i) => new DataView(files.buffer).setInt32(4 * i, f, true));
+      const fixed = libc.uringRegister(fd, IORING_REGISTER_FILES, files, tapFds.length) >= 0;
       return new Uring(fd, queues, maps, fixed);
     } catch (e) {
       for (const m of maps) mman.munmap(m.addr, m.len);
