@@ -83,6 +83,12 @@ export interface TcpStats {
   duplicateSegments: number;
   pawsDropped: number;
   delayedAcks: number;
+  /**
+   * ACKs not sent because in-order segments read in one receive batch were acknowledged by
+   * one ACK at the batch's end (as Linux's GRO coalesces them): the every-second-segment ACKs
+   * the batch's data would have had, less the one it got.
+   */
+  acksCoalesced: number;
   windowProbes: number;
   keepaliveProbes: number;
   connectionsOpened: number;

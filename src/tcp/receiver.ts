@@ -54,6 +54,8 @@ export class TcpReceiver {
   /** In-order bytes not acknowledged yet, and whether an ACK is due at once. */
   private ackPending = 0;
   ackNow = false;
+  /** Two full-sized segments or more are unacknowledged: an ACK is due at the batch's end. */
+  private ackAtBatchEnd = false;
   /**
    * The peer's FIN awaits its ACK until the application had its turn: an answer, and our FIN
    * when the application closes at once, then carry that ACK (RFC 1122 4.2.3.2 lets an ACK wait;
@@ -166,9 +168,12 @@ export class TcpReceiver {
       this.drainOutOfOrder();
       this.ackNow = true; // RFC 5681 4.2: ACK at once when a hole is filled
     }
-    // RFC 5681 4.2 / RFC 1122 4.2.3.2: ACK at least every second full-sized segment; other
-    // in-order data waits for the delayed-ACK timer (or for data of ours to carry the ACK).
-    if (this.ackPending >= 2 * c.ourMss - (c.tsOk ? 24 : 0)) this.ackNow = true;
+    // RFC 5681 4.2 / RFC 1122 4.2.3.2: ACK at least every second full-sized segment, counting
+    // the in-order segments of one receive batch as one, as Linux counts a GRO super-segment:
+    // they are acknowledged once, at the batch's end (the same wake-up, so no later than the
+    // per-segment ACKs would have left, all of them at that flush). Other in-order data waits
+    // for the delayed-ACK timer (or for data of ours to carry the ACK).
+    if (this.ackPending >= this.fullSizedPair()) this.ackAtBatchEnd = true;
     else if (!this.ackNow && this.delackAt === Infinity) {
       this.delackAt = host.clock.nowMs() + host.config.delayedAckMs;
       c.scheduleTimers();
@@ -234,7 +239,12 @@ export class TcpReceiver {
 
   /** Whether the batch's flush should send an ACK if no data carries one. */
   ackDue(): boolean {
-    return this.ackNow || (this.ackPending > 0 && this.delackAt === Infinity);
+    return this.ackNow || this.ackAtBatchEnd || (this.ackPending > 0 && this.delackAt === Infinity);
+  }
+
+  /** Two full-sized segments of the peer's (its MSS less the timestamp option we agreed on). */
+  private fullSizedPair(): number {
+    return 2 * this.c.ourMss - (this.c.tsOk ? 24 : 0);
   }
 
   /** The SACK blocks an ACK of ours may carry now (RFC 2018 3: 3 beside timestamps, else 4; 0 without SACK). */
@@ -265,9 +275,12 @@ export class TcpReceiver {
 
   /** A segment carrying our ACK of RCV.NXT went out: nothing is pending any more. */
   ackSent(): void {
+    const pair = this.fullSizedPair();
+    if (this.ackPending >= 2 * pair) this.c.host.stats.acksCoalesced += Math.floor(this.ackPending / pair) - 1;
     this.lastAckSent = this.rcvNxt;
     this.ackPending = 0;
     this.ackNow = false;
+    this.ackAtBatchEnd = false;
     if (this.delackAt !== Infinity) this.delackAt = Infinity;
   }
 

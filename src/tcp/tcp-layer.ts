@@ -58,6 +58,7 @@ export function emptyTcpStats(): TcpStats {
     duplicateSegments: 0,
     pawsDropped: 0,
     delayedAcks: 0,
+    acksCoalesced: 0,
     windowProbes: 0,
     keepaliveProbes: 0,
     connectionsOpened: 0,
