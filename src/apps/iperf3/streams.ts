@@ -12,6 +12,7 @@
  * per segment. Bytes count only while the test runs, as iperf3 counts them (iperf_tcp.c).
  */
 import { randomFillSync } from 'node:crypto';
+import { PAGE_SIZE } from '../../mem/arena.js';
 import type { Page } from '../../mem/page.js';
 import type { PageLender } from '../../socket/pages.js';
 import type { Socket } from '../../socket/socket.js';
@@ -31,14 +32,12 @@ export interface SendBudget {
   left: number;
 }
 
-/** iperf_util.c fill_with_repeating_pattern: the digits 0-9 again and again. */
-function fillPattern(b: Uint8Array, seed: Uint8Array): void {
-  // One native copy of a prepared block per page.
-  b.set(seed.subarray(0, b.length));
-}
-
-const PATTERN_BLOCK = (() => {
-  const b = new Uint8Array(4096 + 10);
+/**
+ * iperf_util.c fill_with_repeating_pattern's content: the digits 0-9 again and again, made once;
+ * a page takes it with one native copy.
+ */
+const PATTERN_PAGE = (() => {
+  const b = new Uint8Array(PAGE_SIZE);
   for (let i = 0; i < b.length; i++) b[i] = 0x30 + (i % 10);
   return b;
 })();
@@ -78,7 +77,7 @@ export class DataStream {
     if (!this.sender) return;
     const got = this.lender.alloc(pages);
     for (const p of got) {
-      if (pattern) fillPattern(p.buffer, PATTERN_BLOCK);
+      if (pattern) p.buffer.set(PATTERN_PAGE);
       else randomFillSync(p.buffer);
     }
     this.ready.push(...got);

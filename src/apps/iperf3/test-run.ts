@@ -34,7 +34,7 @@ export class TestRun {
     readonly params: TestParams,
     readonly role: 'client' | 'server',
     /** Called once a byte limit (-n, -k) is reached. */
-    onLimit: () => void,
+    private readonly onLimit: () => void,
   ) {
     const limit = byteLimit(params);
     this.limit = limit;
@@ -42,9 +42,7 @@ export class TestRun {
     this.budget = { left: Number.isFinite(limit) ? Math.ceil(limit / params.len) * params.len : Infinity };
     this.zc0 = zeroCopySnapshot(stack.pages.stats);
     this.zeroCopy = this.zc0;
-    this.onLimit = onLimit;
   }
-  private readonly onLimit: () => void;
 
   /** Add the next stream (in the order the client opens them). */
   add(socket: Socket, sender: boolean): DataStream {
