@@ -26,6 +26,8 @@ export interface Iperf3ClientOptions {
   out?: (line: string) => void;
   /** Seconds the server may take for each step of the exchange (default 10). */
   stepTimeoutS?: number;
+  /** Seconds a running test may move no byte before it is given up (iperf3's rcv_timeout: 120). */
+  idleTimeoutS?: number;
 }
 
 export interface Iperf3ClientResult {
@@ -57,6 +59,7 @@ export class Iperf3Client {
   private readonly senders: boolean[];
   private run: TestRun | null = null;
   private timer: NodeJS.Timeout | null = null;
+  private lastProgress = 0;
   private readonly intervalJson: Record<string, unknown>[] = [];
   private readonly connected: Record<string, unknown>[] = [];
   private outcome: Outcome | null = null;
@@ -194,9 +197,13 @@ export class Iperf3Client {
       const iv = run.mark();
       if (iv) this.interval(iv);
       if (this.opts.params.time > 0 && run.elapsed() >= this.opts.params.time - 0.0005) this.endTest();
+      else if (run.progress !== this.lastProgress) {
+        this.lastProgress = run.progress;
+        this.phaseSince = this.stack.clock.nowMs();
+      } else if (this.stack.clock.nowMs() - this.phaseSince > (this.opts.idleTimeoutS ?? 120) * 1000) this.fail(new Iperf3Error('timeout', `no data moved for ${this.opts.idleTimeoutS ?? 120} s`));
       return;
     }
-    if (this.phase === 'started' || this.phase === 'done') return;
+    if (this.phase === 'done') return;
     const limit = this.opts.stepTimeoutS ?? 10;
     if (this.stack.clock.nowMs() - this.phaseSince > limit * 1000) this.fail(new Iperf3Error('timeout', `no answer from the server for ${limit} s while ${this.phase}`));
   }

@@ -99,6 +99,8 @@ class ServerTest {
   private params: TestParams | null = null;
   private senders: boolean[] = [];
   private run: TestRun | null = null;
+  /** Connections offered as streams that have not brought their cookie yet. */
+  private readonly pending = new Set<Socket>();
   private readonly timer: NodeJS.Timeout;
   private lastProgress = 0;
   private progressAt = 0;
@@ -210,18 +212,19 @@ class ServerTest {
   /** A connection during CREATE_STREAMS: a stream of this test if it brings the cookie. */
   offerStream(s: Socket): void {
     const reader = new ControlReader();
+    this.pending.add(s);
+    s.once('close', () => this.pending.delete(s));
     const onData = (chunk: Buffer) => {
       reader.push(chunk);
       let cookie: string | null;
       try {
         cookie = reader.readCookie();
       } catch {
-        s.removeListener('data', onData);
-        deny(s, this.stats);
-        return;
+        cookie = ''; // malformed: no cookie of this test
       }
       if (cookie === null) return;
       s.removeListener('data', onData);
+      this.pending.delete(s);
       const run = this.run;
       if (cookie !== this.cookie || !run || this.phase !== 'streams' || run.streams.length >= this.senders.length) {
         deny(s, this.stats);
@@ -305,6 +308,8 @@ class ServerTest {
     this.enter('done');
     clearInterval(this.timer);
     this.run?.close();
+    for (const s of this.pending) s.destroy();
+    this.pending.clear();
     this.onDone();
   }
 }

@@ -167,12 +167,12 @@ describe('a hostile client', () => {
 });
 
 describe('a hostile server', () => {
-  /** Replace the iperf3 server by one that answers the cookie with `answer`. */
-  function fakeServer(answer: Buffer): void {
+  /** Replace the iperf3 server by one that answers the cookie with `answer` (and hangs up, unless `quiet`). */
+  function fakeServer(answer: Buffer, quiet = false): void {
     server.close();
     a.createServer({ allowHalfOpen: true }, (s: Socket) => {
       s.on('error', () => {});
-      s.once('data', () => s.end(answer));
+      s.once('data', () => (quiet ? s.write(answer) : s.end(answer)));
     }).listen(PORT + 1);
   }
   const run = () => new Iperf3Client(b, { host: SERVER, port: PORT + 1, params: params({}) }).done;
@@ -190,6 +190,12 @@ describe('a hostile server', () => {
   it('a state out of order', async () => {
     fakeServer(Buffer.concat([encodeState(State.PARAM_EXCHANGE), encodeState(State.TEST_START)]));
     await expect(run()).rejects.toThrow(/TEST_START from the server while params/);
+  });
+
+  it('a server that goes quiet: the client gives up after the step timeout', async () => {
+    fakeServer(encodeState(State.PARAM_EXCHANGE), true);
+    const c = new Iperf3Client(b, { host: SERVER, port: PORT + 1, params: params({}), stepTimeoutS: 1 });
+    await expect(c.done).rejects.toThrow(/no answer from the server for 1 s while params/);
   });
 
   it('a server that closes the control connection', async () => {
