@@ -74,7 +74,6 @@ export class Iperf3Server {
 
   private accept(s: Socket): void {
     s.on('error', () => {});
-    s.setNoDelay(true);
     const t = this.test;
     if (!t) {
       this.stats.tests++;
@@ -117,6 +116,8 @@ class ServerTest {
   ) {
     this.log = opts.log ?? (() => {});
     this.peer = `${control.remoteAddress} port ${control.remotePort}`;
+    // Control messages are single bytes and short JSON: no waiting behind Nagle (iperf3 sets TCP_NODELAY too).
+    control.setNoDelay(true);
     this.phaseSince = stack.clock.nowMs();
     control.on('data', (chunk: Buffer) => {
       this.reader.push(chunk);
