@@ -66,8 +66,8 @@ export function parseIperf3(v: Record<string, string | boolean | undefined>, pos
 }
 
 /**
- * Run the test and print its report (iperf3's lines, or its JSON with -J), then call `exit`
- * with 0 on success and 1 on failure, once the control connection has closed.
+ * Run the test and print its report (iperf3's lines as they come, or its JSON at the end with
+ * -J; an error also on stderr), then call `exit` with 0 on success and 1 on failure.
  */
 export function runIperf3(stack: Stack, cmd: Iperf3Command, exit: (code: number) => void): void {
   const print = (line: string) => process.stdout.write(line + '\n');
@@ -95,7 +95,7 @@ export function runIperf3(stack: Stack, cmd: Iperf3Command, exit: (code: number)
  * its value with it (all of them take one, but --help), so a value is never taken for a flag.
  */
 export function splitIperf3Args(argv: string[]): { iperf3: string[]; up: string[] } {
-  const shorts = new Map<string, boolean>(Object.values(IPERF3_OPTIONS).map((o) => ['short' in o ? `-${o.short}` : '', o.type === 'string']));
+  const shorts = new Map<string, boolean>(Object.values(IPERF3_OPTIONS).flatMap((o) => ('short' in o ? [[`-${o.short}`, o.type === 'string'] as const] : [])));
   const longs = new Map<string, boolean>(Object.entries(IPERF3_OPTIONS).map(([k, o]) => [`--${k}`, o.type === 'string']));
   const iperf3: string[] = [];
   const up: string[] = [];
@@ -106,7 +106,7 @@ export function splitIperf3Args(argv: string[]): { iperf3: string[]; up: string[
     if (takesValue !== undefined) {
       iperf3.push(a);
       // `-t 5` and `--time 5` take the next word; `-t5` and `--time=5` carry it.
-      if (takesValue && (a === name) && i + 1 < argv.length) iperf3.push(argv[++i]!);
+      if (takesValue && a === name && i + 1 < argv.length) iperf3.push(argv[++i]!);
     } else {
       up.push(a);
       if (a.startsWith('--') && !a.includes('=') && a !== '--help' && i + 1 < argv.length) up.push(argv[++i]!);
