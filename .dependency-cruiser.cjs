@@ -50,10 +50,24 @@ module.exports = {
     },
     {
       name: 'nothing-above-imports-down-into-the-cli',
-      comment: 'The CLI, the testing module and Stack compose the layers; no layer imports them.',
+      comment: 'The CLI, the testing module and Stack compose the layers; no layer imports them (applications use Stack, but not the CLI).',
       severity: 'error',
-      from: { path: '^(src/(?!cli/|testing/)|firmware/)', pathNot: '^src/index\\.ts$' },
+      from: { path: '^(src/(?!cli/|testing/|apps/)|firmware/)', pathNot: '^src/index\\.ts$' },
       to: { path: '^src/(cli/|stack\\.ts$)' },
+    },
+    {
+      name: 'apps-on-the-public-surface',
+      comment: 'Applications (src/apps/) run on Stack, sockets and pages, as a user of tapstack would: nothing below the socket, and not the CLI.',
+      severity: 'error',
+      from: { path: '^src/apps/' },
+      to: { path: '^(src/(tcp|iface|nic|tap|phy|pcap|cli|testing)/|firmware/)' },
+    },
+    {
+      name: 'apps-only-below-the-cli',
+      comment: 'The CLI starts applications; no layer of the stack imports one.',
+      severity: 'error',
+      from: { path: '^(src/(?!cli/|apps/)|firmware/)' },
+      to: { path: '^src/apps/' },
     },
     {
       name: 'testing-is-its-own-entry',

@@ -22,6 +22,7 @@ import { PageInput } from './page-input.js';
 import { formatImpairment, parseImpairments, type ImpairmentSpec } from '../../firmware/impairments.js';
 import { innermost } from '../phy/decorator.js';
 import type { Socket } from '../socket/socket.js';
+import { IPERF3_OPTIONS, parseIperf3, runIperf3, splitIperf3Args, type Iperf3Command } from './iperf3.js';
 
 const HELP = `Usage: tapstack <command> [options]
 
@@ -31,6 +32,11 @@ Commands:
             SIGTERM; then print the counters and exit.
   connect   tapstack connect HOST PORT [options of up]: pipe stdin and stdout through a
             tapstack TCP connection (like nc). Exits when both directions are done.
+  iperf3    tapstack iperf3 -c HOST [-p PORT] [-R] [-P N] [-t S] [-n BYTES] [-l LEN]
+            [--bidir] [-J] [options of up]: an iperf3 client on tapstack, against any
+            iperf3 server (iperf3 -s). Prints iperf3's report (its JSON with -J) with
+            tapstack's zero-copy counters; exits 0 when the test completed.
+            -p 5201 by default; -t 10 s unless -n; -l 128K; sizes take K, M, G.
   help      Show this text.
 
 Options of 'up':
@@ -60,8 +66,11 @@ Options of 'up':
   --serve LIST           Start services on tapstack: http:PORT (Node's http on tapstack
                          sockets: / and /bytes/N, N bytes where byte i is i mod 251),
                          echo:PORT, discard:PORT, chargen:PORT, source:PORT (the
-                         pattern, endless, sent from pages); comma-separated, e.g.
-                         http:80,echo:7,discard:9,chargen:19.
+                         pattern, endless, sent from pages), iperf3:PORT (an iperf3
+                         server for the kernel's iperf3 -c: -R, -P, -t, -n, -l,
+                         --bidir; it reads by page flipping, sends pages by
+                         reference, and reports the zero-copy counters of each test);
+                         comma-separated, e.g. http:80,echo:7,discard:9,iperf3:5201.
   --zero-copy LIST       Zero-copy switches: send,receive (default), send, receive, or none.
                          Receive flips NIC pages to page readers; send puts pages on the
                          wire by reference (kern.ipc.zero_copy.send/receive).
@@ -250,6 +259,7 @@ function printCounters(stack: Stack, counters: Counters | null): void {
   if (counters) {
     for (const [k, v] of Object.entries(counters.connections)) if (v > 0) out.write(`serve.${k}.connections ${v}\n`);
     if (counters.httpRequests > 0) out.write(`serve.http.requests ${counters.httpRequests}\n`);
+    if (counters.iperf3) for (const [k, v] of Object.entries(counters.iperf3)) out.write(`serve.iperf3.${k} ${v}\n`);
   }
   out.write(formatCounters(stack.stats()));
 }
@@ -268,7 +278,7 @@ function reportDevice(stack: Stack, o: UpOptions): void {
 function up(argv: string[]): void {
   const o = parseOrFail(argv);
   const stack = openStack(o);
-  const counters: Counters = { connections: { http: 0, echo: 0, discard: 0, chargen: 0, source: 0 }, httpRequests: 0 };
+  const counters: Counters = { connections: { http: 0, echo: 0, discard: 0, chargen: 0, source: 0, iperf3: 0 }, httpRequests: 0, iperf3: null };
   const servers = startServices(stack, o.services, counters);
   for (const s of servers) s.on('error', (e: Error) => fail(1, `--serve: ${e.message}`));
   const device = innermost(stack.nic.device);
@@ -385,6 +395,34 @@ function connect(argv: string[]): void {
   process.on('SIGTERM', () => sock.destroy());
 }
 
+/** `tapstack iperf3 -c HOST ... --ifname ... --address ...`: an iperf3 test from tapstack. */
+function iperf3(argv: string[]): void {
+  const split = splitIperf3Args(argv);
+  let cmd: Iperf3Command;
+  try {
+    const parsed = parseArgs({ args: split.iperf3, options: IPERF3_OPTIONS, strict: true, allowPositionals: true });
+    cmd = parseIperf3(parsed.values, parsed.positionals);
+  } catch (e) {
+    fail(2, `iperf3: ${(e as Error).message.split('\n')[0]} (see tapstack --help)`);
+  }
+  const o = parseOrFail(split.up);
+  try {
+    parseIpv4(cmd.host);
+  } catch {
+    fail(2, `iperf3: -c takes an IPv4 address, not ${JSON.stringify(cmd.host)}`);
+  }
+  const stack = openStack(o);
+  reportDevice(stack, o);
+  runIperf3(stack, cmd, (code) => {
+    // The connections' last segments (IPERF_DONE and the FINs) go out before the stack closes.
+    setTimeout(() => {
+      stack.close();
+      if (process.env.TAPSTACK_COUNTERS) process.stderr.write(formatCounters(stack.stats()));
+      process.stdout.write('', () => process.exit(code));
+    }, 200);
+  });
+}
+
 function main(argv: string[]): void {
   const [cmd, ...rest] = argv;
   switch (cmd) {
@@ -392,6 +430,8 @@ function main(argv: string[]): void {
       return up(rest);
     case 'connect':
       return connect(rest);
+    case 'iperf3':
+      return iperf3(rest);
     case 'help':
     case '--help':
     case '-h':

@@ -1,6 +1,7 @@
 /**
  * The services `tapstack up --serve` starts: echo (RFC 862), discard (RFC 863), chargen
  * (RFC 864), and HTTP through Node's own http module running on tapstack sockets.
+ * iperf3 runs tests of the kernel's `iperf3 -c` (src/apps/iperf3/).
  * HTTP serves `/` (a short page) and `/bytes/N`: N bytes of a fixed pattern (byte i is
  * i mod 251), so a download can be checked end to end. `source` sends that pattern without
  * end, from pool pages by reference.
@@ -13,8 +14,9 @@ import http from 'node:http';
 import type { Stack } from '../stack.js';
 import type { Socket } from '../socket/socket.js';
 import type { Server } from '../socket/server.js';
+import { Iperf3Server, type Iperf3ServerStats } from '../apps/iperf3/server.js';
 
-export type ServiceName = 'http' | 'echo' | 'discard' | 'chargen' | 'source';
+export type ServiceName = 'http' | 'echo' | 'discard' | 'chargen' | 'source' | 'iperf3';
 export interface ServiceSpec {
   name: ServiceName;
   port: number;
@@ -26,8 +28,8 @@ export class ServiceSpecError extends Error {}
 export function parseServices(text: string): ServiceSpec[] {
   const out: ServiceSpec[] = [];
   for (const part of text.split(',')) {
-    const m = /^(http|echo|discard|chargen|source):(\d+)$/.exec(part.trim());
-    if (!m) throw new ServiceSpecError(`bad service ${JSON.stringify(part)}: use NAME:PORT with NAME one of http, echo, discard, chargen, source`);
+    const m = /^(http|echo|discard|chargen|source|iperf3):(\d+)$/.exec(part.trim());
+    if (!m) throw new ServiceSpecError(`bad service ${JSON.stringify(part)}: use NAME:PORT with NAME one of http, echo, discard, chargen, source, iperf3`);
     const port = Number(m[2]);
     if (port < 1 || port > 65535) throw new ServiceSpecError(`port ${port} out of range 1..65535`);
     if (out.some((s) => s.port === port)) throw new ServiceSpecError(`port ${port} given twice`);
@@ -82,6 +84,8 @@ function chargenBlock(): Buffer {
 export interface Counters {
   connections: Record<ServiceName, number>;
   httpRequests: number;
+  /** The iperf3 server's tests (when it runs). */
+  iperf3: Iperf3ServerStats | null;
 }
 
 /** Pages in flight (sent, not yet acknowledged) per echo/source connection before it waits. */
@@ -221,6 +225,14 @@ export function startServices(stack: Stack, specs: ServiceSpec[], counters: Coun
           pagedSource(stack, s);
         });
         break;
+      case 'iperf3': {
+        // It prints a line when a test starts and its report when it ends.
+        const ip = new Iperf3Server(stack, { port: spec.port, log: (line) => process.stdout.write(line + '\n') });
+        counters.iperf3 = ip.stats;
+        server = ip.server;
+        server.on('connection', () => counters.connections.iperf3++);
+        break;
+      }
       case 'chargen': {
         const block = chargenBlock();
         server = stack.createServer((s) => {
