@@ -271,7 +271,7 @@ function printCounters(stack: Stack, counters: Counters | null): void {
 function reportDevice(stack: Stack, o: UpOptions): void {
   const device = innermost(stack.nic.device);
   if (device instanceof TapDevice && device.steeringError) process.stderr.write(`tapstack: no SYN queue: ${device.steeringError.message}\n`);
-  if (device instanceof TapDevice && device.uringError) process.stderr.write(`tapstack: no io_uring, one writev per frame: ${device.uringError.message}\n`);
+  if (device instanceof TapDevice && device.uringError) process.stderr.write(`tapstack: no io_uring, one readv or writev per frame: ${device.uringError.message}\n`);
   if (stack.skipped.length > 0) process.stderr.write(`tapstack: ${formatSkipped(o.ifname, stack.skipped)}\n`);
 }
 

@@ -46,6 +46,12 @@ const P_SQ_OFF = 40;
 /** struct io_cqring_offsets at 80: head, tail, ring_mask, ring_entries, overflow, cqes. */
 const P_CQ_OFF = 80;
 
+/** Why the kernel refuses io_uring_setup, by errno, as a user can act on it. */
+const URING_REFUSED: Record<number, string> = {
+  1: ': kernel.io_uring_disabled or a seccomp filter (a container runtime\'s default profile) forbids it',
+  38: ': this kernel has no io_uring (CONFIG_IO_URING)',
+};
+
 /** The flag sets tried in turn: an older kernel answers EINVAL to a flag it does not know. */
 const SETUP_FLAGS = [IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN, IORING_SETUP_CQSIZE];
 
@@ -82,7 +88,7 @@ export class Uring {
       errno = libc.errno();
       if (errno !== EINVAL) break;
     }
-    if (fd < 0) throw new TapError('EURING', `io_uring_setup failed (${errnoText(errno)})`, errno);
+    if (fd < 0) throw new TapError('EURING', `io_uring_setup failed (${errnoText(errno)})${URING_REFUSED[errno] ?? ''}`, errno);
     const maps: { addr: bigint; len: number }[] = [];
     try {
       const features = v.getUint32(P_FEATURES, true);
