@@ -143,8 +143,9 @@ export class Stack {
     const skipped: SkippedSetting[] = [];
     if (!device) {
       if (!opts.ifname) throw new TypeError('Stack.open needs ifname or device');
-      const phyLayers = opts.pcap !== undefined || opts.impair !== undefined;
-      device = TapDevice.open({ name: opts.ifname, offloads: opts.offload ?? false, vnetHdr: true, mtu, synQueue: opts.synQueue ?? true, io: phyLayers ? 'syscalls' : (opts.io ?? 'auto') });
+      // The fault injector decides frame by frame: under it frames cross one by one (a capture
+      // passes batches through).
+      device = TapDevice.open({ name: opts.ifname, offloads: opts.offload ?? false, vnetHdr: true, mtu, synQueue: opts.synQueue ?? true, io: opts.impair ? 'syscalls' : (opts.io ?? 'auto') });
     }
     let wire = device;
     let nic: Nic | null = null;
@@ -195,7 +196,7 @@ export class Stack {
 
   /**
    * The I/O path frames take: `uring` when the NIC's device reads and writes batches (the TAP
-   * with its ring, no layers over it), else `syscalls`.
+   * with its ring, under no fault injector), else `syscalls`.
    */
   get io(): IoPath {
     return this.nic.device.readBatch && this.nic.device.writeBatch ? 'uring' : 'syscalls';

@@ -59,7 +59,7 @@ Options of 'up':
                          batches of frames with one io_uring_enter each (fails to
                          start without io_uring), syscalls one readv or writev per
                          frame, auto (default) the ring where the kernel allows it.
-                         With --pcap or --impair frames go one by one. The first line
+                         With --impair frames go one by one. The first line
                          names the path: io uring or io syscalls.
   --split POLICY         Header split of the software NIC: fixed:66 (default; Ethernet +
                          IPv4 + TCP + timestamps), fixed:N (14..256), none, or adaptive.

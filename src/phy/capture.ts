@@ -4,6 +4,8 @@
  * not part of a capture. A partial checksum is finished in a copy (capture-checksum.ts), so the
  * file shows the frame as a wire would carry it; a TSO/GSO frame shows as the one large frame
  * it is. Frames too short for an Ethernet header are not received frames, and are left out.
+ * Batches of the device below (io_uring) pass through as batches: the frames are captured after
+ * the call, in the order the device read or wrote them, so a capture does not change the I/O path.
  */
 import type { FrameDevice } from '../../firmware/device.js';
 import type { Clock } from '../clock.js';
@@ -14,6 +16,8 @@ import { DeviceDecorator } from './decorator.js';
 import { ScatterList } from './scatter.js';
 
 export class CapturingDevice extends DeviceDecorator {
+  readonly readBatch?: FrameDevice['readBatch'];
+  readonly writeBatch?: FrameDevice['writeBatch'];
   private readonly frame = new ScatterList();
   private readonly parts: Uint8Array[] = [];
   /**
@@ -29,6 +33,28 @@ export class CapturingDevice extends DeviceDecorator {
     private readonly epochNs: bigint,
   ) {
     super(inner);
+    const v = inner.vnetHdrLen;
+    if (inner.readBatch) {
+      const read = inner.readBatch.bind(inner);
+      this.readBatch = (iovAddr, iovCnt, descs, count, results, queue) => {
+        read(iovAddr, iovCnt, descs, count, results, queue);
+        for (let k = 0; k < count; k++) {
+          const d = descs[k]!;
+          const n = results[d]!;
+          if (n - v >= 14) this.capture(this.frame.load(iovAddr[d]!, iovCnt[d]!, n), true);
+        }
+      };
+    }
+    if (inner.writeBatch) {
+      const write = inner.writeBatch.bind(inner);
+      this.writeBatch = (iovAddr, iovCnt, descs, count, results) => {
+        write(iovAddr, iovCnt, descs, count, results);
+        for (let k = 0; k < count; k++) {
+          const d = descs[k]!;
+          if (results[d]! >= 0) this.capture(this.frame.load(iovAddr[d]!, iovCnt[d]!), true);
+        }
+      };
+    }
   }
 
   override readv(iov: bigint, iovcnt: number, queue?: number): number {

@@ -9,29 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { Nic } from '../../../src/nic/nic.js';
 import type { RxFrame } from '../../../src/nic/rx-frame.js';
-import { MemoryDevice } from '../../../src/tap/memory-device.js';
-
-/** A MemoryDevice that also reads batches, each frame as its readv would, with scripted empty reads. */
-class BatchingDevice extends MemoryDevice {
-  readonly batches: number[] = [];
-  /** Positions (counted over all batched reads) whose read finds the queue empty although it is not. */
-  emptyAt = new Set<number>();
-  /** Batched reads so far: the next read's position. */
-  reads = 0;
-
-  /** The next batched reads at these offsets find the queue empty. */
-  emptyNext(...offsets: number[]): void {
-    this.emptyAt = new Set(offsets.map((o) => this.reads + o));
-  }
-
-  readBatch(iovAddr: readonly bigint[], iovCnt: Int32Array, descs: Int32Array, count: number, results: Int32Array, queue: number): void {
-    this.batches.push(count);
-    for (let k = 0; k < count; k++) {
-      const d = descs[k]!;
-      results[d] = this.emptyAt.has(this.reads++) ? -1 : this.readv(iovAddr[d]!, iovCnt[d]!, queue);
-    }
-  }
-}
+import { BatchingDevice } from './batching-device.js';
 
 /** A frame of `len` bytes whose every byte says which frame it is and where in it the byte lies. */
 function frame(id: number, len: number): Uint8Array {
@@ -63,12 +41,12 @@ describe('receive batches', () => {
     const { dev, nic, got } = setup();
     dev.deliver(frame(0, LEN));
     // Nothing known yet: one read by readv, then a batch of 2 to see the queue empty.
-    expect(dev.batches).toEqual([2]);
-    dev.batches.length = 0;
+    expect(dev.readBatches).toEqual([2]);
+    dev.readBatches.length = 0;
     for (let i = 1; i <= 9; i++) dev.inject(frame(i, LEN));
     nic.poll();
     // The last wake-up found 1: ask 2, then 4, then 8 (the ninth frame and the empty queue).
-    expect(dev.batches).toEqual([2, 4, 8]);
+    expect(dev.readBatches).toEqual([2, 4, 8]);
     expect(got.length).toBe(10);
     got.forEach((f, i) => expect(f).toEqual(frame(i, LEN)));
     expect(nic.stats()).toMatchObject({ rxFrames: 10, rxBatchFrames: 9, rxBatchGaps: 0 });
@@ -81,11 +59,11 @@ describe('receive batches', () => {
     for (let i = 0; i < 7; i++) dev.inject(frame(100 + i, 60));
     nic.poll();
     got.length = 0;
-    dev.batches.length = 0;
+    dev.readBatches.length = 0;
     dev.emptyNext(0, 2, 3);
     for (let i = 0; i < 5; i++) dev.inject(frame(i, LEN + i * 100));
     nic.poll();
-    expect(dev.batches[0]).toBe(8);
+    expect(dev.readBatches[0]).toBe(8);
     expect(got.length).toBe(5);
     got.forEach((f, i) => expect(f).toEqual(frame(i, LEN + i * 100)));
     expect(nic.stats().rxBatchGaps).toBe(5); // each of the five moved forward

@@ -6,25 +6,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Nic } from '../../../src/nic/nic.js';
-import { MemoryDevice } from '../../../src/tap/memory-device.js';
+import { BatchingDevice } from './batching-device.js';
 import { DeviceDecorator } from '../../../src/phy/decorator.js';
 import type { FrameDevice } from '../../../firmware/device.js';
-
-/** A MemoryDevice that also writes batches, each frame as its writev would, with scripted refusals. */
-class BatchingDevice extends MemoryDevice {
-  readonly batches: number[] = [];
-  /** Results to give instead of writing, by position in the next batches (-1 full, -2 link down). */
-  refuse = new Map<number, number>();
-  private position = 0;
-
-  writeBatch(iovAddr: readonly bigint[], iovCnt: Int32Array, descs: Int32Array, count: number, results: Int32Array): void {
-    this.batches.push(count);
-    for (let k = 0; k < count; k++) {
-      const d = descs[k]!;
-      results[d] = this.refuse.get(this.position++) ?? this.writev(iovAddr[d]!, iovCnt[d]!);
-    }
-  }
-}
 
 class Layer extends DeviceDecorator {}
 
