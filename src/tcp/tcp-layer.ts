@@ -140,6 +140,11 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
   /** Connections whose output waits for the application's turn (see {@link markDirtyAfterApp}). */
   private afterApp: TcpConnection[] = [];
   private flushScheduled = false;
+  /**
+   * A receive batch or a timer run is under way: the {@link flush} that ends it sends what is
+   * marked dirty meanwhile, so marking needs no deferred flush (no setImmediate per wake-up).
+   */
+  private inBatch = false;
   private readonly defer: (fn: () => void) => void;
   private readonly kick: () => void;
   private readonly seg = new TcpSegment(new Uint8Array(20));
@@ -199,7 +204,7 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
 
   markDirty(c: TcpConnection): void {
     this.dirty.push(c);
-    this.scheduleDeferred();
+    if (!this.inBatch) this.scheduleDeferred();
   }
 
   /**
@@ -228,8 +233,12 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     this.kick();
   }
 
-  /** Output of every connection that has something to say (once per batch). */
+  /**
+   * Output of every connection that has something to say (once per batch). It ends the batch:
+   * what is marked from here on (an application's call) is flushed at the end of the turn.
+   */
   flush(): void {
+    this.inBatch = false;
     this.admission.newBatch();
     if (this.rxStarvedConns.length > 0 && this.rxPoolPages() >= this.rxReliefPages) {
       const starved = this.rxStarvedConns;
@@ -363,7 +372,9 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
 
   // ---- receive ----
 
+  /** A segment of a receive batch; the driver's `afterReceive` ends the batch with {@link flush}. */
   receive(dgram: Ipv4Datagram): boolean {
+    this.inBatch = true;
     const stats = this.stats;
     stats.segmentsIn++;
     const buf = dgram.buf;
@@ -555,6 +566,7 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
 
   /** Run due timers and send what they produced. */
   poll(): void {
+    this.inBatch = true;
     this.timers.run(this.clock.nowMs());
     this.flush();
   }
