@@ -134,8 +134,8 @@ export class SackScoreboard {
   /** update()'s answer, one object reused: valid until the next call. */
   private readonly result: SackUpdate = { newlySacked: 0, dsack: false, dsackStart: 0, dsackEnd: 0, recoveryEnded: false, reneged: 0 };
 
-  /** [left, right) pairs, ascending: edges[2i], edges[2i + 1]. */
-  private readonly edges = new Uint32Array(2 * MAX_SACK_RANGES);
+  /** [left, right) pairs, ascending: edges[2i], edges[2i + 1]. Allocated by the first range. */
+  private edges = NO_RANGES;
   private n = 0;
   private sacked = 0;
   private synced = false;
@@ -573,6 +573,7 @@ export class SackScoreboard {
 
   /** Add [l, r) (l < r), merging with overlapping or adjacent ranges. Returns the bytes added. */
   private insert(l: number, r: number): number {
+    if (this.edges.length === 0) this.edges = new Uint32Array(2 * MAX_SACK_RANGES);
     const e = this.edges;
     let i = 0;
     while (i < this.n && seqLt(e[2 * i + 1]!, l)) i++;
@@ -608,6 +609,9 @@ export class SackScoreboard {
     return added;
   }
 }
+
+/** The ranges of a scoreboard that has seen no SACK: shared and never written. */
+const NO_RANGES = new Uint32Array(0);
 
 /** [l, r) is non-empty and shorter than 2^31: its edges are ordered (RFC 1982 3.2). */
 function isProperRange(l: number, r: number): boolean {
