@@ -24,7 +24,7 @@ import { IsnGenerator } from './isn.js';
 import { TimerQueue } from './timer-queue.js';
 import { SynAdmission } from './syn-admission.js';
 import { SynCookies, type CookieOptions } from './syn-cookies.js';
-import type { TcpCountedDrop } from './reasons.js';
+import type { TcpCountedDrop, TcpDropReason } from './reasons.js';
 import type { TcpOptionsToEmit } from '../wire/tcp.js';
 
 const log = debugFactory('tapstack:tcp');
@@ -191,6 +191,8 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     const d = this.stats.drops;
     d[reason] = (d[reason] ?? 0) + 1;
   }
+
+  readonly countDrop = (reason: TcpDropReason): void => this.drop(reason);
 
   get connectionCount(): number {
     return this.connCount;
