@@ -53,6 +53,7 @@ function table(resultsPath, jsonPath) {
       rounds: g.rounds.length,
       held: pick((r) => r.held),
       median: pick((r) => r.rtt.median),
+      p90: pick((r) => r.rtt.p90),
       p99: pick((r) => r.rtt.p99),
       max: pick((r) => r.rtt.max),
       mean: pick((r) => r.rtt.mean),
@@ -63,12 +64,13 @@ function table(resultsPath, jsonPath) {
       beyondPoolBytes: pick((r) => (r.rss ? r.rss.vmRss - r.rss.arenaRss : null)),
     };
   });
-  const head = ['build', 'conns', 'rounds', 'median us', 'p99 us', 'max us', 'mean us', 'lost', 'cpu us/ping', 'RSS MiB', 'pool MiB', 'beyond pool MiB'];
+  const head = ['build', 'conns', 'rounds', 'median us', 'p90 us', 'p99 us', 'max us', 'mean us', 'lost', 'cpu us/ping', 'RSS MiB', 'pool MiB', 'beyond pool MiB'];
   const lines = summary.map((s) => [
     s.build,
     String(s.connections),
     String(s.rounds),
     fmt(s.median),
+    fmt(s.p90),
     fmt(s.p99),
     fmt(s.max),
     fmt(s.mean),
