@@ -159,6 +159,11 @@ export interface TcpHost {
   rxPoolPages(): number;
   /** The connection dropped data for want of memory: call its rxRelieved() once there is some. */
   rxStarved(c: TcpConnection): void;
+  /**
+   * Count a segment or block dropped for `reason`: one function of the host's that connections'
+   * parts keep, instead of a closure per connection.
+   */
+  readonly countDrop: (reason: TcpDropReason) => void;
 }
 
 /** The application's side of a connection (the socket). */
@@ -577,8 +582,7 @@ export class TcpConnection implements Scheduled {
   }
 
   countDrop(reason: TcpDropReason): void {
-    const d = this.host.stats.drops;
-    d[reason] = (d[reason] ?? 0) + 1;
+    this.host.countDrop(reason);
   }
 
   // ---------------------------------------------------------------------------------------

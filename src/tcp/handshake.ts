@@ -90,7 +90,7 @@ function applyPeerOptions(c: TcpConnection, peerMss: number, peerWscale: number,
   c.sackOk = cfg.sack && sackPermitted;
   // RFC 9293 3.7.1 / RFC 6691: the MSS counts no options; timestamps take 12 bytes of each segment.
   const mss = Math.max(64, Math.min(peerMss, c.ourMss) - (c.tsOk ? 12 : 0));
-  snd.negotiated(mss, c.sackOk, cfg.rack, (reason) => c.countDrop(reason));
+  snd.negotiated(mss, c.sackOk, cfg.rack, c.host.countDrop);
 }
 
 /** The options of our SYN or SYN-ACK, into `o` (its timestamp in `ts`). */

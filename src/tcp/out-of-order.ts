@@ -22,6 +22,10 @@ export interface OutOfOrderHost {
 
 /** RFC 2018 3: at most 4 blocks in 40 bytes of options, 3 beside timestamps. */
 const MAX_SACK_BLOCKS = 4;
+/** The blocks of a queue that has held nothing: shared and never written. */
+const NO_BLOCKS = new Uint32Array(0);
+/** Scratch of noteSack, shared by every queue (used within one call): no allocation per segment. */
+const KEEP = new Uint32Array(2 * MAX_SACK_BLOCKS);
 /** Released segment records kept for the next holes (no allocation per held segment). */
 const SPARE_SEGMENTS = 64;
 
@@ -31,8 +35,8 @@ export class OutOfOrderQueue {
   /** Data bytes held, and of them the bytes held as copies (held pages are off the free pool already). */
   bytes = 0;
   copiedBytes = 0;
-  /** The SACK blocks to send: [left, right) pairs, the most recently changed first. */
-  readonly sackBlocks = new Uint32Array(2 * MAX_SACK_BLOCKS);
+  /** The SACK blocks to send: [left, right) pairs, the most recently changed first (allocated by the first). */
+  sackBlocks = NO_BLOCKS;
   sackCount = 0;
   private held: HeldPayload | null = null;
   private readonly spare: HeldSegment[] = [];
@@ -126,10 +130,11 @@ export class OutOfOrderQueue {
   /** RFC 2018 4: [l, r) merged with the blocks it touches goes first, then the others. */
   private noteSack(l: number, r: number, max: number): void {
     if (max === 0 || l === r) return;
+    if (this.sackBlocks.length === 0) this.sackBlocks = new Uint32Array(2 * MAX_SACK_BLOCKS);
     const b = this.sackBlocks;
     // Merge in place: blocks that touch [l, r) are absorbed, the rest keep their order after it.
     let kept = 0;
-    const keep = this.keep;
+    const keep = KEEP;
     for (let i = 0; i < this.sackCount; i++) {
       const bl = b[2 * i]!;
       const br = b[2 * i + 1]!;
@@ -151,7 +156,4 @@ export class OutOfOrderQueue {
     }
     this.sackCount = n;
   }
-
-  /** Scratch for noteSack: no allocation per segment. */
-  private readonly keep = new Uint32Array(2 * MAX_SACK_BLOCKS);
 }

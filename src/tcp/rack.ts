@@ -94,15 +94,23 @@ export const enum TlpVerdict {
   RepairedLoss = 2,
 }
 
+/**
+ * The record arrays of a connection that has sent nothing: shared and never written (the first
+ * record allocates), so an idle connection holds no backing store of its own.
+ */
+const NO_SEQS = new Uint32Array(0);
+const NO_TIMES = new Float64Array(0);
+const NO_FLAGS = new Uint8Array(0);
+
 export class RackTlp implements LossMarks {
   // Records [head, tail).
-  private start = new Uint32Array(INITIAL_RECORDS);
-  private end = new Uint32Array(INITIAL_RECORDS);
-  private xmit = new Float64Array(INITIAL_RECORDS);
+  private start = NO_SEQS;
+  private end = NO_SEQS;
+  private xmit = NO_TIMES;
   /** Transmission order (a counter): breaks ties between transmissions in the same clock tick. */
-  private txOrder = new Float64Array(INITIAL_RECORDS);
+  private txOrder = NO_TIMES;
   private txCount = 0;
-  private flags = new Uint8Array(INITIAL_RECORDS);
+  private flags = NO_FLAGS;
   private head = 0;
   private tail = 0;
 
@@ -144,8 +152,8 @@ export class RackTlp implements LossMarks {
   /** Segments (records) marked lost so far; a statistic. */
   marked = 0;
 
-  /** Scratch for newly SACKed record indices of one ACK, ascending. */
-  private order = new Uint32Array(8);
+  /** Scratch for newly SACKed record indices of one ACK, ascending (allocated by the first SACK). */
+  private order = NO_SEQS;
 
   get deadline(): number {
     return this.reoAt < this.ptoAt ? this.reoAt : this.ptoAt;
@@ -255,7 +263,7 @@ export class RackTlp implements LossMarks {
         this.uncount(i, seqDiff(this.end[i]!, this.start[i]!));
         this.flags[i] = this.flags[i]! | SACKED;
         if (n === this.order.length) {
-          const o = new Uint32Array(2 * n);
+          const o = new Uint32Array(Math.max(8, 2 * n));
           o.set(this.order);
           this.order = o;
         }
@@ -564,18 +572,18 @@ export class RackTlp implements LossMarks {
     this.flags[t] = flags;
   }
 
-  /** Room for one more record at the tail: compact when the head moved far, else double. */
+  /** Room for one more record at the tail: compact when the head moved far, else double (the first: allocate). */
   private ensureRoom(): void {
     if (this.tail < this.start.length) return;
     const n = this.tail - this.head;
-    if (this.head >= this.start.length >> 1) {
+    if (this.head > 0 && this.head >= this.start.length >> 1) {
       this.start.copyWithin(0, this.head, this.tail);
       this.end.copyWithin(0, this.head, this.tail);
       this.xmit.copyWithin(0, this.head, this.tail);
       this.txOrder.copyWithin(0, this.head, this.tail);
       this.flags.copyWithin(0, this.head, this.tail);
     } else {
-      const cap = 2 * this.start.length;
+      const cap = Math.max(INITIAL_RECORDS, 2 * this.start.length);
       const s = new Uint32Array(cap);
       const e = new Uint32Array(cap);
       const x = new Float64Array(cap);

@@ -72,7 +72,7 @@ export class TcpReceiver {
 
   constructor(private readonly c: ReceiverConnection) {
     const host = c.host;
-    this.ooo = new OutOfOrderQueue(host, host.rxMemory.pool, (reason) => c.countDrop(reason));
+    this.ooo = new OutOfOrderQueue(host, host.rxMemory.pool, host.countDrop);
   }
 
   /** The peer's SYN (or a SYN cookie's ACK) told us its initial sequence number. */

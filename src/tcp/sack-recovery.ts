@@ -70,21 +70,6 @@ export class SackRecovery extends RecoveryBase {
     return this.rack ? this.rack.deadline : Infinity;
   }
 
-  /** One reused argument for RackTlp.onAck. */
-  private readonly rackAck: RackAck = {
-    ack: 0,
-    sndUnaBefore: 0,
-    sndNxt: 0,
-    blocks: new Uint32Array(0),
-    count: 0,
-    dsack: false,
-    dsackStart: 0,
-    dsackEnd: 0,
-    pureDupAck: false,
-    echoedSentAt: -1,
-    minRtt: -1,
-  };
-
   /** RFC 6675: the pipe shrank; output() sends what NextSeg() picks. */
   protected partialAck(): void {
     this.c.markDirty();
@@ -191,7 +176,7 @@ export class SackRecovery extends RecoveryBase {
     const c = this.c;
     const rack = this.rack!;
     const sb = this.sb;
-    const a = this.rackAck;
+    const a = RACK_ACK;
     const o = seg.opts;
     a.ack = seg.ack;
     a.sndUnaBefore = c.sndUna;
@@ -323,3 +308,18 @@ export class SackRecovery extends RecoveryBase {
 }
 
 const NO_SACK_BLOCKS = new Uint32Array(0);
+
+/** The argument of RackTlp.onAck, one object for every connection: it lives within one call. */
+const RACK_ACK: RackAck = {
+  ack: 0,
+  sndUnaBefore: 0,
+  sndNxt: 0,
+  blocks: NO_SACK_BLOCKS,
+  count: 0,
+  dsack: false,
+  dsackStart: 0,
+  dsackEnd: 0,
+  pureDupAck: false,
+  echoedSentAt: -1,
+  minRtt: -1,
+};

@@ -128,14 +128,17 @@ export class SackScoreboard {
 
   /** Called for every SACK block update() ignores, with the reason. */
   onReject: ((reason: SackBlockReject) => void) | null = null;
-  /** The blocks of the last update() that passed the checks, D-SACK excluded: [left, right) pairs. */
-  readonly validBlocks = new Uint32Array(2 * MAX_BLOCKS_PER_OPTION);
+  /**
+   * The blocks of the last update() that passed the checks, D-SACK excluded: [left, right)
+   * pairs (allocated by the first).
+   */
+  validBlocks = NO_RANGES;
   validCount = 0;
   /** update()'s answer, one object reused: valid until the next call. */
   private readonly result: SackUpdate = { newlySacked: 0, dsack: false, dsackStart: 0, dsackEnd: 0, recoveryEnded: false, reneged: 0 };
 
-  /** [left, right) pairs, ascending: edges[2i], edges[2i + 1]. */
-  private readonly edges = new Uint32Array(2 * MAX_SACK_RANGES);
+  /** [left, right) pairs, ascending: edges[2i], edges[2i + 1]. Allocated by the first range. */
+  private edges = NO_RANGES;
   private n = 0;
   private sacked = 0;
   private synced = false;
@@ -244,6 +247,7 @@ export class SackScoreboard {
         if (!(stale && verdict === 'tcp-sack-below-snd-una')) this.onReject?.(verdict);
         continue;
       }
+      if (this.validBlocks.length === 0) this.validBlocks = new Uint32Array(2 * MAX_BLOCKS_PER_OPTION);
       this.validBlocks[2 * this.validCount] = l;
       this.validBlocks[2 * this.validCount + 1] = r;
       this.validCount++;
@@ -573,6 +577,7 @@ export class SackScoreboard {
 
   /** Add [l, r) (l < r), merging with overlapping or adjacent ranges. Returns the bytes added. */
   private insert(l: number, r: number): number {
+    if (this.edges.length === 0) this.edges = new Uint32Array(2 * MAX_SACK_RANGES);
     const e = this.edges;
     let i = 0;
     while (i < this.n && seqLt(e[2 * i + 1]!, l)) i++;
@@ -608,6 +613,9 @@ export class SackScoreboard {
     return added;
   }
 }
+
+/** The ranges and blocks of a scoreboard that has seen no SACK: shared and never written. */
+const NO_RANGES = new Uint32Array(0);
 
 /** [l, r) is non-empty and shorter than 2^31: its edges are ordered (RFC 1982 3.2). */
 function isProperRange(l: number, r: number): boolean {

@@ -24,7 +24,7 @@ import { IsnGenerator } from './isn.js';
 import { TimerQueue } from './timer-queue.js';
 import { SynAdmission } from './syn-admission.js';
 import { SynCookies, type CookieOptions } from './syn-cookies.js';
-import type { TcpCountedDrop } from './reasons.js';
+import type { TcpCountedDrop, TcpDropReason } from './reasons.js';
 import type { TcpOptionsToEmit } from '../wire/tcp.js';
 
 const log = debugFactory('tapstack:tcp');
@@ -141,6 +141,11 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
   /** Connections whose output waits for the application's turn (see {@link markDirtyAfterApp}). */
   private afterApp: TcpConnection[] = [];
   private flushScheduled = false;
+  /**
+   * A receive batch or a timer run is under way: the {@link flush} that ends it sends what is
+   * marked dirty meanwhile, so marking needs no deferred flush (no setImmediate per wake-up).
+   */
+  private inBatch = false;
   private readonly defer: (fn: () => void) => void;
   private readonly kick: () => void;
   private readonly seg = new TcpSegment(new Uint8Array(20));
@@ -188,6 +193,8 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     d[reason] = (d[reason] ?? 0) + 1;
   }
 
+  readonly countDrop = (reason: TcpDropReason): void => this.drop(reason);
+
   get connectionCount(): number {
     return this.connCount;
   }
@@ -200,7 +207,7 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
 
   markDirty(c: TcpConnection): void {
     this.dirty.push(c);
-    this.scheduleDeferred();
+    if (!this.inBatch) this.scheduleDeferred();
   }
 
   /**
@@ -229,8 +236,12 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     this.kick();
   }
 
-  /** Output of every connection that has something to say (once per batch). */
+  /**
+   * Output of every connection that has something to say (once per batch). It ends the batch:
+   * what is marked from here on (an application's call) is flushed at the end of the turn.
+   */
   flush(): void {
+    this.inBatch = false;
     this.admission.newBatch();
     if (this.rxStarvedConns.length > 0 && this.rxPoolPages() >= this.rxReliefPages) {
       const starved = this.rxStarvedConns;
@@ -364,7 +375,9 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
 
   // ---- receive ----
 
+  /** A segment of a receive batch; the driver's `afterReceive` ends the batch with {@link flush}. */
   receive(dgram: Ipv4Datagram): boolean {
+    this.inBatch = true;
     const stats = this.stats;
     stats.segmentsIn++;
     const buf = dgram.buf;
@@ -556,6 +569,7 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
 
   /** Run due timers and send what they produced. */
   poll(): void {
+    this.inBatch = true;
     this.timers.run(this.clock.nowMs());
     this.flush();
   }

@@ -11,6 +11,7 @@ import { ManualClock } from '../../../src/clock.js';
 import { DEFAULT_TCP_CONFIG, type TcpConfig } from '../../../src/tcp/config.js';
 import { TcpConnection, type SegmentIn, type TcpHost, type TcpStats, type TcpUser } from '../../../src/tcp/connection.js';
 import type { TcpError } from '../../../src/tcp/errors.js';
+import type { TcpDropReason } from '../../../src/tcp/reasons.js';
 import { emptyTcpStats } from '../../../src/tcp/tcp-layer.js';
 import { TimerQueue } from '../../../src/tcp/timer-queue.js';
 import { parseTcpOptions, TcpOptions, TcpSegment, type TcpOptionsToEmit } from '../../../src/wire/tcp.js';
@@ -115,6 +116,10 @@ export class FakeHost implements TcpHost {
   readonly rxMemory: { pool: PagePool; freePages(): number; pagesOwed(): number };
   readonly egress: TransportEgress;
   oooBytesTotal = 0;
+  readonly countDrop = (reason: TcpDropReason): void => {
+    const d = this.stats.drops;
+    d[reason] = (d[reason] ?? 0) + 1;
+  };
   /** What the connection sent, oldest first (take with {@link take}). */
   sent: Sent[] = [];
   removed: TcpConnection[] = [];
