@@ -215,6 +215,8 @@ class Bench {
   kernelServer: Proc | null = null;
   vethFeatures = '';
   readonly hasIperf3: boolean;
+  /** What iperf3 reported of the senders' congestion control, with the number of runs. */
+  readonly ccSeen = new Map<string, number>();
   private tapstacks = 0;
 
   constructor(readonly o: Options) {
@@ -230,7 +232,7 @@ class Bench {
     this.kernelServer = this.sb.start(this.k2, 'node', [KERNEL_SERVER, '80', '9'], { nofile });
     await this.kernelServer.waitFor(/^listening$/m, 15_000, 'kernel server');
     if (this.hasIperf3) {
-      const srv = this.sb.start(this.k2, 'iperf3', ['-s', '-p', '5201']);
+      const srv = this.sb.start(this.k2, 'iperf3', ['-s', '-p', '5201', '--forceflush']);
       await srv.waitFor(/Server listening/, 15_000, 'iperf3 -s');
     }
   }
@@ -297,7 +299,7 @@ class Bench {
         await iperf3(this.sb, t.ns, t.addr, { ...o, seconds: this.o.warmup }).catch(() => {});
         await iperf3(this.sb, this.k1, K2_ADDR, { ...o, seconds: this.o.warmup }).catch(() => {});
       }
-      const ccs = new Set<string>();
+      const cc = (what: string) => this.ccSeen.set(what, (this.ccSeen.get(what) ?? 0) + 1);
       await alternate(
         c,
         this.o.runs,
@@ -309,17 +311,16 @@ class Bench {
           rec.add('tapstack user s/GiB', (c1.user - c0.user) / gib);
           rec.add('tapstack system s/GiB', (c1.system - c0.system) / gib);
           if (!reverse) rec.add('kernel sender retransmits', r.retransmits);
-          ccs.add(`tapstack run: sender ${reverse ? 'tapstack cubic' : r.senderCc}`);
+          if (!reverse) cc(`the kernel sending to tapstack: ${r.senderCc}`);
           return r.bps / 1e9;
         },
         async (rec) => {
           const r = await iperf3(this.sb, this.k1, K2_ADDR, o);
           rec.add('kernel reference retransmits', r.retransmits);
-          ccs.add(`kernel run: sender ${r.senderCc}, receiver ${r.receiverCc}`);
+          cc(`the kernel reference: sender ${r.senderCc}, receiver ${r.receiverCc}`);
           return r.bps / 1e9;
         },
       );
-      c.notes.push(`congestion control as iperf3 reports it: ${[...ccs].join('; ')}`);
       this.cases.push(c);
     }
   }
@@ -362,6 +363,12 @@ class Bench {
     const cp = newCase(`ping-p99-${id}`, 'ping', `ping p99, ${label}`, 'us');
     const n = this.o.pings;
     const interval = 0.01;
+    if (this.o.warmup > 0) {
+      // Untimed pings first: a fresh process answers its first hundreds slower (JIT).
+      const w = Math.round(this.o.warmup / 0.002);
+      await ping(this.sb, t.ns, t.addr, w, 0.002).catch(() => {});
+      await ping(this.sb, this.k1, K2_ADDR, w, 0.002).catch(() => {});
+    }
     await alternate(
       c,
       this.o.runs,
@@ -395,7 +402,6 @@ class Bench {
       this.notes.push(`idle connections reduced from ${this.o.idle} to ${n}: the hard limit of open files is ${limit}`);
     }
     const rss0 = residentBytes(t.proc.pid);
-    const kernelRss0 = residentBytes(this.kernelServer!.pid);
     const open = async (ns: string, host: string) => {
       const p = this.sb.start(ns, 'node', [IDLE_CLIENT, host, '9', String(n)], { nofile: limit });
       const m = await p.waitFor(/^open (\d+) failed (\d+).*$/m, 180_000, `idle client to ${host}`);
@@ -411,7 +417,6 @@ class Bench {
     await new Promise((r) => setTimeout(r, 1000));
     const rss1 = residentBytes(t.proc.pid);
     const arena = largestAnonResident(t.proc.pid);
-    const kernelRss1 = residentBytes(this.kernelServer!.pid);
     await this.pingCase(t, `${ti.open} idle connections`, 'idle-conns');
     const mem = newCase('memory-idle', 'ping', `resident memory with ${ti.open} idle connections`, 'MiB');
     const rec = new Recorder();
@@ -421,10 +426,8 @@ class Bench {
     rec.add('tapstack arena resident, MiB', arena.rss / 2 ** 20);
     rec.add('tapstack arena size, MiB', arena.size / 2 ** 20);
     rec.add('tapstack KiB per connection', ti.open ? (rss1 - rss0) / 1024 / ti.open : NaN);
-    rec.add('kernel server (Node) RSS growth, MiB', (kernelRss1 - kernelRss0) / 2 ** 20);
     rec.add('seconds to open the connections to tapstack', openSeconds);
     rec.finish(mem);
-    mem.notes.push('kernel column: not measured (the kernel keeps its sockets outside any process); the Node server on kernel sockets is listed for its own growth');
     this.cases.push(mem);
     for (const x of [ti.p, ki.p]) {
       x.child.stdin?.end();
@@ -467,6 +470,7 @@ class Bench {
       this.info['counters ping and idle'] = await this.stopTapstack(t);
     }
     this.info.links = links;
+    if (this.ccSeen.size) this.notes.push(`congestion control as iperf3 reported it: ${[...this.ccSeen].map(([k, n]) => `${k} (${n} runs)`).join('; ')}`);
     this.info.loadEnd = os.loadavg();
     this.info.seconds = (performance.now() - t0) / 1000;
   }

@@ -112,7 +112,6 @@ export function renderMarkdown(r: BenchResult): string {
           ['of which the arena (page pool) resident', `${g('tapstack arena resident, MiB')} (of ${g('tapstack arena size, MiB')} mapped)`],
           ['tapstack minus the arena', g('tapstack RSS minus the arena (page pool), MiB')],
           ['tapstack growth per connection', `${num(ex(mem, 'tapstack KiB per connection')?.median)} KiB`],
-          ['the kernel reference\'s Node server, growth', g('kernel server (Node) RSS growth, MiB')],
           ['seconds to open the connections to tapstack', g('seconds to open the connections to tapstack')],
         ],
       ),
