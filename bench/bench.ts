@@ -23,7 +23,7 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
 const CLI = path.join(ROOT, 'dist/src/cli/main.js');
 const KERNEL_SERVER = path.join(HERE, 'kernel-server.js');
-const IDLE_CLIENT = path.join(HERE, 'idle-client.js');
+const HOLD_CONNECTIONS = path.join(ROOT, 'scripts/lib/hold-connections.mjs');
 const GiB = 2 ** 30;
 
 const SECTIONS = ['bulk', 'streams', 'http', 'ping'] as const;
@@ -47,7 +47,7 @@ const USAGE = `Usage: scripts/bench [options]
   --quick             1 run each, 1 s transfers, 1,000 idle connections, no warm-up: a check
                       that every case runs (written to bench/results/quick.*)
   --runs N            runs of each case and side (default 3)
-  --seconds S         iperf3 -t of each bulk and streams run (default 4)
+  --seconds S         iperf3 -t of each bulk and streams run (default 3)
   --warmup S          an untimed run of S seconds per side before each case (default 1)
   --http-seconds S    wrk -d of each HTTP run (default 3)
   --connections N     wrk -c (default 50)
@@ -93,7 +93,7 @@ function options(argv: string[]): Options {
   return {
     quick,
     runs: Math.round(num('runs', v.runs, quick ? 1 : 3, 1)),
-    seconds: num('seconds', v.seconds, quick ? 1 : 4, 1),
+    seconds: num('seconds', v.seconds, quick ? 1 : 3, 1),
     warmup: num('warmup', v.warmup, quick ? 0 : 1, 0),
     httpSeconds: num('http-seconds', v['http-seconds'], quick ? 1 : 3, 1),
     httpConnections: Math.round(num('connections', v.connections, 50, 1)),
@@ -402,9 +402,12 @@ class Bench {
       this.notes.push(`idle connections reduced from ${this.o.idle} to ${n}: the hard limit of open files is ${limit}`);
     }
     const rss0 = residentBytes(t.proc.pid);
+    // scripts/lib/hold-connections.mjs (also scripts/bench-idle's): a line with a count opens
+    // that many, reopening any that fail, and answers `held N lost L`.
     const open = async (ns: string, host: string) => {
-      const p = this.sb.start(ns, 'node', [IDLE_CLIENT, host, '9', String(n)], { nofile: limit });
-      const m = await p.waitFor(/^open (\d+) failed (\d+).*$/m, 180_000, `idle client to ${host}`);
+      const p = this.sb.start(ns, 'node', [HOLD_CONNECTIONS, host, '9'], { nofile: limit });
+      p.child.stdin!.write(`${n}\n`);
+      const m = await p.waitFor(/^held (\d+) lost (\d+)$/m, 180_000, `idle connections to ${host}`);
       if (Number(m[2]) > 0) this.notes.push(`idle connections to ${host}: ${m[0]}`);
       return { p, open: Number(m[1]) };
     };
@@ -513,7 +516,7 @@ async function main(): Promise<void> {
   } finally {
     bench.sb.cleanupSync();
   }
-  const result = { date, machine: machine(), options: o, kernelCongestionControl: KERNEL_CC, info: bench.info, notes: bench.notes, cases: bench.cases };
+  const result = { date, machine: machine(), options: { ...o, out: path.relative(ROOT, o.out) }, kernelCongestionControl: KERNEL_CC, info: bench.info, notes: bench.notes, cases: bench.cases };
   const md = renderMarkdown(result);
   mkdirSync(path.dirname(o.out), { recursive: true });
   writeFileSync(`${o.out}.json`, JSON.stringify(result, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');

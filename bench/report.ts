@@ -89,7 +89,7 @@ export function renderMarkdown(r: BenchResult): string {
   const pings = r.cases.filter((c) => c.section === 'ping' && c.id.startsWith('ping'));
   if (pings.length) {
     out.push('## Ping from the kernel\n');
-    out.push(`\`ping -i 0.01 -c ${o.pings}\` from the kernel's side of the TAP to tapstack, and across the veth pair to the kernel; per run the median and the 99th percentile of the round trips, then the median over the runs. Idle connections: kernel sockets of a Node client in the namespace, connected to tapstack's discard port (and to the kernel server's), holding still.\n`);
+    out.push(`\`ping -i 0.01 -c ${o.pings}\` from the kernel's side of the TAP to tapstack, and across the veth pair to the kernel; per run the median and the 99th percentile of the round trips, then the median over the runs (here a ratio above 1 is tapstack slower). Idle connections: kernel sockets of a Node client in the namespace, connected to tapstack's discard port (and to the kernel server's), holding still.\n`);
     out.push(
       table(
         ['case', 'tapstack us', 'kernel us', 'tapstack/kernel', 'spread t / k', 'tapstack CPU % while pinged'],
@@ -123,5 +123,22 @@ export function renderMarkdown(r: BenchResult): string {
   if (errors.length) out.push('## Errors\n\n' + errors.map((e) => `- ${e}`).join('\n') + '\n');
   if (notes.length) out.push('## Notes\n\n' + notes.map((n) => `- ${n}`).join('\n') + '\n');
   if (info.links) out.push('## Links as set up\n\n' + Object.entries(info.links).map(([k, v]) => `- ${k}: ${v}`).join('\n') + '\n');
+  const counters = Object.entries(r.info).filter(([k]) => k.startsWith('counters ')) as [string, Record<string, number>][];
+  if (counters.length) {
+    out.push(
+      "## tapstack's counters (at the end of each link's cases)\n\n" +
+        counters
+          .map(([k, c]) => {
+            const drops = Object.entries(c)
+              .filter(([n]) => n.startsWith('drop.'))
+              .sort((a, b) => b[1] - a[1])
+              .slice(0, 4)
+              .map(([n, v]) => `${n.slice(5)} ${v}`);
+            return `- ${k.slice(9)}: tcp.retransmits ${c['tcp.retransmits'] ?? 0}, drops ${c.drops ?? 0}${drops.length ? ` (${drops.join(', ')})` : ''}`;
+          })
+          .join('\n') +
+        '\n',
+    );
+  }
   return out.join('\n');
 }

@@ -26,12 +26,13 @@ export async function iperf3(sb: Sandbox, ns: string, host: string, o: IperfOpti
   const args = ['-c', host, '-p', '5201', '-t', String(o.seconds), '-J', '-C', KERNEL_CC];
   if (o.reverse) args.push('-R');
   if (o.parallel > 1) args.push('-P', String(o.parallel));
-  const r = await sb.run(ns, 'iperf3', args, (o.seconds + 40) * 1000);
+  // A test that has not ended 20 s after its time is taken as hung (seen once with -R -P 4).
+  const r = await sb.run(ns, 'iperf3', args, (o.seconds + 20) * 1000);
   let j: IperfJson;
   try {
     j = JSON.parse(r.stdout) as IperfJson;
   } catch {
-    throw new Error(`iperf3 ${args.join(' ')}: exit ${r.code}, no JSON: ${(r.stdout + r.stderr).slice(0, 300)}`);
+    throw new Error(`iperf3 ${args.join(' ')}: ${r.code === null ? `killed after ${o.seconds + 20} s` : `exit ${r.code}`}, no JSON: ${(r.stdout + r.stderr).slice(0, 300)}`);
   }
   if (j.error) throw new Error(`iperf3 ${args.join(' ')}: ${j.error}`);
   const end = j.end;
