@@ -282,6 +282,8 @@ class Bench {
     const counters: Record<string, number> = {};
     const tail = r.stdout.slice(r.stdout.search(/^tapstack: SIG\w+, stopped$/m));
     for (const m of tail.matchAll(/^([\w.-]+) (\d+)$/gm)) counters[m[1]!] = Number(m[2]);
+    // The zero-copy lines: `flipped N bytes (...)`, `sent by reference N bytes`, ...
+    for (const m of tail.matchAll(/^(flipped|copied|sent by reference|sent copied) (\d+) bytes/gm)) counters[`zeroCopy.${m[1]!.replace(/ /g, '-')}`] = Number(m[2]);
     return counters;
   }
 
@@ -310,8 +312,10 @@ class Bench {
           const gib = r.bytes / GiB;
           rec.add('tapstack user s/GiB', (c1.user - c0.user) / gib);
           rec.add('tapstack system s/GiB', (c1.system - c0.system) / gib);
-          if (!reverse) rec.add('kernel sender retransmits', r.retransmits);
-          if (!reverse) cc(`the kernel sending to tapstack: ${r.senderCc}`);
+          if (!reverse) {
+            rec.add('kernel sender retransmits', r.retransmits);
+            cc(`the kernel sending to tapstack: ${r.senderCc}`);
+          }
           return r.bps / 1e9;
         },
         async (rec) => {

@@ -134,7 +134,11 @@ export function renderMarkdown(r: BenchResult): string {
               .sort((a, b) => b[1] - a[1])
               .slice(0, 4)
               .map(([n, v]) => `${n.slice(5)} ${v}`);
-            return `- ${k.slice(9)}: tcp.retransmits ${c['tcp.retransmits'] ?? 0}, drops ${c.drops ?? 0}${drops.length ? ` (${drops.join(', ')})` : ''}`;
+            const zc = (n: string) => num((c[`zeroCopy.${n}`] ?? 0) / 2 ** 30);
+            return (
+              `- ${k.slice(9)}: tcp.retransmits ${c['tcp.retransmits'] ?? 0}, drops ${c.drops ?? 0}${drops.length ? ` (${drops.join(', ')})` : ''}; ` +
+              `received GiB flipped ${zc('flipped')}, copied ${zc('copied')}; sent GiB by reference ${zc('sent-by-reference')}, copied ${zc('sent-copied')}`
+            );
           })
           .join('\n') +
         '\n',

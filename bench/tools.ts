@@ -28,11 +28,16 @@ export async function iperf3(sb: Sandbox, ns: string, host: string, o: IperfOpti
   if (o.parallel > 1) args.push('-P', String(o.parallel));
   // A test that has not ended 20 s after its time is taken as hung (seen once with -R -P 4).
   const r = await sb.run(ns, 'iperf3', args, (o.seconds + 20) * 1000);
+  if (r.code === null) {
+    // Hung: what the kernel's side of the test connections looked like, for whoever debugs it.
+    const ss = await sb.run(ns, 'ss', ['-Htn', 'dport = :5201'], 10_000);
+    throw new Error(`iperf3 ${args.join(' ')}: killed after ${o.seconds + 20} s; the kernel's connections to port 5201 then: ${ss.stdout.trim().split('\n').map((l) => l.replace(/\s+/g, ' ')).join('; ') || 'none'}`);
+  }
   let j: IperfJson;
   try {
     j = JSON.parse(r.stdout) as IperfJson;
   } catch {
-    throw new Error(`iperf3 ${args.join(' ')}: ${r.code === null ? `killed after ${o.seconds + 20} s` : `exit ${r.code}`}, no JSON: ${(r.stdout + r.stderr).slice(0, 300)}`);
+    throw new Error(`iperf3 ${args.join(' ')}: exit ${r.code}, no JSON: ${(r.stdout + r.stderr).slice(0, 300)}`);
   }
   if (j.error) throw new Error(`iperf3 ${args.join(' ')}: ${j.error}`);
   const end = j.end;
