@@ -48,7 +48,7 @@ export function renderMarkdown(r: BenchResult): string {
     `Kernel reference: the kernel on both ends of a veth pair between two namespaces, with the same MTU. ` +
       `Its congestion control is pinned to ${r.kernelCongestionControl} per socket (\`iperf3 -C ${r.kernelCongestionControl}\`, which the server side takes too; ` +
       `the machine's default is ${m.defaultCongestionControl}, and a namespace may not choose cubic for itself); tapstack runs its own cubic. ` +
-      `"No offloads" on the veth: \`ethtool -K tx off rx off sg off tso off gso off gro off\` on both ends; ` +
+      `"No offloads" on the veth: \`ethtool -K tx off rx off sg off tso off gso off gro off\` on both ends; "offloads": the veth's defaults (checksums, scatter-gather, TSO and GSO on, GRO off); ` +
       `tapstack: \`tapstack up --offload off\`. HTTP and ping use the machine's default congestion control (wrk cannot set it; ` +
       `52-byte responses never leave the initial window).\n`,
   );
