@@ -119,6 +119,10 @@ export function renderMarkdown(r: BenchResult): string {
   }
 
   const notes = [...r.notes, ...r.cases.flatMap((c) => c.notes.map((n) => `${c.title}: ${n}`))];
+  const wide = r.cases.filter((c) => [c.tapstack, c.kernel].some((x) => x.runs.length > 1 && x.spread > SPREAD_LIMIT));
+  if (wide.length) notes.unshift(`${wide.length} of ${r.cases.length} cases spread more than ${SPREAD_LIMIT * 100}% between runs: a busier machine than a benchmark wants, or too few runs (--runs, --seconds)`);
+  const busy = info.loadStart?.[0] ?? 0;
+  if (busy > 1) notes.unshift(`the machine was busy before the run began (load average ${busy.toFixed(2)} over the last minute, on ${m.cores} cores): other work shares the cores with both sides, so these figures are not for keeping`);
   const errors = r.cases.flatMap((c) => c.errors.map((e) => `${c.title}: ${e}`));
   if (errors.length) out.push('## Errors\n\n' + errors.map((e) => `- ${e}`).join('\n') + '\n');
   if (notes.length) out.push('## Notes\n\n' + notes.map((n) => `- ${n}`).join('\n') + '\n');
