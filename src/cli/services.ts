@@ -191,6 +191,32 @@ function pagedSource(stack: Stack, s: Socket): void {
   pump();
 }
 
+/**
+ * The HTTP service's application: `/` (a short page) and `/bytes/N`. Exported so that a
+ * benchmark can run the very same handler on kernel sockets.
+ */
+export function createHttpApp(onRequest: () => void = () => {}): http.Server {
+  const app = http.createServer((req, res) => {
+    onRequest();
+    const m = /^\/bytes\/(\d+)$/.exec(req.url ?? '');
+    if (req.url === '/') {
+      const body = 'tapstack: a userspace TCP/IP stack on a TAP device\n';
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    } else if (m && Number(m[1]) <= 2 ** 40) {
+      const n = Number(m[1]);
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': n });
+      if (req.method === 'HEAD') res.end();
+      else writePattern(res, n, () => res.end());
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('not found\n');
+    }
+  });
+  app.keepAliveTimeout = 5000;
+  return app;
+}
+
 export function startServices(stack: Stack, specs: ServiceSpec[], counters: Counters): Server[] {
   const servers: Server[] = [];
   for (const spec of specs) {
@@ -250,24 +276,7 @@ export function startServices(stack: Stack, specs: ServiceSpec[], counters: Coun
         break;
       }
       case 'http': {
-        const app = http.createServer((req, res) => {
-          counters.httpRequests++;
-          const m = /^\/bytes\/(\d+)$/.exec(req.url ?? '');
-          if (req.url === '/') {
-            const body = 'tapstack: a userspace TCP/IP stack on a TAP device\n';
-            res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
-            res.end(body);
-          } else if (m && Number(m[1]) <= 2 ** 40) {
-            const n = Number(m[1]);
-            res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': n });
-            if (req.method === 'HEAD') res.end();
-            else writePattern(res, n, () => res.end());
-          } else {
-            res.writeHead(404, { 'content-type': 'text/plain' });
-            res.end('not found\n');
-          }
-        });
-        app.keepAliveTimeout = 5000;
+        const app = createHttpApp(() => counters.httpRequests++);
         server = stack.createServer((s) => {
           counters.connections.http++;
           onError(s);
