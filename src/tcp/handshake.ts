@@ -155,7 +155,7 @@ export function synSentArrives(c: TcpConnection, seg: SegmentIn): void {
     sendSyn(c, true);
     return;
   }
-  snd.sndUna = seg.ack;
+  snd.synAcknowledged(seg.ack);
   c.state = 'ESTABLISHED';
   snd.firstWindow(seg.window, seg.seq, seg.ack); // RFC 7323 2.2: a SYN's window is never scaled
   if (snd.rttSeq < 0 && snd.backoffs === 0) snd.rtt.sample(c.host.clock.nowMs() - snd.rttStart);

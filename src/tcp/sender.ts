@@ -46,6 +46,8 @@ const PERSIST_MAX_MS = 60_000;
 
 export class TcpSender implements RecoveryConnection {
   iss = 0;
+  /** The peer acknowledged our SYN: the send queue starts at SND.UNA, not one after it. */
+  private synAcked = false;
   sndUna = 0;
   sndNxt = 0;
   /** Highest sequence number sent (sndNxt goes back on a timeout; this does not). */
@@ -119,6 +121,7 @@ export class TcpSender implements RecoveryConnection {
    */
   open(iss: number, synAcked: boolean): void {
     this.iss = iss;
+    this.synAcked = synAcked;
     this.sndNxt = seqAdd(iss, 1);
     this.sndMax = this.sndNxt;
     this.sndUna = synAcked ? this.sndNxt : iss;
@@ -198,9 +201,20 @@ export class TcpSender implements RecoveryConnection {
     return this.finQueued && seqGt(this.sndUna, this.finSeq);
   }
 
-  /** Sequence number of the first byte in the send queue (after the SYN until it is acked). */
+  /** The SYN-ACK acknowledged our SYN (SYN-SENT): SND.UNA moves to `ack`, one past the ISS. */
+  synAcknowledged(ack: number): void {
+    this.sndUna = ack;
+    this.synAcked = true;
+  }
+
+  /**
+   * Sequence number of the first byte in the send queue (after the SYN until it is acked). A
+   * flag, not `SND.UNA > ISS`: sequence comparison is modulo 2^32 (RFC 9293 3.4), so after 2 GiB
+   * sent SND.UNA no longer compares above the ISS, and every byte count from here on (what an
+   * ACK frees, where the FIN goes) would be one off.
+   */
   dataStart(): number {
-    return seqGt(this.sndUna, this.iss) ? this.sndUna : seqAdd(this.sndUna, 1);
+    return this.synAcked ? this.sndUna : seqAdd(this.sndUna, 1);
   }
 
   // ---- the peer's ACKs ----
@@ -272,6 +286,7 @@ export class TcpSender implements RecoveryConnection {
     const freed = Math.max(0, Math.min(this.sendQueue.length, seqDiff(ack, this.dataStart())));
     if (freed > 0) this.sendQueue.consume(freed);
     this.sndUna = ack;
+    this.synAcked = true; // SND.UNA started at the ISS: any advance acknowledges the SYN
     const w = this.ackWaiters;
     while (w.length > 0 && seqGe(ack, w[0]!.end)) w.shift()!.cb(true);
     if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;

@@ -144,4 +144,35 @@ describe('a connection against a fake host', () => {
     expect(user.closed?.code).toBe('ECONNRESET');
     expect(host.removed).toEqual([conn]);
   });
+
+  it('counts its send queue and places its FIN right after 2 GiB and more (sequence numbers compare modulo 2^32)', () => {
+    const { host, conn, rcv, snd } = open();
+    // As if 2^31 + 1000 bytes had been sent and acknowledged: SND.UNA no longer compares above
+    // the ISS (RFC 9293 3.4), which must not make the send queue seem to start one byte later.
+    const far = seqAdd(snd, 2 ** 31 + 1000);
+    const s = conn.snd;
+    s.sndUna = s.sndNxt = s.sndMax = s.sndSml = far;
+    s.sndWl2 = far;
+    const data = new Uint8Array(3000).map((_, i) => (i * 7) & 0xff);
+    expect(conn.write(data)).toBe(3000);
+    host.flush();
+    const out = host.take();
+    expect(out.map((o) => [seqAdd(o.seq, -far), o.payload.length])).toEqual([
+      [0, 1460],
+      [1460, 1460],
+      [2920, 80],
+    ]);
+    expect(Buffer.concat(out.map((o) => o.payload))).toEqual(Buffer.from(data));
+    conn.segmentArrives(segment({ seq: rcv, ack: seqAdd(far, 1460), flags: ACK }));
+    expect(conn.sendQueue.length).toBe(1540);
+    conn.segmentArrives(segment({ seq: rcv, ack: seqAdd(far, 3000), flags: ACK }));
+    host.flush();
+    expect(conn.sendQueue.length).toBe(0);
+    conn.close();
+    host.flush();
+    const [fin] = host.take();
+    expect([fin!.flags & (FIN | ACK), fin!.seq, fin!.payload.length]).toEqual([FIN | ACK, seqAdd(far, 3000), 0]);
+    conn.segmentArrives(segment({ seq: rcv, ack: seqAdd(far, 3001), flags: ACK }));
+    expect(conn.state).toBe('FIN-WAIT-2');
+  });
 });
