@@ -33,8 +33,11 @@ export interface FrameDevice {
    * call. The caller keeps the frames in order and closes the gaps.
    */
   readBatch?(iovAddr: readonly bigint[], iovCnt: Int32Array, descs: Int32Array, count: number, results: Int32Array, queue: number): void;
-  /** Call `cb` whenever frames may be ready on any queue (level-triggered: the caller drains to -1). */
-  onReadable(cb: () => void): void;
+  /**
+   * Call `cb` whenever frames may be ready (level-triggered: it is called again while they are),
+   * with the queue that is readable when the device knows it, or no queue for any of them.
+   */
+  onReadable(cb: (queue?: number) => void): void;
   close(): void;
   /**
    * The rest is for layers between the NIC and the wire (src/phy/: fault injection,

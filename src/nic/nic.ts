@@ -202,7 +202,9 @@ export class Nic {
   /** Start receiving: every wake-up drains the device into `handler`. */
   start(handler: RxHandler): void {
     this.handler = handler;
-    this.device.onReadable(() => this.poll());
+    // The main queue's readiness need not cost a read of the connection-request queue, which
+    // signals its own (unless its last round was backlogged or found frames: then read on).
+    this.device.onReadable((queue) => this.poll(queue !== MAIN_QUEUE || this.rxSynHint > 0));
   }
 
   /** Give descriptor `d` back to the firmware: refill taken pages, write its iovecs. */
@@ -244,11 +246,11 @@ export class Nic {
   }
 
   /**
-   * Drain the ready frames of the main queue (up to {@link RX_WAKEUP_LIMIT}), then up to
-   * {@link SYN_BUDGET} of the connection-request queue (if the device has one), deliver each,
-   * then write what the stack queued.
+   * Drain the ready frames of the main queue (up to {@link RX_WAKEUP_LIMIT}), then, unless
+   * `synQueue` is false, up to {@link SYN_BUDGET} of the connection-request queue (if the device
+   * has one), deliver each, then write what the stack queued.
    */
-  poll(): number {
+  poll(synQueue = true): number {
     if (this.closed || !this.handler) return 0;
     this.counters.wakeups++;
     const budget = Math.min(RX_BUDGET, this.rx.size);
@@ -262,7 +264,7 @@ export class Nic {
       first = ask;
     }
     this.rxMainHint = total;
-    if (this.device.rxQueues > 1 && !this.closed) {
+    if (synQueue && this.device.rxQueues > 1 && !this.closed) {
       const n = this.receive(Math.min(SYN_BUDGET, this.rx.size), SYN_QUEUE, this.rxSynHint);
       this.rxSynHint = n;
       total += n;

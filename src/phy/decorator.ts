@@ -36,7 +36,7 @@ export abstract class DeviceDecorator implements FrameDevice {
     return this.inner.writev(iov, iovcnt);
   }
 
-  onReadable(cb: () => void): void {
+  onReadable(cb: (queue?: number) => void): void {
     this.inner.onReadable(cb);
   }
 

@@ -245,14 +245,14 @@ export class TapDevice implements FrameDevice {
     return writeFailure(this.name, libc.errno());
   }
 
-  onReadable(cb: () => void): void {
+  onReadable(cb: (queue?: number) => void): void {
     if (this.closed) throw new TapError('ECLOSED', `TAP ${this.name} is closed`);
     for (const h of this.pollHandles) h.close();
-    // Any queue readable: one drain of all (the NIC decides the order).
-    this.pollHandles = this.fds.map((fd) =>
+    // A queue readable: the NIC drains, knowing which one woke it.
+    this.pollHandles = this.fds.map((fd, queue) =>
       libc.poll(fd, (status, ev) => {
         // On a poll error (status < 0) still drain: readv then reports what is wrong.
-        if (status < 0 || ev.readable || ev.disconnect) cb();
+        if (status < 0 || ev.readable || ev.disconnect) cb(queue);
       }),
     );
   }
