@@ -14,5 +14,7 @@ export { Reassembler } from './iface/reassembly.js';
 export { IFACE_DROP_REASONS, REASSEMBLY_DROP_REASONS, type IfaceDropReason, type IfaceDrops, type ReassemblyDrop } from './iface/reasons.js';
 export { TCP_DROP_REASONS, type TcpDropReason, type TcpDrops } from './tcp/reasons.js';
 export { PcapWriter, readPcap } from './pcap/writer.js';
+export { PcapngWriter, readPcapng } from './pcap/pcapng.js';
+export { openCapture, RotatingCapture, type CaptureWriter, type CaptureFormat, type CaptureFileOptions, type FrameDirection } from './pcap/capture-writer.js';
 export { parseSplitPolicy, formatSplitPolicy, type SplitPolicySpec } from '../firmware/split-policy.js';
 export * as wire from './wire/index.js';

@@ -7,11 +7,11 @@ import { systemClock, type Clock } from './clock.js';
 import { systemRandom, type Random } from './random.js';
 import { Interface, type InterfaceOptions } from './iface/interface.js';
 import { Nic, type NicStats } from './nic/nic.js';
-import { PcapWriter } from './pcap/writer.js';
+import { openCapture, type CaptureFormat } from './pcap/capture-writer.js';
 import type { FrameDevice } from '../firmware/device.js';
 import { TapDevice, type IoMode, type IoPath } from './tap/tap-device.js';
 import { ensureHostSide, ensureInterfaceMtu, ensureTxQueueLength, type SkippedSetting } from './tap/host-side.js';
-import type { SplitPolicySpec } from '../firmware/split-policy.js';
+import { formatSplitPolicy, type SplitPolicySpec } from '../firmware/split-policy.js';
 import { noImpairment, type ImpairmentSpec } from '../firmware/impairments.js';
 import { FaultInjectingDevice } from './phy/fault-injector.js';
 import { CapturingDevice } from './phy/capture.js';
@@ -30,6 +30,9 @@ const log = debugFactory('tapstack:stack');
  * retransmission. A longer one set by an administrator is kept.
  */
 const TX_QUEUE_FRAMES = 10000;
+
+/** The header split a NIC gets unless told otherwise: Ethernet + IPv4 + TCP with timestamps. */
+const DEFAULT_SPLIT: SplitPolicySpec = { kind: 'fixed', size: 66 };
 
 export interface StackOptions {
   /** TAP name (created in the current network namespace), or a device of your own. */
@@ -60,6 +63,13 @@ export interface StackOptions {
   split?: SplitPolicySpec;
   pcap?: string;
   pcapSnaplen?: number;
+  /** pcapng or classic pcap; by default pcapng when the name ends in `.pcapng`, else pcap. */
+  pcapFormat?: CaptureFormat;
+  /** Write the capture after every read or write call (tcpdump -U) instead of within a second. */
+  pcapFlush?: boolean;
+  /** Start a new capture file once one holds this many bytes (tcpdump -C), keeping at most `pcapRotateCount` (-W). */
+  pcapRotateBytes?: number;
+  pcapRotateCount?: number;
   /** Fault injection between the NIC and the TAP (see firmware/impairments.ts for the text form). */
   impair?: ImpairmentSpec;
   /** Zero-copy switches at start (both on by default). */
@@ -90,14 +100,21 @@ export interface ConnectOptions extends SocketOptions {
  * and a frame lost on receive as well (it crossed, then the NIC lost it). Transmit faults happen
  * before the wire, above the capture: a frame lost there never shows.
  */
-function withPhyLayers(device: FrameDevice, opts: StackOptions, clock: Clock): FrameDevice {
+function withPhyLayers(device: FrameDevice, opts: StackOptions, clock: Clock, mtu: number): FrameDevice {
   const spec = opts.impair;
   if (!opts.pcap) return spec ? new FaultInjectingDevice(device, spec, clock) : device;
-  const pcap = PcapWriter.open(opts.pcap, opts.pcapSnaplen ? { snaplen: opts.pcapSnaplen } : {});
+  const pcap = openCapture(opts.pcap, {
+    ...(opts.pcapFormat ? { format: opts.pcapFormat } : {}),
+    ...(opts.pcapSnaplen ? { snaplen: opts.pcapSnaplen } : {}),
+    ...(opts.pcapRotateBytes !== undefined ? { rotateBytes: opts.pcapRotateBytes } : {}),
+    ...(opts.pcapRotateCount !== undefined ? { rotateCount: opts.pcapRotateCount } : {}),
+    interfaceName: device.name,
+    interfaceDescription: `tapstack on ${device.name}: mtu ${mtu}, offloads ${device.offloads ? 'on' : 'off'}, split ${formatSplitPolicy(opts.split ?? DEFAULT_SPLIT)}`,
+  });
   let d: FrameDevice = spec ? new FaultInjectingDevice(device, { ...spec, tx: noImpairment() }, clock) : device;
   // The wall-clock time at which the stack's clock read 0 (the one place the wall clock is read).
   const epochNs = BigInt(Date.now()) * 1_000_000n - BigInt(Math.round(clock.nowMs() * 1e6));
-  d = new CapturingDevice(d, pcap, clock, epochNs);
+  d = new CapturingDevice(d, pcap, clock, epochNs, { flushEveryCall: opts.pcapFlush ?? false });
   return spec ? new FaultInjectingDevice(d, { ...spec, rx: noImpairment() }, clock) : d;
 }
 
@@ -161,8 +178,8 @@ export class Stack {
           skipped.push(...ensureHostSide(opts.ifname, host.address, host.prefixLength));
         }
       }
-      wire = withPhyLayers(device, opts, clock);
-      nic = new Nic({ device: wire, mtu, split: opts.split ?? { kind: 'fixed', size: 66 }, extraPages: opts.poolPages ?? 65536 });
+      wire = withPhyLayers(device, opts, clock, mtu);
+      nic = new Nic({ device: wire, mtu, split: opts.split ?? DEFAULT_SPLIT, extraPages: opts.poolPages ?? 65536 });
       const iface = new Interface({ nic, clock, random, address, mtu, ...(opts.mac ? { mac: opts.mac } : {}), ...(opts.gateway !== undefined ? { gateway: opts.gateway } : {}), ...opts.iface });
       const stack = new Stack(nic, iface, clock, random, device.offloads, opts.tcp);
       stack.skippedSettings = skipped;

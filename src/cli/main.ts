@@ -4,7 +4,8 @@
  *
  *   tapstack up --ifname tap0 --address 198.18.0.2/24 [--host-address 198.18.0.1/24]
  *               [--mtu 1500] [--offload on|off] [--split fixed:66|fixed:N|none|adaptive]
- *               [--pcap FILE] [--snaplen N] [--io uring|syscalls|auto]
+ *               [--pcap FILE] [--pcap-format pcap|pcapng] [--pcap-flush] [--pcap-rotate MB]
+ *               [--pcap-files N] [--snaplen N] [--io uring|syscalls|auto]
  *
  * Bad options get one line on stderr and exit code 2; a failure to start gets one line and 1.
  */
@@ -84,7 +85,16 @@ Options of 'up':
                          newreno (RFC 5681, RFC 6582).
   --tcp-retries N        Retransmissions before a connection gives up with ETIMEDOUT
                          (default 15, as Linux's tcp_retries2).
-  --pcap FILE            Capture every frame in and out (pcap, nanosecond timestamps).
+  --pcap FILE            Capture every frame in and out, nanosecond timestamps. Frames reach
+                         the file within a second (tail -f, and a kill loses at most that).
+  --pcap-format F        pcap (classic; the default) or pcapng (the default for a FILE ending
+                         in .pcapng): the interface's name, MTU, offloads and split policy,
+                         each frame's direction, and comments on what the fault injector did.
+  --pcap-flush           Write the capture after every read and write call (tcpdump's -U).
+  --pcap-rotate MB       Start a new file once one holds MB million bytes (tcpdump's -C):
+                         FILE, FILE1, FILE2, ...
+  --pcap-files N         With --pcap-rotate: at most N files, FILE0..FILE<N-1>, the oldest
+                         overwritten (tcpdump's -W).
   --snaplen N            Capture at most N bytes of each frame (default 262144).
   -h, --help             Show this text.
 
@@ -109,6 +119,10 @@ const parseArgsTyped = (args: string[], allowPositionals: boolean) =>
       split: { type: 'string' },
       pcap: { type: 'string' },
       snaplen: { type: 'string' },
+      'pcap-format': { type: 'string' },
+      'pcap-flush': { type: 'boolean' },
+      'pcap-rotate': { type: 'string' },
+      'pcap-files': { type: 'string' },
       serve: { type: 'string' },
       'tcp-retries': { type: 'string' },
       'zero-copy': { type: 'string' },
@@ -174,6 +188,21 @@ function parseUp(argv: string[], positionals = false) {
     snaplen = Number(v.snaplen);
     if (!/^\d+$/.test(v.snaplen) || snaplen < 14 || snaplen > 262144) throw new UsageError('--snaplen takes 14..262144');
   }
+  const pcapFormat = v['pcap-format'];
+  if (pcapFormat !== undefined && pcapFormat !== 'pcap' && pcapFormat !== 'pcapng') throw new UsageError(`--pcap-format takes pcap or pcapng, not ${JSON.stringify(pcapFormat)}`);
+  let pcapRotateBytes: number | undefined;
+  if (v['pcap-rotate'] !== undefined) {
+    if (!/^\d+(\.\d+)?$/.test(v['pcap-rotate']) || Number(v['pcap-rotate']) <= 0) throw new UsageError(`--pcap-rotate takes a size in millions of bytes, not ${JSON.stringify(v['pcap-rotate'])}`);
+    pcapRotateBytes = Math.round(Number(v['pcap-rotate']) * 1e6);
+  }
+  let pcapRotateCount: number | undefined;
+  if (v['pcap-files'] !== undefined) {
+    pcapRotateCount = Number(v['pcap-files']);
+    if (!/^\d+$/.test(v['pcap-files']) || pcapRotateCount < 1) throw new UsageError(`--pcap-files takes a whole number from 1, not ${JSON.stringify(v['pcap-files'])}`);
+    if (pcapRotateBytes === undefined) throw new UsageError('--pcap-files goes with --pcap-rotate');
+  }
+  if (v.pcap === undefined && (pcapFormat !== undefined || v['pcap-flush'] || pcapRotateBytes !== undefined)) throw new UsageError('--pcap-format, --pcap-flush and --pcap-rotate go with --pcap FILE');
+  const capture = { format: pcapFormat as 'pcap' | 'pcapng' | undefined, flush: v['pcap-flush'] ?? false, rotateBytes: pcapRotateBytes, rotateCount: pcapRotateCount };
   if (hostAddress && hostAddress.address === address.address) throw new UsageError('--host-address must differ from --address');
   let services: ServiceSpec[] = [];
   if (v.serve !== undefined) {
@@ -208,7 +237,7 @@ function parseUp(argv: string[], positionals = false) {
   if (zcParts.some((p) => p !== 'send' && p !== 'receive') || (zc !== 'none' && zcParts.length === 0))
     throw new UsageError(`--zero-copy takes send,receive, send, receive or none, not ${JSON.stringify(zc)}`);
   const zeroCopy = { send: zcParts.includes('send'), receive: zcParts.includes('receive') };
-  return { ifname: v.ifname, address, hostAddress, gateway, mtu, offload: off === 'on', synQueue: synQueue === 'on', io: io as 'uring' | 'syscalls' | 'auto', split, pcap: v.pcap, snaplen, services, tcpRetries, zeroCopy, impair, cc: cc as 'cubic' | 'newreno', positionals: parsed.positionals };
+  return { ifname: v.ifname, address, hostAddress, gateway, mtu, offload: off === 'on', synQueue: synQueue === 'on', io: io as 'uring' | 'syscalls' | 'auto', split, pcap: v.pcap, snaplen, capture, services, tcpRetries, zeroCopy, impair, cc: cc as 'cubic' | 'newreno', positionals: parsed.positionals };
 }
 
 function cidr(opt: string, text: string) {
@@ -235,6 +264,10 @@ function openStack(o: UpOptions): Stack {
       split: o.split,
       ...(o.pcap ? { pcap: o.pcap } : {}),
       ...(o.snaplen ? { pcapSnaplen: o.snaplen } : {}),
+      ...(o.capture.format ? { pcapFormat: o.capture.format } : {}),
+      ...(o.capture.flush ? { pcapFlush: true } : {}),
+      ...(o.capture.rotateBytes !== undefined ? { pcapRotateBytes: o.capture.rotateBytes } : {}),
+      ...(o.capture.rotateCount !== undefined ? { pcapRotateCount: o.capture.rotateCount } : {}),
       tcp: { congestionControl: o.cc, ...(o.tcpRetries !== undefined ? { maxRetransmits: o.tcpRetries } : {}) },
       zeroCopy: o.zeroCopy,
       ...(o.impair ? { impair: o.impair } : {}),
