@@ -23,6 +23,8 @@ import { PageInput } from './page-input.js';
 import { formatImpairment, parseImpairments, type ImpairmentSpec } from '../../firmware/impairments.js';
 import { innermost } from '../phy/decorator.js';
 import type { Socket } from '../socket/socket.js';
+import path from 'node:path';
+import { ControlServer, controlRequest, defaultControlPath, formatConnections, formatStats, type ControlConnection, type StatsReply } from './control.js';
 import { IPERF3_OPTIONS, parseIperf3, runIperf3, splitIperf3Args, type Iperf3Command } from './iperf3.js';
 
 const HELP = `Usage: tapstack <command> [options]
@@ -38,9 +40,24 @@ Commands:
             iperf3 server (iperf3 -s). Prints iperf3's report (its JSON with -J) with
             tapstack's zero-copy counters; exits 0 when the test completed.
             -p 5201 by default; -t 10 s unless -n; -l 128K; sizes take K, M, G.
+  stats     tapstack stats [--ifname NAME | --control PATH] [--watch] [--json]
+            [--interval S]: the counters of a running 'tapstack up' (through its
+            control socket), with rates per second over S seconds (default 1);
+            --watch repeats every S seconds, --json prints each reading as JSON.
+  ss        tapstack ss [--ifname NAME | --control PATH] [--json]: its TCP connections
+            as 'ss -ti' shows them: state, addresses, MSS, cwnd and ssthresh (in
+            segments), RTT/variation and RTO (ms), retransmissions, bytes acknowledged
+            and received, delivery rate, windows, queues, and the share of the socket's
+            bytes that moved without a copy.
+  capture   tapstack capture start FILE [--pcap-format pcap|pcapng] | stop
+            [--ifname NAME | --control PATH]: start (or replace) or stop a capture
+            of a running 'tapstack up'.
   help      Show this text.
 
 Options of 'up':
+  --control PATH|off     Its control socket (for stats, ss, capture; mode 0600). Default:
+                         /run/tapstack/net<namespace inode>-<ifname>.sock for root, else
+                         under $XDG_RUNTIME_DIR/tapstack or /tmp/tapstack-<uid>.
   --ifname NAME          TAP device to create, or an idle existing one to attach to (as
                          made by 'ip tuntap add dev NAME mode tap user USER'), 1-15
                          characters. Required. Settings tapstack may not change on it
@@ -123,6 +140,7 @@ const parseArgsTyped = (args: string[], allowPositionals: boolean) =>
       'pcap-flush': { type: 'boolean' },
       'pcap-rotate': { type: 'string' },
       'pcap-files': { type: 'string' },
+      control: { type: 'string' },
       serve: { type: 'string' },
       'tcp-retries': { type: 'string' },
       'zero-copy': { type: 'string' },
@@ -237,7 +255,7 @@ function parseUp(argv: string[], positionals = false) {
   if (zcParts.some((p) => p !== 'send' && p !== 'receive') || (zc !== 'none' && zcParts.length === 0))
     throw new UsageError(`--zero-copy takes send,receive, send, receive or none, not ${JSON.stringify(zc)}`);
   const zeroCopy = { send: zcParts.includes('send'), receive: zcParts.includes('receive') };
-  return { ifname: v.ifname, address, hostAddress, gateway, mtu, offload: off === 'on', synQueue: synQueue === 'on', io: io as 'uring' | 'syscalls' | 'auto', split, pcap: v.pcap, snaplen, capture, services, tcpRetries, zeroCopy, impair, cc: cc as 'cubic' | 'newreno', positionals: parsed.positionals };
+  return { ifname: v.ifname, address, hostAddress, gateway, mtu, offload: off === 'on', synQueue: synQueue === 'on', io: io as 'uring' | 'syscalls' | 'auto', split, pcap: v.pcap, snaplen, capture, control: v.control, services, tcpRetries, zeroCopy, impair, cc: cc as 'cubic' | 'newreno', positionals: parsed.positionals };
 }
 
 function cidr(opt: string, text: string) {
@@ -308,7 +326,16 @@ function reportDevice(stack: Stack, o: UpOptions): void {
   if (stack.skipped.length > 0) process.stderr.write(`tapstack: ${formatSkipped(o.ifname, stack.skipped)}\n`);
 }
 
-function up(argv: string[]): void {
+/** The services' counters as `serve.*` entries (as printed at exit). */
+function serviceEntries(counters: Counters): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(counters.connections)) out[`serve.${k}.connections`] = v;
+  out['serve.http.requests'] = counters.httpRequests;
+  if (counters.iperf3) for (const [k, v] of Object.entries(counters.iperf3)) out[`serve.iperf3.${k}`] = v;
+  return out;
+}
+
+async function up(argv: string[]): Promise<void> {
   const o = parseOrFail(argv);
   const stack = openStack(o);
   const counters: Counters = { connections: { http: 0, echo: 0, discard: 0, chargen: 0, source: 0, iperf3: 0 }, httpRequests: 0, iperf3: null };
@@ -317,9 +344,11 @@ function up(argv: string[]): void {
   const device = innermost(stack.nic.device);
   reportDevice(stack, o);
   let stopping = false;
+  let control: ControlServer | null = null;
   const stop = (sig: string) => {
     if (stopping) return;
     stopping = true;
+    control?.close();
     stack.close();
     // The connections' ends reach the services as completions and events (promise handlers,
     // process.nextTick): they give back the pages they held before the counters are read.
@@ -333,6 +362,16 @@ function up(argv: string[]): void {
   // the handlers (without them, SIGINT's default action ends the process with no counters).
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // The control socket is there before the line that says tapstack is up.
+  if (o.control !== 'off') {
+    const where = o.control ?? defaultControlPath(o.ifname);
+    try {
+      control = await ControlServer.listen(where, stack, () => serviceEntries(counters));
+    } catch (e) {
+      process.stderr.write(`tapstack: no control socket: ${(e as Error).message}\n`);
+    }
+  }
+  if (stopping) return;
   process.stdout.write(
     `tapstack up: ${o.ifname} ${formatCidr(o.address)} mac ${formatMac(stack.iface.mac)} mtu ${o.mtu} offload ${o.offload ? 'on' : 'off'} syn-queue ${device.rxQueues > 1 ? 'on' : 'off'} io ${stack.io} split ${formatSplitPolicy(o.split)} cc ${o.cc} zero-copy ${[o.zeroCopy.send ? 'send' : '', o.zeroCopy.receive ? 'receive' : ''].filter(Boolean).join(',') || 'none'}${o.pcap ? ` pcap ${o.pcap}` : ''}${o.impair ? ` impair rx:${formatImpairment(o.impair.rx)};tx:${formatImpairment(o.impair.tx)} seed ${o.impair.seed}` : ''}${o.services.length ? ` serve ${o.services.map((s) => `${s.name}:${s.port}`).join(',')}` : ''}\n`,
   );
@@ -456,11 +495,90 @@ function iperf3(argv: string[]): void {
   });
 }
 
+/** The control socket a command talks to: --control, or the default one of --ifname (tap0). */
+function controlPathOf(v: { control?: string | undefined; ifname?: string | undefined }): string {
+  if (v.control) return v.control;
+  const ifname = v.ifname ?? 'tap0';
+  try {
+    validateIfName(ifname);
+  } catch (e) {
+    fail(2, (e as Error).message);
+  }
+  return defaultControlPath(ifname);
+}
+
+/** The options of stats, ss and capture; each command refuses those that are not its own. */
+function parseControlArgs(cmd: string, argv: string[], own: string[], positionals = false) {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: { ifname: { type: 'string' }, control: { type: 'string' }, watch: { type: 'boolean' }, json: { type: 'boolean' }, interval: { type: 'string' }, 'pcap-format': { type: 'string' } },
+      strict: true,
+      allowPositionals: positionals,
+    });
+  } catch (e) {
+    fail(2, (e as Error).message);
+  }
+  for (const k of Object.keys(parsed.values)) if (k !== 'ifname' && k !== 'control' && !own.includes(k)) fail(2, `tapstack ${cmd} takes no --${k}`);
+  return parsed;
+}
+
+async function stats(argv: string[]): Promise<void> {
+  const { values: v } = parseControlArgs('stats', argv, ['watch', 'json', 'interval']);
+  const where = controlPathOf(v);
+  const interval = v.interval === undefined ? 1 : Number(v.interval);
+  if (!(interval > 0 && interval <= 3600)) fail(2, `--interval takes seconds above 0, not ${JSON.stringify(v.interval)}`);
+  const read = () => controlRequest<StatsReply>(where, { cmd: 'stats' });
+  const sleep = () => new Promise((r) => setTimeout(r, interval * 1000));
+  let prev = await read();
+  for (;;) {
+    await sleep();
+    const now = await read();
+    if (v.json) process.stdout.write(JSON.stringify(now) + '\n');
+    else {
+      if (v.watch && process.stdout.isTTY) process.stdout.write('\x1b[H\x1b[2J');
+      process.stdout.write(formatStats(now, prev) + (v.watch ? '\n' : ''));
+    }
+    if (!v.watch) return;
+    prev = now;
+  }
+}
+
+async function ss(argv: string[]): Promise<void> {
+  const { values: v } = parseControlArgs('ss', argv, ['json']);
+  const r = await controlRequest<{ connections: ControlConnection[] }>(controlPathOf(v), { cmd: 'ss' });
+  process.stdout.write(v.json ? JSON.stringify(r.connections) + '\n' : formatConnections(r.connections));
+}
+
+async function capture(argv: string[]): Promise<void> {
+  const { values: v, positionals: p } = parseControlArgs('capture', argv, ['pcap-format'], true);
+  const where = controlPathOf(v);
+  if (p[0] === 'start' && p.length === 2) {
+    const file = path.resolve(p[1]!);
+    await controlRequest(where, { cmd: 'capture-start', file, ...(v['pcap-format'] ? { format: v['pcap-format'] } : {}) });
+    process.stdout.write(`tapstack: capturing to ${file}\n`);
+  } else if (p[0] === 'stop' && p.length === 1) {
+    const r = await controlRequest<{ stopped: boolean }>(where, { cmd: 'capture-stop' });
+    process.stdout.write(r.stopped ? 'tapstack: capture stopped\n' : 'tapstack: no capture was running\n');
+  } else fail(2, 'tapstack capture start FILE | tapstack capture stop');
+}
+
 function main(argv: string[]): void {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case 'up':
-      return up(rest);
+      void up(rest);
+      return;
+    case 'stats':
+      void stats(rest).catch((e: Error) => fail(1, e.message));
+      return;
+    case 'ss':
+      void ss(rest).catch((e: Error) => fail(1, e.message));
+      return;
+    case 'capture':
+      void capture(rest).catch((e: Error) => fail(1, e.message));
+      return;
     case 'connect':
       return connect(rest);
     case 'iperf3':

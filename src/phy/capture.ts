@@ -52,7 +52,7 @@ export class CapturingDevice extends DeviceDecorator {
    */
   constructor(
     inner: FrameDevice,
-    readonly writer: CaptureWriter,
+    private writer: CaptureWriter | null,
     private readonly clock: Clock,
     private readonly epochNs: bigint,
     opts: CaptureOptions = {},
@@ -64,6 +64,7 @@ export class CapturingDevice extends DeviceDecorator {
       const read = inner.readBatch.bind(inner);
       this.readBatch = (iovAddr, iovCnt, descs, count, results, queue) => {
         read(iovAddr, iovCnt, descs, count, results, queue);
+        if (!this.writer) return;
         for (let k = 0; k < count; k++) {
           const d = descs[k]!;
           const n = results[d]!;
@@ -76,6 +77,7 @@ export class CapturingDevice extends DeviceDecorator {
       const write = inner.writeBatch.bind(inner);
       this.writeBatch = (iovAddr, iovCnt, descs, count, results) => {
         write(iovAddr, iovCnt, descs, count, results);
+        if (!this.writer) return;
         for (let k = 0; k < count; k++) {
           const d = descs[k]!;
           if (results[d]! >= 0) this.capture(this.frame.load(iovAddr[d]!, iovCnt[d]!), true, OUTBOUND, null);
@@ -87,7 +89,7 @@ export class CapturingDevice extends DeviceDecorator {
 
   override readv(iov: bigint, iovcnt: number, queue?: number): number {
     const n = this.inner.readv(iov, iovcnt, queue);
-    if (n - this.vnetHdrLen >= 14) {
+    if (this.writer && n - this.vnetHdrLen >= 14) {
       // A frame lost on receive is shown as it was read, its checksum left as the kernel gave it.
       this.capture(this.frame.load(iov, iovcnt, n), !this.inner.lostOnReceive, INBOUND, this.inner.rxNote ?? null);
       this.afterCall();
@@ -100,7 +102,7 @@ export class CapturingDevice extends DeviceDecorator {
     const note = this.txNote;
     this.txNote = null;
     const n = this.inner.writev(iov, iovcnt);
-    if (n >= 0) {
+    if (this.writer && n >= 0) {
       this.capture(this.frame.load(iov, iovcnt), true, OUTBOUND, note);
       this.afterCall();
     }
@@ -113,6 +115,7 @@ export class CapturingDevice extends DeviceDecorator {
 
   /** A frame lost above on its way out: shown with why, though it never reached the wire. */
   override noteDropped(iov: bigint, iovcnt: number, note: string): void {
+    if (!this.writer) return;
     this.capture(this.frame.load(iov, iovcnt), true, OUTBOUND, note);
     this.afterCall();
   }
@@ -127,9 +130,25 @@ export class CapturingDevice extends DeviceDecorator {
     if (this.flushAt <= this.clock.nowMs()) this.flush();
   }
 
+  /** The file frames go to now, or null while nothing is captured. */
+  get file(): CaptureWriter | null {
+    return this.writer;
+  }
+
+  /**
+   * Start capturing to `writer`, or stop (null): the file being written, if any, is flushed and
+   * closed. Frames cross the same way either way; only whether they are recorded changes.
+   */
+  setWriter(writer: CaptureWriter | null): void {
+    if (this.writer) this.writer.close();
+    this.writer = writer;
+    this.flushAt = Infinity;
+    this.txNote = null;
+  }
+
   /** Writes out what the writer buffered. */
   flush(): void {
-    this.writer.flush();
+    this.writer?.flush();
     this.flushAt = Infinity;
   }
 
@@ -145,14 +164,16 @@ export class CapturingDevice extends DeviceDecorator {
       parts = finishChecksumForCapture(parts, len, f.byteAt(6) | (f.byteAt(7) << 8), f.byteAt(8) | (f.byteAt(9) << 8));
     }
     const now = this.clock.nowMs();
-    this.writer.writeFrame(parts, len, this.epochNs + BigInt(Math.round(now * 1e6)), direction, note);
+    const w = this.writer!;
+    w.writeFrame(parts, len, this.epochNs + BigInt(Math.round(now * 1e6)), direction, note);
     // The writer may have written its buffer itself (full); a frame still waiting sets the deadline.
-    if (!this.writer.pending) this.flushAt = Infinity;
+    if (!w.pending) this.flushAt = Infinity;
     else if (this.flushAt === Infinity) this.flushAt = now + CAPTURE_FLUSH_MS;
   }
 
   override close(): void {
     super.close();
-    this.writer.close();
+    this.writer?.close();
+    this.writer = null;
   }
 }

@@ -184,6 +184,34 @@ export interface TcpUser {
   bufferedBytes(): number;
 }
 
+/** What `ss -ti` shows of a connection (Linux's struct tcp_info, the part tapstack has). */
+export interface TcpInfo {
+  id: number;
+  state: TcpState;
+  localPort: number;
+  remoteAddr: number;
+  remotePort: number;
+  /** Congestion window and slow-start threshold, bytes. */
+  cwnd: number;
+  ssthresh: number;
+  mss: number;
+  /** Smoothed RTT and its variation, and the retransmission timeout, ms. */
+  srttMs: number;
+  rttvarMs: number;
+  rtoMs: number;
+  retransmits: number;
+  bytesAcked: number;
+  bytesReceived: number;
+  /** Acknowledged bytes per second over the last round trip or more. */
+  deliveryRate: number;
+  /** Send queue (unacknowledged and unsent) and out-of-order bytes held. */
+  sendQueueBytes: number;
+  outOfOrderBytes: number;
+  /** The peer's window and ours, bytes. */
+  sndWnd: number;
+  rcvWnd: number;
+}
+
 /** RFC 7323 5.5: timestamps older than 24 days are not trusted for PAWS. */
 const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
 
@@ -247,6 +275,33 @@ export class TcpConnection implements Scheduled {
 
   // ---------------------------------------------------------------------------------------
   // What the parts hold, as the layer, the socket and the tests read it
+
+  /** A snapshot for `tapstack ss`: state, windows, RTT, retransmissions, bytes, rate. */
+  info(): TcpInfo {
+    const snd = this.snd;
+    const cc = snd.cc;
+    return {
+      id: this.id,
+      state: this.state,
+      localPort: this.localPort,
+      remoteAddr: this.remoteAddr,
+      remotePort: this.remotePort,
+      cwnd: cc.cwnd,
+      ssthresh: cc.ssthresh,
+      mss: snd.sndMss,
+      srttMs: snd.rtt.srtt,
+      rttvarMs: snd.rtt.rttvar,
+      rtoMs: snd.rtt.rto,
+      retransmits: snd.retransmits,
+      bytesAcked: snd.bytesAcked,
+      bytesReceived: this.rcv.bytesReceived,
+      deliveryRate: snd.deliveryRate,
+      sendQueueBytes: snd.sendQueue.length,
+      outOfOrderBytes: this.outOfOrderBytes,
+      sndWnd: snd.sndWnd,
+      rcvWnd: seqDiff(this.rcvAdv, this.rcvNxt),
+    };
+  }
 
   get iss(): number {
     return this.snd.iss;

@@ -88,6 +88,14 @@ export class TcpSender implements RecoveryConnection {
   lastRtt = -1;
   minRtt = -1;
 
+  /** Segments sent again, data bytes acknowledged (tcp_info's total_retrans, bytes_acked). */
+  retransmits = 0;
+  bytesAcked = 0;
+  /** Acknowledged bytes per second over the last round trip or more, and where that span began. */
+  deliveryRate = 0;
+  private rateFromMs = 0;
+  private rateFromAcked = 0;
+
   /** Congestion control (CUBIC or NewReno behind one interface) and loss recovery. */
   cc: CongestionControl;
   /** NewReno until the handshake says whether the peer takes SACK (recovery.ts). */
@@ -284,7 +292,17 @@ export class TcpSender implements RecoveryConnection {
     const acked = seqDiff(ack, this.sndUna);
     // Data acknowledged: neither the SYN's nor the FIN's sequence number is data.
     const freed = Math.max(0, Math.min(this.sendQueue.length, seqDiff(ack, this.dataStart())));
-    if (freed > 0) this.sendQueue.consume(freed);
+    if (freed > 0) {
+      this.sendQueue.consume(freed);
+      this.bytesAcked += freed;
+      // The delivery rate over at least one round trip (tcp_info's delivery_rate, coarser).
+      const span = now - this.rateFromMs;
+      if (span >= Math.max(this.rtt.srtt, 1)) {
+        this.deliveryRate = ((this.bytesAcked - this.rateFromAcked) * 1000) / span;
+        this.rateFromMs = now;
+        this.rateFromAcked = this.bytesAcked;
+      }
+    }
     this.sndUna = ack;
     this.synAcked = true; // SND.UNA started at the ISS: any advance acknowledges the SYN
     const w = this.ackWaiters;
@@ -371,6 +389,7 @@ export class TcpSender implements RecoveryConnection {
         if (fit < len) len = fit > mss ? fit - (fit % mss) : fit;
         const fin = finDue && seqAdd(this.sndNxt, len) === this.finSeq;
         if (seqLt(this.sndNxt, this.sndMax)) {
+          this.retransmits++;
           this.host.stats.retransmits++;
           this.host.stats.retransmittedBytes += len;
         } else if (!c.tsOk && this.rttSeq < 0) {
