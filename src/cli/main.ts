@@ -9,6 +9,7 @@
  *
  * Bad options get one line on stderr and exit code 2; a failure to start gets one line and 1.
  */
+import type { Server as HttpServer } from 'node:http';
 import { parseArgs } from 'node:util';
 import { Stack } from '../stack.js';
 import { parseSplitPolicy, formatSplitPolicy, SplitPolicyError } from '../../firmware/split-policy.js';
@@ -16,7 +17,8 @@ import { formatCidr, formatMac, parseCidr } from '../wire/addr.js';
 import { TapError } from '../tap/errors.js';
 import { TapDevice, validateIfName, validateMtu } from '../tap/tap-device.js';
 import { formatSkipped } from '../tap/host-side.js';
-import { formatCounters } from './counters.js';
+import { counterEntries, formatCounters } from './counters.js';
+import { parseMetricsAddress, serveMetrics } from './metrics.js';
 import { parseServices, startServices, type Counters, type ServiceSpec } from './services.js';
 import { parseIpv4 } from '../wire/addr.js';
 import { PageInput } from './page-input.js';
@@ -55,6 +57,9 @@ Commands:
   help      Show this text.
 
 Options of 'up':
+  --metrics [HOST:]PORT  Serve the counters in the Prometheus text format at
+                         http://HOST:PORT/metrics on the host's own network (a socket of
+                         this process; HOST 127.0.0.1 unless given).
   --control PATH|off     Its control socket (for stats, ss, capture; mode 0600). Default:
                          /run/tapstack/net<namespace inode>-<ifname>.sock for root, else
                          under $XDG_RUNTIME_DIR/tapstack or /tmp/tapstack-<uid>.
@@ -141,6 +146,7 @@ const parseArgsTyped = (args: string[], allowPositionals: boolean) =>
       'pcap-rotate': { type: 'string' },
       'pcap-files': { type: 'string' },
       control: { type: 'string' },
+      metrics: { type: 'string' },
       serve: { type: 'string' },
       'tcp-retries': { type: 'string' },
       'zero-copy': { type: 'string' },
@@ -220,6 +226,14 @@ function parseUp(argv: string[], positionals = false) {
     if (pcapRotateBytes === undefined) throw new UsageError('--pcap-files goes with --pcap-rotate');
   }
   if (v.pcap === undefined && (pcapFormat !== undefined || v['pcap-flush'] || pcapRotateBytes !== undefined)) throw new UsageError('--pcap-format, --pcap-flush and --pcap-rotate go with --pcap FILE');
+  let metrics: { host: string; port: number } | undefined;
+  if (v.metrics !== undefined) {
+    try {
+      metrics = parseMetricsAddress(v.metrics);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
   const capture = { format: pcapFormat as 'pcap' | 'pcapng' | undefined, flush: v['pcap-flush'] ?? false, rotateBytes: pcapRotateBytes, rotateCount: pcapRotateCount };
   if (hostAddress && hostAddress.address === address.address) throw new UsageError('--host-address must differ from --address');
   let services: ServiceSpec[] = [];
@@ -255,7 +269,7 @@ function parseUp(argv: string[], positionals = false) {
   if (zcParts.some((p) => p !== 'send' && p !== 'receive') || (zc !== 'none' && zcParts.length === 0))
     throw new UsageError(`--zero-copy takes send,receive, send, receive or none, not ${JSON.stringify(zc)}`);
   const zeroCopy = { send: zcParts.includes('send'), receive: zcParts.includes('receive') };
-  return { ifname: v.ifname, address, hostAddress, gateway, mtu, offload: off === 'on', synQueue: synQueue === 'on', io: io as 'uring' | 'syscalls' | 'auto', split, pcap: v.pcap, snaplen, capture, control: v.control, services, tcpRetries, zeroCopy, impair, cc: cc as 'cubic' | 'newreno', positionals: parsed.positionals };
+  return { ifname: v.ifname, address, hostAddress, gateway, mtu, offload: off === 'on', synQueue: synQueue === 'on', io: io as 'uring' | 'syscalls' | 'auto', split, pcap: v.pcap, snaplen, capture, control: v.control, metrics, services, tcpRetries, zeroCopy, impair, cc: cc as 'cubic' | 'newreno', positionals: parsed.positionals };
 }
 
 function cidr(opt: string, text: string) {
@@ -345,10 +359,12 @@ async function up(argv: string[]): Promise<void> {
   reportDevice(stack, o);
   let stopping = false;
   let control: ControlServer | null = null;
+  let metricsServer: HttpServer | null = null;
   const stop = (sig: string) => {
     if (stopping) return;
     stopping = true;
     control?.close();
+    metricsServer?.close();
     stack.close();
     // The connections' ends reach the services as completions and events (promise handlers,
     // process.nextTick): they give back the pages they held before the counters are read.
@@ -369,6 +385,14 @@ async function up(argv: string[]): Promise<void> {
       control = await ControlServer.listen(where, stack, () => serviceEntries(counters));
     } catch (e) {
       process.stderr.write(`tapstack: no control socket: ${(e as Error).message}\n`);
+    }
+  }
+  if (o.metrics) {
+    try {
+      const m = o.metrics;
+      metricsServer = await serveMetrics(m.host, m.port, () => [...counterEntries(stack.stats()), ...Object.entries(serviceEntries(counters))]);
+    } catch (e) {
+      fail(1, `--metrics: ${(e as Error).message}`);
     }
   }
   if (stopping) return;

@@ -23,7 +23,7 @@ function cli(args: string[]): Promise<{ code: number | null; stdout: string; std
 
 describe('the control socket', () => {
   it('is a 0600 socket at the path named by the namespace and the interface', async () => {
-    await scope.start({ net, extra: ['--serve', 'discard:9'] });
+    await scope.start({ net, extra: ['--serve', 'discard:9', '--metrics', '9464'] });
     // The namespace's inode, as tapstack read it from /proc/self/ns/net inside the namespace.
     const inode = /\[(\d+)\]/.exec((await nsRun(scope.ns, 'readlink', ['/proc/self/ns/net'])).stdout)![1];
     const sock = `/run/tapstack/net${inode}-tap0.sock`;
@@ -85,5 +85,32 @@ describe('the control socket', () => {
     expect(replies).toHaveLength(5);
     expect(readFileSync(file).readUInt32LE(0)).toBe(0x0a0d0d0a); // pcapng by its name
     expect((await cli(['capture', 'stop'])).stdout).toMatch(/no capture was running/);
+  });
+
+  it('serves the counters in the Prometheus text format on loopback (--metrics)', async () => {
+    await ping(scope.ns, net.tapstack, { count: 3, interval: 0.05 });
+    const r = await nsRun(scope.ns, 'curl', ['-sS', '-D', '-', 'http://127.0.0.1:9464/metrics']);
+    expect(r.code, r.stderr).toBe(0);
+    const [head, body] = r.stdout.split('\r\n\r\n') as [string, string];
+    expect(head).toMatch(/content-type: text\/plain; version=0\.0\.4/i);
+    const samples = new Map<string, number>();
+    const types = new Map<string, string>();
+    for (const line of body.split('\n').filter((l) => l !== '')) {
+      const t = /^# TYPE (\S+) (counter|gauge)$/.exec(line);
+      if (t) types.set(t[1]!, t[2]!);
+      else if (!line.startsWith('# HELP ')) {
+        const m = /^([a-z][a-z0-9_]*)(\{[a-z_]+="[^"]*"\})? (\d+(?:\.\d+)?(?:e\+\d+)?)$/.exec(line);
+        expect(m, line).not.toBeNull();
+        samples.set(m![1]! + (m![2] ?? ''), Number(m![3]));
+      }
+    }
+    expect(samples.get('tapstack_icmp_echo_replies_out_total')).toBeGreaterThanOrEqual(23);
+    expect(types.get('tapstack_icmp_echo_replies_out_total')).toBe('counter');
+    expect(types.get('tapstack_tcp_connections')).toBe('gauge');
+    expect(types.get('tapstack_drops_total')).toBe('counter');
+    expect(samples.get('tapstack_serve_connections_total{service="discard"}')).toBeGreaterThanOrEqual(1);
+    // Only on loopback unless told: the TAP's address does not answer.
+    const outside = await nsRun(scope.ns, 'curl', ['-sS', '-m', '2', `http://${net.host}:9464/metrics`]);
+    expect(outside.code).not.toBe(0);
   });
 });
