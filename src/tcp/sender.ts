@@ -19,9 +19,10 @@ import { RenoRecovery } from './reno-recovery.js';
 import { RttEstimator } from './rtt.js';
 import type { SackBlockReject } from './sack-scoreboard.js';
 import { SendQueue } from './send-queue.js';
+import { tcpEvent, tcpLogEnabled, type LoggedConnection } from './event-log.js';
 
 /** What the sender reads of its connection, and how it sends. */
-export interface SenderConnection {
+export interface SenderConnection extends LoggedConnection {
   readonly host: TcpHost;
   readonly state: TcpState;
   readonly user: TcpUser | null;
@@ -117,6 +118,11 @@ export class TcpSender implements RecoveryConnection {
 
   get state(): TcpState {
     return this.c.state;
+  }
+
+  /** The connection, as the log names it. */
+  get logName(): LoggedConnection {
+    return this.c;
   }
 
   get tsOk(): boolean {
@@ -276,6 +282,7 @@ export class TcpSender implements RecoveryConnection {
       this.sndWl2 = ack;
       if (wnd > this.maxSndWnd) this.maxSndWnd = wnd;
       if (wnd > 0) {
+        if (this.persistAt !== Infinity && tcpLogEnabled()) tcpEvent(this.host.clock, this.logName, 'window opens: %d bytes', wnd);
         this.persistAt = Infinity;
         this.persistBackoffs = 0;
       }
@@ -413,6 +420,7 @@ export class TcpSender implements RecoveryConnection {
     // below a segment is sent into when the override timeout fires (RFC 9293 3.8.6.2.1).
     const dataEnd = seqAdd(this.sndUna, this.sendQueue.length);
     if (seqGt(dataEnd, this.sndNxt) && this.sndUna === this.sndMax && this.rtoAt === Infinity && this.persistAt === Infinity) {
+      if (this.sndWnd === 0) tcpEvent(this.host.clock, this.logName, 'zero window: %d bytes wait, probing', seqDiff(dataEnd, this.sndNxt));
       this.persistAt = this.host.clock.nowMs() + this.persistInterval();
       c.scheduleTimers();
     }
