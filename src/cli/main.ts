@@ -18,6 +18,7 @@ import { TapError } from '../tap/errors.js';
 import { TapDevice, validateIfName, validateMtu } from '../tap/tap-device.js';
 import { formatSkipped } from '../tap/host-side.js';
 import { counterEntries, formatCounters } from './counters.js';
+import { showProgress } from './progress.js';
 import { parseMetricsAddress, serveMetrics } from './metrics.js';
 import { parseServices, startServices, type Counters, type ServiceSpec } from './services.js';
 import { parseIpv4 } from '../wire/addr.js';
@@ -36,7 +37,9 @@ Commands:
             beforehand, e.g. for this user) and run the stack on it until SIGINT or
             SIGTERM; then print the counters and exit.
   connect   tapstack connect HOST PORT [options of up]: pipe stdin and stdout through a
-            tapstack TCP connection (like nc). Exits when both directions are done.
+            tapstack TCP connection (like nc). Exits when both directions are done. On a
+            terminal, stderr shows the bytes each way and their rate once a second;
+            TAPSTACK_COUNTERS=1 prints the counters on stderr at the end.
   iperf3    tapstack iperf3 -c HOST [-p PORT] [-R] [-P N] [-t S] [-n BYTES] [-l LEN]
             [--bidir] [-J] [options of up]: an iperf3 client on tapstack, against any
             iperf3 server (iperf3 -s). Prints iperf3's report (its JSON with -J) with
@@ -481,8 +484,13 @@ function connect(argv: string[]): void {
   });
   sock.pipe(process.stdout);
   sock.on('close', () => setImmediate(finish));
+  const stopProgress = showProgress(process.stderr, () => {
+    const i = sock.info();
+    return { sent: i.bytesWritten, received: i.bytesRead };
+  });
   // After the last completions ran (they are promise jobs queued with the final ACK).
   const finish = () => {
+    stopProgress();
     stack.close();
     process.stderr.write(`tapstack: connection closed\n`);
     if (process.env.TAPSTACK_COUNTERS) {
