@@ -90,7 +90,8 @@ Options of 'up':
   --split POLICY         Header split of the software NIC: fixed:66 (default; Ethernet +
                          IPv4 + TCP + timestamps), fixed:N (14..256), none, or adaptive.
   --serve LIST           Start services on tapstack: http:PORT (Node's http on tapstack
-                         sockets: / and /bytes/N, N bytes where byte i is i mod 251),
+                         sockets: / and /bytes/N, N bytes where byte i is i mod 251,
+                         and PUT or POST /sha256, answering the upload's SHA-256 and length),
                          echo:PORT, discard:PORT, chargen:PORT, source:PORT (the
                          pattern, endless, sent from pages), iperf3:PORT (an iperf3
                          server for the kernel's iperf3 -c: -R, -P, -t, -n, -l,
@@ -563,6 +564,8 @@ function parseControlArgs(cmd: string, argv: string[], own: string[], positional
 
 async function stats(argv: string[]): Promise<void> {
   const { values: v } = parseControlArgs('stats', argv, ['watch', 'json', 'interval']);
+  // Read through a pipe that closes (| head, | grep -m): stop quietly.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => process.exit(e.code === 'EPIPE' ? 0 : 1));
   const where = controlPathOf(v);
   const interval = v.interval === undefined ? 1 : Number(v.interval);
   if (!(interval > 0 && interval <= 3600)) fail(2, `--interval takes seconds above 0, not ${JSON.stringify(v.interval)}`);

@@ -10,6 +10,7 @@
  * pool, echo sends back the very pages it received (payload from the kernel returns to the
  * kernel with no CPU copy inside tapstack), and source sends pages by reference.
  */
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { Stack } from '../stack.js';
 import type { Socket } from '../socket/socket.js';
@@ -203,6 +204,19 @@ export function createHttpApp(onRequest: () => void = () => {}): http.Server {
       const body = 'tapstack: a userspace TCP/IP stack on a TAP device\n';
       res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
       res.end(body);
+    } else if (req.url === '/sha256' && (req.method === 'PUT' || req.method === 'POST')) {
+      // An upload, answered with the SHA-256 of what arrived and its length (curl -T FILE).
+      const hash = createHash('sha256');
+      let n = 0;
+      req.on('data', (d: Buffer) => {
+        hash.update(d);
+        n += d.length;
+      });
+      req.on('end', () => {
+        const body = `${hash.digest('hex')} ${n}\n`;
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+      });
     } else if (m && Number(m[1]) <= 2 ** 40) {
       const n = Number(m[1]);
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': n });
