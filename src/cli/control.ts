@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Stack } from '../stack.js';
 import { formatIpv4 } from '../wire/addr.js';
+import { INITIAL_SSTHRESH } from '../tcp/cc/window.js';
 import { counterEntries } from './counters.js';
 
 /** The largest request line read (a file name and a few options). */
@@ -159,7 +160,8 @@ function answer(req: Record<string, unknown>, stack: Stack, extra: () => Record<
             local: `${formatIpv4(c.localAddr)}:${c.localPort}`,
             peer: `${formatIpv4(c.remoteAddr)}:${c.remotePort}`,
             cwnd: c.cwnd,
-            ssthresh: Number.isFinite(c.ssthresh) ? c.ssthresh : null,
+            // None while it is still the initial "arbitrarily high" value, as Linux's ss shows none.
+            ssthresh: c.ssthresh < INITIAL_SSTHRESH ? c.ssthresh : null,
             mss: c.mss,
             srttMs: c.srttMs,
             rttvarMs: c.rttvarMs,
