@@ -9,3 +9,5 @@ export * from './ipv4.js';
 export * from './icmp.js';
 export * from './seq.js';
 export * from './tcp.js';
+export * from './dhcp.js';
+export * from './dns.js';

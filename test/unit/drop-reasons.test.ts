@@ -10,7 +10,7 @@ import { DROP_REASONS } from '../../src/wire/errors.js';
 const NAME = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 
 const LAYERS: { layer: string; reasons: readonly string[]; prefixes: readonly string[] }[] = [
-  { layer: 'wire', reasons: DROP_REASONS, prefixes: ['eth', 'arp', 'ipv4', 'icmp', 'tcp', 'vnet'] },
+  { layer: 'wire', reasons: DROP_REASONS, prefixes: ['eth', 'arp', 'ipv4', 'icmp', 'tcp', 'vnet', 'dhcp', 'dns'] },
   { layer: 'iface', reasons: IFACE_DROP_REASONS, prefixes: ['eth', 'arp', 'ipv4', 'icmp', 'frag'] },
   { layer: 'tcp', reasons: TCP_DROP_REASONS, prefixes: ['tcp'] },
 ];
