@@ -17,6 +17,7 @@ import { FaultInjectingDevice } from './phy/fault-injector.js';
 import { CapturingDevice } from './phy/capture.js';
 import { parseCidr, parseIpv4, type Ipv4Cidr } from './wire/addr.js';
 import { TcpLayer } from './tcp/tcp-layer.js';
+import { UdpLayer } from './udp/udp-layer.js';
 import type { TcpConfig } from './tcp/config.js';
 import { Server, type ServerOptions } from './socket/server.js';
 import { Socket, type SocketOptions } from './socket/socket.js';
@@ -105,6 +106,8 @@ export class Stack {
   readonly nic: Nic;
   readonly iface: Interface;
   readonly tcp: TcpLayer;
+  /** UDP: `bind(address, port, endpoint)` for protocols built on it; sockets through {@link createSocket}. */
+  readonly udp: UdpLayer;
   /** The page API: `alloc(n)`, `free(pages)`, `poolStats()`, counters and switches. */
   readonly pages: PageLender;
   readonly clock: Clock;
@@ -113,7 +116,7 @@ export class Stack {
   private timerAt = Infinity;
   private closed = false;
 
-  private constructor(nic: Nic, iface: Interface, clock: Clock, random: Random, offload: boolean, tcp: Partial<TcpConfig> | undefined) {
+  private constructor(nic: Nic, iface: Interface, clock: Clock, random: Random, offload: boolean, uso: boolean, tcp: Partial<TcpConfig> | undefined) {
     this.nic = nic;
     this.iface = iface;
     this.clock = clock;
@@ -126,6 +129,16 @@ export class Stack {
       random,
       offload,
       ...(tcp ? { config: tcp } : {}),
+      kick: () => {
+        nic.flush();
+        this.arm();
+      },
+    });
+    this.udp = new UdpLayer({
+      iface,
+      pool: nic.pool,
+      random,
+      uso: offload && uso,
       kick: () => {
         nic.flush();
         this.arm();
@@ -164,7 +177,7 @@ export class Stack {
       wire = withPhyLayers(device, opts, clock);
       nic = new Nic({ device: wire, mtu, split: opts.split ?? { kind: 'fixed', size: 66 }, extraPages: opts.poolPages ?? 65536 });
       const iface = new Interface({ nic, clock, random, address, mtu, ...(opts.mac ? { mac: opts.mac } : {}), ...(opts.gateway !== undefined ? { gateway: opts.gateway } : {}), ...opts.iface });
-      const stack = new Stack(nic, iface, clock, random, device.offloads, opts.tcp);
+      const stack = new Stack(nic, iface, clock, random, device.offloads, wire.uso ?? false, opts.tcp);
       stack.skippedSettings = skipped;
       Object.assign(stack.pages.switches, opts.zeroCopy);
       nic.start({
@@ -262,9 +275,19 @@ export class Stack {
     return this.nic.poll();
   }
 
-  stats(): { nic: NicStats; iface: Interface['stats']; icmp: Interface['icmp']['stats']; neighbors: Interface['neighbors']['stats']; pages: ReturnType<Nic['pool']['stats']>; zeroCopy: PageLender['stats']; tcp: TcpLayer['stats'] & { connections: number } } {
+  stats(): {
+    nic: NicStats;
+    iface: Interface['stats'];
+    icmp: Interface['icmp']['stats'];
+    neighbors: Interface['neighbors']['stats'];
+    pages: ReturnType<Nic['pool']['stats']>;
+    zeroCopy: PageLender['stats'];
+    tcp: TcpLayer['stats'] & { connections: number };
+    udp: UdpLayer['stats'];
+  } {
     return {
       tcp: { ...this.tcp.stats, connections: this.tcp.connectionCount },
+      udp: this.udp.stats,
       zeroCopy: this.pages.stats,
       nic: this.nic.stats(),
       iface: this.iface.stats,

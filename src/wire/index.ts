@@ -9,3 +9,4 @@ export * from './ipv4.js';
 export * from './icmp.js';
 export * from './seq.js';
 export * from './tcp.js';
+export * from './udp.js';
