@@ -50,7 +50,7 @@ module.exports = {
     },
     {
       name: 'socket-not-the-interface',
-      comment: 'The socket sees TCP and payload objects, never the interface, the NIC or the device.',
+      comment: 'The socket sees TCP, UDP and payload objects, never the interface, the NIC or the device.',
       severity: 'error',
       from: { path: '^src/socket/' },
       to: { path: '^(src/iface/|src/nic/|src/tap/|firmware/)' },

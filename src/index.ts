@@ -2,6 +2,7 @@
 export { Stack, type StackOptions, type ConnectOptions } from './stack.js';
 export { Socket, type SocketOptions } from './socket/socket.js';
 export { Server, type ServerOptions } from './socket/server.js';
+export { DgramSocket, type DgramSocketOptions, type RemoteInfo, type AddressInfo, type PageDatagram, type DgramSendCompletion } from './socket/dgram.js';
 export { TcpError } from './tcp/errors.js';
 export { DEFAULT_TCP_CONFIG, type TcpConfig } from './tcp/config.js';
 export { systemClock, ManualClock, type Clock } from './clock.js';

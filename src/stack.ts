@@ -22,6 +22,7 @@ import type { TcpConfig } from './tcp/config.js';
 import { Server, type ServerOptions } from './socket/server.js';
 import { Socket, type SocketOptions } from './socket/socket.js';
 import { PageLender, type ZeroCopySwitches } from './socket/pages.js';
+import { DgramSocket, type DgramSocketOptions, type RemoteInfo } from './socket/dgram.js';
 
 const log = debugFactory('tapstack:stack');
 
@@ -263,6 +264,11 @@ export class Stack {
     this.nic.flush();
     this.arm();
     return s;
+  }
+
+  /** A UDP socket on this stack, as `dgram.createSocket('udp4' | options[, onMessage])`. */
+  createSocket(opts: 'udp4' | DgramSocketOptions, onMessage?: (msg: Buffer, rinfo: RemoteInfo) => void): DgramSocket {
+    return new DgramSocket(this.udp, this.pages, opts, onMessage);
   }
 
   /** Alias of {@link connect}, for `http.request({ createConnection })`. */

@@ -48,6 +48,15 @@ export function formatCounters(s: ReturnType<Stack['stats']>): string {
   lines.push(`sent copied ${sum(z.sendCopiedBytes)} bytes (${reasons(z.sendCopiedBytes) || 'none'})`);
   lines.push(`lent ${z.pagesLent} pages, returned ${z.pagesReturned} pages`);
   lines.push(`completions ${z.completions} (${z.completionsCopied} with a copy)`);
+  // UDP's own zero-copy counters, as `name value` lines (zeros left out).
+  const udpZc: [string, number][] = [
+    ['zc.udp.flippedBytes', z.udpFlippedBytes],
+    ['zc.udp.flippedPages', z.udpFlippedPages],
+    ...entries(z.udpCopiedBytes).map(([k, v]): [string, number] => [`zc.udp.copied.${k}`, v]),
+    ['zc.udp.sentByReferenceBytes', z.udpSendByReferenceBytes],
+    ...entries(z.udpSendCopiedBytes).map(([k, v]): [string, number] => [`zc.udp.sentCopied.${k}`, v]),
+  ];
+  for (const [k, v] of udpZc) if (v) lines.push(`${k} ${v}`);
   const dropTotal = entries(drops).reduce((a, [, v]) => a + v, 0);
   lines.push(`drops ${dropTotal}`);
   for (const [k, v] of entries(drops).sort()) lines.push(`drop.${k} ${v}`);

@@ -31,6 +31,9 @@ const log = debugFactory('tapstack:udp');
  */
 export const USO_MAX_SEGMENTS = 64;
 
+/** A page send completed: why its bytes were copied after all, or null (sent by reference). */
+export type PagesSent = (copy: 'fragmented' | 'slow-path' | null) => void;
+
 /** One received datagram, valid during {@link UdpEndpoint.receive} only (one object is reused). */
 export interface UdpDatagram {
   src: Ipv4Addr;
@@ -159,10 +162,11 @@ export class UdpBinding implements UdpPort, Bound {
 
   /**
    * Send pool pages `ids` (with `lens` bytes each) as one datagram, by reference. They must stay
-   * unchanged until `done` runs, after the frame was written; `done(copied)` says whether the
-   * bytes were copied after all (fragmented, or waiting for ARP), so the pages were free sooner.
+   * unchanged until `done` runs, after the frame was written; `done(copy)` says why the bytes
+   * were copied after all (the datagram was fragmented, or waited for ARP), null when they were
+   * not.
    */
-  sendPages(dst: Ipv4Addr, dstPort: number, ids: readonly number[], lens: readonly number[], done: (copied: boolean) => void, opts?: UdpSendOptions): void {
+  sendPages(dst: Ipv4Addr, dstPort: number, ids: readonly number[], lens: readonly number[], done: PagesSent, opts?: UdpSendOptions): void {
     this.layer.sendPages(this, dst, dstPort, ids, lens, done, opts);
   }
 
@@ -198,7 +202,7 @@ export class UdpLayer implements ProtocolHandler {
   private readonly kick: () => void;
   private flushScheduled = false;
   /** Page sends waiting for the flush that writes their frames. */
-  private written: ((copied: boolean) => void)[] = [];
+  private written: PagesSent[] = [];
   private readonly payload = new UdpPayload();
   private readonly datagram: UdpDatagram = { src: 0, dst: 0, srcPort: 0, dstPort: 0, payload: this.payload };
   private readonly icmpError: UdpIcmpError = { type: 0, code: 0, dst: 0, dstPort: 0 };
@@ -411,7 +415,7 @@ export class UdpLayer implements ProtocolHandler {
     dstPort: number,
     ids: readonly number[],
     lens: readonly number[],
-    done: (copied: boolean) => void,
+    done: PagesSent,
     opts?: UdpSendOptions,
   ): void {
     let len = 0;
@@ -436,7 +440,7 @@ export class UdpLayer implements ProtocolHandler {
       );
       this.stats.sentPagesCopiedBytes += len;
       this.sent(1, len);
-      done(true);
+      done('fragmented');
       return;
     }
     const f = this.iface.beginTransport(dst, IPPROTO_UDP, UDP_HEADER_LEN, len, 0, src);
@@ -447,7 +451,7 @@ export class UdpLayer implements ProtocolHandler {
     this.sent(1, len);
     if (copied > 0) {
       this.stats.sentPagesCopiedBytes += len;
-      done(true);
+      done('slow-path');
       return;
     }
     this.stats.sentByReferenceBytes += len;
@@ -477,6 +481,6 @@ export class UdpLayer implements ProtocolHandler {
     if (this.written.length === 0) return;
     const done = this.written;
     this.written = [];
-    for (const fn of done) fn(false);
+    for (const fn of done) fn(null);
   }
 }
