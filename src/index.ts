@@ -2,6 +2,7 @@
 export { Stack, type StackOptions, type ConnectOptions } from './stack.js';
 export { Socket, type SocketOptions } from './socket/socket.js';
 export { Server, type ServerOptions } from './socket/server.js';
+export { DgramSocket, type DgramSocketOptions, type RemoteInfo, type AddressInfo, type PageDatagram, type DgramSendCompletion } from './socket/dgram.js';
 export { TcpError } from './tcp/errors.js';
 export { DEFAULT_TCP_CONFIG, type TcpConfig } from './tcp/config.js';
 export { systemClock, ManualClock, type Clock } from './clock.js';
@@ -13,6 +14,9 @@ export { NeighborCache } from './iface/neighbor.js';
 export { Reassembler } from './iface/reassembly.js';
 export { IFACE_DROP_REASONS, REASSEMBLY_DROP_REASONS, type IfaceDropReason, type IfaceDrops, type ReassemblyDrop } from './iface/reasons.js';
 export { TCP_DROP_REASONS, type TcpDropReason, type TcpDrops } from './tcp/reasons.js';
+export { UDP_DROP_REASONS, type UdpDropReason, type UdpDrops } from './udp/reasons.js';
+export { UdpError, type UdpErrorCode } from './udp/errors.js';
+export { UdpLayer, type UdpDatagram, type UdpEndpoint, type UdpIcmpError, type UdpPort, type UdpSendOptions, type UdpStats } from './udp/udp-layer.js';
 export { PcapWriter, readPcap } from './pcap/writer.js';
 export { parseSplitPolicy, formatSplitPolicy, type SplitPolicySpec } from '../firmware/split-policy.js';
 export * as wire from './wire/index.js';

@@ -17,10 +17,12 @@ import { FaultInjectingDevice } from './phy/fault-injector.js';
 import { CapturingDevice } from './phy/capture.js';
 import { parseCidr, parseIpv4, type Ipv4Cidr } from './wire/addr.js';
 import { TcpLayer } from './tcp/tcp-layer.js';
+import { UdpLayer } from './udp/udp-layer.js';
 import type { TcpConfig } from './tcp/config.js';
 import { Server, type ServerOptions } from './socket/server.js';
 import { Socket, type SocketOptions } from './socket/socket.js';
 import { PageLender, type ZeroCopySwitches } from './socket/pages.js';
+import { DgramSocket, type DgramSocketOptions, type RemoteInfo } from './socket/dgram.js';
 
 const log = debugFactory('tapstack:stack');
 
@@ -105,6 +107,8 @@ export class Stack {
   readonly nic: Nic;
   readonly iface: Interface;
   readonly tcp: TcpLayer;
+  /** UDP: `bind(address, port, endpoint)` for protocols built on it; sockets through {@link createSocket}. */
+  readonly udp: UdpLayer;
   /** The page API: `alloc(n)`, `free(pages)`, `poolStats()`, counters and switches. */
   readonly pages: PageLender;
   readonly clock: Clock;
@@ -113,7 +117,7 @@ export class Stack {
   private timerAt = Infinity;
   private closed = false;
 
-  private constructor(nic: Nic, iface: Interface, clock: Clock, random: Random, offload: boolean, tcp: Partial<TcpConfig> | undefined) {
+  private constructor(nic: Nic, iface: Interface, clock: Clock, random: Random, offload: boolean, uso: boolean, tcp: Partial<TcpConfig> | undefined) {
     this.nic = nic;
     this.iface = iface;
     this.clock = clock;
@@ -126,6 +130,16 @@ export class Stack {
       random,
       offload,
       ...(tcp ? { config: tcp } : {}),
+      kick: () => {
+        nic.flush();
+        this.arm();
+      },
+    });
+    this.udp = new UdpLayer({
+      iface,
+      pool: nic.pool,
+      random,
+      uso: offload && uso,
       kick: () => {
         nic.flush();
         this.arm();
@@ -164,7 +178,7 @@ export class Stack {
       wire = withPhyLayers(device, opts, clock);
       nic = new Nic({ device: wire, mtu, split: opts.split ?? { kind: 'fixed', size: 66 }, extraPages: opts.poolPages ?? 65536 });
       const iface = new Interface({ nic, clock, random, address, mtu, ...(opts.mac ? { mac: opts.mac } : {}), ...(opts.gateway !== undefined ? { gateway: opts.gateway } : {}), ...opts.iface });
-      const stack = new Stack(nic, iface, clock, random, device.offloads, opts.tcp);
+      const stack = new Stack(nic, iface, clock, random, device.offloads, wire.uso ?? false, opts.tcp);
       stack.skippedSettings = skipped;
       Object.assign(stack.pages.switches, opts.zeroCopy);
       nic.start({
@@ -252,6 +266,11 @@ export class Stack {
     return s;
   }
 
+  /** A UDP socket on this stack, as `dgram.createSocket('udp4' | options[, onMessage])`. */
+  createSocket(opts: 'udp4' | DgramSocketOptions, onMessage?: (msg: Buffer, rinfo: RemoteInfo) => void): DgramSocket {
+    return new DgramSocket(this.udp, this.pages, opts, onMessage);
+  }
+
   /** Alias of {@link connect}, for `http.request({ createConnection })`. */
   createConnection(opts: ConnectOptions, onConnect?: () => void): Socket {
     return this.connect(opts, onConnect);
@@ -262,9 +281,19 @@ export class Stack {
     return this.nic.poll();
   }
 
-  stats(): { nic: NicStats; iface: Interface['stats']; icmp: Interface['icmp']['stats']; neighbors: Interface['neighbors']['stats']; pages: ReturnType<Nic['pool']['stats']>; zeroCopy: PageLender['stats']; tcp: TcpLayer['stats'] & { connections: number } } {
+  stats(): {
+    nic: NicStats;
+    iface: Interface['stats'];
+    icmp: Interface['icmp']['stats'];
+    neighbors: Interface['neighbors']['stats'];
+    pages: ReturnType<Nic['pool']['stats']>;
+    zeroCopy: PageLender['stats'];
+    tcp: TcpLayer['stats'] & { connections: number };
+    udp: UdpLayer['stats'];
+  } {
     return {
       tcp: { ...this.tcp.stats, connections: this.tcp.connectionCount },
+      udp: this.udp.stats,
       zeroCopy: this.pages.stats,
       nic: this.nic.stats(),
       iface: this.iface.stats,

@@ -66,8 +66,12 @@ export class IcmpLayer implements ProtocolHandler {
   private readonly echoBroadcasts: boolean;
   private readonly echoBucket: TokenBucket;
   private readonly errorBucket: TokenBucket;
-  /** Listeners for ICMP errors about datagrams we sent (TCP uses them, RFC 5461). */
-  onError: ((type: number, code: number, quoted: Uint8Array) => void) | null = null;
+  /**
+   * Listeners for ICMP errors about datagrams we sent, by the quoted datagram's protocol (RFC
+   * 1122 4.1.3.3: UDP passes them to the application; TCP may use them, RFC 5461). `quoted` is
+   * the quoted IP header and what follows it.
+   */
+  private readonly errorListeners = new Map<number, (type: number, code: number, quoted: Uint8Array) => void>();
 
   constructor(
     private readonly iface: Interface,
@@ -112,11 +116,18 @@ export class IcmpLayer implements ProtocolHandler {
     }
     if (isIcmpError(type)) {
       this.stats.errorsIn++;
-      this.onError?.(type, icmp.code, p.subarray(ICMP_HEADER_LEN));
+      const quoted = p.subarray(ICMP_HEADER_LEN);
+      // The quoted header's protocol (RFC 792: the original IP header and 64 bits of its data).
+      if (quoted.length >= IPV4_MIN_HEADER_LEN) this.errorListeners.get(quoted[9]!)?.(type, icmp.code, quoted);
       return true;
     }
     this.iface.drop('icmp-unhandled-type');
     return true;
+  }
+
+  /** Tell `listener` of ICMP errors about datagrams of `protocol` we sent. */
+  onErrorFor(protocol: number, listener: (type: number, code: number, quoted: Uint8Array) => void): void {
+    this.errorListeners.set(protocol, listener);
   }
 
   /** Protocol Unreachable (RFC 1122 3.2.2.1) for a datagram no transport took. */

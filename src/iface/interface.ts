@@ -30,7 +30,7 @@ import { ARP_OP_REPLY, ARP_OP_REQUEST, ARP_PACKET_LEN, ArpPacket, checkArp, emit
 import { readU16 } from '../wire/bytes.js';
 import { foldChecksum, onesComplementSum } from '../wire/checksum.js';
 import { ETHERNET_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../wire/ethernet.js';
-import { checkIpv4, emitIpv4Repr, IPPROTO_ICMP, IPPROTO_TCP, IPV4_DEFAULT_TTL, IPV4_MIN_HEADER_LEN, Ipv4Packet, type Ipv4Repr } from '../wire/ipv4.js';
+import { checkIpv4, emitIpv4Repr, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_DEFAULT_TTL, IPV4_MIN_HEADER_LEN, Ipv4Packet, type Ipv4Repr } from '../wire/ipv4.js';
 import { Reassembler, type FragmentKey, type ReassemblerOptions } from './reassembly.js';
 import { REASSEMBLY_DROP_REASONS, type IfaceCountedDrop, type IfaceDrops, type ReassemblyDrop } from './reasons.js';
 import { NeighborCache, type NeighborOptions } from './neighbor.js';
@@ -113,6 +113,8 @@ export interface SendOptions {
   tos?: number;
   /** The payload is arena memory that stays unchanged until the next flush: no copy. */
   byReference?: boolean;
+  /** Source address instead of the interface's (0.0.0.0 for a host without one, RFC 2131 4.1). */
+  source?: Ipv4Addr;
 }
 
 export interface InterfaceStats {
@@ -208,7 +210,7 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
     // colliding with a previous run's datagrams still in the peer's reassembly queue.
     this.ipId = opts.random.u32() & 0xffff;
     this.protocols.set(IPPROTO_ICMP, this.icmp);
-    this.txFrame = new TxFrame(this.nic, this.nic.pool, this.address, this);
+    this.txFrame = new TxFrame(this.nic, this.nic.pool, this);
   }
 
   /** Attach a transport protocol (TCP, UDP). */
@@ -233,9 +235,9 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
   receive(frame: RxFrame): void {
     this.stats.rxFrames++;
     const len = frame.length;
-    // TCP stays where the header split put it: only its headers need to be contiguous.
-    const tcpInPlace = frame.ipv4TcpHeaders && this.protocols.has(IPPROTO_TCP);
-    const buf = tcpInPlace ? frame.headers(frame.headerEnd) : frame.contiguous();
+    // TCP and UDP stay where the header split put them: only their headers need to be contiguous.
+    const inPlace = (frame.ipv4TcpHeaders && this.protocols.has(IPPROTO_TCP)) || (frame.ipv4UdpHeaders && this.protocols.has(IPPROTO_UDP));
+    const buf = inPlace ? frame.headers(frame.headerEnd) : frame.contiguous();
     // Ethernet: for us, broadcast, or dropped (the TAP is not promiscuous about others' frames).
     if (!macEquals(buf, 0, this.mac) && !isBroadcastMac(buf, 0)) {
       this.drop(isMulticastMac(buf, 0) ? 'eth-multicast' : 'eth-not-for-us');
@@ -246,7 +248,7 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
       return;
     }
     const etherType = readU16(buf, 12);
-    if (etherType === ETHERTYPE_IPV4) this.receiveIpv4(frame, tcpInPlace, buf, len);
+    if (etherType === ETHERTYPE_IPV4) this.receiveIpv4(frame, inPlace, buf, len);
     else if (etherType === ETHERTYPE_ARP) this.receiveArp(buf, len);
     else if (etherType === ETHERTYPE_IPV6) this.drop('eth-ipv6');
     else this.drop('eth-unknown-type');
@@ -293,7 +295,7 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
 
   /**
    * `buf` holds the frame from its Ethernet header on: all of it, or (when `inPlace`) at least
-   * its IP and TCP headers, the data being left where the header split put it.
+   * its IP and transport headers, the data being left where the header split put it.
    */
   private receiveIpv4(frame: RxFrame, inPlace: boolean, buf: Uint8Array, len: number): void {
     const reason = checkIpv4(buf, ETHERNET_HEADER_LEN, len - ETHERNET_HEADER_LEN);
@@ -399,6 +401,16 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
     return this.gateway ?? null;
   }
 
+  /** Whether `a` is a broadcast address of this link: limited (255.255.255.255) or the subnet's. */
+  isBroadcast(a: Ipv4Addr): boolean {
+    return a === 0xffffffff || a === this.subnetBroadcast;
+  }
+
+  /** The link address of next hop `hop`: the broadcast MAC for a broadcast (no ARP), else the neighbour's, if known. */
+  private linkAddress(hop: Ipv4Addr, now: number): Uint8Array | null {
+    return this.isBroadcast(hop) ? BROADCAST_MAC : this.neighbors.lookup(hop, now);
+  }
+
   /**
    * Send `payload` (a transport message) to `dst`. Resolves the next hop (queueing the datagram
    * while ARP answers), fragments when it exceeds the MTU. Returns false when it was dropped.
@@ -418,7 +430,7 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
       return false;
     }
     const r = this.ipRepr;
-    r.src = this.address;
+    r.src = opts?.source ?? this.address;
     r.dst = dst;
     r.protocol = protocol;
     r.ttl = opts?.ttl ?? IPV4_DEFAULT_TTL;
@@ -427,7 +439,7 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
     r.ecn = (opts?.tos ?? 0) & 3;
     r.identification = this.ipId = (this.ipId + 1) & 0xffff;
     const now = this.clock.nowMs();
-    const mac = hop === 0xffffffff || hop === this.subnetBroadcast ? BROADCAST_MAC : this.neighbors.lookup(hop, now);
+    const mac = this.linkAddress(hop, now);
     if (!mac) {
       // Hold the whole datagram (copied) until the neighbour answers.
       const held = new Uint8Array(IPV4_MIN_HEADER_LEN + payload.length);
@@ -449,9 +461,11 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
    * segmentation when committed) and type of service `tos`. The Ethernet and IPv4 headers are
    * written here; the transport fills {@link TxFrame.header}, appends its data and commits.
    * An unresolved next hop makes no difference to the transport: the frame is then queued until
-   * ARP answers. Returns null when there is no route (counted here, once, as `ipv4-no-route`).
+   * ARP answers; a broadcast destination goes to the broadcast MAC. `src` replaces the
+   * interface's address as the source (0.0.0.0 before a host has one, RFC 2131 4.1). Returns
+   * null when there is no route (counted here, once, as `ipv4-no-route`).
    */
-  beginTransport(dst: Ipv4Addr, protocol: number, l4HeaderLen: number, payloadLen: number, tos: number): TxFrame | null {
+  beginTransport(dst: Ipv4Addr, protocol: number, l4HeaderLen: number, payloadLen: number, tos: number, src: Ipv4Addr = this.address): TxFrame | null {
     const hop = this.nextHop(dst);
     if (hop === null) {
       this.drop('ipv4-no-route');
@@ -459,9 +473,9 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
     }
     const l4Length = l4HeaderLen + payloadLen;
     const f = this.txFrame;
-    const mac = this.neighbors.lookup(hop, this.clock.nowMs());
+    const mac = this.linkAddress(hop, this.clock.nowMs());
     if (!mac) {
-      f.startHeld(dst, protocol, l4HeaderLen, tos);
+      f.startHeld(src, dst, protocol, l4HeaderLen, tos);
       return f;
     }
     const d = this.beginFrame(mac, ETHERTYPE_IPV4);
@@ -481,7 +495,7 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
     h[23] = protocol;
     h[24] = 0;
     h[25] = 0;
-    const a = this.address;
+    const a = src;
     h[26] = a >>> 24;
     h[27] = (a >>> 16) & 0xff;
     h[28] = (a >>> 8) & 0xff;
@@ -495,13 +509,13 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
     h[25] = sum & 0xff;
     this.stats.txFrames++;
     this.stats.ipv4Out++;
-    f.startDescriptor(d, dst, protocol, l4HeaderLen, l4Length, tos);
+    f.startDescriptor(d, src, dst, protocol, l4HeaderLen, l4Length, tos);
     return f;
   }
 
   /** A committed transport frame whose next hop is unresolved: into the ARP queue, copied. */
-  holdTransport(dst: Ipv4Addr, protocol: number, msg: Uint8Array, tos: number): void {
-    this.sendIpv4(dst, protocol, msg, { dontFragment: true, tos });
+  holdTransport(src: Ipv4Addr, dst: Ipv4Addr, protocol: number, msg: Uint8Array, tos: number): void {
+    this.sendIpv4(dst, protocol, msg, { dontFragment: true, tos, source: src });
   }
 
   /** A datagram that waited for ARP: its header is ours already. */

@@ -6,6 +6,7 @@
  * on the wire. Runs only when a capture is attached.
  */
 import { foldChecksum, onesComplementSum } from '../wire/checksum.js';
+import { UDP_CHECKSUM_OFFSET } from '../wire/udp.js';
 
 /** Returns `parts` with the part holding the checksum field replaced by a finished copy. */
 export function finishChecksumForCapture(parts: Uint8Array[], frameLen: number, csumStart: number, csumOffset: number): Uint8Array[] {
@@ -32,7 +33,8 @@ export function finishChecksumForCapture(parts: Uint8Array[], frameLen: number, 
   }
   if (fieldPart < 0) return parts;
   const copy = parts[fieldPart]!.slice();
-  const c = foldChecksum(sum);
+  // A UDP checksum (field at offset 6) that comes out 0 goes as 0xffff (RFC 768: 0 is "none").
+  const c = foldChecksum(sum) || (csumOffset === UDP_CHECKSUM_OFFSET ? 0xffff : 0);
   copy[fieldAt] = c >>> 8;
   copy[fieldAt + 1] = c & 0xff;
   const out = parts.slice();

@@ -225,4 +225,9 @@ export class L4Checksum {
   store(buf: Uint8Array, field: number): void {
     writeU16(buf, field, this.finish());
   }
+
+  /** Store it as UDP must: a computed 0x0000 as 0xffff (RFC 768; 0 means "no checksum"). */
+  storeUdp(buf: Uint8Array, field: number): void {
+    storeChecksum(buf, field, this.finish());
+  }
 }
