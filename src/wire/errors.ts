@@ -47,7 +47,13 @@ export const DROP_REASONS = [
   'tcp-bad-options',
   /** Checksum over the pseudo header wrong (RFC 9293 3.1); by the firmware's verdict or our sum. */
   'tcp-bad-checksum',
-<<<<<<< HEAD
+  // UDP (RFC 768, RFC 1122 4.1.3.4); the checksum needs the pseudo header, so the caller checks it
+  /** Shorter than the 8-byte UDP header, or its header cut from the buffer. */
+  'udp-truncated',
+  /** Length field below 8 or beyond the IP payload (RFC 768; RFC 1122 4.1.3.4). */
+  'udp-bad-length',
+  /** Checksum over the pseudo header wrong (RFC 768; RFC 1122 4.1.3.4: discard silently). */
+  'udp-bad-checksum',
   // DHCP (RFC 2131 2, RFC 2132); the UDP layer below checked the datagram
   /** Shorter than the BOOTP fixed part and the magic cookie (240 octets). */
   'dhcp-truncated',
@@ -70,15 +76,6 @@ export const DROP_REASONS = [
   'dns-name-loop',
   /** RDATA of the wrong length for its type (A 4, AAAA 16), or a name in it not filling it. */
   'dns-bad-rdata',
-=======
-  // UDP (RFC 768, RFC 1122 4.1.3.4); the checksum needs the pseudo header, so the caller checks it
-  /** Shorter than the 8-byte UDP header, or its header cut from the buffer. */
-  'udp-truncated',
-  /** Length field below 8 or beyond the IP payload (RFC 768; RFC 1122 4.1.3.4). */
-  'udp-bad-length',
-  /** Checksum over the pseudo header wrong (RFC 768; RFC 1122 4.1.3.4: discard silently). */
-  'udp-bad-checksum',
->>>>>>> udp
   // virtio-net header (virtio spec 5.1.6)
   /** csum_start/csum_offset outside the frame (virtio 5.1.6.2). */
   'vnet-bad-csum-offsets',
