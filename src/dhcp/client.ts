@@ -33,7 +33,7 @@ import {
 } from '../wire/dhcp.js';
 import { DhcpError } from './errors.js';
 import type { DhcpDrop, DhcpDrops } from './reasons.js';
-import { payloadBytes, type UdpBinder, type UdpDatagram, type UdpEndpoint, type UdpPort } from './udp-seam.js';
+import type { UdpDatagram, UdpEndpoint, UdpPort } from '../udp/udp-layer.js';
 
 const log = debugFactory('tapstack:dhcp');
 
@@ -107,7 +107,8 @@ export interface DhcpEvents {
 }
 
 export interface DhcpClientOptions {
-  udp: UdpBinder;
+  /** The UDP layer (`stack.udp`): port 68 is bound on it. */
+  udp: { bind(address: Ipv4Addr, port: number, endpoint: UdpEndpoint): UdpPort };
   host: DhcpHost;
   clock: Clock;
   random: Random;
@@ -378,7 +379,8 @@ export class DhcpClient implements UdpEndpoint {
   }
 
   receive(d: UdpDatagram): void {
-    const bytes = payloadBytes(d);
+    const bytes = new Uint8Array(d.payload.length);
+    d.payload.copyOut(0, bytes.length, bytes, 0);
     const bad = checkDhcp(bytes, 0, bytes.length);
     if (bad !== null) return this.drop(bad as DhcpDrop);
     if (d.srcPort !== DHCP_SERVER_PORT) return this.drop('dhcp-wrong-server');

@@ -135,8 +135,19 @@ export interface InterfaceStats {
 
 export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
   readonly mac: Uint8Array;
-  readonly address: Ipv4Addr;
-  readonly prefixLength: number;
+  /** Our address: 0.0.0.0 while unconfigured (waiting for DHCP), see {@link configure}. */
+  get address(): Ipv4Addr {
+    return this.addr;
+  }
+  get prefixLength(): number {
+    return this.prefix;
+  }
+  /** The next hop off the subnet, if any. */
+  get router(): Ipv4Addr | undefined {
+    return this.gateway;
+  }
+  private addr: Ipv4Addr;
+  private prefix: number;
   readonly mtu: number;
   /** Payload parts per transmit frame: the NIC's iovecs per descriptor (TransportEgress). */
   readonly maxPayloadParts: number;
@@ -160,9 +171,13 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
   };
   private readonly nic: Nic;
   private readonly clock: Clock;
-  private readonly gateway: Ipv4Addr | undefined;
-  private readonly netmask: number;
-  private readonly subnetBroadcast: Ipv4Addr;
+  private gateway: Ipv4Addr | undefined;
+  private netmask: number;
+  private subnetBroadcast: Ipv4Addr;
+  /** Told before the address changes (TCP ends the connections that used the old one). */
+  private readonly addressWatchers: ((next: Ipv4Addr) => void)[] = [];
+  /** Shown every ARP packet's sender and target (the DHCP client's RFC 5227 conflict check). */
+  private readonly arpWatchers: ((senderIp: Ipv4Addr, senderMac: Uint8Array, targetIp: Ipv4Addr) => void)[] = [];
   private readonly protocols = new Map<number, ProtocolHandler>();
   private readonly ipView = new Ipv4Packet(new Uint8Array(IPV4_MIN_HEADER_LEN));
   private readonly arpView = new ArpPacket(new Uint8Array(ARP_PACKET_LEN));
@@ -193,10 +208,10 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
     this.nic = opts.nic;
     this.clock = opts.clock;
     this.mac = opts.mac ?? randomLocalMac(opts.random);
-    this.address = opts.address.address >>> 0;
-    this.prefixLength = opts.address.prefixLength;
-    this.netmask = prefixMask(this.prefixLength);
-    this.subnetBroadcast = (this.address | ~this.netmask) >>> 0;
+    this.addr = opts.address.address >>> 0;
+    this.prefix = opts.address.prefixLength;
+    this.netmask = prefixMask(this.prefix);
+    this.subnetBroadcast = (this.addr | ~this.netmask) >>> 0;
     this.mtu = opts.mtu;
     this.maxPayloadParts = opts.nic.tx.maxParts;
     this.gateway = opts.gateway;
@@ -223,11 +238,70 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
     d[reason] = (d[reason] ?? 0) + 1;
   }
 
-  /** Announce our address (RFC 5227 2.3), now and once more later. */
+  /** Announce our address (RFC 5227 2.3), now and once more later (none while unconfigured). */
   start(): void {
-    this.announcesLeft = ANNOUNCE_NUM;
+    this.announcesLeft = this.addr !== 0 ? ANNOUNCE_NUM : 0;
     this.nextAnnounceAt = this.clock.nowMs();
     this.poll();
+  }
+
+  /** Whether the interface has an address (it has none while DHCP has not given one). */
+  get configured(): boolean {
+    return this.addr !== 0;
+  }
+
+  /**
+   * Take an address, prefix and router (a DHCP lease), and announce it (RFC 5227 2.3). When the
+   * address changes, the watchers hear of it first, while the old one is still ours.
+   */
+  configure(address: Ipv4Cidr, gateway?: Ipv4Addr): void {
+    const a = address.address >>> 0;
+    if (a !== this.addr) for (const w of this.addressWatchers) w(a);
+    const changed = a !== this.addr;
+    this.setAddress(a, address.prefixLength);
+    this.gateway = gateway;
+    log('configured %s/%d%s', formatIpv4(a), address.prefixLength, gateway !== undefined ? ` via ${formatIpv4(gateway)}` : '');
+    if (changed && a !== 0) this.start();
+  }
+
+  /**
+   * Give the address up (a DHCP lease ended): 0.0.0.0, no router. Until configured again the
+   * interface receives only broadcasts and UDP unicast to its MAC (DHCP's answers), and sends
+   * only to the limited broadcast.
+   */
+  unconfigure(): void {
+    if (this.addr === 0) return;
+    for (const w of this.addressWatchers) w(0);
+    log('unconfigured %s', formatIpv4(this.addr));
+    this.setAddress(0, 0);
+    this.gateway = undefined;
+    this.announcesLeft = 0;
+  }
+
+  private setAddress(a: Ipv4Addr, prefixLength: number): void {
+    this.addr = a;
+    this.prefix = prefixLength;
+    this.netmask = prefixMask(prefixLength);
+    this.subnetBroadcast = (a | ~this.netmask) >>> 0;
+  }
+
+  /** Call `fn(next)` before the address changes to `next` (0: unconfigured). */
+  watchAddress(fn: (next: Ipv4Addr) => void): void {
+    this.addressWatchers.push(fn);
+  }
+
+  /** Call `fn` with every well-formed ARP packet's sender and target, before it is processed. */
+  watchArp(fn: (senderIp: Ipv4Addr, senderMac: Uint8Array, targetIp: Ipv4Addr) => void): void {
+    this.arpWatchers.push(fn);
+  }
+
+  /** An ARP probe for `target` (RFC 5227 2.1.1: sender IP 0.0.0.0, target MAC zero), broadcast. */
+  arpProbe(target: Ipv4Addr): void {
+    const a = this.addr;
+    this.addr = 0;
+    this.sendArp(ARP_OP_REQUEST, BROADCAST_MAC, target, null);
+    this.addr = a;
+    this.nic.flush();
   }
 
   // ---- receive ----
@@ -264,6 +338,9 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
     const op = arp.operation;
     if (op === ARP_OP_REQUEST) this.stats.arpRequestsIn++;
     else this.stats.arpRepliesIn++;
+    for (const w of this.arpWatchers) w(senderIp, senderMac, targetIp);
+    // Without an address there is nothing to answer or to learn for.
+    if (this.addr === 0) return;
     if (senderIp === this.address && macEquals(senderMac, 0, this.mac)) return; // our own, looped back
     // No station has a zero, broadcast or multicast address, and ours is ours: learnt, such a
     // sender would make us send to nobody, to everybody, or to ourselves (Linux's arp_process
@@ -304,7 +381,10 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
     const ip = this.ipView.reset(buf, ETHERNET_HEADER_LEN, Math.min(buf.length, len) - ETHERNET_HEADER_LEN);
     const dst = ip.dst;
     const src = ip.src;
-    if (dst !== this.address && dst !== 0xffffffff && dst !== this.subnetBroadcast) {
+    // Unconfigured, a DHCP server's answer may come unicast to the offered address and our MAC
+    // (RFC 2131 4.1): UDP to our MAC is taken whatever its destination address.
+    const unconfiguredUdp = this.addr === 0 && ip.protocol === IPPROTO_UDP && macEquals(buf, 0, this.mac) && !isMulticastIpv4(dst);
+    if (dst !== this.address && dst !== 0xffffffff && dst !== this.subnetBroadcast && !unconfiguredUdp) {
       return this.drop(isMulticastIpv4(dst) ? 'ipv4-multicast' : 'ipv4-not-for-us');
     }
     // RFC 1122 3.2.1.3: a source that is not one host is discarded silently.
@@ -397,7 +477,9 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
   }
 
   private nextHop(dst: Ipv4Addr): Ipv4Addr | null {
-    if (this.onLink(dst) || dst === 0xffffffff) return dst;
+    if (dst === 0xffffffff) return dst;
+    if (this.addr === 0) return null; // unconfigured: the limited broadcast only
+    if (this.onLink(dst)) return dst;
     return this.gateway ?? null;
   }
 

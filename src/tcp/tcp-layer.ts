@@ -121,7 +121,10 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
   readonly iface: Interface;
   /** Where segments leave: the interface's transmit seam. */
   readonly egress: TransportEgress;
-  readonly localAddr: number;
+  /** The interface's address now (it changes when DHCP configures it). */
+  get localAddr(): number {
+    return this.iface.address;
+  }
   readonly offload: boolean;
   readonly stats: TcpStats = emptyTcpStats();
   readonly timers = new TimerQueue();
@@ -167,7 +170,6 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     this.pool = o.nic.pool;
     this.iface = o.iface;
     this.egress = o.iface;
-    this.localAddr = o.iface.address;
     this.offload = o.offload;
     // Secrets and seeds from the injected randomness (RFC 6528 3: the ISN's key is secret).
     this.isn = new IsnGenerator(o.clock, randomSecret(o.random));
@@ -186,6 +188,22 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     // reserve (not at the first free page: they would close again at once).
     this.rxReliefPages = Math.ceil(pool.size / 16);
     o.iface.setProtocol(IPPROTO_TCP, this);
+    o.iface.watchAddress((next) => this.addressChanging(next));
+  }
+
+  /**
+   * The interface's address is about to change or go (a DHCP lease ended, RFC 2131 4.4.5): a
+   * connection is bound to its address, so each ends now, with a RST sent from the old address
+   * while it is still ours and ECONNABORTED to its user, as a host losing its lease would rather
+   * than leave them to time out. Listeners stay: they take the new address.
+   */
+  private addressChanging(next: number): void {
+    if (this.connCount === 0) return;
+    log('address going from %s to %s: aborting %d connections', this.localAddr, next, this.connCount);
+    const err = new TcpError('ECONNABORTED', 'the local address went away (DHCP lease ended)');
+    for (const c of [...this.connections()]) c.abort(err);
+    this.flush();
+    this.kick();
   }
 
   drop(reason: TcpCountedDrop): void {

@@ -1,5 +1,5 @@
 /** A UDP layer for the clients' unit tests: records what they send, delivers what a test's server answers. */
-import type { UdpBinder, UdpDatagram, UdpEndpoint, UdpPort, UdpSendOptions } from '../../../src/dhcp/udp-seam.js';
+import type { UdpDatagram, UdpEndpoint, UdpPort, UdpSendOptions } from '../../../src/udp/udp-layer.js';
 import type { Ipv4Addr } from '../../../src/wire/addr.js';
 
 export interface Sent {
@@ -10,7 +10,7 @@ export interface Sent {
   opts: UdpSendOptions | undefined;
 }
 
-export class FakeUdp implements UdpBinder {
+export class FakeUdp {
   readonly sent: Sent[] = [];
   readonly bound = new Map<number, UdpEndpoint>();
   private next = 40000;
