@@ -63,6 +63,20 @@ module.exports = {
       to: { path: '^(firmware/|src/tap/)' },
     },
     {
+      name: 'dhcp-dns-on-udp',
+      comment: 'The DHCP client and the DNS resolver are UDP applications inside the stack: they bind ports on the UDP layer and see no interface, NIC, TCP or socket (the host and the TCP retry come in as seams).',
+      severity: 'error',
+      from: { path: '^src/(dhcp|dns)/' },
+      to: { path: '^(src/(iface|nic|tap|phy|pcap|tcp|socket|apps)/|firmware/)' },
+    },
+    {
+      name: 'nothing-below-imports-dhcp-dns',
+      comment: 'Only the composition (Stack, the CLI) starts the DHCP client and the resolver.',
+      severity: 'error',
+      from: { path: '^(src/(wire|mem|tap|phy|nic|pcap|iface|tcp|udp|socket|apps)/|firmware/)' },
+      to: { path: '^src/(dhcp|dns)/' },
+    },
+    {
       name: 'nothing-above-imports-down-into-the-cli',
       comment: 'The CLI, the testing module and Stack compose the layers; no layer imports them (applications use Stack, but not the CLI).',
       severity: 'error',

@@ -3,9 +3,11 @@ import type { Stack } from '../stack.js';
 import type { IfaceCountedDrop } from '../iface/reasons.js';
 import type { TcpCountedDrop } from '../tcp/reasons.js';
 import type { UdpCountedDrop } from '../udp/reasons.js';
+import type { DhcpDrop } from '../dhcp/reasons.js';
+import type { DnsDrop } from '../dns/reasons.js';
 
 /** Every drop reason a stack counts, over all layers; printed as `drop.<reason>`. */
-type StackDrop = IfaceCountedDrop | TcpCountedDrop | UdpCountedDrop;
+type StackDrop = IfaceCountedDrop | TcpCountedDrop | UdpCountedDrop | DhcpDrop | DnsDrop;
 
 /** `Object.entries` keeping the key type (it widens keys to `string`); no counter holds `undefined`. */
 const entries = <K extends string>(r: Partial<Record<K, number>>) => Object.entries(r) as [K, number][];
@@ -34,6 +36,15 @@ export function formatCounters(s: ReturnType<Stack['stats']>): string {
   const { drops: udpDrops, ...udp } = s.udp;
   group('udp', udp);
   for (const [k, v] of entries(udpDrops)) drops[k] = (drops[k] ?? 0) + v;
+  // DHCP (exchanges, renewals, drops) and DNS (queries, cache hits, drops).
+  if (s.dhcp) {
+    const { drops: dhcpDrops, ...dhcp } = s.dhcp;
+    group('dhcp', dhcp);
+    for (const [k, v] of entries(dhcpDrops)) drops[k] = (drops[k] ?? 0) + v;
+  }
+  const { drops: dnsDrops, ...dns } = s.dns;
+  group('dns', dns);
+  for (const [k, v] of entries(dnsDrops)) drops[k] = (drops[k] ?? 0) + v;
   // Zero copy: one line each, the byte count first.
   const z = s.zeroCopy;
   const reasons = <K extends string>(r: Partial<Record<K, number>>) =>

@@ -295,6 +295,13 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
     this.arpWatchers.push(fn);
   }
 
+  /** Whether `ip`'s MAC is known; if not, an ARP request for it goes out (its reply is learned). */
+  resolveNeighbor(ip: Ipv4Addr): boolean {
+    if (this.neighbors.lookup(ip, this.clock.nowMs())) return true;
+    this.sendArp(ARP_OP_REQUEST, BROADCAST_MAC, ip, null);
+    return false;
+  }
+
   /** An ARP probe for `target` (RFC 5227 2.1.1: sender IP 0.0.0.0, target MAC zero), broadcast. */
   arpProbe(target: Ipv4Addr): void {
     const a = this.addr;

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { DHCP_DROP_REASONS } from '../../src/dhcp/reasons.js';
+import { DNS_DROP_REASONS } from '../../src/dns/reasons.js';
 import { ManualClock } from '../../src/clock.js';
 import { Reassembler } from '../../src/iface/reassembly.js';
 import { IFACE_DROP_REASONS, REASSEMBLY_DROP_REASONS } from '../../src/iface/reasons.js';
@@ -15,6 +17,8 @@ const LAYERS: { layer: string; reasons: readonly string[]; prefixes: readonly st
   { layer: 'iface', reasons: IFACE_DROP_REASONS, prefixes: ['eth', 'arp', 'ipv4', 'icmp', 'frag'] },
   { layer: 'tcp', reasons: TCP_DROP_REASONS, prefixes: ['tcp'] },
   { layer: 'udp', reasons: UDP_DROP_REASONS, prefixes: ['udp'] },
+  { layer: 'dhcp', reasons: DHCP_DROP_REASONS, prefixes: ['dhcp'] },
+  { layer: 'dns', reasons: DNS_DROP_REASONS, prefixes: ['dns'] },
 ];
 
 describe('drop reasons', () => {
