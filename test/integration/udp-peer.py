@@ -7,6 +7,8 @@ test's network namespace. Each command prints one JSON line.
     flood HOST PORT COUNT        COUNT datagrams as fast as the kernel sends them (a closed port).
     send HOST PORT COUNT SIZE    COUNT datagrams of SIZE bytes, paced by a small window of
                                  SO_SNDBUF (for the page reader); no answer expected.
+    sink HOST PORT COUNT         receive until COUNT datagrams came or none for 2 s; counts them
+                                 (scripts/udp-uso-measure uses it).
     malformed IFACE DST_MAC DST_IP SRC_IP PORT
                                  scapy: malformed UDP datagrams to PORT (an echo service), each
                                  case then a well-formed control whose echo must come back.
@@ -114,6 +116,28 @@ def send(host, port, count, size):
     print(json.dumps({'sent': sent, 'bytes': sent * size, 'seconds': round(time.monotonic() - t0, 3)}))
 
 
+def sink(host, port, count):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    # SO_RCVBUFFORCE (33, root): beyond net.core.rmem_max, so the sink's queue is not what drops.
+    s.setsockopt(socket.SOL_SOCKET, 33, 256 << 20)
+    s.bind((host, port))
+    print(json.dumps({'ready': True}), flush=True)
+    s.settimeout(2.0)
+    n = 0
+    total = 0
+    t0 = None
+    while n < count:
+        try:
+            b = s.recv(65536)
+        except socket.timeout:
+            break
+        if t0 is None:
+            t0 = time.monotonic()
+        n += 1
+        total += len(b)
+    print(json.dumps({'received': n, 'bytes': total, 'seconds': round(time.monotonic() - (t0 or time.monotonic()), 3)}), flush=True)
+
+
 def malformed(iface, dst_mac, dst_ip, src_ip, port):
     from scapy.all import Ether, Raw, conf, get_if_hwaddr, sendp
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -194,6 +218,8 @@ def main():
         flood(a[0], int(a[1]), int(a[2]))
     elif cmd == 'send':
         send(a[0], int(a[1]), int(a[2]), int(a[3]))
+    elif cmd == 'sink':
+        sink(a[0], int(a[1]), int(a[2]))
     elif cmd == 'malformed':
         malformed(a[0], a[1], a[2], a[3], int(a[4]))
     else:
