@@ -125,8 +125,9 @@ export class UdpHarness {
     const f = new Uint8Array(42);
     emitEthernetRepr({ dst: parseMac('ff:ff:ff:ff:ff:ff'), src: PEER_MAC, etherType: ETHERTYPE_ARP }, f);
     emitArpRepr({ operation: 1, senderMac: PEER_MAC, senderIp: PEER_IP, targetMac: new Uint8Array(6), targetIp: OUR_IP }, f, 14);
-    this.dev.deliver(f);
+    this.deliver(f);
     this.dev.written.length = 0;
+    this.out.length = 0;
     return this;
   }
 
@@ -159,8 +160,10 @@ export class UdpHarness {
     return this.out.splice(0, this.out.length);
   }
 
+  /** Frames from the wire (a zero virtio-net header put before each when the device has them). */
   deliver(...frames: Uint8Array[]): Sent[] {
-    this.dev.deliver(...frames);
+    const v = this.dev.vnetHdrLen;
+    this.dev.deliver(...frames.map((f) => (v === 0 ? f : Uint8Array.from([...new Uint8Array(v), ...f]))));
     return this.settle();
   }
 }
