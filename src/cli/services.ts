@@ -14,7 +14,7 @@
 import type { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { Stack } from '../stack.js';
-import type { DgramSocket, RemoteInfo } from '../socket/dgram.js';
+import type { DgramSocket, PageDatagram, RemoteInfo } from '../socket/dgram.js';
 import type { Socket } from '../socket/socket.js';
 import type { Server } from '../socket/server.js';
 import { Iperf3Server, type Iperf3ServerStats } from '../apps/iperf3/server.js';
@@ -225,6 +225,23 @@ export function createHttpApp(onRequest: () => void = () => {}): http.Server {
 }
 
 /**
+ * Read datagrams with pages as they come, each to `each` (which owns its pages from then on);
+ * when the pool is empty, try again shortly.
+ */
+function readDatagrams(stack: Stack, s: DgramSocket, each: (d: PageDatagram) => void): void {
+  s.usePages();
+  const drain = () => {
+    while (s.datagramsAvailable > 0) {
+      const got = s.readDatagrams(stack.pages.alloc(s.pagesAvailable));
+      if (got.length === 0) return retry();
+      for (const d of got) each(d);
+    }
+  };
+  const retry = retrier(drain);
+  s.on('pages', drain);
+}
+
+/**
  * UDP echo (RFC 862): each datagram back to its sender. With zero copy on, read with pages and
  * send the very pages back (by reference when the datagram fits a frame); else 'message' and
  * send.
@@ -237,22 +254,13 @@ function udpEcho(stack: Stack, s: DgramSocket, count: () => void): void {
     });
     return;
   }
-  s.usePages();
-  const drain = () => {
-    while (s.datagramsAvailable > 0) {
-      const got = s.readDatagrams(stack.pages.alloc(s.pagesAvailable));
-      if (got.length === 0) return retry();
-      for (const d of got) {
-        count();
-        s.sendPages(d.pages, d.rinfo.port, d.rinfo.address).then(
-          (c) => stack.pages.free(c.pages),
-          () => {},
-        );
-      }
-    }
-  };
-  const retry = retrier(drain);
-  s.on('pages', drain);
+  readDatagrams(stack, s, (d) => {
+    count();
+    s.sendPages(d.pages, d.rinfo.port, d.rinfo.address).then(
+      (c) => stack.pages.free(c.pages),
+      () => {},
+    );
+  });
 }
 
 /** UDP discard (RFC 863): read with pages and give them straight back, or ignore each message. */
@@ -261,19 +269,10 @@ function udpDiscard(stack: Stack, s: DgramSocket, count: () => void): void {
     s.on('message', count);
     return;
   }
-  s.usePages();
-  const drain = () => {
-    while (s.datagramsAvailable > 0) {
-      const got = s.readDatagrams(stack.pages.alloc(s.pagesAvailable));
-      if (got.length === 0) return retry();
-      for (const d of got) {
-        count();
-        stack.pages.free(d.pages);
-      }
-    }
-  };
-  const retry = retrier(drain);
-  s.on('pages', drain);
+  readDatagrams(stack, s, (d) => {
+    count();
+    stack.pages.free(d.pages);
+  });
 }
 
 /**

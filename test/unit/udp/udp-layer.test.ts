@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { UdpError } from '../../../src/udp/errors.js';
 import { EPHEMERAL_HIGH, EPHEMERAL_LOW } from '../../../src/udp/port-table.js';
 import { BROADCAST_MAC, parseIpv4 } from '../../../src/wire/addr.js';
-import { emitIcmpError, ICMP_DEST_UNREACHABLE, ICMP_UNREACH_PORT, icmpErrorBufferLength } from '../../../src/wire/icmp.js';
+import { ICMP_DEST_UNREACHABLE, ICMP_UNREACH_PORT } from '../../../src/wire/icmp.js';
 import { emitEthernetRepr, ETHERTYPE_IPV4 } from '../../../src/wire/ethernet.js';
 import { emitIpv4Repr, IPPROTO_ICMP } from '../../../src/wire/ipv4.js';
-import { Collector, MTU, OUR_IP, OUR_MAC, parseUdp, pattern, PEER_IP, PEER_MAC, SUBNET_BROADCAST, udpFrame, UdpHarness } from './harness.js';
+import { Collector, MTU, OUR_IP, OUR_MAC, parseUdp, pattern, PEER_IP, PEER_MAC, portUnreachableAbout, SUBNET_BROADCAST, udpFrame, UdpHarness } from './harness.js';
 
 const ANY = 0;
 
@@ -249,17 +249,7 @@ describe('UDP layer: ICMP errors', () => {
     const p = h.udp.bind(ANY, 40000, c);
     p.send(PEER_IP, 7777, pattern(16));
     const [sent] = h.settle();
-    // The peer answers Port Unreachable quoting our datagram (IP header + data).
-    const quoted = new Uint8Array(20 + sent!.ip.length);
-    emitIpv4Repr({ src: OUR_IP, dst: PEER_IP, protocol: 17, ttl: 64, payloadLength: sent!.ip.length }, quoted, 0);
-    quoted.set(sent!.ip, 20);
-    const icmp = new Uint8Array(icmpErrorBufferLength(quoted.length));
-    emitIcmpError({ type: ICMP_DEST_UNREACHABLE, code: ICMP_UNREACH_PORT }, quoted, icmp, 0);
-    const f = new Uint8Array(34 + icmp.length);
-    emitEthernetRepr({ dst: OUR_MAC, src: PEER_MAC, etherType: ETHERTYPE_IPV4 }, f);
-    emitIpv4Repr({ src: PEER_IP, dst: OUR_IP, protocol: IPPROTO_ICMP, ttl: 64, payloadLength: icmp.length }, f, 14);
-    f.set(icmp, 34);
-    h.deliver(f);
+    h.deliver(portUnreachableAbout(sent!.ip));
     expect(c.errors).toEqual([{ type: 3, code: 3, dst: PEER_IP, dstPort: 7777 }]);
     expect(h.udp.stats).toMatchObject({ icmpErrorsIn: 1, icmpErrorsDelivered: 1 });
   });
