@@ -177,7 +177,7 @@ export class RxEngine {
       status |= RxStatus.NO_PAYLOAD;
       st.splitNoPayload++;
     } else {
-      this.policy.observe(headerEnd);
+      this.policy.observe(headerEnd, l4Proto, len - headerEnd);
       if (headerEnd === ring.split[d]) {
         status |= RxStatus.SPLIT_HIT;
         st.splitHits++;

@@ -79,8 +79,10 @@ Options of 'up':
                          pattern, endless, sent from pages), iperf3:PORT (an iperf3
                          server for the kernel's iperf3 -c: -R, -P, -t, -n, -l,
                          --bidir; it reads by page flipping, sends pages by
-                         reference, and reports the zero-copy counters of each test);
-                         comma-separated, e.g. http:80,echo:7,discard:9,iperf3:5201.
+                         reference, and reports the zero-copy counters of each test),
+                         udp-echo:PORT, udp-discard:PORT (UDP; pages flipped and sent
+                         back by reference with zero copy on);
+                         comma-separated, e.g. http:80,echo:7,discard:9,udp-echo:7.
   --zero-copy LIST       Zero-copy switches: send,receive (default), send, receive, or none.
                          Receive flips NIC pages to page readers; send puts pages on the
                          wire by reference (kern.ipc.zero_copy.send/receive).
@@ -293,7 +295,7 @@ function parseOrFail(argv: string[], positionals = false): UpOptions {
 function printCounters(stack: Stack, counters: Counters | null): void {
   const out = process.stdout;
   if (counters) {
-    for (const [k, v] of Object.entries(counters.connections)) if (v > 0) out.write(`serve.${k}.connections ${v}\n`);
+    for (const [k, v] of Object.entries(counters.connections)) if (v > 0) out.write(`serve.${k}.${k.startsWith('udp-') ? 'datagrams' : 'connections'} ${v}\n`);
     if (counters.httpRequests > 0) out.write(`serve.http.requests ${counters.httpRequests}\n`);
     if (counters.iperf3) for (const [k, v] of Object.entries(counters.iperf3)) out.write(`serve.iperf3.${k} ${v}\n`);
   }
@@ -314,7 +316,7 @@ function reportDevice(stack: Stack, o: UpOptions): void {
 function up(argv: string[]): void {
   const o = parseOrFail(argv);
   const stack = openStack(o);
-  const counters: Counters = { connections: { http: 0, echo: 0, discard: 0, chargen: 0, source: 0, iperf3: 0 }, httpRequests: 0, iperf3: null };
+  const counters: Counters = { connections: { http: 0, echo: 0, discard: 0, chargen: 0, source: 0, iperf3: 0, 'udp-echo': 0, 'udp-discard': 0 }, httpRequests: 0, iperf3: null };
   const servers = startServices(stack, o.services, counters);
   for (const s of servers) s.on('error', (e: Error) => fail(1, `--serve: ${e.message}`));
   const device = innermost(stack.nic.device);

@@ -135,9 +135,13 @@ export class IcmpLayer implements ProtocolHandler {
     this.sendError(ICMP_DEST_UNREACHABLE, ICMP_UNREACH_PROTOCOL, dgram);
   }
 
-  /** Port Unreachable (RFC 1122 4.1.3.1), for UDP. */
-  sendPortUnreachable(dgram: Ipv4Datagram): void {
-    this.sendError(ICMP_DEST_UNREACHABLE, ICMP_UNREACH_PORT, dgram);
+  /**
+   * Port Unreachable (RFC 1122 4.1.3.1), for UDP. `finishQuote(quote, l4)` may fix up the quoted
+   * transport header (at `l4` in `quote`) once the error is sure to go: a checksum the kernel
+   * left partial is quoted as it would have gone on a wire.
+   */
+  sendPortUnreachable(dgram: Ipv4Datagram, finishQuote?: (quote: Uint8Array, l4: number) => void): void {
+    this.sendError(ICMP_DEST_UNREACHABLE, ICMP_UNREACH_PORT, dgram, finishQuote);
   }
 
   /**
@@ -156,7 +160,7 @@ export class IcmpLayer implements ProtocolHandler {
     this.sendErrorAbout(ICMP_TIME_EXCEEDED, ICMP_TIMXCEED_REASS, key.src, key.dst, key.protocol, false, quote);
   }
 
-  private sendError(type: number, code: number, dgram: Ipv4Datagram): void {
+  private sendError(type: number, code: number, dgram: Ipv4Datagram, finishQuote?: (quote: Uint8Array, l4: number) => void): void {
     // A reassembled datagram counts as fragment zero; a lone non-initial fragment never gets here.
     const end = dgram.l4Offset + dgram.l4Length;
     let bytes: Uint8Array;
@@ -168,7 +172,8 @@ export class IcmpLayer implements ProtocolHandler {
       bytes.set(dgram.buf.subarray(dgram.ipOffset, dgram.l4Offset));
       dgram.payload.copyOut(0, n - (dgram.l4Offset - dgram.ipOffset), bytes, dgram.l4Offset - dgram.ipOffset);
     }
-    this.sendErrorAbout(type, code, dgram.src, dgram.dst, dgram.protocol, false, bytes);
+    const l4 = dgram.l4Offset - dgram.ipOffset;
+    this.sendErrorAbout(type, code, dgram.src, dgram.dst, dgram.protocol, false, bytes, finishQuote && (() => finishQuote(bytes, l4)));
   }
 
   private sendErrorAbout(
@@ -179,6 +184,7 @@ export class IcmpLayer implements ProtocolHandler {
     protocol: number,
     nonInitialFragment: boolean,
     original: Uint8Array,
+    beforeQuoting?: () => void,
   ): void {
     // RFC 1122 3.2.2: not about an ICMP error, a broadcast/multicast destination, a non-initial
     // fragment, or a source that does not name one host.
@@ -198,6 +204,7 @@ export class IcmpLayer implements ProtocolHandler {
       this.stats.errorsRateLimited++;
       return;
     }
+    beforeQuoting?.();
     const msg = new Uint8Array(icmpErrorBufferLength(original.length));
     emitIcmpError({ type: type as 3, code }, original, msg, 0);
     if (this.iface.sendIpv4(src, IPPROTO_ICMP, msg)) this.stats.errorsOut++;

@@ -5,8 +5,7 @@
  * checksum in a copy of the part that holds the field, so the pcap shows the frame as it goes
  * on the wire. Runs only when a capture is attached.
  */
-import { foldChecksum, onesComplementSum } from '../wire/checksum.js';
-import { UDP_CHECKSUM_OFFSET } from '../wire/udp.js';
+import { finishedPartialChecksum, onesComplementSum } from '../wire/checksum.js';
 
 /** Returns `parts` with the part holding the checksum field replaced by a finished copy. */
 export function finishChecksumForCapture(parts: Uint8Array[], frameLen: number, csumStart: number, csumOffset: number): Uint8Array[] {
@@ -33,8 +32,7 @@ export function finishChecksumForCapture(parts: Uint8Array[], frameLen: number, 
   }
   if (fieldPart < 0) return parts;
   const copy = parts[fieldPart]!.slice();
-  // A UDP checksum (field at offset 6) that comes out 0 goes as 0xffff (RFC 768: 0 is "none").
-  const c = foldChecksum(sum) || (csumOffset === UDP_CHECKSUM_OFFSET ? 0xffff : 0);
+  const c = finishedPartialChecksum(sum, csumOffset);
   copy[fieldAt] = c >>> 8;
   copy[fieldAt + 1] = c & 0xff;
   const out = parts.slice();

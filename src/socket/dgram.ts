@@ -293,6 +293,11 @@ export class DgramSocket extends EventEmitter implements UdpEndpoint, PageBorrow
    * Uint8Array, or an array of them (sent as one datagram); port and address only when not
    * connected; the callback gets `(err, bytes)` on a later tick.
    */
+  send(msg: Message, port?: number, address?: string, callback?: SendCallback): void;
+  send(msg: Message, port: number, callback: SendCallback): void;
+  send(msg: Message, offset: number, length: number, port?: number, address?: string, callback?: SendCallback): void;
+  send(msg: Message, offset: number, length: number, port: number, callback: SendCallback): void;
+  send(msg: Message, callback: SendCallback): void;
   send(msg: Message, ...args: unknown[]): void {
     const connected = this.connectState === 'connected';
     let list: Message = msg;
@@ -335,7 +340,7 @@ export class DgramSocket extends EventEmitter implements UdpEndpoint, PageBorrow
     else run();
   }
 
-  private doSend(data: Uint8Array, port: number, address: string, cb: SendCallback | undefined): void {
+  private doSend(data: Uint8Array, port: number, address: string, cb: SendCallback | undefined, reason: CopyReason = 'stream-api'): void {
     if (this.closed) return;
     const fail = (e: UdpError, syscall = 'send') => {
       // Node passes a send error to the callback only (lib/dgram.js doSend: "Don't emit as error").
@@ -349,7 +354,7 @@ export class DgramSocket extends EventEmitter implements UdpEndpoint, PageBorrow
     }
     if (ip >>> 24 === 127) return fail(new UdpError('ENETUNREACH', 'tapstack has no loopback'));
     if (data.length > UDP_MAX_PAYLOAD_IPV4) return fail(new UdpError('EMSGSIZE', `${data.length} bytes`));
-    countCopy(this.lender.stats.udpSendCopiedBytes, 'stream-api', data.length);
+    countCopy(this.lender.stats.udpSendCopiedBytes, reason, data.length);
     try {
       this.binding!.send(ip, port, data, { broadcast: this.broadcast });
     } catch (e) {
@@ -382,11 +387,18 @@ export class DgramSocket extends EventEmitter implements UdpEndpoint, PageBorrow
     if (reason !== null) {
       const data = toBytes(pages.map((p) => p.data));
       return new Promise((resolve, reject) => {
-        this.doSend(data, dstPort, formatIpv4(dst), (err) => {
-          if (err) return reject(err);
-          countCopy(st.udpSendCopiedBytes, reason!, data.length);
-          resolve({ pages, copied: true });
-        });
+        this.doSend(
+          data,
+          dstPort,
+          formatIpv4(dst),
+          (err) => {
+            if (err) return reject(err);
+            st.completions++;
+            st.completionsCopied++;
+            resolve({ pages, copied: true });
+          },
+          reason!,
+        );
       });
     }
     const lens = pages.map((p) => p.length);

@@ -11,8 +11,6 @@ export const UDP_DROP_REASONS = [
   'udp-no-port',
   /** The socket's receive queue held its receive buffer's worth of bytes already (SO_RCVBUF). */
   'udp-rcvbuf',
-  /** Source port 0 on a datagram to a socket that must answer: kept (RFC 768 makes it optional); counted only. */
-  'udp-zero-source-port',
 ] as const;
 
 export type UdpDropReason = (typeof UDP_DROP_REASONS)[number];

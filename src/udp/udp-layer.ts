@@ -14,7 +14,7 @@ import type { Interface, Ipv4Datagram, ProtocolHandler } from '../iface/interfac
 import type { PagePool } from '../mem/page-pool.js';
 import type { RxPayload } from '../mem/rx-payload.js';
 import { formatIpv4, isMulticastIpv4, readIpv4, type Ipv4Addr } from '../wire/addr.js';
-import { readU16 } from '../wire/bytes.js';
+import { readU16, writeU16 } from '../wire/bytes.js';
 import { fillTransportChecksum, foldChecksum, onesComplementSum, pseudoHeaderSum } from '../wire/checksum.js';
 import { IPPROTO_UDP, IPV4_MIN_HEADER_LEN } from '../wire/ipv4.js';
 import { checkUdp, emitUdpHeader, UDP_CHECKSUM_OFFSET, UDP_HEADER_LEN, UDP_MAX_PAYLOAD_IPV4 } from '../wire/udp.js';
@@ -280,7 +280,7 @@ export class UdpLayer implements ProtocolHandler {
     if (b === null) {
       this.drop('udp-no-port');
       // RFC 1122 4.1.3.1; the ICMP layer rate-limits and keeps quiet about broadcasts.
-      this.iface.icmp.sendPortUnreachable(dgram);
+      this.iface.icmp.sendPortUnreachable(dgram, (quote, at) => this.finishQuotedChecksum(dgram, ulen, quote, at));
       return true;
     }
     const st = this.stats;
@@ -307,6 +307,25 @@ export class UdpLayer implements ProtocolHandler {
     if (dgram.contiguous) return foldChecksum(onesComplementSum(dgram.buf, dgram.l4Offset, dgram.l4Offset + ulen, p)) === 0;
     dgram.payload.copyOut(0, ulen, this.scratch, 0);
     return foldChecksum(onesComplementSum(this.scratch, 0, ulen, p)) === 0;
+  }
+
+  /**
+   * The quoted datagram's checksum as it went on the wire: the field of a datagram whose
+   * checksum the kernel left partial (offloads) holds only the pseudo-header sum. Run only for
+   * an error that is sent (after the rate limit).
+   */
+  private finishQuotedChecksum(dgram: Ipv4Datagram, ulen: number, quote: Uint8Array, at: number): void {
+    if (quote.length < at + UDP_HEADER_LEN || readU16(quote, at + UDP_CHECKSUM_OFFSET) === 0) return;
+    let msg: Uint8Array = this.scratch;
+    let start = 0;
+    if (dgram.contiguous) {
+      msg = dgram.buf;
+      start = dgram.l4Offset;
+    } else dgram.payload.copyOut(0, ulen, this.scratch, 0);
+    const field = readU16(msg, start + UDP_CHECKSUM_OFFSET);
+    // The sum with the field taken as zero: subtract it (one's complement: add its complement).
+    const sum = onesComplementSum(msg, start, start + ulen, pseudoHeaderSum(dgram.src, dgram.dst, IPPROTO_UDP, ulen) + (~field & 0xffff));
+    writeU16(quote, at + UDP_CHECKSUM_OFFSET, foldChecksum(sum) || 0xffff);
   }
 
   /** An ICMP error quoting a datagram we sent (`quoted`: its IP header and at least 8 bytes of UDP). */

@@ -4,10 +4,7 @@ import { PAGE_SIZE } from '../../../src/mem/arena.js';
 import { DgramSocket, type RemoteInfo } from '../../../src/socket/dgram.js';
 import { PageLender } from '../../../src/socket/pages.js';
 import { formatIpv4 } from '../../../src/wire/addr.js';
-import { emitIcmpError, ICMP_DEST_UNREACHABLE, ICMP_UNREACH_PORT, icmpErrorBufferLength } from '../../../src/wire/icmp.js';
-import { emitEthernetRepr, ETHERTYPE_IPV4 } from '../../../src/wire/ethernet.js';
-import { emitIpv4Repr, IPPROTO_ICMP } from '../../../src/wire/ipv4.js';
-import { OUR_IP, OUR_MAC, parseUdp, pattern, PEER_IP, PEER_MAC, udpFrame, UdpHarness } from '../udp/harness.js';
+import { parseUdp, pattern, PEER_IP, portUnreachableAbout, udpFrame, UdpHarness } from '../udp/harness.js';
 
 const PEER = formatIpv4(PEER_IP);
 const tick = () => new Promise((r) => setImmediate(r));
@@ -27,20 +24,6 @@ async function bound(s: DgramSocket, port = 0): Promise<number> {
   s.bind(port);
   await once(s, 'listening');
   return s.address().port;
-}
-
-/** The frame of an ICMP error from the peer quoting datagram `ip` (our UDP message) we sent. */
-function icmpAbout(ip: Uint8Array): Uint8Array {
-  const quoted = new Uint8Array(20 + ip.length);
-  emitIpv4Repr({ src: OUR_IP, dst: PEER_IP, protocol: 17, ttl: 64, payloadLength: ip.length }, quoted, 0);
-  quoted.set(ip, 20);
-  const icmp = new Uint8Array(icmpErrorBufferLength(quoted.length));
-  emitIcmpError({ type: ICMP_DEST_UNREACHABLE, code: ICMP_UNREACH_PORT }, quoted, icmp, 0);
-  const f = new Uint8Array(34 + icmp.length);
-  emitEthernetRepr({ dst: OUR_MAC, src: PEER_MAC, etherType: ETHERTYPE_IPV4 }, f);
-  emitIpv4Repr({ src: PEER_IP, dst: OUR_IP, protocol: IPPROTO_ICMP, ttl: 64, payloadLength: icmp.length }, f, 14);
-  f.set(icmp, 34);
-  return f;
 }
 
 describe('DgramSocket (Node dgram.Socket surface)', () => {
@@ -159,7 +142,7 @@ describe('DgramSocket (Node dgram.Socket surface)', () => {
     await once(c, 'connect');
     c.send('ping');
     const [sent] = h.settle();
-    h.deliver(icmpAbout(sent!.ip));
+    h.deliver(portUnreachableAbout(sent!.ip));
     const [err] = await once(c, 'error');
     expect(err).toMatchObject({ code: 'ECONNREFUSED', errno: -111, syscall: 'recvmsg', message: 'recvmsg ECONNREFUSED' });
     const u = socket();
@@ -167,7 +150,7 @@ describe('DgramSocket (Node dgram.Socket surface)', () => {
     const errs: Error[] = [];
     u.on('error', (e) => errs.push(e));
     u.send('ping', 7777, PEER);
-    h.deliver(icmpAbout(h.settle()[0]!.ip));
+    h.deliver(portUnreachableAbout(h.settle()[0]!.ip));
     await tick();
     expect(errs).toEqual([]);
   });

@@ -17,6 +17,7 @@ import { fillTransportChecksum, internetChecksum, verifyTransportChecksum } from
 import { emitEthernetRepr, ETHERTYPE_ARP, ETHERTYPE_IPV4 } from '../../../src/wire/ethernet.js';
 import { emitIpv4Repr, IPPROTO_ICMP, IPPROTO_UDP, Ipv4Packet } from '../../../src/wire/ipv4.js';
 import { emitUdpHeader, UDP_CHECKSUM_OFFSET } from '../../../src/wire/udp.js';
+import { emitIcmpError, ICMP_DEST_UNREACHABLE, ICMP_UNREACH_PORT, icmpErrorBufferLength } from '../../../src/wire/icmp.js';
 
 export const OUR_MAC = parseMac('02:00:00:00:00:02');
 export const PEER_MAC = parseMac('02:00:00:00:00:01');
@@ -125,8 +126,9 @@ export class UdpHarness {
     const f = new Uint8Array(42);
     emitEthernetRepr({ dst: parseMac('ff:ff:ff:ff:ff:ff'), src: PEER_MAC, etherType: ETHERTYPE_ARP }, f);
     emitArpRepr({ operation: 1, senderMac: PEER_MAC, senderIp: PEER_IP, targetMac: new Uint8Array(6), targetIp: OUR_IP }, f, 14);
-    this.dev.deliver(f);
+    this.deliver(f);
     this.dev.written.length = 0;
+    this.out.length = 0;
     return this;
   }
 
@@ -159,10 +161,26 @@ export class UdpHarness {
     return this.out.splice(0, this.out.length);
   }
 
+  /** Frames from the wire (a zero virtio-net header put before each when the device has them). */
   deliver(...frames: Uint8Array[]): Sent[] {
-    this.dev.deliver(...frames);
+    const v = this.dev.vnetHdrLen;
+    this.dev.deliver(...frames.map((f) => (v === 0 ? f : Uint8Array.from([...new Uint8Array(v), ...f]))));
     return this.settle();
   }
+}
+
+/** A frame of the peer's Port Unreachable quoting `msg`, a UDP message we sent (RFC 792: IP header and data). */
+export function portUnreachableAbout(msg: Uint8Array): Uint8Array {
+  const quoted = new Uint8Array(20 + msg.length);
+  emitIpv4Repr({ src: OUR_IP, dst: PEER_IP, protocol: IPPROTO_UDP, ttl: 64, payloadLength: msg.length }, quoted, 0);
+  quoted.set(msg, 20);
+  const icmp = new Uint8Array(icmpErrorBufferLength(quoted.length));
+  emitIcmpError({ type: ICMP_DEST_UNREACHABLE, code: ICMP_UNREACH_PORT }, quoted, icmp, 0);
+  const f = new Uint8Array(34 + icmp.length);
+  emitEthernetRepr({ dst: OUR_MAC, src: PEER_MAC, etherType: ETHERTYPE_IPV4 }, f);
+  emitIpv4Repr({ src: PEER_IP, dst: OUR_IP, protocol: IPPROTO_ICMP, ttl: 64, payloadLength: icmp.length }, f, 14);
+  f.set(icmp, 34);
+  return f;
 }
 
 /** The UDP datagram in a sent frame, its checksum checked (0 means none). */
@@ -174,4 +192,3 @@ export function parseUdp(s: Sent): { srcPort: number; dstPort: number; length: n
   return { srcPort: (m[0]! << 8) | m[1]!, dstPort: (m[2]! << 8) | m[3]!, length: (m[4]! << 8) | m[5]!, checksum, data: m.slice(8) };
 }
 
-export { IPPROTO_ICMP };

@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { UdpError } from '../../../src/udp/errors.js';
 import { EPHEMERAL_HIGH, EPHEMERAL_LOW } from '../../../src/udp/port-table.js';
 import { BROADCAST_MAC, parseIpv4 } from '../../../src/wire/addr.js';
-import { emitIcmpError, ICMP_DEST_UNREACHABLE, ICMP_UNREACH_PORT, icmpErrorBufferLength } from '../../../src/wire/icmp.js';
+import { ICMP_DEST_UNREACHABLE, ICMP_UNREACH_PORT } from '../../../src/wire/icmp.js';
 import { emitEthernetRepr, ETHERTYPE_IPV4 } from '../../../src/wire/ethernet.js';
 import { emitIpv4Repr, IPPROTO_ICMP } from '../../../src/wire/ipv4.js';
-import { Collector, MTU, OUR_IP, OUR_MAC, parseUdp, pattern, PEER_IP, PEER_MAC, SUBNET_BROADCAST, udpFrame, UdpHarness } from './harness.js';
+import { Collector, MTU, OUR_IP, OUR_MAC, parseUdp, pattern, PEER_IP, PEER_MAC, portUnreachableAbout, SUBNET_BROADCAST, udpFrame, UdpHarness } from './harness.js';
 
 const ANY = 0;
 
@@ -249,18 +249,53 @@ describe('UDP layer: ICMP errors', () => {
     const p = h.udp.bind(ANY, 40000, c);
     p.send(PEER_IP, 7777, pattern(16));
     const [sent] = h.settle();
-    // The peer answers Port Unreachable quoting our datagram (IP header + data).
-    const quoted = new Uint8Array(20 + sent!.ip.length);
-    emitIpv4Repr({ src: OUR_IP, dst: PEER_IP, protocol: 17, ttl: 64, payloadLength: sent!.ip.length }, quoted, 0);
-    quoted.set(sent!.ip, 20);
-    const icmp = new Uint8Array(icmpErrorBufferLength(quoted.length));
-    emitIcmpError({ type: ICMP_DEST_UNREACHABLE, code: ICMP_UNREACH_PORT }, quoted, icmp, 0);
-    const f = new Uint8Array(34 + icmp.length);
-    emitEthernetRepr({ dst: OUR_MAC, src: PEER_MAC, etherType: ETHERTYPE_IPV4 }, f);
-    emitIpv4Repr({ src: PEER_IP, dst: OUR_IP, protocol: IPPROTO_ICMP, ttl: 64, payloadLength: icmp.length }, f, 14);
-    f.set(icmp, 34);
-    h.deliver(f);
+    h.deliver(portUnreachableAbout(sent!.ip));
     expect(c.errors).toEqual([{ type: 3, code: 3, dst: PEER_IP, dstPort: 7777 }]);
     expect(h.udp.stats).toMatchObject({ icmpErrorsIn: 1, icmpErrorsDelivered: 1 });
+  });
+});
+
+describe('UDP layer: offloads', () => {
+  it('USO: a batch is one frame with GSO_UDP_L4, the pseudo-header sum in the field (NEEDS_CSUM)', () => {
+    const h = new UdpHarness({ offloads: true, uso: true }).resolveArp();
+    const p = h.udp.bind(ANY, 5000, new Collector());
+    p.sendSegments(PEER_IP, 6000, pattern(1000 * 5 + 10), 1000);
+    h.nic.flush();
+    const frames = h.dev.written.splice(0);
+    expect(frames).toHaveLength(1);
+    const v = frames[0]!;
+    // virtio_net_hdr: flags NEEDS_CSUM, gso_type UDP_L4 (5), gso_size 1000, csum_start 34, csum_offset 6.
+    expect(v[0]).toBe(1);
+    expect(v[1]).toBe(5);
+    expect(v[4]! | (v[5]! << 8)).toBe(1000);
+    expect(v[6]! | (v[7]! << 8)).toBe(34);
+    expect(v[8]! | (v[9]! << 8)).toBe(6);
+    const f = v.subarray(12);
+    expect((f[34 + 4]! << 8) | f[34 + 5]!).toBe(8 + 5010);
+    expect(h.udp.stats).toMatchObject({ usoFrames: 1, usoDatagrams: 6, datagramsOut: 6 });
+  });
+
+  it('a USO batch waiting for ARP is queued as separate datagrams, none lost', () => {
+    const h = new UdpHarness({ offloads: true, uso: true });
+    const p = h.udp.bind(ANY, 5000, new Collector());
+    p.sendSegments(PEER_IP, 6000, pattern(1000 * 3), 1000);
+    h.settle();
+    const out = h.resolveArpAnd();
+    expect(out.map((s) => parseUdp(s).data)).toEqual([pattern(1000), pattern(1000, 1000), pattern(1000, 2000)]);
+  });
+
+  it('partial checksum on receive (the kernel left it to us): accepted as the kernel vouches', () => {
+    const h = new UdpHarness({ offloads: true }).resolveArp();
+    const c = new Collector();
+    h.udp.bind(ANY, 7, c);
+    const f = udpFrame({ dstPort: 7, data: pattern(500), checksum: 0x4321 });
+    const vnet = new Uint8Array(12 + f.length);
+    vnet[0] = 1; // NEEDS_CSUM
+    vnet[6] = 34;
+    vnet[8] = 6;
+    vnet.set(f, 12);
+    h.dev.deliver(vnet);
+    h.settle();
+    expect(c.got.map((g) => g.data)).toEqual([pattern(500)]);
   });
 });
