@@ -1,0 +1,207 @@
+/**
+ * DHCP and DNS against the real kernel and dnsmasq (Debian's dnsmasq-base), dnsmasq running in
+ * the test's namespace on the kernel's side of the TAP, bound to that interface only:
+ *
+ * - `tapstack up --address dhcp` gets a lease (dnsmasq's lease file shows it), answers ping at
+ *   the leased address, renews at T1 (dnsmasq's shortest lease, 2 minutes: T1 at 60 s; the lease
+ *   file's expiry moves), and releases it on SIGINT (the lease file loses it);
+ * - `tapstack connect NAME PORT --address dhcp` resolves a name dnsmasq serves with tapstack's
+ *   resolver and the lease's DNS server, and talks to a kernel TCP listener there; an unknown
+ *   name fails with ENOTFOUND;
+ * - without a server, `tapstack up --address dhcp` exits 1 with `no DHCP offer within 30 s`
+ *   (the documented bound);
+ * - scapy and a hostile DNS server (dhcp-dns-peer.py) send malformed DHCP and DNS answers
+ *   (wrong xids and ids, another server, wrong op and chaddr, bad cookie, truncated options, bad
+ *   UDP checksums, compression loops, a cut message, a question not ours): each is dropped and
+ *   counted under its reason, and tapstack still gets its lease and its answer;
+ * - every capture passes tshark's check.
+ *
+ * Namespaces tapstack-it-{dhcp,dhcpname,dhcpnone,dhcpmalf,dnsmalf}-<pid>; subnets 198.18.70.0/24
+ * .. 198.18.74.0/24.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, counter, drops, nsRun, parseCounters, ping, poll, PYTHON, requireBuilt, run, scratchDir, subnet, tsharkProblems, useNamespace, useTapstack } from './helpers.js';
+
+const PEER = fileURLToPath(new URL('./dhcp-dns-peer.py', import.meta.url));
+const NAME = 'web.tapstack.test';
+
+beforeAll(() => requireBuilt());
+const scratch = scratchDir('dhcp');
+afterAll(() => scratch.remove());
+
+/** dnsmasq in `ns` on `ifname` only: DHCP .50-.59 with a 2-minute lease (its minimum), DNS for NAME. */
+class Dnsmasq {
+  readonly leases: string;
+  private child: ChildProcess | null = null;
+  private exited: Promise<void> = Promise.resolve();
+  log = '';
+
+  constructor(
+    readonly ns: string,
+    readonly x: number,
+    readonly tag: string,
+  ) {
+    this.leases = `${scratch.dir}/${tag}.leases`;
+  }
+
+  start(ifname = 'tap0'): void {
+    const n = `198.18.${this.x}`;
+    const args = [
+      '--no-daemon',
+      '--conf-file=/dev/null',
+      `--interface=${ifname}`,
+      '--bind-interfaces',
+      `--dhcp-range=${n}.50,${n}.59,255.255.255.0,2m`,
+      `--dhcp-option=option:router,${n}.1`,
+      `--dhcp-leasefile=${this.leases}`,
+      `--address=/${NAME}/${n}.1`,
+      // Names under tapstack.test are answered here: the others NXDOMAIN.
+      '--local=/tapstack.test/',
+      '--port=53',
+      '--no-resolv',
+      '--no-hosts',
+      '--user=root',
+      `--pid-file=${scratch.dir}/${this.tag}.pid`,
+      '--log-dhcp',
+      '--log-queries',
+      '--log-facility=-',
+    ];
+    const c = spawn('ip', ['netns', 'exec', this.ns, 'dnsmasq', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    c.stdout!.setEncoding('utf8').on('data', (d: string) => (this.log += d));
+    c.stderr!.setEncoding('utf8').on('data', (d: string) => (this.log += d));
+    this.exited = new Promise((r) => c.on('close', () => r()));
+    this.child = c;
+  }
+
+  /** The lease file's lines: expiry (epoch s), MAC, address. */
+  leaseLines(): { expiry: number; mac: string; ip: string }[] {
+    if (!existsSync(this.leases)) return [];
+    return readFileSync(this.leases, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !l.startsWith('duid'))
+      .map((l) => {
+        const [expiry, mac, ip] = l.split(' ');
+        return { expiry: Number(expiry), mac: mac!, ip: ip! };
+      });
+  }
+
+  async stop(): Promise<void> {
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) process.kill(this.child.pid!, 'SIGTERM');
+    await this.exited;
+    this.child = null;
+  }
+}
+
+/** Wait until `ifname` exists in `ns` (tapstack created it). */
+async function waitLink(ns: string, ifname: string): Promise<void> {
+  const ok = await poll(async () => ((await nsRun(ns, 'ip', ['link', 'show', ifname])).code === 0 ? true : null), 10_000);
+  if (!ok) throw new Error(`${ifname} did not appear in ${ns}`);
+}
+
+/** The `tapstack: lease ...` line's fields. */
+function leaseLine(stdout: string): { address: string; prefix: number; router: string; dns: string; lease: number } | null {
+  const m = /^tapstack: lease (\S+)\/(\d+) router (\S+) dns (\S+) lease (\d+) s server \S+$/m.exec(stdout);
+  return m ? { address: m[1]!, prefix: Number(m[2]), router: m[3]!, dns: m[4]!, lease: Number(m[5]) } : null;
+}
+
+describe('tapstack up --address dhcp against dnsmasq', () => {
+  const net = subnet(70);
+  let dnsmasq: Dnsmasq | null = null;
+  const { ns, start } = useTapstack('dhcp', { ignoreStopError: true, stop: async () => dnsmasq?.stop() });
+  dnsmasq = new Dnsmasq(ns, 70, 'up');
+
+  it('gets a lease, answers at it, renews it at T1, releases it on SIGINT', async () => {
+    const pcap = `${scratch.dir}/up.pcap`;
+    const t = await start({ net, pcap, extra: ['--address', 'dhcp', '--dhcp-probes', '1'] });
+    expect(t.upLine).toContain(' dhcp ');
+    dnsmasq!.start();
+    const lease = await poll(async () => leaseLine(t.stdout), 30_000);
+    expect(lease, `${t.stdout}\n${t.stderr}\n${dnsmasq!.log}`).not.toBeNull();
+    expect(lease).toMatchObject({ prefix: 24, router: net.host, dns: net.host, lease: 120 });
+    expect(lease!.address).toMatch(/^198\.18\.70\.5\d$/);
+    const first = dnsmasq!.leaseLines();
+    expect(first).toEqual([expect.objectContaining({ mac: t.mac, ip: lease!.address })]);
+    const p = await ping(ns, lease!.address, { count: 2 });
+    expect(p.received).toBe(2);
+    // T1 is 60 s after the REQUEST: the renewal's ACK moves the lease's expiry on.
+    const renewed = await poll(async () => (/tapstack: lease renewed /.test(t.stdout) ? true : null), 75_000);
+    expect(renewed, `${t.stdout}\n${dnsmasq!.log}`).toBe(true);
+    const second = dnsmasq!.leaseLines();
+    expect(second).toEqual([expect.objectContaining({ mac: t.mac, ip: lease!.address })]);
+    expect(second[0]!.expiry).toBeGreaterThan(first[0]!.expiry + 30);
+    const stopped = await t.stop();
+    expect(stopped.code).toBe(0);
+    const gone = await poll(async () => (dnsmasq!.leaseLines().length === 0 ? true : null), 5000);
+    expect(gone, dnsmasq!.log).toBe(true);
+    expect(dnsmasq!.log).toMatch(/DHCPRELEASE/);
+    const c = stopped.counters;
+    expect(counter(c, 'dhcp.discovers')).toBeGreaterThanOrEqual(1);
+    expect(counter(c, 'dhcp.acks')).toBe(2);
+    expect(counter(c, 'dhcp.renewals')).toBe(1);
+    expect(counter(c, 'dhcp.releases')).toBe(1);
+    expect(counter(c, 'dhcp.probes')).toBe(1);
+    expect(Object.keys(drops(c)).filter((k) => k.startsWith('drop.dhcp'))).toEqual([]);
+    expect(await tsharkProblems(pcap)).toEqual([]);
+  }, 150_000);
+});
+
+describe('tapstack connect NAME PORT --address dhcp: a name dnsmasq serves', () => {
+  const x = 71;
+  let dnsmasq: Dnsmasq | null = null;
+  let listener: ChildProcess | null = null;
+  const ns = useNamespace('dhcpname', {
+    stop: async () => {
+      if (listener && listener.exitCode === null) process.kill(listener.pid!, 'SIGTERM');
+      await dnsmasq?.stop();
+    },
+  });
+  dnsmasq = new Dnsmasq(ns, x, 'name');
+
+  /** `tapstack connect HOST 8080` with stdin `input`; dnsmasq started once the TAP is there. */
+  async function connect(host: string, input: string, pcap: string) {
+    const args = ['netns', 'exec', ns, 'env', 'TAPSTACK_COUNTERS=1', 'node', CLI, 'connect', host, '8080', '--ifname', 'tap0', '--address', 'dhcp', '--host-address', `198.18.${x}.1/24`, '--dhcp-probes', '0', '--pcap', pcap];
+    const done = run('ip', args, { input, timeoutMs: 60_000 });
+    return done;
+  }
+
+  it('resolves it with tapstack\'s resolver and the lease\'s DNS server, and connects to the kernel listener', async () => {
+    const pcap = `${scratch.dir}/name.pcap`;
+    const p = connect(NAME, 'hello from tapstack\n', pcap);
+    await waitLink(ns, 'tap0');
+    dnsmasq!.start();
+    // The kernel's TCP listener on the address the name has: it answers with what it read.
+    listener = spawn('ip', ['netns', 'exec', ns, 'socat', `TCP-LISTEN:8080,bind=198.18.${x}.1,reuseaddr`, 'SYSTEM:cat'], { stdio: 'ignore' });
+    const r = await p;
+    expect(r.code, `${r.stdout}\n${r.stderr}\n${dnsmasq!.log}`).toBe(0);
+    expect(r.stdout).toBe('hello from tapstack\n');
+    expect(dnsmasq!.log).toMatch(new RegExp(`query\\[A\\] ${NAME.replace(/\./g, '\\.')} from 198\\.18\\.${x}\\.5\\d`));
+    const c = parseCounters(r.stderr, /^tapstack: connection closed$/);
+    expect(counter(c, 'dns.queries')).toBe(1);
+    expect(counter(c, 'dns.answers')).toBe(1);
+    expect(await tsharkProblems(pcap)).toEqual([]);
+  }, 90_000);
+
+  it('an unknown name fails with ENOTFOUND through the socket\'s error', async () => {
+    const r = await connect('nothing.tapstack.test', '', `${scratch.dir}/name2.pcap`);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('tapstack: connect nothing.tapstack.test:8080: getaddrinfo ENOTFOUND nothing.tapstack.test [ENOTFOUND]');
+  }, 90_000);
+});
+
+describe('no DHCP server', () => {
+  const net = subnet(72);
+  const ns = useNamespace('dhcpnone');
+
+  it('tapstack up --address dhcp exits 1 with "no DHCP offer within 30 s" (the documented bound)', async () => {
+    const t0 = Date.now();
+    const r = await run('ip', ['netns', 'exec', ns, 'node', CLI, 'up', '--ifname', 'tap0', '--address', 'dhcp', '--host-address', `${net.host}/24`], { timeoutMs: 60_000 });
+    const s = (Date.now() - t0) / 1000;
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(r.stderr).toContain('tapstack: dhcp: no DHCP offer within 30 s');
+    expect(s).toBeGreaterThanOrEqual(29);
+    expect(s).toBeLessThan(40);
+  }, 60_000);
+});
