@@ -205,3 +205,74 @@ describe('no DHCP server', () => {
     expect(s).toBeLessThan(40);
   }, 60_000);
 });
+
+/** Run dhcp-dns-peer.py in `ns`; the cases it sent, each with the reason tapstack should count. */
+async function peer(ns: string, args: string[]): Promise<[string, string][]> {
+  const r = await nsRun(ns, PYTHON, [PEER, ...args], { timeoutMs: 60_000 });
+  expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+  const line = r.stdout.split('\n').reverse().find((l) => l.startsWith('{'));
+  expect(line, r.stdout).toBeDefined();
+  const out = JSON.parse(line!) as { cases?: [string, string][]; error?: string };
+  expect(out.error, r.stdout).toBeUndefined();
+  return out.cases!;
+}
+
+/** How many of `cases` should count under each reason. */
+function expectedDrops(cases: [string, string][]): Record<string, number> {
+  const want: Record<string, number> = {};
+  for (const [, reason] of cases) want[`drop.${reason}`] = (want[`drop.${reason}`] ?? 0) + 1;
+  return want;
+}
+
+describe('malformed and foreign DHCP answers (scapy)', () => {
+  const net = subnet(73);
+  const { ns, start } = useTapstack('dhcpmalf', { ignoreStopError: true });
+
+  it('are dropped under their reasons, and the good OFFER and ACK still give the lease', async () => {
+    const pcap = `${scratch.dir}/dhcp-malformed.pcap`;
+    const t = await start({ net, pcap, extra: ['--address', 'dhcp', '--dhcp-probes', '0'] });
+    const cases = await peer(ns, ['dhcp', '--iface', 'tap0', '--server', net.host, '--other', '198.18.73.3', '--offer', '198.18.73.50']);
+    console.log(`DHCP cases: ${cases.map(([n, r]) => `${n} -> ${r}`).join(', ')}`);
+    const lease = await poll(async () => leaseLine(t.stdout), 10_000);
+    expect(lease, t.stdout).toMatchObject({ address: '198.18.73.50', prefix: 24, router: net.host, lease: 120 });
+    // Still serving: it answers at the address it got.
+    expect((await ping(ns, '198.18.73.50', { count: 2 })).received).toBe(2);
+    const c = (await t.stop()).counters;
+    const d = drops(c);
+    for (const [k, n] of Object.entries(expectedDrops(cases))) expect(d[k] ?? 0, k).toBe(n);
+    expect(counter(c, 'dhcp.acks')).toBe(1);
+    const ours = await tsharkProblems(pcap, ['ip.src']);
+    expect(ours.filter((l) => l.startsWith('198.18.73.50') || l.startsWith('0.0.0.0'))).toEqual([]);
+  }, 90_000);
+});
+
+describe('malformed and foreign DNS answers (a hostile server)', () => {
+  const x = 74;
+  let listener: ChildProcess | null = null;
+  const ns = useNamespace('dnsmalf', {
+    stop: async () => {
+      if (listener && listener.exitCode === null) process.kill(listener.pid!, 'SIGTERM');
+    },
+  });
+
+  it('are dropped under their reasons, and the good answer still connects', async () => {
+    const pcap = `${scratch.dir}/dns-malformed.pcap`;
+    const args = ['netns', 'exec', ns, 'env', 'TAPSTACK_COUNTERS=1', 'node', CLI, 'connect', NAME, '8080', '--ifname', 'tap0', '--address', `198.18.${x}.2/24`, '--host-address', `198.18.${x}.1/24`, '--dns', `198.18.${x}.1`, '--pcap', pcap];
+    const done = run('ip', args, { input: 'still here\n', timeoutMs: 60_000 });
+    await waitLink(ns, 'tap0');
+    await poll(async () => ((await nsRun(ns, 'ip', ['-4', 'addr', 'show', 'tap0'])).stdout.includes(`198.18.${x}.1/24`) ? true : null), 10_000);
+    await nsRun(ns, 'ip', ['addr', 'add', `198.18.${x}.3/24`, 'dev', 'tap0']);
+    listener = spawn('ip', ['netns', 'exec', ns, 'socat', `TCP-LISTEN:8080,bind=198.18.${x}.1,reuseaddr`, 'SYSTEM:cat'], { stdio: 'ignore' });
+    const cases = await peer(ns, ['dns', '--iface', 'tap0', '--server', `198.18.${x}.1`, '--other', `198.18.${x}.3`, '--answer', `198.18.${x}.1`]);
+    console.log(`DNS cases: ${cases.map(([n, r]) => `${n} -> ${r}`).join(', ')}`);
+    const r = await done;
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stdout).toBe('still here\n');
+    const c = parseCounters(r.stderr, /^tapstack: connection closed$/);
+    const d = drops(c);
+    for (const [k, n] of Object.entries(expectedDrops(cases))) expect(d[k] ?? 0, k).toBe(n);
+    expect(counter(c, 'dns.answers')).toBe(1);
+    const ours = await tsharkProblems(pcap, ['ip.src']);
+    expect(ours.filter((l) => l.startsWith(`198.18.${x}.2`))).toEqual([]);
+  }, 90_000);
+});
