@@ -30,21 +30,17 @@ export function formatCounters(s: ReturnType<Stack['stats']>): string {
   group('iface', iface);
   group('icmp', s.icmp);
   group('arp', s.neighbors);
-  const { drops: tcpDrops, ...tcp } = s.tcp;
-  group('tcp', tcp);
-  for (const [k, v] of entries(tcpDrops)) drops[k] = (drops[k] ?? 0) + v;
-  const { drops: udpDrops, ...udp } = s.udp;
-  group('udp', udp);
-  for (const [k, v] of entries(udpDrops)) drops[k] = (drops[k] ?? 0) + v;
+  // A layer's counters, and its drops into the common list.
+  const layer = <K extends StackDrop>(name: string, st: { drops: Partial<Record<K, number>> }) => {
+    const { drops: own, ...rest } = st;
+    group(name, rest);
+    for (const [k, v] of entries(own)) drops[k] = (drops[k] ?? 0) + v;
+  };
+  layer('tcp', s.tcp);
+  layer('udp', s.udp);
   // DHCP (exchanges, renewals, drops) and DNS (queries, cache hits, drops).
-  if (s.dhcp) {
-    const { drops: dhcpDrops, ...dhcp } = s.dhcp;
-    group('dhcp', dhcp);
-    for (const [k, v] of entries(dhcpDrops)) drops[k] = (drops[k] ?? 0) + v;
-  }
-  const { drops: dnsDrops, ...dns } = s.dns;
-  group('dns', dns);
-  for (const [k, v] of entries(dnsDrops)) drops[k] = (drops[k] ?? 0) + v;
+  if (s.dhcp) layer('dhcp', s.dhcp);
+  layer('dns', s.dns);
   // Zero copy: one line each, the byte count first.
   const z = s.zeroCopy;
   const reasons = <K extends string>(r: Partial<Record<K, number>>) =>

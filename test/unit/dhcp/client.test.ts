@@ -4,12 +4,9 @@ import { SeededRandom } from '../../../src/random.js';
 import { DhcpClient, type DhcpClientOptions, type DhcpHost, type DhcpLease } from '../../../src/dhcp/client.js';
 import type { DhcpError } from '../../../src/dhcp/errors.js';
 import {
-  BOOTREPLY,
   BOOTREQUEST,
   DhcpMessageType,
   DhcpOption,
-  dhcpReprLength,
-  emitDhcpRepr,
   optionAddress,
   optionMessageType,
   parseDhcpRepr,
@@ -17,6 +14,7 @@ import {
   type DhcpRepr,
 } from '../../../src/wire/dhcp.js';
 import { FakeUdp, type Sent } from './fake-udp.js';
+import { runTimer, serverReply } from './server.js';
 
 const MAC = Uint8Array.of(2, 0, 0, 0, 0, 7);
 const SERVER = 0xc6124601; // 198.18.70.1
@@ -40,34 +38,7 @@ class Host implements DhcpHost {
 }
 
 function reply(req: DhcpRepr, type: number, extra: [number, Uint8Array][] = [], over: Partial<DhcpRepr> = {}): Uint8Array {
-  const r: DhcpRepr = {
-    op: BOOTREPLY,
-    xid: req.xid,
-    secs: 0,
-    flags: 0,
-    ciaddr: 0,
-    yiaddr: type === DhcpMessageType.Nak ? 0 : OFFERED,
-    siaddr: 0,
-    giaddr: 0,
-    chaddr: req.chaddr,
-    options: new Map<number, Uint8Array>([
-      [DhcpOption.MessageType, Uint8Array.of(type)],
-      [DhcpOption.ServerId, u32Option(SERVER)],
-      ...(type === DhcpMessageType.Nak
-        ? []
-        : ([
-            [DhcpOption.LeaseTime, u32Option(120)],
-            [DhcpOption.SubnetMask, u32Option(0xffffff00)],
-            [DhcpOption.Router, u32Option(SERVER)],
-            [DhcpOption.DnsServers, u32Option(SERVER)],
-          ] as [number, Uint8Array][])),
-      ...extra,
-    ]),
-    ...over,
-  };
-  const buf = new Uint8Array(dhcpReprLength(r));
-  emitDhcpRepr(r, buf);
-  return buf;
+  return serverReply(req, type, { yiaddr: OFFERED, server: SERVER, extra, over });
 }
 
 const typeOf = (s: Sent) => optionMessageType(parseDhcpRepr(s.data).options);
@@ -86,16 +57,7 @@ describe('DHCP client (RFC 2131 4.4)', () => {
     return client;
   }
 
-  /** Run the client's timer up to `t`, one deadline at a time. */
-  function runTo(t: number): void {
-    for (;;) {
-      const d = client.nextDeadline();
-      if (d > t) break;
-      clock.set(Math.max(clock.nowMs(), d));
-      client.poll();
-    }
-    clock.set(t);
-  }
+  const runTo = (t: number) => runTimer(client, clock, t);
 
   const answer = (_to: Sent, data: Uint8Array, src = SERVER, dst = 0xffffffff) => udp.deliver(src, 67, dst, 68, data);
 

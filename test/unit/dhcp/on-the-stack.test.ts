@@ -8,35 +8,16 @@ import { DhcpClient } from '../../../src/dhcp/client.js';
 import { TcpLayer } from '../../../src/tcp/tcp-layer.js';
 import type { TcpError } from '../../../src/tcp/errors.js';
 import { BROADCAST_MAC, parseIpv4 } from '../../../src/wire/addr.js';
-import { BOOTREPLY, DhcpMessageType, DhcpOption, dhcpReprLength, emitDhcpRepr, optionMessageType, parseDhcpRepr, u32Option, type DhcpRepr } from '../../../src/wire/dhcp.js';
+import { DhcpMessageType, optionMessageType, parseDhcpRepr, type DhcpRepr } from '../../../src/wire/dhcp.js';
 import { IPPROTO_UDP } from '../../../src/wire/ipv4.js';
 import { internetChecksum } from '../../../src/wire/checksum.js';
+import { serverReply } from './server.js';
 import { PEER_IP, UdpHarness, udpFrame, type Sent } from '../udp/harness.js';
 
 const OFFERED = parseIpv4('198.18.0.77');
 
 function reply(req: DhcpRepr, type: number, lease = 120): Uint8Array {
-  const r: DhcpRepr = {
-    op: BOOTREPLY,
-    xid: req.xid,
-    secs: 0,
-    flags: 0,
-    ciaddr: 0,
-    yiaddr: OFFERED,
-    siaddr: 0,
-    giaddr: 0,
-    chaddr: req.chaddr,
-    options: new Map([
-      [DhcpOption.MessageType, Uint8Array.of(type)],
-      [DhcpOption.ServerId, u32Option(PEER_IP)],
-      [DhcpOption.LeaseTime, u32Option(lease)],
-      [DhcpOption.SubnetMask, u32Option(0xffffff00)],
-      [DhcpOption.Router, u32Option(PEER_IP)],
-    ]),
-  };
-  const b = new Uint8Array(dhcpReprLength(r));
-  emitDhcpRepr(r, b);
-  return b;
+  return serverReply(req, type, { yiaddr: OFFERED, server: PEER_IP, lease });
 }
 
 function dhcpOf(s: Sent): DhcpRepr {

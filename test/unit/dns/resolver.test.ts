@@ -6,6 +6,7 @@ import { DnsResolver, type DnsTcpStream } from '../../../src/dns/resolver.js';
 import { DnsError } from '../../../src/dns/errors.js';
 import { DNS_CLASS_IN, DnsRcode, DnsType, emitDnsMessage, encodeName, parseDnsMessage, responseFlags, type DnsRecord } from '../../../src/wire/dns.js';
 import { FakeUdp, type Sent } from '../dhcp/fake-udp.js';
+import { runTimer } from '../dhcp/server.js';
 
 const NS1 = 0xc6124601;
 const NS2 = 0xc6124609;
@@ -72,15 +73,7 @@ describe('DNS stub resolver (RFC 1034 5.3.1)', () => {
     }
     throw new Error('resolved');
   };
-  function runTo(t: number): void {
-    for (;;) {
-      const d = r.nextDeadline();
-      if (d > t) break;
-      clock.set(Math.max(clock.nowMs(), d));
-      r.poll();
-    }
-    clock.set(t);
-  }
+  const runTo = (t: number) => runTimer(r, clock, t);
 
   it('asks the first server, takes the A records, and caches them for their TTL', async () => {
     const p = r.resolve4('Host.Test.');
