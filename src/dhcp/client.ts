@@ -494,7 +494,8 @@ export class DhcpClient implements UdpEndpoint {
       this.probesLeft--;
       this.stats.probes++;
       this.o.host.arpProbe(lease.address);
-      const spread = Math.floor((this.o.random.u32() / 0x100000000) * (this.o.probes > 0 ? Math.min(PROBE_SPREAD_MS, this.o.probeIntervalMs) : 0));
+      // RFC 5227 2.1.1: PROBE_MIN to PROBE_MAX apart, uniformly (the spread shrinks with a shorter interval).
+      const spread = Math.floor((this.o.random.u32() / 0x100000000) * Math.min(PROBE_SPREAD_MS, this.o.probeIntervalMs));
       this.nextAt = now + (this.probesLeft > 0 ? this.o.probeIntervalMs + spread : this.o.probeWaitMs);
       return;
     }

@@ -304,10 +304,7 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
 
   /** An ARP probe for `target` (RFC 5227 2.1.1: sender IP 0.0.0.0, target MAC zero), broadcast. */
   arpProbe(target: Ipv4Addr): void {
-    const a = this.addr;
-    this.addr = 0;
-    this.sendArp(ARP_OP_REQUEST, BROADCAST_MAC, target, null);
-    this.addr = a;
+    this.sendArp(ARP_OP_REQUEST, BROADCAST_MAC, target, null, 0);
     this.nic.flush();
   }
 
@@ -660,15 +657,15 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
     return d;
   }
 
-  /** Send an ARP packet; `targetMac` null means unknown (a request's zeros). */
-  private sendArp(op: 1 | 2, ethDst: Uint8Array, targetIp: Ipv4Addr, targetMac: Uint8Array | null): void {
+  /** Send an ARP packet; `targetMac` null means unknown (a request's zeros); `senderIp` 0 for a probe. */
+  private sendArp(op: 1 | 2, ethDst: Uint8Array, targetIp: Ipv4Addr, targetMac: Uint8Array | null, senderIp: Ipv4Addr = this.addr): void {
     const nic = this.nic;
     const d = this.beginFrame(ethDst, ETHERTYPE_ARP);
     const h = nic.txHeader(d);
     const repr: ArpRepr = {
       operation: op,
       senderMac: this.mac,
-      senderIp: this.address,
+      senderIp,
       targetMac: targetMac ?? ZERO_MAC,
       targetIp,
     };

@@ -12,6 +12,7 @@ import type { TransportEgress } from '../iface/transport.js';
 import type { RxPayload } from '../mem/rx-payload.js';
 import type { RxMemory } from '../mem/rx-memory.js';
 import type { PagePool } from '../mem/page-pool.js';
+import { formatIpv4 } from '../wire/addr.js';
 import { onesComplementSum, pseudoHeaderSum } from '../wire/checksum.js';
 import { IPPROTO_TCP } from '../wire/ipv4.js';
 import { seqAdd } from '../wire/seq.js';
@@ -199,7 +200,7 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
    */
   private addressChanging(next: number): void {
     if (this.connCount === 0) return;
-    log('address going from %s to %s: aborting %d connections', this.localAddr, next, this.connCount);
+    log('address going from %s to %s: aborting %d connections', formatIpv4(this.localAddr), formatIpv4(next), this.connCount);
     const err = new TcpError('ECONNABORTED', 'the local address went away (DHCP lease ended)');
     for (const c of [...this.connections()]) c.abort(err);
     this.flush();
