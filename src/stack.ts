@@ -309,6 +309,7 @@ export class Stack {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.tcp.shutdown();
+    this.udp.shutdown();
     this.nic.close();
   }
 }

@@ -299,3 +299,25 @@ describe('UDP layer: offloads', () => {
     expect(c.got.map((g) => g.data)).toEqual([pattern(500)]);
   });
 });
+
+describe('UDP layer: Port Unreachable with offloads', () => {
+  it('quotes a datagram whose checksum the kernel left partial with the checksum finished', () => {
+    const h = new UdpHarness({ offloads: true }).resolveArp();
+    const f = udpFrame({ dstPort: 4444, data: pattern(300) });
+    const good = (f[34 + 6]! << 8) | f[34 + 7]!;
+    // As the kernel hands it over with NEEDS_CSUM: the field holds the pseudo-header sum only.
+    const pseudo = (0xc612 + 0x0001 + 0xc612 + 0x0002 + 17 + 308) % 0xffff;
+    f[34 + 6] = pseudo >>> 8;
+    f[34 + 7] = pseudo & 0xff;
+    const vnet = new Uint8Array(12 + f.length);
+    vnet[0] = 1;
+    vnet[6] = 34;
+    vnet[8] = 6;
+    vnet.set(f, 12);
+    h.dev.deliver(vnet);
+    const [err] = h.settle();
+    expect(err!.protocol).toBe(IPPROTO_ICMP);
+    // ICMP header 8, quoted IP header 20, then the UDP header: its checksum as on a wire.
+    expect((err!.ip[8 + 20 + 6]! << 8) | err!.ip[8 + 20 + 7]!).toBe(good);
+  });
+});
