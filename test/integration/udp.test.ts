@@ -12,10 +12,12 @@
  * - scapy's malformed UDP (lengths beyond the IP payload, below 8, zero; a cut header; bad
  *   checksums): each dropped and counted under its reason, the accepted odd cases (an odd
  *   length, no checksum, a length below the IP payload) echoed, a control echoed after each;
+ * - echo under the fault injector (loss, duplication and corruption of 1% each way): no echo is
+ *   wrong (the checksums catch every flipped bit), the faults are counted;
  * - every capture passes tshark's check (malformed frames, checksum warnings).
  *
- * Namespaces tapstack-it-udp{echo,flood,pages,malf}-{on,off}-<pid>; subnets 198.18.60.0/24 ..
- * 198.18.67.0/24.
+ * Namespaces tapstack-it-udp{echo,flood,pages,malf,impair}-{on,off}-<pid>; subnets
+ * 198.18.60.0/24 .. 198.18.69.0/24.
  */
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -161,5 +163,28 @@ describe.each([
     // The malformed frames themselves are what tshark flags; nothing tapstack sent may be.
     const ours = await tsharkProblems(pcap, ['ip.src']);
     expect(ours.filter((l) => l.startsWith(net.tapstack))).toEqual([]);
+  }, 180_000);
+});
+
+describe.each([
+  ['on', 68],
+  ['off', 69],
+] as const)('UDP echo under fault injection (loss, duplication, corruption), offload %s', (offload, x) => {
+  const net = subnet(x);
+  const { ns, start } = useTapstack(`udpimpair-${offload}`, { ignoreStopError: true });
+
+  it('the checksums catch every corrupted datagram: no echo is wrong, the faults are counted', async () => {
+    const impair = 'both:loss=1%,dup=1%,corrupt=1%';
+    const t = await start({ net, offload, extra: [...SERVE, '--impair', impair, '--seed', '60'] });
+    const r = await peer(ns, ['echo', net.tapstack, String(ECHO), '1500', '4', 'lossy']);
+    console.log(`[offload ${offload}] echo under ${impair}: ${JSON.stringify({ ...r, lost: undefined })}`);
+    expect(r.badCount).toBe(0);
+    expect((r.echoed as number) + (r.lostCount as number)).toBe(1500);
+    expect(r.echoed as number).toBeGreaterThan(1000);
+    const c = (await t.stop()).counters;
+    expect(counter(c, 'nic.impairRxCorrupted') + counter(c, 'nic.impairTxCorrupted')).toBeGreaterThan(0);
+    expect(counter(c, 'nic.impairRxDuplicated') + counter(c, 'nic.impairTxDuplicated')).toBeGreaterThan(0);
+    // What the receive corruption broke was dropped by a checksum (or a header check before it).
+    expect(counter(c, 'drop.udp-bad-checksum') + counter(c, 'drop.ipv4-bad-checksum')).toBeGreaterThan(0);
   }, 180_000);
 });
