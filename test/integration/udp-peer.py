@@ -173,9 +173,9 @@ def malformed(iface, dst_mac, dst_ip, src_ip, port):
     sport = rx.getsockname()[1]
     ident = [0x5100]
 
-    def udp(data, length=None, csum='good', ip_payload=None, dport=port):
+    def udp(data, length=None, csum='good', ip_payload=None, dport=port, src_port=None):
         ulen = 8 + len(data) if length is None else length
-        h = struct.pack('!HHHH', sport, dport, ulen & 0xFFFF, 0)
+        h = struct.pack('!HHHH', sport if src_port is None else src_port, dport, ulen & 0xFFFF, 0)
         msg = h + data
         if csum == 'good':
             covered = msg[:max(8, min(len(msg), ulen))]
@@ -213,6 +213,8 @@ def malformed(iface, dst_mac, dst_ip, src_ip, port):
         ('udp-odd-length', udp(b'abcdefghi'), b'abcdefghi', None),
         ('udp-zero-checksum', udp(ten, csum='zero'), ten, None),
         ('udp-length-below-ip-payload', udp(ten, length=13), b'01234', None),
+        # Source port 0 (RFC 768: no reply expected): taken, not answered, and nothing breaks.
+        ('udp-source-port-zero', udp(ten, src_port=0), None, None),
     ]
     results = []
     reasons = {}

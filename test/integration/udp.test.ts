@@ -154,7 +154,7 @@ describe.each([
     const summary = (lines.find((l) => 'summary' in l) as { summary: { reasons: Record<string, number> } }).summary;
     for (const c of cases) console.log(`[offload ${offload}] ${c.ok ? 'ok  ' : 'FAIL'} ${c.case}: got ${JSON.stringify(c.got)}, control ${c.control}`);
     expect(cases.filter((c) => !c.ok).map((c) => c.case)).toEqual([]);
-    expect(cases.length).toBe(9);
+    expect(cases.length).toBe(10);
     const e = await peer(ns, ['echo', net.tapstack, String(ECHO), '100', '3']);
     expect(e).toMatchObject({ echoed: 100, lostCount: 0 });
     const c = (await t.stop()).counters;
