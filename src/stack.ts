@@ -441,6 +441,7 @@ export class Stack {
     this.dhcp?.release();
     this.dns.close();
     this.nic.flush();
+    this.udp.shutdown();
     this.nic.close();
   }
 

@@ -15,6 +15,7 @@ import type { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { Stack } from '../stack.js';
 import type { DgramSocket, PageDatagram, RemoteInfo } from '../socket/dgram.js';
+import type { Page } from '../mem/page.js';
 import type { Socket } from '../socket/socket.js';
 import type { Server } from '../socket/server.js';
 import { Iperf3Server, type Iperf3ServerStats } from '../apps/iperf3/server.js';
@@ -250,15 +251,17 @@ function udpEcho(stack: Stack, s: DgramSocket, count: () => void): void {
   if (!(stack.zeroCopy.receive && stack.zeroCopy.send)) {
     s.on('message', (msg: Buffer, r: RemoteInfo) => {
       count();
-      s.send(msg, r.port, r.address);
+      // Source port 0: the sender wants no answer (RFC 768), and none can be addressed to it.
+      if (r.port !== 0) s.send(msg, r.port, r.address);
     });
     return;
   }
   readDatagrams(stack, s, (d) => {
     count();
+    if (d.rinfo.port === 0) return stack.pages.free(d.pages);
     s.sendPages(d.pages, d.rinfo.port, d.rinfo.address).then(
       (c) => stack.pages.free(c.pages),
-      () => {},
+      (e: { pages?: Page[] }) => stack.pages.free(e.pages ?? []),
     );
   });
 }

@@ -73,7 +73,7 @@ export interface DgramSendCompletion {
 }
 
 type SendCallback = (err: Error | null, bytes?: number) => void;
-type Message = string | Uint8Array | readonly (string | Uint8Array)[];
+type Message = string | ArrayBufferView | readonly (string | ArrayBufferView)[];
 
 /** Node's internal errors (`ERR_*`): a code, the class Node throws, its message. */
 function nodeError(code: string, message: string, kind: ErrorConstructor | RangeErrorConstructor | TypeErrorConstructor = Error): Error {
@@ -368,17 +368,24 @@ export class DgramSocket extends EventEmitter implements UdpEndpoint, PageBorrow
    * Send pool pages (from `stack.pages.alloc`) as one datagram, by reference: the handles are
    * detached until the completion hands them back, once the frame was written. Pages too small
    * or not from the pool are copied, under a named reason; so is a datagram above the MTU (it is
-   * fragmented from a copy).
+   * fragmented from a copy). A failure rejects with an error whose `pages` are the pages, back in
+   * the application's hands (the handles given, or new ones when they had been taken).
    */
   sendPages(pages: Page[], port?: number, address?: string): Promise<DgramSendCompletion> {
-    this.healthCheck();
-    if (this.bindState !== 'bound') return Promise.reject(nodeError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'sendPages needs a bound socket'));
-    const connected = this.connectState === 'connected';
-    const dstPort = connected ? this.remotePort : validatePort(port, false);
-    const dst = connected ? this.remote : parseIpv4(address ?? '127.0.0.1');
+    const fail = (e: unknown, back: Page[] = pages) => Promise.reject(Object.assign(e as Error, { pages: back }));
+    let dstPort: number;
+    let dst: Ipv4Addr;
+    try {
+      this.healthCheck();
+      if (this.bindState !== 'bound') throw nodeError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'sendPages needs a bound socket');
+      const connected = this.connectState === 'connected';
+      dstPort = connected ? this.remotePort : validatePort(port, false);
+      dst = connected ? this.remote : parseIpv4(address ?? '127.0.0.1');
+    } catch (e) {
+      return fail(e);
+    }
     const st = this.lender.stats;
-    const zcOn = this.lender.switches.send;
-    let reason: CopyReason | null = zcOn ? null : 'switch-off';
+    let reason: CopyReason | null = this.lender.switches.send ? null : 'switch-off';
     for (const p of pages) {
       if (reason !== null) break;
       if (!(p instanceof Page) || p.id < 0 || this.lender.pool.ownerOf(p.id) !== PageOwner.User) reason = 'not-a-pool-page';
@@ -387,43 +394,32 @@ export class DgramSocket extends EventEmitter implements UdpEndpoint, PageBorrow
     if (reason !== null) {
       const data = toBytes(pages.map((p) => p.data));
       return new Promise((resolve, reject) => {
-        this.doSend(
-          data,
-          dstPort,
-          formatIpv4(dst),
-          (err) => {
-            if (err) return reject(err);
-            st.completions++;
-            st.completionsCopied++;
-            resolve({ pages, copied: true });
-          },
-          reason!,
-        );
+        const done = (err: Error | null) => {
+          if (err) return reject(Object.assign(err, { pages }));
+          st.completions++;
+          st.completionsCopied++;
+          resolve({ pages, copied: true });
+        };
+        this.doSend(data, dstPort, formatIpv4(dst), done, reason);
       });
     }
     const lens = pages.map((p) => p.length);
     const ids = pages.map((p) => this.lender.take(p));
+    const back = () => ids.map((id, i) => this.lender.lend(id, lens[i]!, null));
     return new Promise((resolve, reject) => {
-      const back = () => ids.map((id, i) => this.lender.lend(id, lens[i]!, null));
+      const sent = (copy: 'fragmented' | 'slow-path' | null) => {
+        const n = lens.reduce((a, b) => a + b, 0);
+        if (copy !== null) countCopy(st.udpSendCopiedBytes, copy, n);
+        else st.udpSendByReferenceBytes += n;
+        st.completions++;
+        if (copy !== null) st.completionsCopied++;
+        resolve({ pages: back(), copied: copy !== null });
+      };
       try {
-        this.binding!.sendPages(
-          dst,
-          dstPort,
-          ids,
-          lens,
-          (copy) => {
-            const n = lens.reduce((a, b) => a + b, 0);
-            if (copy !== null) countCopy(st.udpSendCopiedBytes, copy, n);
-            else st.udpSendByReferenceBytes += n;
-            st.completions++;
-            if (copy !== null) st.completionsCopied++;
-            resolve({ pages: back(), copied: copy !== null });
-          },
-          { broadcast: this.broadcast },
-        );
+        this.binding!.sendPages(dst, dstPort, ids, lens, sent, { broadcast: this.broadcast });
       } catch (e) {
-        back();
-        reject(e instanceof UdpError ? errnoError(e, 'send', formatIpv4(dst), dstPort) : e);
+        const err = e instanceof UdpError ? errnoError(e, 'send', formatIpv4(dst), dstPort) : (e as Error);
+        reject(Object.assign(err, { pages: back() }));
       }
     });
   }
@@ -655,10 +651,11 @@ function slice(msg: Message, offset: number, length: number): Message {
 function toBytes(m: Message): Uint8Array {
   if (typeof m === 'string') return Buffer.from(m);
   if (m instanceof Uint8Array) return m;
+  if (ArrayBuffer.isView(m)) return new Uint8Array(m.buffer, m.byteOffset, m.byteLength);
   if (!Array.isArray(m)) throw nodeError('ERR_INVALID_ARG_TYPE', 'The "buffer" argument must be of type string or an instance of Buffer, TypedArray, or DataView.', TypeError);
   const parts = (m as readonly (string | Uint8Array)[]).map((p) => {
     if (typeof p === 'string') return Buffer.from(p);
-    if (p instanceof Uint8Array) return p;
+    if (ArrayBuffer.isView(p)) return new Uint8Array(p.buffer, p.byteOffset, p.byteLength);
     throw nodeError('ERR_INVALID_ARG_TYPE', 'The "buffer list arguments" argument must be of type string or an instance of Buffer, TypedArray, or DataView.', TypeError);
   });
   return parts.length === 1 ? parts[0]! : Buffer.concat(parts);

@@ -493,6 +493,16 @@ export class UdpLayer implements ProtocolHandler {
     this.defer(() => this.flush());
   }
 
+  /**
+   * The stack is closing: page sends whose frames were not written yet complete now (the NIC
+   * drops its queue), so their pages go back to the application.
+   */
+  shutdown(): void {
+    const done = this.written;
+    this.written = [];
+    for (const fn of done) fn(null);
+  }
+
   /** Write the queued frames now and complete the page sends among them. */
   flush(): void {
     this.flushScheduled = false;

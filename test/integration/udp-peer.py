@@ -2,8 +2,12 @@
 """The kernel's side of the UDP integration tests (test/integration/udp*.test.ts), run inside the
 test's network namespace. Each command prints one JSON line.
 
-    echo HOST PORT COUNT SEED    datagrams of sizes 1..65507 to a UDP echo service; every byte of
-                                 every echo checked. At most WINDOW in flight.
+    echo HOST PORT COUNT SEED [lossy]
+                                 datagrams of sizes 1..65507 to a UDP echo service; every byte of
+                                 every echo checked. At most WINDOW in flight. `lossy`: a datagram
+                                 not echoed within 0.2 s is counted lost and the next ones go
+                                 (under fault injection); a second echo of one is a duplicate,
+                                 one after it was counted lost is late.
     flood HOST PORT COUNT        COUNT datagrams as fast as the kernel sends them (a closed port).
     send HOST PORT COUNT SIZE    COUNT datagrams of SIZE bytes, paced by a small window of
                                  SO_SNDBUF (for the page reader); no answer expected.
@@ -35,7 +39,7 @@ def sizes(count, rng):
     return s[:count]
 
 
-def echo(host, port, count, seed):
+def echo(host, port, count, seed, lossy=False):
     rng = random.Random(seed)
     base = rng.randbytes(2 * 65536)
     sz = sizes(count, rng)
@@ -43,7 +47,7 @@ def echo(host, port, count, seed):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
     s.connect((host, port))
-    s.settimeout(5.0)
+    s.settimeout(0.2 if lossy else 5.0)
 
     def data(i):
         n = sz[i]
@@ -53,12 +57,17 @@ def echo(host, port, count, seed):
         return struct.pack('!I', i)[:n] + body[4:] if n >= 4 else body
 
     pending = {}
+    done = set()  # hashes of the datagrams echoed: a second echo of one is a duplicate
+    given_up = set()  # hashes of those counted lost: an echo of one that comes after all is late
+    late = 0
+    lost = []
+    duplicates = 0
     nxt = 0
     got = 0
     bytes_ok = 0
     bad = []
     t0 = time.monotonic()
-    while got < count:
+    while got + len(lost) < count:
         while nxt < count and len(pending) < WINDOW:
             d = data(nxt)
             s.send(d)
@@ -67,7 +76,12 @@ def echo(host, port, count, seed):
         try:
             r = s.recv(65536)
         except socket.timeout:
-            break
+            if not lossy:
+                break
+            lost.extend(pending)
+            given_up.update(hash(v) for v in pending.values())
+            pending.clear()
+            continue
         key = None
         if len(r) >= 4:
             k = struct.unpack('!I', r[:4])[0]
@@ -76,14 +90,21 @@ def echo(host, port, count, seed):
         if key is None:
             key = next((k for k, v in pending.items() if v == r), None)
         if key is None:
-            bad.append(len(r))
+            if hash(r) in done:
+                duplicates += 1
+            elif hash(r) in given_up:
+                late += 1
+            else:
+                bad.append(len(r))
             continue
         del pending[key]
+        done.add(hash(r))
         got += 1
         bytes_ok += len(r)
     dt = time.monotonic() - t0
     print(json.dumps({'sent': nxt, 'echoed': got, 'bytes': bytes_ok, 'total': sum(sz), 'bad': bad[:20], 'badCount': len(bad),
-                      'lost': sorted(pending)[:20], 'lostCount': len(pending), 'largest': max(sz), 'smallest': min(sz),
+                      'lost': sorted(lost + list(pending))[:20], 'lostCount': len(lost) + len(pending), 'duplicates': duplicates, 'late': late,
+                      'largest': max(sz), 'smallest': min(sz),
                       'fragmented': sum(1 for n in sz if n > 1472), 'seconds': round(dt, 3)}))
 
 
@@ -152,9 +173,9 @@ def malformed(iface, dst_mac, dst_ip, src_ip, port):
     sport = rx.getsockname()[1]
     ident = [0x5100]
 
-    def udp(data, length=None, csum='good', ip_payload=None, dport=port):
+    def udp(data, length=None, csum='good', ip_payload=None, dport=port, src_port=None):
         ulen = 8 + len(data) if length is None else length
-        h = struct.pack('!HHHH', sport, dport, ulen & 0xFFFF, 0)
+        h = struct.pack('!HHHH', sport if src_port is None else src_port, dport, ulen & 0xFFFF, 0)
         msg = h + data
         if csum == 'good':
             covered = msg[:max(8, min(len(msg), ulen))]
@@ -192,6 +213,8 @@ def malformed(iface, dst_mac, dst_ip, src_ip, port):
         ('udp-odd-length', udp(b'abcdefghi'), b'abcdefghi', None),
         ('udp-zero-checksum', udp(ten, csum='zero'), ten, None),
         ('udp-length-below-ip-payload', udp(ten, length=13), b'01234', None),
+        # Source port 0 (RFC 768: no reply expected): taken, not answered, and nothing breaks.
+        ('udp-source-port-zero', udp(ten, src_port=0), None, None),
     ]
     results = []
     reasons = {}
@@ -213,7 +236,7 @@ def main():
     cmd = sys.argv[1]
     a = sys.argv[2:]
     if cmd == 'echo':
-        echo(a[0], int(a[1]), int(a[2]), int(a[3]))
+        echo(a[0], int(a[1]), int(a[2]), int(a[3]), len(a) > 4 and a[4] == 'lossy')
     elif cmd == 'flood':
         flood(a[0], int(a[1]), int(a[2]))
     elif cmd == 'send':

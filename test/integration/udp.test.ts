@@ -4,7 +4,8 @@
  *
  * - echo: 10,000 datagrams of sizes 1..65507 (every size up to 1500, the MTU's edge, the
  *   extremes, then random ones; those above 1472 bytes go in IP fragments both ways) from a
- *   kernel socket, 8 in flight; every echo's bytes checked, none lost;
+ *   kernel socket, 8 in flight; every echo's bytes checked, none lost (a Python socket: socat
+ *   cannot keep datagram boundaries of a stream, so it is checked with one datagram);
  * - a flood into a closed port: Port Unreachable answers, rate-limited (the capture counts them),
  *   and tapstack still answers ping and echo;
  * - the page reader: datagrams of whole pages (MTU 9000, header split at 42 = Ethernet + IPv4 +
@@ -12,14 +13,16 @@
  * - scapy's malformed UDP (lengths beyond the IP payload, below 8, zero; a cut header; bad
  *   checksums): each dropped and counted under its reason, the accepted odd cases (an odd
  *   length, no checksum, a length below the IP payload) echoed, a control echoed after each;
+ * - echo under the fault injector (loss, duplication and corruption of 1% each way): no echo is
+ *   wrong (the checksums catch every flipped bit), the faults are counted;
  * - every capture passes tshark's check (malformed frames, checksum warnings).
  *
- * Namespaces tapstack-it-udp{echo,flood,pages,malf}-{on,off}-<pid>; subnets 198.18.60.0/24 ..
- * 198.18.67.0/24.
+ * Namespaces tapstack-it-udp{echo,flood,pages,malf,impair}-{on,off}-<pid>; subnets
+ * 198.18.60.0/24 .. 198.18.69.0/24.
  */
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { counter, drops, nsRun, ping, PYTHON, requireBuilt, scratchDir, subnet, tsharkCount, tsharkProblems, useTapstack } from './helpers.js';
+import { counter, drops, nsRun, ping, PYTHON, requireBuilt, run, scratchDir, subnet, tsharkCount, tsharkProblems, useTapstack } from './helpers.js';
 
 const PEER = fileURLToPath(new URL('./udp-peer.py', import.meta.url));
 const ECHO = 7;
@@ -53,11 +56,14 @@ describe.each([
     console.log(`[offload ${offload}] echo: ${JSON.stringify(r)}`);
     expect(r).toMatchObject({ sent: 10000, echoed: 10000, badCount: 0, lostCount: 0, largest: 65507, smallest: 1 });
     expect(r.bytes).toBe(r.total);
+    // socat, a datagram each way: its stdin's read is the datagram, the echo comes back to stdout.
+    const so = await run('ip', ['netns', 'exec', ns, 'sh', '-c', `printf 'tapstack-udp-echo' | socat -t 2 - UDP4:${net.tapstack}:${ECHO}`], { timeoutMs: 20_000 });
+    expect(so.stdout, so.stderr).toBe('tapstack-udp-echo');
     const c = (await t.stop()).counters;
-    expect(counter(c, 'udp.datagramsIn')).toBe(10000);
-    expect(counter(c, 'udp.datagramsOut')).toBe(10000);
-    expect(counter(c, 'udp.bytesOut')).toBe(r.total);
-    expect(counter(c, 'serve.udp-echo.datagrams')).toBe(10000);
+    expect(counter(c, 'udp.datagramsIn')).toBe(10001);
+    expect(counter(c, 'udp.datagramsOut')).toBe(10001);
+    expect(counter(c, 'udp.bytesOut')).toBe((r.total as number) + 17);
+    expect(counter(c, 'serve.udp-echo.datagrams')).toBe(10001);
     expect(counter(c, 'udp.fragmentedOut')).toBe(r.fragmented);
     expect(counter(c, 'iface.reassembled')).toBe(r.fragmented);
     // Every received byte is counted once: flipped, or copied under a reason.
@@ -152,7 +158,7 @@ describe.each([
     const summary = (lines.find((l) => 'summary' in l) as { summary: { reasons: Record<string, number> } }).summary;
     for (const c of cases) console.log(`[offload ${offload}] ${c.ok ? 'ok  ' : 'FAIL'} ${c.case}: got ${JSON.stringify(c.got)}, control ${c.control}`);
     expect(cases.filter((c) => !c.ok).map((c) => c.case)).toEqual([]);
-    expect(cases.length).toBe(9);
+    expect(cases.length).toBe(10);
     const e = await peer(ns, ['echo', net.tapstack, String(ECHO), '100', '3']);
     expect(e).toMatchObject({ echoed: 100, lostCount: 0 });
     const c = (await t.stop()).counters;
@@ -161,5 +167,28 @@ describe.each([
     // The malformed frames themselves are what tshark flags; nothing tapstack sent may be.
     const ours = await tsharkProblems(pcap, ['ip.src']);
     expect(ours.filter((l) => l.startsWith(net.tapstack))).toEqual([]);
+  }, 180_000);
+});
+
+describe.each([
+  ['on', 68],
+  ['off', 69],
+] as const)('UDP echo under fault injection (loss, duplication, corruption), offload %s', (offload, x) => {
+  const net = subnet(x);
+  const { ns, start } = useTapstack(`udpimpair-${offload}`, { ignoreStopError: true });
+
+  it('the checksums catch every corrupted datagram: no echo is wrong, the faults are counted', async () => {
+    const impair = 'both:loss=1%,dup=1%,corrupt=1%';
+    const t = await start({ net, offload, extra: [...SERVE, '--impair', impair, '--seed', '60'] });
+    const r = await peer(ns, ['echo', net.tapstack, String(ECHO), '1500', '4', 'lossy']);
+    console.log(`[offload ${offload}] echo under ${impair}: ${JSON.stringify({ ...r, lost: undefined })}`);
+    expect(r.badCount).toBe(0);
+    expect((r.echoed as number) + (r.lostCount as number)).toBe(1500);
+    expect(r.echoed as number).toBeGreaterThan(1000);
+    const c = (await t.stop()).counters;
+    expect(counter(c, 'nic.impairRxCorrupted') + counter(c, 'nic.impairTxCorrupted')).toBeGreaterThan(0);
+    expect(counter(c, 'nic.impairRxDuplicated') + counter(c, 'nic.impairTxDuplicated')).toBeGreaterThan(0);
+    // What the receive corruption broke was dropped by a checksum (or a header check before it).
+    expect(counter(c, 'drop.udp-bad-checksum') + counter(c, 'drop.ipv4-bad-checksum')).toBeGreaterThan(0);
   }, 180_000);
 });

@@ -236,4 +236,30 @@ describe('DgramSocket (Node dgram.Socket surface)', () => {
     expect(lender.stats.udpSendCopiedBytes.fragmented).toBe(2 * PAGE_SIZE);
     expect(h.settle().length).toBe(6);
   });
+
+  it('sendPages failures reject with the pages back in hand: a bad port before anything is taken, EACCES after', async () => {
+    const { socket, lender } = setup();
+    const s = socket();
+    await bound(s);
+    const [p] = lender.alloc(1);
+    p!.length = 1000;
+    const e1 = await s.sendPages([p!], 0, PEER).catch((e: Error & { pages: unknown[] }) => e);
+    expect(e1).toMatchObject({ code: 'ERR_SOCKET_BAD_PORT' });
+    expect((e1 as { pages: unknown[] }).pages).toEqual([p]);
+    const e2 = await s.sendPages([p!], 9, '198.18.0.255').catch((e: Error & { pages: { length: number }[] }) => e);
+    expect(e2).toMatchObject({ code: 'EACCES', syscall: 'send' });
+    const back = (e2 as { pages: { length: number; detached: boolean }[] }).pages;
+    expect(back.map((q) => [q.length, q.detached])).toEqual([[1000, false]]);
+    lender.free(back as never);
+    expect(lender.stats.pagesLent).toBe(lender.stats.pagesReturned);
+  });
+
+  it('send takes any ArrayBufferView (DataView, Uint16Array)', async () => {
+    const { h, socket } = setup();
+    const s = socket();
+    await bound(s);
+    s.send(new DataView(new Uint8Array([1, 2, 3]).buffer), 9, PEER);
+    s.send([new Uint16Array([0x0102])], 9, PEER);
+    expect(h.settle().map((f) => [...parseUdp(f).data])).toEqual([[1, 2, 3], [...new Uint8Array(new Uint16Array([0x0102]).buffer)]]);
+  });
 });

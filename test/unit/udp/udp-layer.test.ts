@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { UdpError } from '../../../src/udp/errors.js';
 import { EPHEMERAL_HIGH, EPHEMERAL_LOW } from '../../../src/udp/port-table.js';
@@ -297,5 +298,51 @@ describe('UDP layer: offloads', () => {
     h.dev.deliver(vnet);
     h.settle();
     expect(c.got.map((g) => g.data)).toEqual([pattern(500)]);
+  });
+});
+
+describe('UDP layer: Port Unreachable with offloads', () => {
+  it('quotes a datagram whose checksum the kernel left partial with the checksum finished', () => {
+    const h = new UdpHarness({ offloads: true }).resolveArp();
+    const f = udpFrame({ dstPort: 4444, data: pattern(300) });
+    const good = (f[34 + 6]! << 8) | f[34 + 7]!;
+    // As the kernel hands it over with NEEDS_CSUM: the field holds the pseudo-header sum only.
+    const pseudo = (0xc612 + 0x0001 + 0xc612 + 0x0002 + 17 + 308) % 0xffff;
+    f[34 + 6] = pseudo >>> 8;
+    f[34 + 7] = pseudo & 0xff;
+    const vnet = new Uint8Array(12 + f.length);
+    vnet[0] = 1;
+    vnet[6] = 34;
+    vnet[8] = 6;
+    vnet.set(f, 12);
+    h.dev.deliver(vnet);
+    const [err] = h.settle();
+    expect(err!.protocol).toBe(IPPROTO_ICMP);
+    // ICMP header 8, quoted IP header 20, then the UDP header: its checksum as on a wire.
+    expect((err!.ip[8 + 20 + 6]! << 8) | err!.ip[8 + 20 + 7]!).toBe(good);
+  });
+});
+
+describe('UDP layer: any datagram', () => {
+  it('random UDP messages (lengths, checksums, ports) never throw; each is delivered or counted once', () => {
+    const h = new UdpHarness().resolveArp();
+    const c = new Collector();
+    h.udp.bind(ANY, 7, c);
+    let n = 0;
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 80 }), fc.boolean(), (bytes, toSeven) => {
+        const msg = bytes.slice();
+        if (toSeven && msg.length >= 4) msg[2] = 0, (msg[3] = 7);
+        const f = new Uint8Array(34 + msg.length);
+        emitEthernetRepr({ dst: OUR_MAC, src: PEER_MAC, etherType: ETHERTYPE_IPV4 }, f);
+        emitIpv4Repr({ src: PEER_IP, dst: OUR_IP, protocol: 17, ttl: 64, payloadLength: msg.length }, f, 14);
+        f.set(msg, 34);
+        h.deliver(f);
+        n++;
+        const dropped = Object.values(h.udp.stats.drops).reduce((a, b) => a + b, 0);
+        expect(c.got.length + dropped).toBe(n);
+      }),
+      { numRuns: 500, seed: 768 },
+    );
   });
 });
