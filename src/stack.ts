@@ -128,6 +128,7 @@ export class Stack {
   private readonly leaseWaiters: { resolve: (l: DhcpLease) => void; reject: (e: DhcpError) => void }[] = [];
   private dhcpError: DhcpError | null = null;
   private readonly leaseListeners: ((l: DhcpLease) => void)[] = [];
+  private readonly lostListeners: ((why: 'expired' | 'nak' | 'declined' | 'released') => void)[] = [];
   /** The page API: `alloc(n)`, `free(pages)`, `poolStats()`, counters and switches. */
   readonly pages: PageLender;
   readonly clock: Clock;
@@ -185,6 +186,9 @@ export class Stack {
             for (const w of this.leaseWaiters.splice(0)) w.resolve(l);
             for (const f of this.leaseListeners) f(l);
           },
+          lost: (why) => {
+            for (const f of this.lostListeners) f(why);
+          },
           error: (e) => {
             this.dhcpError = e;
             for (const w of this.leaseWaiters.splice(0)) w.reject(e);
@@ -209,6 +213,11 @@ export class Stack {
   /** Call `fn` with every lease the DHCP client binds from now on (renewals, rebinds, new leases). */
   onLease(fn: (l: DhcpLease) => void): void {
     this.leaseListeners.push(fn);
+  }
+
+  /** Call `fn` whenever the DHCP client gives an address up or declines an offered one (and why). */
+  onLeaseLost(fn: (why: 'expired' | 'nak' | 'declined' | 'released') => void): void {
+    this.lostListeners.push(fn);
   }
 
   /**

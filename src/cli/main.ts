@@ -352,6 +352,10 @@ function reportLease(stack: Stack): void {
     process.stdout.write(
       `tapstack: lease ${formatIpv4(l.address)}/${l.prefixLength} router ${l.router !== null ? formatIpv4(l.router) : 'none'} dns ${l.dns.map(formatIpv4).join(',') || 'none'} lease ${l.leaseSeconds === 0xffffffff ? 'infinite' : `${l.leaseSeconds} s`} server ${formatIpv4(l.server)}\n`,
     );
+  // An address in use (declined), a NAK or an expiry: discovery starts over.
+  stack.onLeaseLost((why) => {
+    if (why !== 'released') process.stdout.write(`tapstack: lease lost (${why}), asking again\n`);
+  });
   stack.lease().then(
     (l) => {
       say(l);

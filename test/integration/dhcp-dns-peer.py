@@ -7,6 +7,10 @@ python (python3-scapy), on the kernel's side of the TAP.
         case in DHCP_OFFER_CASES), then a good OFFER; waits for the REQUEST, answers it with
         foreign ACK/NAKs (DHCP_ACK_CASES), then a good ACK (lease 120 s).
 
+    dhcp-dns-peer.py claim --iface tap0 --server 198.18.X.1 --other 198.18.X.50
+        Another host that has OTHER: answers every ARP request for it (probes included) from a
+        MAC of its own, for 30 s, then prints how many it answered.
+
     dhcp-dns-peer.py dns --iface tap0 --server 198.18.X.1 --other 198.18.X.3 --answer 198.18.X.1
         A DNS server on SERVER:53 for one query: answers it with malformed and foreign answers
         (DNS_CASES), then the good one (A ANSWER, TTL 60).
@@ -164,16 +168,32 @@ def run_dns(a):
     return 0
 
 
+def run_claim(a):
+    sc = scapy()
+    claimer = '02:00:5e:00:53:01'
+    answered = [0]
+
+    def answer(p):
+        if sc.ARP in p and p[sc.ARP].op == 1 and p[sc.ARP].pdst == a.other:
+            sc.sendp(sc.Ether(src=claimer, dst=p[sc.ARP].hwsrc) / sc.ARP(op=2, hwsrc=claimer, psrc=a.other, hwdst=p[sc.ARP].hwsrc, pdst=p[sc.ARP].psrc), iface=a.iface)
+            answered[0] += 1
+
+    print('ready', flush=True)
+    sc.sniff(iface=a.iface, prn=answer, store=False, timeout=30)
+    print(json.dumps({'cases': [], 'answered': answered[0]}))
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument('mode', choices=['dhcp', 'dns'])
+    p.add_argument('mode', choices=['dhcp', 'dns', 'claim'])
     p.add_argument('--iface', required=True)
     p.add_argument('--server', required=True)
     p.add_argument('--other', required=True)
     p.add_argument('--offer')
     p.add_argument('--answer')
     a = p.parse_args()
-    return run_dhcp(a) if a.mode == 'dhcp' else run_dns(a)
+    return {'dhcp': run_dhcp, 'dns': run_dns, 'claim': run_claim}[a.mode](a)
 
 
 if __name__ == '__main__':

@@ -16,14 +16,17 @@
  *   counted under its reason, and tapstack still gets its lease and its answer;
  * - every capture passes tshark's check.
  *
- * Namespaces tapstack-it-{dhcp,dhcpname,dhcpnone,dhcpmalf,dnsmalf}-<pid>; subnets 198.18.70.0/24
- * .. 198.18.74.0/24.
+ * - an offered address another host has (scapy answers ARP for it): tapstack's probe finds it,
+ *   tapstack DECLINEs it (dnsmasq logs DHCPDECLINE) and asks again;
+ *
+ * Namespaces tapstack-it-{dhcp,dhcpname,dhcpnone,dhcpmalf,dnsmalf,dhcpdecl}-<pid>; subnets
+ * 198.18.70.0/24 .. 198.18.75.0/24.
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, counter, drops, nsRun, parseCounters, ping, poll, PYTHON, requireBuilt, run, scratchDir, subnet, tsharkProblems, useNamespace, useTapstack } from './helpers.js';
+import { CLI, counter, drops, nsRun, parseCounters, ping, poll, PYTHON, requireBuilt, run, scratchDir, subnet, tsharkCount, tsharkProblems, useNamespace, useTapstack } from './helpers.js';
 
 const PEER = fileURLToPath(new URL('./dhcp-dns-peer.py', import.meta.url));
 const NAME = 'web.tapstack.test';
@@ -47,14 +50,16 @@ class Dnsmasq {
     this.leases = `${scratch.dir}/${tag}.leases`;
   }
 
-  start(ifname = 'tap0'): void {
+  /** Start it; `range` the last octets of the pool (default .50-.59), `extra` more options. */
+  start(ifname = 'tap0', o: { range?: [number, number]; extra?: string[] } = {}): void {
     const n = `198.18.${this.x}`;
+    const [lo, hi] = o.range ?? [50, 59];
     const args = [
       '--no-daemon',
       '--conf-file=/dev/null',
       `--interface=${ifname}`,
       '--bind-interfaces',
-      `--dhcp-range=${n}.50,${n}.59,255.255.255.0,2m`,
+      `--dhcp-range=${n}.${lo},${n}.${hi},255.255.255.0,2m`,
       `--dhcp-option=option:router,${n}.1`,
       `--dhcp-leasefile=${this.leases}`,
       `--address=/${NAME}/${n}.1`,
@@ -68,6 +73,7 @@ class Dnsmasq {
       '--log-dhcp',
       '--log-queries',
       '--log-facility=-',
+      ...(o.extra ?? []),
     ];
     const c = spawn('ip', ['netns', 'exec', this.ns, 'dnsmasq', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     c.stdout!.setEncoding('utf8').on('data', (d: string) => (this.log += d));
@@ -275,4 +281,43 @@ describe('malformed and foreign DNS answers (a hostile server)', () => {
     const ours = await tsharkProblems(pcap, ['ip.src']);
     expect(ours.filter((l) => l.startsWith(`198.18.${x}.2`))).toEqual([]);
   }, 90_000);
+});
+
+describe('an offered address already in use', () => {
+  const net = subnet(75);
+  let dnsmasq: Dnsmasq | null = null;
+  let claimer: ChildProcess | null = null;
+  const { ns, start } = useTapstack('dhcpdecl', {
+    ignoreStopError: true,
+    stop: async () => {
+      if (claimer && claimer.exitCode === null) process.kill(claimer.pid!, 'SIGTERM');
+      await dnsmasq?.stop();
+    },
+  });
+  dnsmasq = new Dnsmasq(ns, 75, 'decline');
+
+  it('is found by the ARP probe and DECLINEd (RFC 2131 2.2, 3.1.5)', async () => {
+    const pcap = `${scratch.dir}/decline.pcap`;
+    const t = await start({ net, pcap, extra: ['--address', 'dhcp', '--dhcp-probes', '2'] });
+    // Another host (scapy) has .50, the only address of the pool; dnsmasq offers it anyway
+    // (--no-ping). (Not the kernel: it would take the OFFER to .50 for itself.)
+    const claim = spawn('ip', ['netns', 'exec', ns, PYTHON, PEER, 'claim', '--iface', 'tap0', '--server', net.host, '--other', '198.18.75.50'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    claimer = claim;
+    let claimOut = '';
+    claim.stdout!.setEncoding('utf8').on('data', (d: string) => (claimOut += d));
+    await poll(async () => (claimOut.includes('ready') ? true : null), 10_000);
+    dnsmasq!.start('tap0', { range: [50, 50], extra: ['--no-ping'] });
+    const declined = await poll(async () => (/^tapstack: lease lost \(declined\), asking again$/m.test(t.stdout) ? true : null), 30_000);
+    expect(declined, `${t.stdout}\n${t.stderr}\n${dnsmasq!.log}`).toBe(true);
+    expect(leaseLine(t.stdout)).toBeNull();
+    const gotDecline = await poll(async () => (/DHCPDECLINE/.test(dnsmasq!.log) ? true : null), 5000);
+    expect(gotDecline, dnsmasq!.log).toBe(true);
+    const c = (await t.stop()).counters;
+    expect(counter(c, 'dhcp.declines')).toBeGreaterThanOrEqual(1);
+    expect(counter(c, 'dhcp.probes')).toBeGreaterThanOrEqual(1);
+    // The probe: a request from 0.0.0.0 for .50 (RFC 5227 2.1.1), and the other host's answer.
+    expect(await tsharkCount(pcap, 'arp.opcode == 1 && arp.src.proto_ipv4 == 0.0.0.0 && arp.dst.proto_ipv4 == 198.18.75.50')).toBeGreaterThanOrEqual(1);
+    expect(await tsharkCount(pcap, 'arp.opcode == 2 && arp.src.proto_ipv4 == 198.18.75.50')).toBeGreaterThanOrEqual(1);
+    expect(await tsharkProblems(pcap)).toEqual([]);
+  }, 60_000);
 });
