@@ -14,15 +14,15 @@
  *   (wrong xids and ids, another server, wrong op and chaddr, bad cookie, truncated options, bad
  *   UDP checksums, compression loops, a cut message, a question not ours): each is dropped and
  *   counted under its reason, and tapstack still gets its lease and its answer;
- * - every capture passes tshark's check.
- *
  * - an offered address another host has (scapy answers ARP for it): tapstack's probe finds it,
  *   tapstack DECLINEs it (dnsmasq logs DHCPDECLINE) and asks again;
+ * - an answer too large for UDP (40 A records): TC, asked again over tapstack's TCP;
+ * - every capture passes tshark's check.
  *
- * Namespaces tapstack-it-{dhcp,dhcpname,dhcpnone,dhcpmalf,dnsmalf,dhcpdecl}-<pid>; subnets
- * 198.18.70.0/24 .. 198.18.75.0/24.
+ * Namespaces tapstack-it-{dhcp,dhcpname,dhcpnone,dhcpmalf,dnsmalf,dhcpdecl,dnstcp}-<pid>;
+ * subnets 198.18.70.0/24 .. 198.18.76.0/24.
  */
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -320,4 +320,43 @@ describe('an offered address already in use', () => {
     expect(await tsharkCount(pcap, 'arp.opcode == 2 && arp.src.proto_ipv4 == 198.18.75.50')).toBeGreaterThanOrEqual(1);
     expect(await tsharkProblems(pcap)).toEqual([]);
   }, 60_000);
+});
+
+describe('an answer too large for UDP (TC)', () => {
+  const x = 76;
+  let dnsmasq: Dnsmasq | null = null;
+  let listener: ChildProcess | null = null;
+  const ns = useNamespace('dnstcp', {
+    stop: async () => {
+      if (listener && listener.exitCode === null) process.kill(listener.pid!, 'SIGTERM');
+      await dnsmasq?.stop();
+    },
+  });
+  dnsmasq = new Dnsmasq(ns, x, 'tc');
+
+  it('is asked again over tapstack\'s TCP (RFC 7766) and connects to one of its 40 addresses', async () => {
+    // 40 A records for big.tapstack.test (about 700 bytes: over UDP's 512, so dnsmasq sets TC),
+    // every address the kernel's (the namespace's lo holds them, so they are there before the
+    // TAP; the kernel answers ARP for them on the TAP).
+    const hosts = `${scratch.dir}/tc.hosts`;
+    const addrs = Array.from({ length: 40 }, (_, i) => `198.18.${x}.${100 + i}`);
+    writeFileSync(hosts, addrs.map((a) => `${a} big.tapstack.test\n`).join(''));
+    for (const a of addrs) expect((await nsRun(ns, 'ip', ['addr', 'add', `${a}/32`, 'dev', 'lo'])).code).toBe(0);
+    listener = spawn('ip', ['netns', 'exec', ns, 'socat', 'TCP-LISTEN:8080,reuseaddr,fork', 'SYSTEM:cat'], { stdio: 'ignore' });
+    const pcap = `${scratch.dir}/tc.pcap`;
+    const args = ['netns', 'exec', ns, 'env', 'TAPSTACK_COUNTERS=1', 'node', CLI, 'connect', 'big.tapstack.test', '8080', '--ifname', 'tap0', '--address', `198.18.${x}.2/24`, '--host-address', `198.18.${x}.1/24`, '--dns', `198.18.${x}.1`, '--pcap', pcap];
+    const done = run('ip', args, { input: 'over tcp\n', timeoutMs: 60_000 });
+    await waitLink(ns, 'tap0');
+    dnsmasq!.start('tap0', { extra: [`--addn-hosts=${hosts}`] });
+    const r = await done;
+    expect(r.code, `${r.stdout}\n${r.stderr}\n${dnsmasq!.log}`).toBe(0);
+    expect(r.stdout).toBe('over tcp\n');
+    const c = parseCounters(r.stderr, /^tapstack: connection closed$/);
+    expect(counter(c, 'dns.truncated')).toBe(1);
+    expect(counter(c, 'dns.tcpQueries')).toBe(1);
+    expect(counter(c, 'dns.answers')).toBe(1);
+    // The DNS over TCP in the capture: a query and an answer with 40 A records.
+    expect(await tsharkCount(pcap, 'tcp.port == 53 && dns.flags.response == 1 && dns.count.answers == 40')).toBe(1);
+    expect(await tsharkProblems(pcap)).toEqual([]);
+  }, 90_000);
 });
