@@ -237,6 +237,23 @@ describe('DgramSocket (Node dgram.Socket surface)', () => {
     expect(h.settle().length).toBe(6);
   });
 
+  it('sendPages while ARP is unresolved: the datagram is queued as a copy, the pages come back at once (slow-path)', async () => {
+    const h = new UdpHarness(); // the peer not resolved
+    const lender = new PageLender(h.nic.pool);
+    const s = new DgramSocket(h.udp, lender, 'udp4');
+    await bound(s);
+    const [p] = lender.alloc(1);
+    p!.buffer.set(pattern(700));
+    p!.length = 700;
+    const c = await s.sendPages([p!], 9, PEER);
+    expect(c.copied).toBe(true);
+    expect(lender.stats.udpSendCopiedBytes['slow-path']).toBe(700);
+    c.pages[0]!.buffer.fill(0); // the page is ours again: the queued copy is not touched
+    expect(h.settle()).toEqual([]);
+    const out = h.resolveArpAnd();
+    expect(parseUdp(out[0]!).data).toEqual(pattern(700));
+  });
+
   it('sendPages failures reject with the pages back in hand: a bad port before anything is taken, EACCES after', async () => {
     const { socket, lender } = setup();
     const s = socket();
