@@ -113,6 +113,34 @@ function leaseLine(stdout: string): { address: string; prefix: number; router: s
   return m ? { address: m[1]!, prefix: Number(m[2]), router: m[3]!, dns: m[4]!, lease: Number(m[5]) } : null;
 }
 
+/**
+ * A namespace for `tapstack connect` tests: its dnsmasq (not started) and a kernel TCP echo
+ * listener on port 8080 (`listen`: socat answering with what it read), both stopped in afterAll.
+ */
+function useConnectScope(tag: string, x: number): { ns: string; dnsmasq: Dnsmasq; listen(bind?: string): void } {
+  let listener: ChildProcess | null = null;
+  let dnsmasq: Dnsmasq | null = null;
+  const ns = useNamespace(tag, {
+    stop: async () => {
+      if (listener && listener.exitCode === null) process.kill(listener.pid!, 'SIGTERM');
+      await dnsmasq?.stop();
+    },
+  });
+  dnsmasq = new Dnsmasq(ns, x, tag);
+  return {
+    ns,
+    dnsmasq,
+    listen: (bind) => {
+      listener = spawn('ip', ['netns', 'exec', ns, 'socat', `TCP-LISTEN:8080,reuseaddr,fork${bind ? `,bind=${bind}` : ''}`, 'SYSTEM:cat'], { stdio: 'ignore' });
+    },
+  };
+}
+
+/** `tapstack connect HOST 8080 --ifname tap0 OPTIONS` in `ns`, stdin `input`, its counters on stderr. */
+function tapstackConnect(ns: string, host: string, input: string, options: string[]) {
+  return run('ip', ['netns', 'exec', ns, 'env', 'TAPSTACK_COUNTERS=1', 'node', CLI, 'connect', host, '8080', '--ifname', 'tap0', ...options], { input, timeoutMs: 60_000 });
+}
+
 describe('tapstack up --address dhcp against dnsmasq', () => {
   const net = subnet(70);
   let dnsmasq: Dnsmasq | null = null;
@@ -123,26 +151,26 @@ describe('tapstack up --address dhcp against dnsmasq', () => {
     const pcap = `${scratch.dir}/up.pcap`;
     const t = await start({ net, pcap, extra: ['--address', 'dhcp', '--dhcp-probes', '1'] });
     expect(t.upLine).toContain(' dhcp ');
-    dnsmasq!.start();
+    dnsmasq.start();
     const lease = await poll(async () => leaseLine(t.stdout), 30_000);
-    expect(lease, `${t.stdout}\n${t.stderr}\n${dnsmasq!.log}`).not.toBeNull();
+    expect(lease, `${t.stdout}\n${t.stderr}\n${dnsmasq.log}`).not.toBeNull();
     expect(lease).toMatchObject({ prefix: 24, router: net.host, dns: net.host, lease: 120 });
     expect(lease!.address).toMatch(/^198\.18\.70\.5\d$/);
-    const first = dnsmasq!.leaseLines();
+    const first = dnsmasq.leaseLines();
     expect(first).toEqual([expect.objectContaining({ mac: t.mac, ip: lease!.address })]);
     const p = await ping(ns, lease!.address, { count: 2 });
     expect(p.received).toBe(2);
     // T1 is 60 s after the REQUEST: the renewal's ACK moves the lease's expiry on.
     const renewed = await poll(async () => (/tapstack: lease renewed /.test(t.stdout) ? true : null), 75_000);
-    expect(renewed, `${t.stdout}\n${dnsmasq!.log}`).toBe(true);
-    const second = dnsmasq!.leaseLines();
+    expect(renewed, `${t.stdout}\n${dnsmasq.log}`).toBe(true);
+    const second = dnsmasq.leaseLines();
     expect(second).toEqual([expect.objectContaining({ mac: t.mac, ip: lease!.address })]);
     expect(second[0]!.expiry).toBeGreaterThan(first[0]!.expiry + 30);
     const stopped = await t.stop();
     expect(stopped.code).toBe(0);
-    const gone = await poll(async () => (dnsmasq!.leaseLines().length === 0 ? true : null), 5000);
-    expect(gone, dnsmasq!.log).toBe(true);
-    expect(dnsmasq!.log).toMatch(/DHCPRELEASE/);
+    const gone = await poll(async () => (dnsmasq.leaseLines().length === 0 ? true : null), 5000);
+    expect(gone, dnsmasq.log).toBe(true);
+    expect(dnsmasq.log).toMatch(/DHCPRELEASE/);
     const c = stopped.counters;
     expect(counter(c, 'dhcp.discovers')).toBeGreaterThanOrEqual(1);
     expect(counter(c, 'dhcp.acks')).toBe(2);
@@ -156,34 +184,20 @@ describe('tapstack up --address dhcp against dnsmasq', () => {
 
 describe('tapstack connect NAME PORT --address dhcp: a name dnsmasq serves', () => {
   const x = 71;
-  let dnsmasq: Dnsmasq | null = null;
-  let listener: ChildProcess | null = null;
-  const ns = useNamespace('dhcpname', {
-    stop: async () => {
-      if (listener && listener.exitCode === null) process.kill(listener.pid!, 'SIGTERM');
-      await dnsmasq?.stop();
-    },
-  });
-  dnsmasq = new Dnsmasq(ns, x, 'name');
-
-  /** `tapstack connect HOST 8080` with stdin `input`; dnsmasq started once the TAP is there. */
-  async function connect(host: string, input: string, pcap: string) {
-    const args = ['netns', 'exec', ns, 'env', 'TAPSTACK_COUNTERS=1', 'node', CLI, 'connect', host, '8080', '--ifname', 'tap0', '--address', 'dhcp', '--host-address', `198.18.${x}.1/24`, '--dhcp-probes', '0', '--pcap', pcap];
-    const done = run('ip', args, { input, timeoutMs: 60_000 });
-    return done;
-  }
+  const { ns, dnsmasq, listen } = useConnectScope('dhcpname', x);
+  const connect = (host: string, input: string, pcap: string) => tapstackConnect(ns, host, input, ['--address', 'dhcp', '--host-address', `198.18.${x}.1/24`, '--dhcp-probes', '0', '--pcap', pcap]);
 
   it('resolves it with tapstack\'s resolver and the lease\'s DNS server, and connects to the kernel listener', async () => {
     const pcap = `${scratch.dir}/name.pcap`;
     const p = connect(NAME, 'hello from tapstack\n', pcap);
     await waitLink(ns, 'tap0');
-    dnsmasq!.start();
+    dnsmasq.start();
     // The kernel's TCP listener on the address the name has: it answers with what it read.
-    listener = spawn('ip', ['netns', 'exec', ns, 'socat', `TCP-LISTEN:8080,bind=198.18.${x}.1,reuseaddr`, 'SYSTEM:cat'], { stdio: 'ignore' });
+    listen(`198.18.${x}.1`);
     const r = await p;
-    expect(r.code, `${r.stdout}\n${r.stderr}\n${dnsmasq!.log}`).toBe(0);
+    expect(r.code, `${r.stdout}\n${r.stderr}\n${dnsmasq.log}`).toBe(0);
     expect(r.stdout).toBe('hello from tapstack\n');
-    expect(dnsmasq!.log).toMatch(new RegExp(`query\\[A\\] ${NAME.replace(/\./g, '\\.')} from 198\\.18\\.${x}\\.5\\d`));
+    expect(dnsmasq.log).toMatch(new RegExp(`query\\[A\\] ${NAME.replace(/\./g, '\\.')} from 198\\.18\\.${x}\\.5\\d`));
     const c = parseCounters(r.stderr, /^tapstack: connection closed$/);
     expect(counter(c, 'dns.queries')).toBe(1);
     expect(counter(c, 'dns.answers')).toBe(1);
@@ -254,21 +268,15 @@ describe('malformed and foreign DHCP answers (scapy)', () => {
 
 describe('malformed and foreign DNS answers (a hostile server)', () => {
   const x = 74;
-  let listener: ChildProcess | null = null;
-  const ns = useNamespace('dnsmalf', {
-    stop: async () => {
-      if (listener && listener.exitCode === null) process.kill(listener.pid!, 'SIGTERM');
-    },
-  });
+  const { ns, listen } = useConnectScope('dnsmalf', x);
 
   it('are dropped under their reasons, and the good answer still connects', async () => {
     const pcap = `${scratch.dir}/dns-malformed.pcap`;
-    const args = ['netns', 'exec', ns, 'env', 'TAPSTACK_COUNTERS=1', 'node', CLI, 'connect', NAME, '8080', '--ifname', 'tap0', '--address', `198.18.${x}.2/24`, '--host-address', `198.18.${x}.1/24`, '--dns', `198.18.${x}.1`, '--pcap', pcap];
-    const done = run('ip', args, { input: 'still here\n', timeoutMs: 60_000 });
+    const done = tapstackConnect(ns, NAME, 'still here\n', ['--address', `198.18.${x}.2/24`, '--host-address', `198.18.${x}.1/24`, '--dns', `198.18.${x}.1`, '--pcap', pcap]);
     await waitLink(ns, 'tap0');
     await poll(async () => ((await nsRun(ns, 'ip', ['-4', 'addr', 'show', 'tap0'])).stdout.includes(`198.18.${x}.1/24`) ? true : null), 10_000);
     await nsRun(ns, 'ip', ['addr', 'add', `198.18.${x}.3/24`, 'dev', 'tap0']);
-    listener = spawn('ip', ['netns', 'exec', ns, 'socat', `TCP-LISTEN:8080,bind=198.18.${x}.1,reuseaddr`, 'SYSTEM:cat'], { stdio: 'ignore' });
+    listen(`198.18.${x}.1`);
     const cases = await peer(ns, ['dns', '--iface', 'tap0', '--server', `198.18.${x}.1`, '--other', `198.18.${x}.3`, '--answer', `198.18.${x}.1`]);
     console.log(`DNS cases: ${cases.map(([n, r]) => `${n} -> ${r}`).join(', ')}`);
     const r = await done;
@@ -306,12 +314,12 @@ describe('an offered address already in use', () => {
     let claimOut = '';
     claim.stdout!.setEncoding('utf8').on('data', (d: string) => (claimOut += d));
     await poll(async () => (claimOut.includes('ready') ? true : null), 10_000);
-    dnsmasq!.start('tap0', { range: [50, 50], extra: ['--no-ping'] });
+    dnsmasq.start('tap0', { range: [50, 50], extra: ['--no-ping'] });
     const declined = await poll(async () => (/^tapstack: lease lost \(declined\), asking again$/m.test(t.stdout) ? true : null), 30_000);
-    expect(declined, `${t.stdout}\n${t.stderr}\n${dnsmasq!.log}`).toBe(true);
+    expect(declined, `${t.stdout}\n${t.stderr}\n${dnsmasq.log}`).toBe(true);
     expect(leaseLine(t.stdout)).toBeNull();
-    const gotDecline = await poll(async () => (/DHCPDECLINE/.test(dnsmasq!.log) ? true : null), 5000);
-    expect(gotDecline, dnsmasq!.log).toBe(true);
+    const gotDecline = await poll(async () => (/DHCPDECLINE/.test(dnsmasq.log) ? true : null), 5000);
+    expect(gotDecline, dnsmasq.log).toBe(true);
     const c = (await t.stop()).counters;
     expect(counter(c, 'dhcp.declines')).toBeGreaterThanOrEqual(1);
     expect(counter(c, 'dhcp.probes')).toBeGreaterThanOrEqual(1);
@@ -324,15 +332,7 @@ describe('an offered address already in use', () => {
 
 describe('an answer too large for UDP (TC)', () => {
   const x = 76;
-  let dnsmasq: Dnsmasq | null = null;
-  let listener: ChildProcess | null = null;
-  const ns = useNamespace('dnstcp', {
-    stop: async () => {
-      if (listener && listener.exitCode === null) process.kill(listener.pid!, 'SIGTERM');
-      await dnsmasq?.stop();
-    },
-  });
-  dnsmasq = new Dnsmasq(ns, x, 'tc');
+  const { ns, dnsmasq, listen } = useConnectScope('dnstcp', x);
 
   it('is asked again over tapstack\'s TCP (RFC 7766) and connects to one of its 40 addresses', async () => {
     // 40 A records for big.tapstack.test (about 700 bytes: over UDP's 512, so dnsmasq sets TC),
@@ -342,14 +342,13 @@ describe('an answer too large for UDP (TC)', () => {
     const addrs = Array.from({ length: 40 }, (_, i) => `198.18.${x}.${100 + i}`);
     writeFileSync(hosts, addrs.map((a) => `${a} big.tapstack.test\n`).join(''));
     for (const a of addrs) expect((await nsRun(ns, 'ip', ['addr', 'add', `${a}/32`, 'dev', 'lo'])).code).toBe(0);
-    listener = spawn('ip', ['netns', 'exec', ns, 'socat', 'TCP-LISTEN:8080,reuseaddr,fork', 'SYSTEM:cat'], { stdio: 'ignore' });
+    listen();
     const pcap = `${scratch.dir}/tc.pcap`;
-    const args = ['netns', 'exec', ns, 'env', 'TAPSTACK_COUNTERS=1', 'node', CLI, 'connect', 'big.tapstack.test', '8080', '--ifname', 'tap0', '--address', `198.18.${x}.2/24`, '--host-address', `198.18.${x}.1/24`, '--dns', `198.18.${x}.1`, '--pcap', pcap];
-    const done = run('ip', args, { input: 'over tcp\n', timeoutMs: 60_000 });
+    const done = tapstackConnect(ns, 'big.tapstack.test', 'over tcp\n', ['--address', `198.18.${x}.2/24`, '--host-address', `198.18.${x}.1/24`, '--dns', `198.18.${x}.1`, '--pcap', pcap]);
     await waitLink(ns, 'tap0');
-    dnsmasq!.start('tap0', { extra: [`--addn-hosts=${hosts}`] });
+    dnsmasq.start('tap0', { extra: [`--addn-hosts=${hosts}`] });
     const r = await done;
-    expect(r.code, `${r.stdout}\n${r.stderr}\n${dnsmasq!.log}`).toBe(0);
+    expect(r.code, `${r.stdout}\n${r.stderr}\n${dnsmasq.log}`).toBe(0);
     expect(r.stdout).toBe('over tcp\n');
     const c = parseCounters(r.stderr, /^tapstack: connection closed$/);
     expect(counter(c, 'dns.truncated')).toBe(1);

@@ -5,7 +5,7 @@
  * come as the socket's 'error', never thrown.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MemoryDevice } from '../../../src/tap/memory-device.js';
+import { cable } from '../cable.js';
 import { Stack } from '../../../src/stack.js';
 import { SeededRandom } from '../../../src/random.js';
 import type { DgramSocket } from '../../../src/socket/dgram.js';
@@ -13,18 +13,6 @@ import { parseIpv4 } from '../../../src/wire/addr.js';
 import { DhcpMessageType, optionMessageType, parseDhcpRepr } from '../../../src/wire/dhcp.js';
 import { DNS_CLASS_IN, DnsRcode, DnsType, emitDnsMessage, parseDnsMessage, responseFlags } from '../../../src/wire/dns.js';
 import { serverReply } from './server.js';
-
-/** A device whose frames arrive at its peer's receive queue on the next turn, as over a cable. */
-class Cable extends MemoryDevice {
-  peer: Cable | null = null;
-  override writev(iov: bigint, iovcnt: number): number {
-    const n = super.writev(iov, iovcnt);
-    const frame = this.written.shift()!;
-    const peer = this.peer;
-    setImmediate(() => peer && !peer.closed && peer.deliver(frame));
-    return n;
-  }
-}
 
 const A = '198.18.183.1';
 const LEASED = '198.18.183.40';
@@ -60,10 +48,7 @@ function dnsServer(): void {
 }
 
 beforeEach(() => {
-  const da = new Cable('mem-a');
-  const db = new Cable('mem-b');
-  da.peer = db;
-  db.peer = da;
+  const [da, db] = cable('mem-a', 'mem-b');
   sockets = [];
   a = Stack.open({ device: da, address: `${A}/24`, random: new SeededRandom(1), poolPages: 1024 });
   a.createServer((sock) => sock.pipe(sock)).listen(8080);
