@@ -167,6 +167,8 @@ export class DhcpClient implements UdpEndpoint {
   /** When the REQUEST that may get the lease was first sent. */
   private requestSentAt = 0;
   private current: DhcpLease | null = null;
+  /** A lease was bound once: discovery no longer gives up. */
+  private everBound = false;
   /** A lease the ACK gave, while its address is being probed. */
   private pending: DhcpLease | null = null;
   private probesLeft = 0;
@@ -241,7 +243,12 @@ export class DhcpClient implements UdpEndpoint {
     }
     switch (this.st) {
       case 'selecting':
-        if (now >= this.giveUpAt) return this.fail(new DhcpError('ETIMEDOUT', `no DHCP offer within ${this.o.offerTimeoutMs / 1000} s`));
+        if (now >= this.giveUpAt) {
+          // Before the first lease the bound is an error (the host cannot start); a host that
+          // lost its lease keeps asking, round after round (RFC 2131 4.4.5's INIT).
+          if (this.everBound) return this.discover();
+          return this.fail(new DhcpError('ETIMEDOUT', `no DHCP offer within ${this.o.offerTimeoutMs / 1000} s`));
+        }
         if (now >= this.nextAt) this.retransmit(() => this.sendDiscover());
         return;
       case 'requesting':
@@ -525,6 +532,7 @@ export class DhcpClient implements UdpEndpoint {
 
   private bind(lease: DhcpLease): void {
     this.current = lease;
+    this.everBound = true;
     this.st = 'bound';
     this.nextAt = Infinity;
     if (lease.leaseSeconds === INFINITE_LEASE) {

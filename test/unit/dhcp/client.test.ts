@@ -173,6 +173,11 @@ describe('DHCP client (RFC 2131 4.4)', () => {
     expect(client.state).toBe('selecting');
     const sent = udp.take();
     expect(typeOf(sent[sent.length - 1]!)).toBe(DhcpMessageType.Discover);
+    // Having had a lease, it keeps asking past the 30 s bound instead of failing.
+    runTo(clock.nowMs() + 120_000);
+    expect(errors).toEqual([]);
+    expect(client.state).toBe('selecting');
+    expect(udp.take().length).toBeGreaterThanOrEqual(6);
   });
 
   it('an ACK to the renewal extends the lease from when the REQUEST was sent', () => {
