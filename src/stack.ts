@@ -17,6 +17,7 @@ import { FaultInjectingDevice } from './phy/fault-injector.js';
 import { CapturingDevice } from './phy/capture.js';
 import { formatIpv4, parseCidr, parseIpv4, type Ipv4Addr, type Ipv4Cidr } from './wire/addr.js';
 import { TcpLayer } from './tcp/tcp-layer.js';
+import { TcpError } from './tcp/errors.js';
 import { UdpLayer } from './udp/udp-layer.js';
 import type { TcpConfig } from './tcp/config.js';
 import { Server, type ServerOptions } from './socket/server.js';
@@ -113,6 +114,11 @@ function withPhyLayers(device: FrameDevice, opts: StackOptions, clock: Clock): F
   const epochNs = BigInt(Date.now()) * 1_000_000n - BigInt(Math.round(clock.nowMs() * 1e6));
   d = new CapturingDevice(d, pcap, clock, epochNs);
   return spec ? new FaultInjectingDevice(d, { ...spec, rx: noImpairment() }, clock) : d;
+}
+
+/** A connection asked for before DHCP gave the interface an address: as Linux without one. */
+function noAddress(): TcpError {
+  return new TcpError('ENETUNREACH', 'the interface has no address yet (DHCP)', 'connect');
 }
 
 export class Stack {
@@ -362,6 +368,10 @@ export class Stack {
         if (s.destroyed || this.closed) return;
         const address = addrs[0]!;
         s.emit('lookup', null, formatIpv4(address), 4, opts.host);
+        if (!this.iface.configured) {
+          s.destroy(noAddress());
+          return;
+        }
         try {
           const conn = this.tcp.connect(address, opts.port, opts.localPort);
           s.attach(conn, this.iface.address);
@@ -383,8 +393,17 @@ export class Stack {
     return s;
   }
 
+  /** A socket that fails with ENETUNREACH on the next tick: the interface has no address (DHCP). */
+  private unreachable(opts: ConnectOptions, onConnect?: () => void): Socket {
+    const s = new Socket(null, 0, this.pages, opts);
+    if (onConnect) s.once('connect', onConnect);
+    process.nextTick(() => s.destroy(noAddress()));
+    return s;
+  }
+
   /** {@link connect} to an address. */
   private connectTo(remote: Ipv4Addr, opts: ConnectOptions, onConnect?: () => void): Socket {
+    if (!this.iface.configured) return this.unreachable(opts, onConnect);
     const conn = this.tcp.connect(remote, opts.port, opts.localPort);
     const s = new Socket(conn, this.iface.address, this.pages, opts);
     if (onConnect) s.once('connect', onConnect);

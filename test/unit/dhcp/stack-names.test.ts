@@ -84,6 +84,13 @@ describe('a stack with address dhcp, and names', () => {
     sock.destroy();
   });
 
+  it('before the lease, a connection fails with ENETUNREACH through error', async () => {
+    const sock = b!.connect({ host: A, port: 8080 });
+    const e = await new Promise<Error & { code?: string }>((resolve) => sock.on('error', resolve));
+    expect(e).toMatchObject({ code: 'ENETUNREACH', syscall: 'connect' });
+    expect(b!.iface.configured).toBe(false);
+  });
+
   it('an unknown name and localhost: ENOTFOUND through error, asynchronously, never thrown', async () => {
     await b!.lease();
     for (const host of ['missing.test', 'localhost']) {
