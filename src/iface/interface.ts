@@ -2,7 +2,8 @@
  * The interface: one Ethernet port with an IPv4 address. It demultiplexes received frames
  * (ARP, IPv4), validates and reassembles IPv4, answers ICMP echo, resolves neighbours, and
  * sends IPv4 datagrams (fragmenting those larger than the MTU). Transport protocols register
- * a handler per protocol number.
+ * a handler per protocol number. The address is given at start, or at run time by DHCP
+ * ({@link Interface.configure}, {@link Interface.unconfigure}; 0.0.0.0 until then).
  *
  * Every frame it does not accept is counted under a reason in `stats.drops`; no input throws.
  */
