@@ -107,9 +107,26 @@ function icmpErrno(type: number, code: number): { code: 'ECONNREFUSED' | 'EHOSTU
 function validatePort(port: unknown, allowZero: boolean): number {
   const n = typeof port === 'string' && port.trim() !== '' ? Number(port) : port;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < (allowZero ? 0 : 1) || n > 65535) {
-    throw nodeError('ERR_SOCKET_BAD_PORT', `Port should be ${allowZero ? '>=' : '>'} 0 and < 65536. Received ${String(port)}.`, RangeError);
+    throw nodeError('ERR_SOCKET_BAD_PORT', `Port should be ${allowZero ? '>=' : '>'} 0 and < 65536. Received ${describe(port)}.`, RangeError);
   }
   return n;
+}
+
+/** How Node's errors name a received value (internal/errors.js determineSpecificType). */
+function describe(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (typeof v === 'string') return `type string ('${v}')`;
+  if (typeof v === 'object') return `an instance of ${v.constructor?.name ?? 'Object'}`;
+  return `type ${typeof v} (${String(v)})`;
+}
+
+/**
+ * The port `bind` binds: Node validates none there and libuv takes it as a 16-bit number, so
+ * 70000 binds 4464 and -1 binds 65535 (measured with Node 20's dgram); a non-number is 0.
+ */
+function bindPort(port: unknown): number {
+  const n = Number(port);
+  return Number.isFinite(n) ? (Math.trunc(n) >>> 0) & 0xffff : 0;
 }
 
 /** One datagram queued for the page reader: page ids (or -2 with a heap copy when the pool was empty). */
@@ -172,7 +189,7 @@ export class DgramSocket extends EventEmitter implements UdpEndpoint, PageBorrow
       addr = bo.address ?? '';
       p = bo.port ?? 0;
     }
-    const portNum = validatePort(p ?? 0, true);
+    const portNum = bindPort(p ?? 0);
     this.bindState = 'binding';
     this.queue = [];
     if (cb) {
@@ -560,23 +577,23 @@ export class DgramSocket extends EventEmitter implements UdpEndpoint, PageBorrow
 
   /** SO_RCVBUF as Linux sets it: doubled (for bookkeeping overhead), at least SOCK_MIN_RCVBUF. */
   setRecvBufferSize(size: number): void {
-    this.bufferSizeCheck(size);
+    this.bufferSizeCheck(size, 'recv');
     this.rcvbuf = Math.max(2 * size, SOCK_MIN_RCVBUF);
   }
 
   setSendBufferSize(size: number): void {
-    this.bufferSizeCheck(size);
+    this.bufferSizeCheck(size, 'send');
     this.sndbuf = Math.max(2 * size, SOCK_MIN_SNDBUF);
   }
 
   getRecvBufferSize(): number {
-    this.bufferSizeCheck(0);
+    this.bufferSizeCheck(0, 'recv');
     return this.rcvbuf;
   }
 
   /** SO_SNDBUF: kept and reported; sends go to the NIC at once, so nothing waits against it. */
   getSendBufferSize(): number {
-    this.bufferSizeCheck(0);
+    this.bufferSizeCheck(0, 'send');
     return this.sndbuf;
   }
 
@@ -588,11 +605,12 @@ export class DgramSocket extends EventEmitter implements UdpEndpoint, PageBorrow
     return 0;
   }
 
-  private bufferSizeCheck(size: number): void {
+  private bufferSizeCheck(size: number, which: 'recv' | 'send'): void {
     if (size >>> 0 !== size) throw nodeError('ERR_SOCKET_BAD_BUFFER_SIZE', 'Buffer size must be a positive integer', TypeError);
     if (!this.binding) {
-      const e = nodeError('ERR_SOCKET_BUFFER_SIZE', 'Could not get or set buffer size: uv_recv_buffer_size returned EBADF (bad file descriptor)', Error);
-      throw e;
+      // Node's SystemError: errno and syscall of libuv's call on a socket with no fd yet.
+      const syscall = `uv_${which}_buffer_size`;
+      throw Object.assign(nodeError('ERR_SOCKET_BUFFER_SIZE', `Could not get or set buffer size: ${syscall} returned EBADF (bad file descriptor)`), { errno: -9, syscall });
     }
   }
 
