@@ -28,6 +28,13 @@ module.exports = {
       to: { path: '^src/(?!mem/|wire/|clock\\.ts$)' },
     },
     {
+      name: 'tcp-not-udp',
+      comment: 'TCP and UDP are two transports side by side: neither imports the other.',
+      severity: 'error',
+      from: { path: '^src/tcp/' },
+      to: { path: '^src/udp/' },
+    },
+    {
       name: 'tcp-not-the-nic',
       comment: 'TCP hands segments to the interface; descriptors, offsets and virtio-net are below it.',
       severity: 'error',
@@ -35,8 +42,15 @@ module.exports = {
       to: { path: '^(src/nic/|src/tap/|firmware/)' },
     },
     {
+      name: 'udp-not-the-nic',
+      comment: 'UDP hands datagrams to the interface, as TCP does; descriptors, offsets and virtio-net are below it, sockets and TCP beside or above.',
+      severity: 'error',
+      from: { path: '^src/udp/' },
+      to: { path: '^(src/nic/|src/tap/|src/tcp/|src/socket/|firmware/)' },
+    },
+    {
       name: 'socket-not-the-interface',
-      comment: 'The socket sees TCP and payload objects, never the interface, the NIC or the device.',
+      comment: 'The socket sees TCP, UDP and payload objects, never the interface, the NIC or the device.',
       severity: 'error',
       from: { path: '^src/socket/' },
       to: { path: '^(src/iface/|src/nic/|src/tap/|firmware/)' },
@@ -47,6 +61,20 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/iface/' },
       to: { path: '^(firmware/|src/tap/)' },
+    },
+    {
+      name: 'dhcp-dns-on-udp',
+      comment: 'The DHCP client and the DNS resolver are UDP applications inside the stack: they bind ports on the UDP layer and see no interface, NIC, TCP or socket (the host and the TCP retry come in as seams).',
+      severity: 'error',
+      from: { path: '^src/(dhcp|dns)/' },
+      to: { path: '^(src/(iface|nic|tap|phy|pcap|tcp|socket|apps)/|firmware/)' },
+    },
+    {
+      name: 'nothing-below-imports-dhcp-dns',
+      comment: 'Only the composition (Stack, the CLI) starts the DHCP client and the resolver.',
+      severity: 'error',
+      from: { path: '^(src/(wire|mem|tap|phy|nic|pcap|iface|tcp|udp|socket|apps)/|firmware/)' },
+      to: { path: '^src/(dhcp|dns)/' },
     },
     {
       name: 'nothing-above-imports-down-into-the-cli',
@@ -60,7 +88,7 @@ module.exports = {
       comment: 'Applications (src/apps/) run on Stack, sockets and pages, as a user of tapstack would: nothing below the socket, and not the CLI.',
       severity: 'error',
       from: { path: '^src/apps/' },
-      to: { path: '^(src/(tcp|iface|nic|tap|phy|pcap|cli|testing)/|firmware/)' },
+      to: { path: '^(src/(tcp|udp|iface|nic|tap|phy|pcap|cli|testing)/|firmware/)' },
     },
     {
       name: 'apps-only-below-the-cli',
@@ -78,10 +106,10 @@ module.exports = {
     },
     {
       name: 'lower-layers-not-upward',
-      comment: 'Dependencies point down: socket -> tcp -> iface -> nic -> firmware -> device.',
+      comment: 'Dependencies point down: socket -> tcp, udp -> iface -> nic -> firmware -> device.',
       severity: 'error',
       from: { path: '^(src/(wire|mem|tap|phy|nic|pcap)/|firmware/)' },
-      to: { path: '^src/(iface|tcp|socket)/' },
+      to: { path: '^src/(iface|tcp|udp|socket)/' },
     },
   ],
   options: {

@@ -10,6 +10,8 @@ export interface FrameDevice {
   readonly vnetHdrLen: number;
   /** Whether the kernel may send partial checksums and GSO frames, and accepts TSO frames. */
   readonly offloads: boolean;
+  /** With offloads: the kernel accepts USO frames (VIRTIO_NET_HDR_GSO_UDP_L4, Linux >= 6.2). */
+  readonly uso?: boolean;
   /** Receive queues: 1, or 2 when connection requests have a queue of their own (the TAP's steering program). */
   readonly rxQueues: number;
   /** One frame of receive queue `queue` (default: the main one) into the iovecs; its length, or -1 when none is ready. */

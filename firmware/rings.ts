@@ -34,6 +34,8 @@ export const RxStatus = {
   IPV4_TCP: 1 << 6,
   /** Lost on receive by the fault injector: captured (it was on the wire), not delivered. */
   IMPAIR_DROP: 1 << 7,
+  /** As IPV4_TCP, for UDP: headerEnd is the end of the 8-byte UDP header. */
+  IPV4_UDP: 1 << 8,
 } as const;
 
 /** virtio-net header fields (virtio spec 1.2 section 5.1.6). */
@@ -43,6 +45,8 @@ export const VIRTIO_NET_HDR_GSO_NONE = 0;
 export const VIRTIO_NET_HDR_GSO_TCPV4 = 1;
 export const VIRTIO_NET_HDR_GSO_UDP = 3;
 export const VIRTIO_NET_HDR_GSO_TCPV6 = 4;
+/** UDP segmentation (USO): every segment a datagram of its own (virtio 1.2 5.1.6; Linux >= 6.2). */
+export const VIRTIO_NET_HDR_GSO_UDP_L4 = 5;
 export const VIRTIO_NET_HDR_GSO_ECN = 0x80;
 
 export interface RxRingLayout {

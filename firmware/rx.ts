@@ -159,6 +159,7 @@ export class RxEngine {
           const thl = this.transportHeaderLen(d, l4, l4Proto, 14 + totalLength);
           headerEnd += thl;
           if (l4Proto === IPPROTO_TCP && thl >= 20) status |= RxStatus.IPV4_TCP;
+          else if (l4Proto === IPPROTO_UDP && thl === 8) status |= RxStatus.IPV4_UDP;
         }
         len = Math.min(len, 14 + totalLength); // Ethernet padding is not payload
       }
@@ -176,7 +177,7 @@ export class RxEngine {
       status |= RxStatus.NO_PAYLOAD;
       st.splitNoPayload++;
     } else {
-      this.policy.observe(headerEnd);
+      this.policy.observe(headerEnd, l4Proto, len - headerEnd);
       if (headerEnd === ring.split[d]) {
         status |= RxStatus.SPLIT_HIT;
         st.splitHits++;

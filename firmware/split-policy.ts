@@ -1,11 +1,14 @@
 /**
  * Header-split policies: how many bytes of each received frame go to the header buffer before
  * the payload pages start. zero_copy(9) needs the TCP payload at offset 0 of a page; with
- * Ethernet 14 + IPv4 20 + TCP 20 + timestamps 12 that is a 66-byte header buffer.
+ * Ethernet 14 + IPv4 20 + TCP 20 + timestamps 12 that is a 66-byte header buffer. UDP's data
+ * starts at 14 + 20 + 8 = 42.
  */
 
 /** Ethernet 14 + IPv4 20 + TCP 20 + RFC 7323 timestamps option 12 (with its two NOPs). */
 export const SPLIT_TCP_TIMESTAMPS = 66;
+/** Ethernet 14 + IPv4 20 + UDP 8 (RFC 768). */
+export const SPLIT_UDP = 42;
 /** The largest fixed split we offer: Ethernet + the largest IPv4 and TCP headers (60 + 60) + slack. */
 export const SPLIT_MAX = 256;
 /** The smallest: an Ethernet header. */
@@ -43,8 +46,11 @@ export interface SplitPolicy {
   readonly spec: SplitPolicySpec;
   /** Header-buffer size for the next posted descriptor; 0 means no split. */
   nextSize(): number;
-  /** Told the header length of a frame that carried payload. */
-  observe(headerLength: number): void;
+  /**
+   * Told the header length of a frame that carried payload, its transport protocol (the IP
+   * protocol number, 0 when there is none) and how many payload bytes followed the headers.
+   */
+  observe(headerLength: number, protocol?: number, payloadLength?: number): void;
 }
 
 class FixedSplit implements SplitPolicy {
@@ -56,16 +62,20 @@ class FixedSplit implements SplitPolicy {
 }
 
 /**
- * Learns the most common header length of recent payload-carrying frames (a decaying vote over
- * a small set of candidates) and splits there: 66 with timestamps, 54 without, 78 and up while
- * SACK blocks flow. It only moves when another length clearly dominates, so a few odd frames
- * do not flap it.
+ * Learns, per transport protocol, the most common header length of recent payload-carrying
+ * frames (a decaying vote, each frame's vote its payload bytes), and splits where the protocol
+ * that carries the most payload has its headers: 66 for TCP with timestamps, 54 without, 78 and
+ * up while SACK blocks flow, 42 for UDP. Weighing by bytes keeps a trickle of small datagrams
+ * (DNS, say) from moving the split under a bulk TCP transfer, and the other way round. It only
+ * moves when another length clearly dominates, so a few odd frames do not flap it.
  */
 export class AdaptiveSplit implements SplitPolicy {
   readonly spec: SplitPolicySpec;
   private current: number;
-  /** Votes per header length (index = length), decayed every `window` frames. */
-  private readonly votes = new Float64Array(SPLIT_MAX + 1);
+  /** Per protocol (TCP, UDP, other): votes per header length (index = length), decayed every `window` frames. */
+  private readonly votes = [new Float64Array(SPLIT_MAX + 1), new Float64Array(SPLIT_MAX + 1), new Float64Array(SPLIT_MAX + 1)];
+  /** Per protocol: payload bytes seen, decayed with the votes. */
+  private readonly bytes = new Float64Array(3);
   private seen = 0;
   private static readonly WINDOW = 64;
 
@@ -78,21 +88,29 @@ export class AdaptiveSplit implements SplitPolicy {
     return this.current;
   }
 
-  observe(headerLength: number): void {
+  observe(headerLength: number, protocol = 0, payloadLength = 1): void {
     if (headerLength < SPLIT_MIN || headerLength > SPLIT_MAX) return;
-    this.votes[headerLength]! += 1;
+    const p = protocol === 6 ? 0 : protocol === 17 ? 1 : 2;
+    const w = Math.max(1, payloadLength);
+    this.votes[p]![headerLength]! += w;
+    this.bytes[p]! += w;
     if (++this.seen < AdaptiveSplit.WINDOW) return;
     this.seen = 0;
+    // The protocol carrying the most payload decides; within it, the length that clearly leads.
+    let top = 0;
+    for (let q = 1; q < 3; q++) if (this.bytes[q]! > this.bytes[top]!) top = q;
+    const votes = this.votes[top]!;
     let best = this.current;
-    let bestVotes = this.votes[this.current]!;
+    let bestVotes = votes[this.current]!;
     for (let len = SPLIT_MIN; len <= SPLIT_MAX; len++) {
-      const v = this.votes[len]!;
-      if (v > bestVotes * 1.5 && v >= AdaptiveSplit.WINDOW / 4) {
+      const v = votes[len]!;
+      if (v > bestVotes * 1.5 && v >= this.bytes[top]! / 4) {
         best = len;
         bestVotes = v;
       }
-      this.votes[len] = v / 2;
     }
+    for (const t of this.votes) for (let len = SPLIT_MIN; len <= SPLIT_MAX; len++) t[len] = t[len]! / 2;
+    for (let q = 0; q < 3; q++) this.bytes[q] = this.bytes[q]! / 2;
     this.current = best;
   }
 }

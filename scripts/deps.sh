@@ -1,7 +1,7 @@
 # Sourced by scripts/test, scripts/demo and scripts/container-test (and the Containerfile): install what a fresh Debian machine lacks.
 # Needs root. Debian packages of the peers and validators, then the npm dependencies.
 
-TAPSTACK_DEB_PACKAGES=(iproute2 iputils-ping tshark python3-scapy procps util-linux socat curl wget netcat-openbsd apache2-utils hping3 nmap iperf3 time)
+TAPSTACK_DEB_PACKAGES=(iproute2 iputils-ping tshark python3-scapy procps util-linux socat curl wget netcat-openbsd apache2-utils hping3 nmap iperf3 time dnsmasq-base)
 
 tapstack_require_root() {
   if [[ $(id -u) -ne 0 ]]; then

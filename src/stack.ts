@@ -15,13 +15,19 @@ import { formatSplitPolicy, type SplitPolicySpec } from '../firmware/split-polic
 import { noImpairment, type ImpairmentSpec } from '../firmware/impairments.js';
 import { FaultInjectingDevice } from './phy/fault-injector.js';
 import { CapturingDevice } from './phy/capture.js';
-import { parseCidr, parseIpv4, type Ipv4Cidr } from './wire/addr.js';
+import { formatIpv4, parseCidr, parseIpv4, type Ipv4Addr, type Ipv4Cidr } from './wire/addr.js';
 import { TcpLayer } from './tcp/tcp-layer.js';
 import type { TcpInfo } from './tcp/connection.js';
+import { TcpError } from './tcp/errors.js';
+import { UdpLayer } from './udp/udp-layer.js';
 import type { TcpConfig } from './tcp/config.js';
 import { Server, type ServerOptions } from './socket/server.js';
 import { Socket, type SocketOptions } from './socket/socket.js';
 import { PageLender, type ZeroCopySwitches } from './socket/pages.js';
+import { DgramSocket, type DgramSocketOptions, type RemoteInfo } from './socket/dgram.js';
+import { DhcpClient, type DhcpClientOptions, type DhcpLease } from './dhcp/client.js';
+import type { DhcpError } from './dhcp/errors.js';
+import { DnsResolver, type DnsResolverOptions } from './dns/resolver.js';
 
 const log = debugFactory('tapstack:stack');
 
@@ -39,8 +45,17 @@ export interface StackOptions {
   /** TAP name (created in the current network namespace), or a device of your own. */
   ifname?: string;
   device?: FrameDevice;
-  /** tapstack's address, e.g. `198.18.0.2/24`. */
+  /**
+   * tapstack's address, e.g. `198.18.0.2/24`, or `dhcp`: start unconfigured (0.0.0.0) and take
+   * the address, prefix, router and DNS servers from a DHCP lease (`Stack.lease`).
+   */
   address: string | Ipv4Cidr;
+  /** The DHCP client's tunables (with `address: 'dhcp'`): host name, timeouts, probes. */
+  dhcp?: Partial<Omit<DhcpClientOptions, 'udp' | 'host' | 'clock' | 'random' | 'events'>>;
+  /** DNS servers for name lookups (default: those of the DHCP lease). */
+  dns?: readonly Ipv4Addr[];
+  /** The resolver's tunables: per-try timeout, attempts, TCP timeout, cache size. */
+  resolver?: Partial<Pick<DnsResolverOptions, 'timeoutMs' | 'attempts' | 'tcpTimeoutMs' | 'cacheEntries'>>;
   /**
    * Give the kernel's side of the TAP this address and bring it up, where it differs. Without
    * CAP_NET_ADMIN (a TAP created beforehand for the user) what differs is left as it is and
@@ -129,10 +144,25 @@ function withPhyLayers(device: FrameDevice, opts: StackOptions, clock: Clock, mt
   return { wire: spec ? new FaultInjectingDevice(d, { ...spec, rx: noImpairment() }, clock) : d, capture };
 }
 
+/** A connection asked for before DHCP gave the interface an address: as Linux without one. */
+function noAddress(): TcpError {
+  return new TcpError('ENETUNREACH', 'the interface has no address yet (DHCP)', 'connect');
+}
+
 export class Stack {
   readonly nic: Nic;
   readonly iface: Interface;
   readonly tcp: TcpLayer;
+  /** UDP: `bind(address, port, endpoint)` for protocols built on it; sockets through {@link createSocket}. */
+  readonly udp: UdpLayer;
+  /** The DHCP client (`address: 'dhcp'`), or null. */
+  readonly dhcp: DhcpClient | null = null;
+  /** The stub resolver `connect` uses for names (RFC 1034 5.3.1). */
+  readonly dns: DnsResolver;
+  private readonly leaseWaiters: { resolve: (l: DhcpLease) => void; reject: (e: DhcpError) => void }[] = [];
+  private dhcpError: DhcpError | null = null;
+  private readonly leaseListeners: ((l: DhcpLease) => void)[] = [];
+  private readonly lostListeners: ((why: 'expired' | 'nak' | 'declined' | 'released') => void)[] = [];
   /** The page API: `alloc(n)`, `free(pages)`, `poolStats()`, counters and switches. */
   readonly pages: PageLender;
   readonly clock: Clock;
@@ -145,7 +175,7 @@ export class Stack {
   private timerAt = Infinity;
   private closed = false;
 
-  private constructor(nic: Nic, iface: Interface, clock: Clock, random: Random, offload: boolean, tcp: Partial<TcpConfig> | undefined) {
+  private constructor(nic: Nic, iface: Interface, clock: Clock, random: Random, offload: boolean, uso: boolean, tcp: Partial<TcpConfig> | undefined, opts: StackOptions) {
     this.nic = nic;
     this.iface = iface;
     this.clock = clock;
@@ -163,12 +193,86 @@ export class Stack {
         this.arm();
       },
     });
+    this.udp = new UdpLayer({
+      iface,
+      pool: nic.pool,
+      random,
+      uso: offload && uso,
+      kick: () => {
+        nic.flush();
+        this.arm();
+      },
+    });
+    const kick = () => {
+      nic.flush();
+      this.arm();
+    };
+    if (opts.address === 'dhcp') {
+      const dhcp = new DhcpClient({
+        ...opts.dhcp,
+        udp: this.udp,
+        clock,
+        random,
+        host: {
+          mac: iface.mac,
+          configure: (l) => iface.configure({ address: l.address, prefixLength: l.prefixLength }, l.router ?? undefined),
+          unconfigure: () => iface.unconfigure(),
+          arpProbe: (a) => iface.arpProbe(a),
+        },
+        events: {
+          lease: (l) => {
+            for (const w of this.leaseWaiters.splice(0)) w.resolve(l);
+            for (const f of this.leaseListeners) f(l);
+          },
+          lost: (why) => {
+            for (const f of this.lostListeners) f(why);
+          },
+          error: (e) => {
+            this.dhcpError = e;
+            for (const w of this.leaseWaiters.splice(0)) w.reject(e);
+          },
+        },
+      });
+      iface.watchArp((ip, mac, target) => dhcp.arpSeen(ip, mac, target));
+      this.dhcp = dhcp;
+    }
+    const fixedDns = opts.dns;
+    this.dns = new DnsResolver({
+      ...opts.resolver,
+      udp: this.udp,
+      clock,
+      random,
+      servers: () => fixedDns ?? this.dhcp?.lease?.dns ?? [],
+      tcp: (server, port) => this.connectTo(server, { host: '', port }),
+      kick,
+    });
+  }
+
+  /** Call `fn` with every lease the DHCP client binds from now on (renewals, rebinds, new leases). */
+  onLease(fn: (l: DhcpLease) => void): void {
+    this.leaseListeners.push(fn);
+  }
+
+  /** Call `fn` whenever the DHCP client gives an address up or declines an offered one (and why). */
+  onLeaseLost(fn: (why: 'expired' | 'nak' | 'declined' | 'released') => void): void {
+    this.lostListeners.push(fn);
+  }
+
+  /**
+   * The DHCP lease: now if bound, else when the client gets one. Rejects with the client's
+   * error (e.g. `no DHCP offer within 30 s`, code ETIMEDOUT), or at once without `address: 'dhcp'`.
+   */
+  lease(): Promise<DhcpLease> {
+    if (!this.dhcp) return Promise.reject(new TypeError('the stack was not opened with address dhcp'));
+    if (this.dhcp.lease && this.iface.configured) return Promise.resolve(this.dhcp.lease);
+    if (this.dhcpError) return Promise.reject(this.dhcpError);
+    return new Promise((resolve, reject) => this.leaseWaiters.push({ resolve, reject }));
   }
 
   /** Open the TAP (or use the given device), build the NIC and interface, and start. */
   static open(opts: StackOptions): Stack {
     const mtu = opts.mtu ?? 1500;
-    const address = typeof opts.address === 'string' ? parseCidr(opts.address) : opts.address;
+    const address = opts.address === 'dhcp' ? { address: 0, prefixLength: 0 } : typeof opts.address === 'string' ? parseCidr(opts.address) : opts.address;
     const clock = opts.clock ?? systemClock;
     const random = opts.random ?? systemRandom;
     let device = opts.device;
@@ -197,7 +301,7 @@ export class Stack {
       wire = phy.wire;
       nic = new Nic({ device: wire, mtu, split: opts.split ?? DEFAULT_SPLIT, extraPages: opts.poolPages ?? 65536 });
       const iface = new Interface({ nic, clock, random, address, mtu, ...(opts.mac ? { mac: opts.mac } : {}), ...(opts.gateway !== undefined ? { gateway: opts.gateway } : {}), ...opts.iface });
-      const stack = new Stack(nic, iface, clock, random, device.offloads, opts.tcp);
+      const stack = new Stack(nic, iface, clock, random, device.offloads, wire.uso ?? false, opts.tcp, opts);
       stack.skippedSettings = skipped;
       stack.capture = phy.capture;
       stack.captureBase = { ...(opts.split ? { split: opts.split } : {}), ...(opts.pcapSnaplen ? { pcapSnaplen: opts.pcapSnaplen } : {}) };
@@ -211,6 +315,8 @@ export class Stack {
         },
       });
       iface.start();
+      stack.dhcp?.start();
+      nic.flush();
       stack.arm();
       log('up: %s mtu %d', opts.ifname ?? device.name, mtu);
       return stack;
@@ -241,7 +347,7 @@ export class Stack {
   /** Arm the timer for the next deadline of the interface or TCP (only if it moved earlier). */
   arm(): void {
     if (this.closed) return;
-    const at = Math.min(this.iface.nextDeadline(), this.tcp.nextDeadline(), this.nic.nextDeadline());
+    const at = Math.min(this.iface.nextDeadline(), this.tcp.nextDeadline(), this.nic.nextDeadline(), this.dhcp?.nextDeadline() ?? Infinity, this.dns.nextDeadline());
     if (at === Infinity) return;
     if (this.timer && at >= this.timerAt) return;
     if (this.timer) clearTimeout(this.timer);
@@ -259,6 +365,8 @@ export class Stack {
     this.nic.poll();
     this.iface.poll();
     this.tcp.poll();
+    this.dhcp?.poll();
+    this.dns.poll();
     this.nic.flush();
     this.arm();
   }
@@ -274,9 +382,64 @@ export class Stack {
     return new Server(this.tcp, this.pages, opts ?? {}, listener);
   }
 
-  /** A TCP connection from this stack, as `net.connect({ host, port })`. */
+  /**
+   * A TCP connection from this stack, as `net.connect({ host, port })`. A `host` that is not an
+   * IPv4 literal is looked up with the stack's resolver (`dns`) first, as net.connect does with
+   * dns.lookup: a failed lookup (ENOTFOUND, EAI_AGAIN, and `localhost`: tapstack has no
+   * loopback) comes as the socket's 'error', never thrown; 'lookup' is emitted before connecting.
+   */
   connect(opts: ConnectOptions, onConnect?: () => void): Socket {
-    const remote = parseIpv4(opts.host);
+    let remote: Ipv4Addr | null = null;
+    try {
+      remote = parseIpv4(opts.host);
+    } catch {
+      remote = null;
+    }
+    if (remote !== null) return this.connectTo(remote, opts, onConnect);
+    const s = new Socket(null, this.iface.address, this.pages, opts);
+    if (onConnect) s.once('connect', onConnect);
+    if (opts.timeout) s.setTimeout(opts.timeout);
+    this.dns.resolve4(opts.host).then(
+      (addrs) => {
+        if (s.destroyed || this.closed) return;
+        const address = addrs[0]!;
+        s.emit('lookup', null, formatIpv4(address), 4, opts.host);
+        if (!this.iface.configured) {
+          s.destroy(noAddress());
+          return;
+        }
+        try {
+          const conn = this.tcp.connect(address, opts.port, opts.localPort);
+          s.attach(conn, this.iface.address);
+          conn.connect();
+          s.afterAttach();
+        } catch (e) {
+          s.destroy(e as Error);
+          return;
+        }
+        this.tcp.flush();
+        this.nic.flush();
+        this.arm();
+      },
+      (e: Error) => {
+        s.emit('lookup', e, undefined, undefined, opts.host);
+        s.destroy(e);
+      },
+    );
+    return s;
+  }
+
+  /** A socket that fails with ENETUNREACH on the next tick: the interface has no address (DHCP). */
+  private unreachable(opts: ConnectOptions, onConnect?: () => void): Socket {
+    const s = new Socket(null, 0, this.pages, opts);
+    if (onConnect) s.once('connect', onConnect);
+    process.nextTick(() => s.destroy(noAddress()));
+    return s;
+  }
+
+  /** {@link connect} to an address. */
+  private connectTo(remote: Ipv4Addr, opts: ConnectOptions, onConnect?: () => void): Socket {
+    if (!this.iface.configured) return this.unreachable(opts, onConnect);
     const conn = this.tcp.connect(remote, opts.port, opts.localPort);
     const s = new Socket(conn, this.iface.address, this.pages, opts);
     if (onConnect) s.once('connect', onConnect);
@@ -286,6 +449,11 @@ export class Stack {
     this.nic.flush();
     this.arm();
     return s;
+  }
+
+  /** A UDP socket on this stack, as `dgram.createSocket('udp4' | options[, onMessage])`. */
+  createSocket(opts: 'udp4' | DgramSocketOptions, onMessage?: (msg: Buffer, rinfo: RemoteInfo) => void): DgramSocket {
+    return new DgramSocket(this.udp, this.pages, opts, onMessage);
   }
 
   /** Alias of {@link connect}, for `http.request({ createConnection })`. */
@@ -298,9 +466,23 @@ export class Stack {
     return this.nic.poll();
   }
 
-  stats(): { nic: NicStats; iface: Interface['stats']; icmp: Interface['icmp']['stats']; neighbors: Interface['neighbors']['stats']; pages: ReturnType<Nic['pool']['stats']>; zeroCopy: PageLender['stats']; tcp: TcpLayer['stats'] & { connections: number } } {
+  stats(): {
+    nic: NicStats;
+    iface: Interface['stats'];
+    icmp: Interface['icmp']['stats'];
+    neighbors: Interface['neighbors']['stats'];
+    pages: ReturnType<Nic['pool']['stats']>;
+    zeroCopy: PageLender['stats'];
+    tcp: TcpLayer['stats'] & { connections: number };
+    udp: UdpLayer['stats'];
+    dhcp: DhcpClient['stats'] | null;
+    dns: DnsResolver['stats'];
+  } {
     return {
       tcp: { ...this.tcp.stats, connections: this.tcp.connectionCount },
+      udp: this.udp.stats,
+      dhcp: this.dhcp?.stats ?? null,
+      dns: this.dns.stats,
       zeroCopy: this.pages.stats,
       nic: this.nic.stats(),
       iface: this.iface.stats,
@@ -342,12 +524,35 @@ export class Stack {
     return out;
   }
 
+  /**
+   * Stop: connections are aborted, a DHCP lease is released (RFC 2131 4.4.6; the RELEASE goes
+   * out only if the server's MAC is known: {@link end} makes sure it is), lookups fail.
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.tcp.shutdown();
+    this.dhcp?.release();
+    this.dns.close();
+    this.nic.flush();
+    this.udp.shutdown();
     this.nic.close();
+  }
+
+  /**
+   * {@link close}, once the DHCP server's MAC is resolved (ARP, at most `waitMs` of real time)
+   * so that the RELEASE reaches it; at once without a lease.
+   */
+  async end(waitMs = 1000): Promise<void> {
+    const lease = this.dhcp?.lease;
+    if (lease && !this.closed && this.iface.configured && !this.iface.resolveNeighbor(lease.server)) {
+      this.nic.flush();
+      this.arm();
+      const until = performance.now() + waitMs;
+      while (!this.iface.neighbors.get(lease.server)?.mac && performance.now() < until) await new Promise((r) => setTimeout(r, 10));
+    }
+    this.close();
   }
 }

@@ -2,9 +2,12 @@
 import type { Stack } from '../stack.js';
 import type { IfaceCountedDrop } from '../iface/reasons.js';
 import type { TcpCountedDrop } from '../tcp/reasons.js';
+import type { UdpCountedDrop } from '../udp/reasons.js';
+import type { DhcpDrop } from '../dhcp/reasons.js';
+import type { DnsDrop } from '../dns/reasons.js';
 
 /** Every drop reason a stack counts, over all layers; printed as `drop.<reason>`. */
-type StackDrop = IfaceCountedDrop | TcpCountedDrop;
+type StackDrop = IfaceCountedDrop | TcpCountedDrop | UdpCountedDrop | DhcpDrop | DnsDrop;
 
 /** `Object.entries` keeping the key type (it widens keys to `string`); no counter holds `undefined`. */
 const entries = <K extends string>(r: Partial<Record<K, number>>) => Object.entries(r) as [K, number][];
@@ -55,9 +58,17 @@ export function formatCounters(s: ReturnType<Stack['stats']>): string {
   group('iface', iface);
   group('icmp', s.icmp);
   group('arp', s.neighbors);
-  const { drops: tcpDrops, ...tcp } = s.tcp;
-  group('tcp', tcp);
-  for (const [k, v] of entries(tcpDrops)) drops[k] = (drops[k] ?? 0) + v;
+  // A layer's counters, and its drops into the common list.
+  const layer = <K extends StackDrop>(name: string, st: { drops: Partial<Record<K, number>> }) => {
+    const { drops: own, ...rest } = st;
+    group(name, rest);
+    for (const [k, v] of entries(own)) drops[k] = (drops[k] ?? 0) + v;
+  };
+  layer('tcp', s.tcp);
+  layer('udp', s.udp);
+  // DHCP (exchanges, renewals, drops) and DNS (queries, cache hits, drops).
+  if (s.dhcp) layer('dhcp', s.dhcp);
+  layer('dns', s.dns);
   // Zero copy: one line each, the byte count first.
   const z = s.zeroCopy;
   const reasons = <K extends string>(r: Partial<Record<K, number>>) =>
@@ -72,6 +83,15 @@ export function formatCounters(s: ReturnType<Stack['stats']>): string {
   lines.push(`sent copied ${sum(z.sendCopiedBytes)} bytes (${reasons(z.sendCopiedBytes) || 'none'})`);
   lines.push(`lent ${z.pagesLent} pages, returned ${z.pagesReturned} pages`);
   lines.push(`completions ${z.completions} (${z.completionsCopied} with a copy)`);
+  // UDP's own zero-copy counters, as `name value` lines (zeros left out).
+  const udpZc: [string, number][] = [
+    ['zc.udp.flippedBytes', z.udpFlippedBytes],
+    ['zc.udp.flippedPages', z.udpFlippedPages],
+    ...entries(z.udpCopiedBytes).map(([k, v]): [string, number] => [`zc.udp.copied.${k}`, v]),
+    ['zc.udp.sentByReferenceBytes', z.udpSendByReferenceBytes],
+    ...entries(z.udpSendCopiedBytes).map(([k, v]): [string, number] => [`zc.udp.sentCopied.${k}`, v]),
+  ];
+  for (const [k, v] of udpZc) if (v) lines.push(`${k} ${v}`);
   const dropTotal = entries(drops).reduce((a, [, v]) => a + v, 0);
   lines.push(`drops ${dropTotal}`);
   for (const [k, v] of entries(drops).sort()) lines.push(`drop.${k} ${v}`);

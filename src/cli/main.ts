@@ -13,7 +13,8 @@ import type { Server as HttpServer } from 'node:http';
 import { parseArgs } from 'node:util';
 import { Stack } from '../stack.js';
 import { parseSplitPolicy, formatSplitPolicy, SplitPolicyError } from '../../firmware/split-policy.js';
-import { formatCidr, formatMac, parseCidr } from '../wire/addr.js';
+import { formatCidr, formatIpv4, formatMac, parseCidr } from '../wire/addr.js';
+import type { DhcpLease } from '../dhcp/client.js';
 import { TapError } from '../tap/errors.js';
 import { TapDevice, validateIfName, validateMtu } from '../tap/tap-device.js';
 import { formatSkipped } from '../tap/host-side.js';
@@ -37,8 +38,9 @@ Commands:
             beforehand, e.g. for this user) and run the stack on it until SIGINT or
             SIGTERM; then print the counters and exit.
   connect   tapstack connect HOST PORT [options of up]: pipe stdin and stdout through a
-            tapstack TCP connection (like nc). Exits when both directions are done. On a
-            terminal, stderr shows the bytes each way and their rate once a second;
+            tapstack TCP connection (like nc). Exits when both directions are done.
+            HOST is an IPv4 address or a name, looked up with tapstack's own resolver. On
+            a terminal, stderr shows the bytes each way and their rate once a second;
             TAPSTACK_COUNTERS=1 prints the counters on stderr at the end.
   iperf3    tapstack iperf3 -c HOST [-p PORT] [-R] [-P N] [-t S] [-n BYTES] [-l LEN]
             [--bidir] [-J] [options of up]: an iperf3 client on tapstack, against any
@@ -70,7 +72,15 @@ Options of 'up':
                          made by 'ip tuntap add dev NAME mode tap user USER'), 1-15
                          characters. Required. Settings tapstack may not change on it
                          (no CAP_NET_ADMIN) are left as they are and named in one line.
-  --address A/P          tapstack's IPv4 address and prefix, e.g. 198.18.0.2/24. Required.
+  --address A/P|dhcp     tapstack's IPv4 address and prefix, e.g. 198.18.0.2/24, or dhcp:
+                         start without one and take address, prefix, router and DNS servers
+                         from a DHCP lease (RFC 2131), printed as 'tapstack: lease ...';
+                         renewed at T1, released on SIGINT/SIGTERM. Required.
+  --dhcp-timeout S       With dhcp: give up (exit 1) when no server offers within S seconds
+                         (default 30: DISCOVERs at about 0, 4, 12 and 28 s).
+  --dhcp-probes N        With dhcp: ARP probes for the offered address before using it
+                         (default 3, RFC 5227; 0 skips the check and its 4-6 s).
+  --dns A[,A...]         DNS servers for names (connect HOST), instead of the lease's.
   --host-address A/P     Also give the kernel's side of the TAP this address and bring the
                          link up (as 'ip addr add A/P dev NAME; ip link set NAME up').
   --gateway A            Next hop for destinations outside the prefix.
@@ -96,8 +106,10 @@ Options of 'up':
                          pattern, endless, sent from pages), iperf3:PORT (an iperf3
                          server for the kernel's iperf3 -c: -R, -P, -t, -n, -l,
                          --bidir; it reads by page flipping, sends pages by
-                         reference, and reports the zero-copy counters of each test);
-                         comma-separated, e.g. http:80,echo:7,discard:9,iperf3:5201.
+                         reference, and reports the zero-copy counters of each test),
+                         udp-echo:PORT, udp-discard:PORT (UDP; pages flipped and sent
+                         back by reference with zero copy on);
+                         comma-separated, e.g. http:80,echo:7,discard:9,udp-echo:7.
   --zero-copy LIST       Zero-copy switches: send,receive (default), send, receive, or none.
                          Receive flips NIC pages to page readers; send puts pages on the
                          wire by reference (kern.ipc.zero_copy.send/receive).
@@ -130,7 +142,7 @@ Environment:
                          :tcp (listeners, and per connection: state changes, resets sent
                          and received with why, retransmission timeouts, recovery, zero-
                          window stalls; at most 100 lines a second, what is left out is
-                         counted).
+                         counted), :udp (bindings), :dhcp (the lease's states), :dns (queries).
 `;
 
 class UsageError extends Error {}
@@ -162,6 +174,9 @@ const parseArgsTyped = (args: string[], allowPositionals: boolean) =>
       impair: { type: 'string' },
       cc: { type: 'string' },
       seed: { type: 'string' },
+      dns: { type: 'string' },
+      'dhcp-timeout': { type: 'string' },
+      'dhcp-probes': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -192,7 +207,7 @@ function parseUp(argv: string[], positionals = false) {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const address = cidr('--address', v.address);
+  const address = v.address === 'dhcp' ? ('dhcp' as const) : cidr('--address', v.address);
   const hostAddress = v['host-address'] !== undefined ? cidr('--host-address', v['host-address']) : undefined;
   let gateway: number | undefined;
   if (v.gateway !== undefined) gateway = cidr('--gateway', `${v.gateway}/32`).address;
@@ -244,7 +259,7 @@ function parseUp(argv: string[], positionals = false) {
     }
   }
   const capture = { format: pcapFormat as 'pcap' | 'pcapng' | undefined, flush: v['pcap-flush'] ?? false, rotateBytes: pcapRotateBytes, rotateCount: pcapRotateCount };
-  if (hostAddress && hostAddress.address === address.address) throw new UsageError('--host-address must differ from --address');
+  if (hostAddress && address !== 'dhcp' && hostAddress.address === address.address) throw new UsageError('--host-address must differ from --address');
   let services: ServiceSpec[] = [];
   if (v.serve !== undefined) {
     try {
@@ -278,7 +293,28 @@ function parseUp(argv: string[], positionals = false) {
   if (zcParts.some((p) => p !== 'send' && p !== 'receive') || (zc !== 'none' && zcParts.length === 0))
     throw new UsageError(`--zero-copy takes send,receive, send, receive or none, not ${JSON.stringify(zc)}`);
   const zeroCopy = { send: zcParts.includes('send'), receive: zcParts.includes('receive') };
-  return { ifname: v.ifname, address, hostAddress, gateway, mtu, offload: off === 'on', synQueue: synQueue === 'on', io: io as 'uring' | 'syscalls' | 'auto', split, pcap: v.pcap, snaplen, capture, control: v.control, metrics, services, tcpRetries, zeroCopy, impair, cc: cc as 'cubic' | 'newreno', positionals: parsed.positionals };
+  let dns: number[] | undefined;
+  if (v.dns !== undefined) {
+    try {
+      dns = v.dns.split(',').map((a) => parseIpv4(a));
+    } catch {
+      throw new UsageError(`--dns takes IPv4 addresses separated by commas, not ${JSON.stringify(v.dns)}`);
+    }
+  }
+  let dhcpTimeoutS: number | undefined;
+  if (v['dhcp-timeout'] !== undefined) {
+    dhcpTimeoutS = Number(v['dhcp-timeout']);
+    if (!/^\d+$/.test(v['dhcp-timeout']) || dhcpTimeoutS < 1 || dhcpTimeoutS > 3600) throw new UsageError('--dhcp-timeout takes 1..3600 seconds');
+  }
+  let dhcpProbes: number | undefined;
+  if (v['dhcp-probes'] !== undefined) {
+    dhcpProbes = Number(v['dhcp-probes']);
+    if (!/^\d+$/.test(v['dhcp-probes']) || dhcpProbes > 10) throw new UsageError('--dhcp-probes takes 0..10');
+  }
+  if (address !== 'dhcp' && (v['dhcp-timeout'] !== undefined || v['dhcp-probes'] !== undefined)) {
+    throw new UsageError('--dhcp-timeout and --dhcp-probes need --address dhcp');
+  }
+  return { dns, dhcpTimeoutS, dhcpProbes, ifname: v.ifname, address, hostAddress, gateway, mtu, offload: off === 'on', synQueue: synQueue === 'on', io: io as 'uring' | 'syscalls' | 'auto', split, pcap: v.pcap, snaplen, capture, control: v.control, metrics, services, tcpRetries, zeroCopy, impair, cc: cc as 'cubic' | 'newreno', positionals: parsed.positionals };
 }
 
 function cidr(opt: string, text: string) {
@@ -296,6 +332,8 @@ function openStack(o: UpOptions): Stack {
     return Stack.open({
       ifname: o.ifname,
       address: o.address,
+      ...(o.dns ? { dns: o.dns } : {}),
+      ...(o.address === 'dhcp' ? { dhcp: { hostname: 'tapstack', ...(o.dhcpTimeoutS !== undefined ? { offerTimeoutMs: o.dhcpTimeoutS * 1000 } : {}), ...(o.dhcpProbes !== undefined ? { probes: o.dhcpProbes } : {}) } } : {}),
       ...(o.hostAddress ? { hostAddress: o.hostAddress } : {}),
       ...(o.gateway !== undefined ? { gateway: o.gateway } : {}),
       mtu: o.mtu,
@@ -331,7 +369,7 @@ function parseOrFail(argv: string[], positionals = false): UpOptions {
 function printCounters(stack: Stack, counters: Counters | null): void {
   const out = process.stdout;
   if (counters) {
-    for (const [k, v] of Object.entries(counters.connections)) if (v > 0) out.write(`serve.${k}.connections ${v}\n`);
+    for (const [k, v] of Object.entries(counters.connections)) if (v > 0) out.write(`serve.${k}.${k.startsWith('udp-') ? 'datagrams' : 'connections'} ${v}\n`);
     if (counters.httpRequests > 0) out.write(`serve.http.requests ${counters.httpRequests}\n`);
     if (counters.iperf3) for (const [k, v] of Object.entries(counters.iperf3)) out.write(`serve.iperf3.${k} ${v}\n`);
   }
@@ -361,7 +399,7 @@ function serviceEntries(counters: Counters): Record<string, number> {
 async function up(argv: string[]): Promise<void> {
   const o = parseOrFail(argv);
   const stack = openStack(o);
-  const counters: Counters = { connections: { http: 0, echo: 0, discard: 0, chargen: 0, source: 0, iperf3: 0 }, httpRequests: 0, iperf3: null };
+  const counters: Counters = { connections: { http: 0, echo: 0, discard: 0, chargen: 0, source: 0, iperf3: 0, 'udp-echo': 0, 'udp-discard': 0 }, httpRequests: 0, iperf3: null };
   const servers = startServices(stack, o.services, counters);
   for (const s of servers) s.on('error', (e: Error) => fail(1, `--serve: ${e.message}`));
   const device = innermost(stack.nic.device);
@@ -374,13 +412,15 @@ async function up(argv: string[]): Promise<void> {
     stopping = true;
     control?.close();
     metricsServer?.close();
-    stack.close();
-    // The connections' ends reach the services as completions and events (promise handlers,
-    // process.nextTick): they give back the pages they held before the counters are read.
-    setImmediate(() => {
-      process.stdout.write(`tapstack: ${sig}, stopped\n`);
-      printCounters(stack, counters);
-      process.exit(0);
+    // A DHCP lease is released first (its server's MAC resolved, at most 1 s).
+    void stack.end().then(() => {
+      // The connections' ends reach the services as completions and events (promise handlers,
+      // process.nextTick): they give back the pages they held before the counters are read.
+      setImmediate(() => {
+        process.stdout.write(`tapstack: ${sig}, stopped\n`);
+        printCounters(stack, counters);
+        process.exit(0);
+      });
     });
   };
   // Before the line that says it is up: a signal sent as soon as that line is read must find
@@ -406,7 +446,31 @@ async function up(argv: string[]): Promise<void> {
   }
   if (stopping) return;
   process.stdout.write(
-    `tapstack up: ${o.ifname} ${formatCidr(o.address)} mac ${formatMac(stack.iface.mac)} mtu ${o.mtu} offload ${o.offload ? 'on' : 'off'} syn-queue ${device.rxQueues > 1 ? 'on' : 'off'} io ${stack.io} split ${formatSplitPolicy(o.split)} cc ${o.cc} zero-copy ${[o.zeroCopy.send ? 'send' : '', o.zeroCopy.receive ? 'receive' : ''].filter(Boolean).join(',') || 'none'}${o.pcap ? ` pcap ${o.pcap}` : ''}${o.impair ? ` impair rx:${formatImpairment(o.impair.rx)};tx:${formatImpairment(o.impair.tx)} seed ${o.impair.seed}` : ''}${o.services.length ? ` serve ${o.services.map((s) => `${s.name}:${s.port}`).join(',')}` : ''}\n`,
+    `tapstack up: ${o.ifname} ${o.address === 'dhcp' ? 'dhcp' : formatCidr(o.address)} mac ${formatMac(stack.iface.mac)} mtu ${o.mtu} offload ${o.offload ? 'on' : 'off'} syn-queue ${device.rxQueues > 1 ? 'on' : 'off'} io ${stack.io} split ${formatSplitPolicy(o.split)} cc ${o.cc} zero-copy ${[o.zeroCopy.send ? 'send' : '', o.zeroCopy.receive ? 'receive' : ''].filter(Boolean).join(',') || 'none'}${o.pcap ? ` pcap ${o.pcap}` : ''}${o.impair ? ` impair rx:${formatImpairment(o.impair.rx)};tx:${formatImpairment(o.impair.tx)} seed ${o.impair.seed}` : ''}${o.services.length ? ` serve ${o.services.map((s) => `${s.name}:${s.port}`).join(',')}` : ''}\n`,
+  );
+  if (stack.dhcp) reportLease(stack);
+}
+
+/** A line for the lease (`tapstack: lease ...`) and for each renewal; exit 1 when no server answered. */
+function reportLease(stack: Stack): void {
+  const say = (l: DhcpLease) =>
+    process.stdout.write(
+      `tapstack: lease ${formatIpv4(l.address)}/${l.prefixLength} router ${l.router !== null ? formatIpv4(l.router) : 'none'} dns ${l.dns.map(formatIpv4).join(',') || 'none'} lease ${l.leaseSeconds === 0xffffffff ? 'infinite' : `${l.leaseSeconds} s`} server ${formatIpv4(l.server)}\n`,
+    );
+  // An address in use (declined), a NAK or an expiry: discovery starts over.
+  stack.onLeaseLost((why) => {
+    if (why !== 'released') process.stdout.write(`tapstack: lease lost (${why}), asking again\n`);
+  });
+  stack.lease().then(
+    (l) => {
+      say(l);
+      // Renewals and rebinds, and leases after an expiry: a line each.
+      stack.onLease((next) => process.stdout.write(`tapstack: lease renewed ${formatIpv4(next.address)} for ${next.leaseSeconds} s\n`));
+    },
+    (e: Error) => {
+      stack.close();
+      fail(1, `dhcp: ${e.message}`);
+    },
   );
 }
 
@@ -465,13 +529,22 @@ function connect(argv: string[]): void {
   if (!host || !portText || o.positionals.length !== 2) fail(2, 'usage: tapstack connect HOST PORT --ifname NAME --address A/P [options] (see tapstack --help)');
   const port = Number(portText);
   if (!/^\d+$/.test(portText) || port < 1 || port > 65535) fail(2, `port ${JSON.stringify(portText)} out of range 1..65535`);
-  try {
-    parseIpv4(host);
-  } catch {
-    fail(2, `HOST must be an IPv4 address, not ${JSON.stringify(host)}`);
-  }
   const stack = openStack(o);
   reportDevice(stack, o);
+  if (stack.dhcp) {
+    // With --address dhcp: connect once there is a lease (and its DNS servers).
+    stack.lease().then(
+      () => connectStream(stack, host, port),
+      (e: Error) => {
+        stack.close();
+        fail(1, `dhcp: ${e.message}`);
+      },
+    );
+  } else connectStream(stack, host, port);
+}
+
+/** The connection of `tapstack connect`: HOST an address or a name (the stack's resolver). */
+function connectStream(stack: Stack, host: string, port: number): void {
   // The kernel side may need a moment to come up (DAD is IPv6-only; ARP answers at once).
   const sock = stack.connect({ host, port, highWaterMark: 256 * 1024 });
   let exitCode = 0;

@@ -1,6 +1,7 @@
 /**
  * The services `tapstack up --serve` starts: echo (RFC 862), discard (RFC 863), chargen
- * (RFC 864), and HTTP through Node's own http module running on tapstack sockets.
+ * (RFC 864), and HTTP through Node's own http module running on tapstack sockets; UDP echo and
+ * discard (RFC 862, RFC 863 "UDP Based" services) on tapstack's dgram sockets.
  * iperf3 runs tests of the kernel's `iperf3 -c` (src/apps/iperf3/).
  * HTTP serves `/` (a short page) and `/bytes/N`: N bytes of a fixed pattern (byte i is
  * i mod 251), so a download can be checked end to end. `source` sends that pattern without
@@ -11,13 +12,18 @@
  * kernel with no CPU copy inside tapstack), and source sends pages by reference.
  */
 import { createHash } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { Stack } from '../stack.js';
+import type { DgramSocket, PageDatagram, RemoteInfo } from '../socket/dgram.js';
+import type { Page } from '../mem/page.js';
 import type { Socket } from '../socket/socket.js';
 import type { Server } from '../socket/server.js';
 import { Iperf3Server, type Iperf3ServerStats } from '../apps/iperf3/server.js';
 
-export type ServiceName = 'http' | 'echo' | 'discard' | 'chargen' | 'source' | 'iperf3';
+export type ServiceName = 'http' | 'echo' | 'discard' | 'chargen' | 'source' | 'iperf3' | 'udp-echo' | 'udp-discard';
+/** The services on UDP: their ports are UDP's, apart from TCP's. */
+const UDP_SERVICES: readonly ServiceName[] = ['udp-echo', 'udp-discard'];
 export interface ServiceSpec {
   name: ServiceName;
   port: number;
@@ -25,15 +31,16 @@ export interface ServiceSpec {
 
 export class ServiceSpecError extends Error {}
 
-/** Parse `http:80,echo:7,discard:9,chargen:19`. */
+/** Parse `http:80,echo:7,discard:9,chargen:19,udp-echo:7`. */
 export function parseServices(text: string): ServiceSpec[] {
   const out: ServiceSpec[] = [];
   for (const part of text.split(',')) {
-    const m = /^(http|echo|discard|chargen|source|iperf3):(\d+)$/.exec(part.trim());
-    if (!m) throw new ServiceSpecError(`bad service ${JSON.stringify(part)}: use NAME:PORT with NAME one of http, echo, discard, chargen, source, iperf3`);
+    const m = /^(http|echo|discard|chargen|source|iperf3|udp-echo|udp-discard):(\d+)$/.exec(part.trim());
+    if (!m) throw new ServiceSpecError(`bad service ${JSON.stringify(part)}: use NAME:PORT with NAME one of http, echo, discard, chargen, source, iperf3, udp-echo, udp-discard`);
     const port = Number(m[2]);
     if (port < 1 || port > 65535) throw new ServiceSpecError(`port ${port} out of range 1..65535`);
-    if (out.some((s) => s.port === port)) throw new ServiceSpecError(`port ${port} given twice`);
+    const udp = UDP_SERVICES.includes(m[1] as ServiceName);
+    if (out.some((s) => s.port === port && UDP_SERVICES.includes(s.name) === udp)) throw new ServiceSpecError(`${udp ? 'UDP' : 'TCP'} port ${port} given twice`);
     out.push({ name: m[1] as ServiceName, port });
   }
   return out;
@@ -83,6 +90,7 @@ function chargenBlock(): Buffer {
 }
 
 export interface Counters {
+  /** Connections accepted by each TCP service; datagrams received by each UDP one. */
   connections: Record<ServiceName, number>;
   httpRequests: number;
   /** The iperf3 server's tests (when it runs). */
@@ -231,9 +239,78 @@ export function createHttpApp(onRequest: () => void = () => {}): http.Server {
   return app;
 }
 
-export function startServices(stack: Stack, specs: ServiceSpec[], counters: Counters): Server[] {
-  const servers: Server[] = [];
+/**
+ * Read datagrams with pages as they come, each to `each` (which owns its pages from then on);
+ * when the pool is empty, try again shortly.
+ */
+function readDatagrams(stack: Stack, s: DgramSocket, each: (d: PageDatagram) => void): void {
+  s.usePages();
+  const drain = () => {
+    while (s.datagramsAvailable > 0) {
+      const got = s.readDatagrams(stack.pages.alloc(s.pagesAvailable));
+      if (got.length === 0) return retry();
+      for (const d of got) each(d);
+    }
+  };
+  const retry = retrier(drain);
+  s.on('pages', drain);
+}
+
+/**
+ * UDP echo (RFC 862): each datagram back to its sender. With zero copy on, read with pages and
+ * send the very pages back (by reference when the datagram fits a frame); else 'message' and
+ * send.
+ */
+function udpEcho(stack: Stack, s: DgramSocket, count: () => void): void {
+  if (!(stack.zeroCopy.receive && stack.zeroCopy.send)) {
+    s.on('message', (msg: Buffer, r: RemoteInfo) => {
+      count();
+      // Source port 0: the sender wants no answer (RFC 768), and none can be addressed to it.
+      if (r.port !== 0) s.send(msg, r.port, r.address);
+    });
+    return;
+  }
+  readDatagrams(stack, s, (d) => {
+    count();
+    if (d.rinfo.port === 0) return stack.pages.free(d.pages);
+    s.sendPages(d.pages, d.rinfo.port, d.rinfo.address).then(
+      (c) => stack.pages.free(c.pages),
+      (e: { pages?: Page[] }) => stack.pages.free(e.pages ?? []),
+    );
+  });
+}
+
+/** UDP discard (RFC 863): read with pages and give them straight back, or ignore each message. */
+function udpDiscard(stack: Stack, s: DgramSocket, count: () => void): void {
+  if (!stack.zeroCopy.receive) {
+    s.on('message', count);
+    return;
+  }
+  readDatagrams(stack, s, (d) => {
+    count();
+    stack.pages.free(d.pages);
+  });
+}
+
+/**
+ * A UDP service's receive buffer: a burst of a whole receive batch (256 frames of a page each)
+ * must fit, where the default (212992 bytes, Linux's rmem_default) would drop much of it.
+ */
+const UDP_SERVICE_RCVBUF = 4 << 20;
+
+export function startServices(stack: Stack, specs: ServiceSpec[], counters: Counters): EventEmitter[] {
+  const servers: EventEmitter[] = [];
   for (const spec of specs) {
+    if (spec.name === 'udp-echo' || spec.name === 'udp-discard') {
+      const name = spec.name;
+      const s = stack.createSocket({ type: 'udp4', recvBufferSize: UDP_SERVICE_RCVBUF });
+      const count = () => counters.connections[name]++;
+      if (name === 'udp-echo') udpEcho(stack, s, count);
+      else udpDiscard(stack, s, count);
+      s.bind(spec.port);
+      servers.push(s);
+      continue;
+    }
     let server: Server;
     const onError = (s: Socket) => s.on('error', () => {});
     switch (spec.name) {

@@ -66,8 +66,12 @@ export class IcmpLayer implements ProtocolHandler {
   private readonly echoBroadcasts: boolean;
   private readonly echoBucket: TokenBucket;
   private readonly errorBucket: TokenBucket;
-  /** Listeners for ICMP errors about datagrams we sent (TCP uses them, RFC 5461). */
-  onError: ((type: number, code: number, quoted: Uint8Array) => void) | null = null;
+  /**
+   * Listeners for ICMP errors about datagrams we sent, by the quoted datagram's protocol (RFC
+   * 1122 4.1.3.3: UDP passes them to the application; TCP may use them, RFC 5461). `quoted` is
+   * the quoted IP header and what follows it.
+   */
+  private readonly errorListeners = new Map<number, (type: number, code: number, quoted: Uint8Array) => void>();
 
   constructor(
     private readonly iface: Interface,
@@ -112,11 +116,18 @@ export class IcmpLayer implements ProtocolHandler {
     }
     if (isIcmpError(type)) {
       this.stats.errorsIn++;
-      this.onError?.(type, icmp.code, p.subarray(ICMP_HEADER_LEN));
+      const quoted = p.subarray(ICMP_HEADER_LEN);
+      // The quoted header's protocol (RFC 792: the original IP header and 64 bits of its data).
+      if (quoted.length >= IPV4_MIN_HEADER_LEN) this.errorListeners.get(quoted[9]!)?.(type, icmp.code, quoted);
       return true;
     }
     this.iface.drop('icmp-unhandled-type');
     return true;
+  }
+
+  /** Tell `listener` of ICMP errors about datagrams of `protocol` we sent. */
+  onErrorFor(protocol: number, listener: (type: number, code: number, quoted: Uint8Array) => void): void {
+    this.errorListeners.set(protocol, listener);
   }
 
   /** Protocol Unreachable (RFC 1122 3.2.2.1) for a datagram no transport took. */
@@ -124,9 +135,13 @@ export class IcmpLayer implements ProtocolHandler {
     this.sendError(ICMP_DEST_UNREACHABLE, ICMP_UNREACH_PROTOCOL, dgram);
   }
 
-  /** Port Unreachable (RFC 1122 4.1.3.1), for UDP. */
-  sendPortUnreachable(dgram: Ipv4Datagram): void {
-    this.sendError(ICMP_DEST_UNREACHABLE, ICMP_UNREACH_PORT, dgram);
+  /**
+   * Port Unreachable (RFC 1122 4.1.3.1), for UDP. `finishQuote(quote, l4)` may fix up the quoted
+   * transport header (at `l4` in `quote`) once the error is sure to go: a checksum the kernel
+   * left partial is quoted as it would have gone on a wire.
+   */
+  sendPortUnreachable(dgram: Ipv4Datagram, finishQuote?: (quote: Uint8Array, l4: number) => void): void {
+    this.sendError(ICMP_DEST_UNREACHABLE, ICMP_UNREACH_PORT, dgram, finishQuote);
   }
 
   /**
@@ -145,7 +160,7 @@ export class IcmpLayer implements ProtocolHandler {
     this.sendErrorAbout(ICMP_TIME_EXCEEDED, ICMP_TIMXCEED_REASS, key.src, key.dst, key.protocol, false, quote);
   }
 
-  private sendError(type: number, code: number, dgram: Ipv4Datagram): void {
+  private sendError(type: number, code: number, dgram: Ipv4Datagram, finishQuote?: (quote: Uint8Array, l4: number) => void): void {
     // A reassembled datagram counts as fragment zero; a lone non-initial fragment never gets here.
     const end = dgram.l4Offset + dgram.l4Length;
     let bytes: Uint8Array;
@@ -157,7 +172,8 @@ export class IcmpLayer implements ProtocolHandler {
       bytes.set(dgram.buf.subarray(dgram.ipOffset, dgram.l4Offset));
       dgram.payload.copyOut(0, n - (dgram.l4Offset - dgram.ipOffset), bytes, dgram.l4Offset - dgram.ipOffset);
     }
-    this.sendErrorAbout(type, code, dgram.src, dgram.dst, dgram.protocol, false, bytes);
+    const l4 = dgram.l4Offset - dgram.ipOffset;
+    this.sendErrorAbout(type, code, dgram.src, dgram.dst, dgram.protocol, false, bytes, finishQuote && (() => finishQuote(bytes, l4)));
   }
 
   private sendErrorAbout(
@@ -168,6 +184,7 @@ export class IcmpLayer implements ProtocolHandler {
     protocol: number,
     nonInitialFragment: boolean,
     original: Uint8Array,
+    beforeQuoting?: () => void,
   ): void {
     // RFC 1122 3.2.2: not about an ICMP error, a broadcast/multicast destination, a non-initial
     // fragment, or a source that does not name one host.
@@ -187,6 +204,7 @@ export class IcmpLayer implements ProtocolHandler {
       this.stats.errorsRateLimited++;
       return;
     }
+    beforeQuoting?.();
     const msg = new Uint8Array(icmpErrorBufferLength(original.length));
     emitIcmpError({ type: type as 3, code }, original, msg, 0);
     if (this.iface.sendIpv4(src, IPPROTO_ICMP, msg)) this.stats.errorsOut++;

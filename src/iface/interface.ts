@@ -2,7 +2,8 @@
  * The interface: one Ethernet port with an IPv4 address. It demultiplexes received frames
  * (ARP, IPv4), validates and reassembles IPv4, answers ICMP echo, resolves neighbours, and
  * sends IPv4 datagrams (fragmenting those larger than the MTU). Transport protocols register
- * a handler per protocol number.
+ * a handler per protocol number. The address is given at start, or at run time by DHCP
+ * ({@link Interface.configure}, {@link Interface.unconfigure}; 0.0.0.0 until then).
  *
  * Every frame it does not accept is counted under a reason in `stats.drops`; no input throws.
  */
@@ -30,7 +31,7 @@ import { ARP_OP_REPLY, ARP_OP_REQUEST, ARP_PACKET_LEN, ArpPacket, checkArp, emit
 import { readU16 } from '../wire/bytes.js';
 import { foldChecksum, onesComplementSum } from '../wire/checksum.js';
 import { ETHERNET_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../wire/ethernet.js';
-import { checkIpv4, emitIpv4Repr, IPPROTO_ICMP, IPPROTO_TCP, IPV4_DEFAULT_TTL, IPV4_MIN_HEADER_LEN, Ipv4Packet, type Ipv4Repr } from '../wire/ipv4.js';
+import { checkIpv4, emitIpv4Repr, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_DEFAULT_TTL, IPV4_MIN_HEADER_LEN, Ipv4Packet, type Ipv4Repr } from '../wire/ipv4.js';
 import { Reassembler, type FragmentKey, type ReassemblerOptions } from './reassembly.js';
 import { REASSEMBLY_DROP_REASONS, type IfaceCountedDrop, type IfaceDrops, type ReassemblyDrop } from './reasons.js';
 import { NeighborCache, type NeighborOptions } from './neighbor.js';
@@ -113,6 +114,8 @@ export interface SendOptions {
   tos?: number;
   /** The payload is arena memory that stays unchanged until the next flush: no copy. */
   byReference?: boolean;
+  /** Source address instead of the interface's (0.0.0.0 for a host without one, RFC 2131 4.1). */
+  source?: Ipv4Addr;
 }
 
 export interface InterfaceStats {
@@ -133,8 +136,19 @@ export interface InterfaceStats {
 
 export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
   readonly mac: Uint8Array;
-  readonly address: Ipv4Addr;
-  readonly prefixLength: number;
+  /** Our address: 0.0.0.0 while unconfigured (waiting for DHCP), see {@link configure}. */
+  get address(): Ipv4Addr {
+    return this.addr;
+  }
+  get prefixLength(): number {
+    return this.prefix;
+  }
+  /** The next hop off the subnet, if any. */
+  get router(): Ipv4Addr | undefined {
+    return this.gateway;
+  }
+  private addr: Ipv4Addr;
+  private prefix: number;
   readonly mtu: number;
   /** Payload parts per transmit frame: the NIC's iovecs per descriptor (TransportEgress). */
   readonly maxPayloadParts: number;
@@ -158,9 +172,13 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
   };
   private readonly nic: Nic;
   private readonly clock: Clock;
-  private readonly gateway: Ipv4Addr | undefined;
-  private readonly netmask: number;
-  private readonly subnetBroadcast: Ipv4Addr;
+  private gateway: Ipv4Addr | undefined;
+  private netmask: number;
+  private subnetBroadcast: Ipv4Addr;
+  /** Told before the address changes (TCP ends the connections that used the old one). */
+  private readonly addressWatchers: ((next: Ipv4Addr) => void)[] = [];
+  /** Shown every ARP packet's sender and target (the DHCP client's RFC 5227 conflict check). */
+  private readonly arpWatchers: ((senderIp: Ipv4Addr, senderMac: Uint8Array, targetIp: Ipv4Addr) => void)[] = [];
   private readonly protocols = new Map<number, ProtocolHandler>();
   private readonly ipView = new Ipv4Packet(new Uint8Array(IPV4_MIN_HEADER_LEN));
   private readonly arpView = new ArpPacket(new Uint8Array(ARP_PACKET_LEN));
@@ -191,10 +209,10 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
     this.nic = opts.nic;
     this.clock = opts.clock;
     this.mac = opts.mac ?? randomLocalMac(opts.random);
-    this.address = opts.address.address >>> 0;
-    this.prefixLength = opts.address.prefixLength;
-    this.netmask = prefixMask(this.prefixLength);
-    this.subnetBroadcast = (this.address | ~this.netmask) >>> 0;
+    this.addr = opts.address.address >>> 0;
+    this.prefix = opts.address.prefixLength;
+    this.netmask = prefixMask(this.prefix);
+    this.subnetBroadcast = (this.addr | ~this.netmask) >>> 0;
     this.mtu = opts.mtu;
     this.maxPayloadParts = opts.nic.tx.maxParts;
     this.gateway = opts.gateway;
@@ -208,7 +226,7 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
     // colliding with a previous run's datagrams still in the peer's reassembly queue.
     this.ipId = opts.random.u32() & 0xffff;
     this.protocols.set(IPPROTO_ICMP, this.icmp);
-    this.txFrame = new TxFrame(this.nic, this.nic.pool, this.address, this);
+    this.txFrame = new TxFrame(this.nic, this.nic.pool, this);
   }
 
   /** Attach a transport protocol (TCP, UDP). */
@@ -221,11 +239,74 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
     d[reason] = (d[reason] ?? 0) + 1;
   }
 
-  /** Announce our address (RFC 5227 2.3), now and once more later. */
+  /** Announce our address (RFC 5227 2.3), now and once more later (none while unconfigured). */
   start(): void {
-    this.announcesLeft = ANNOUNCE_NUM;
+    this.announcesLeft = this.addr !== 0 ? ANNOUNCE_NUM : 0;
     this.nextAnnounceAt = this.clock.nowMs();
     this.poll();
+  }
+
+  /** Whether the interface has an address (it has none while DHCP has not given one). */
+  get configured(): boolean {
+    return this.addr !== 0;
+  }
+
+  /**
+   * Take an address, prefix and router (a DHCP lease), and announce it (RFC 5227 2.3). When the
+   * address changes, the watchers hear of it first, while the old one is still ours.
+   */
+  configure(address: Ipv4Cidr, gateway?: Ipv4Addr): void {
+    const a = address.address >>> 0;
+    if (a !== this.addr) for (const w of this.addressWatchers) w(a);
+    const changed = a !== this.addr;
+    this.setAddress(a, address.prefixLength);
+    this.gateway = gateway;
+    log('configured %s/%d%s', formatIpv4(a), address.prefixLength, gateway !== undefined ? ` via ${formatIpv4(gateway)}` : '');
+    if (changed && a !== 0) this.start();
+  }
+
+  /**
+   * Give the address up (a DHCP lease ended): 0.0.0.0, no router. Until configured again the
+   * interface receives only broadcasts and UDP unicast to its MAC (DHCP's answers), and sends
+   * only to the limited broadcast.
+   */
+  unconfigure(): void {
+    if (this.addr === 0) return;
+    for (const w of this.addressWatchers) w(0);
+    log('unconfigured %s', formatIpv4(this.addr));
+    this.setAddress(0, 0);
+    this.gateway = undefined;
+    this.announcesLeft = 0;
+  }
+
+  private setAddress(a: Ipv4Addr, prefixLength: number): void {
+    this.addr = a;
+    this.prefix = prefixLength;
+    this.netmask = prefixMask(prefixLength);
+    this.subnetBroadcast = (a | ~this.netmask) >>> 0;
+  }
+
+  /** Call `fn(next)` before the address changes to `next` (0: unconfigured). */
+  watchAddress(fn: (next: Ipv4Addr) => void): void {
+    this.addressWatchers.push(fn);
+  }
+
+  /** Call `fn` with every well-formed ARP packet's sender and target, before it is processed. */
+  watchArp(fn: (senderIp: Ipv4Addr, senderMac: Uint8Array, targetIp: Ipv4Addr) => void): void {
+    this.arpWatchers.push(fn);
+  }
+
+  /** Whether `ip`'s MAC is known; if not, an ARP request for it goes out (its reply is learned). */
+  resolveNeighbor(ip: Ipv4Addr): boolean {
+    if (this.neighbors.lookup(ip, this.clock.nowMs())) return true;
+    this.sendArp(ARP_OP_REQUEST, BROADCAST_MAC, ip, null);
+    return false;
+  }
+
+  /** An ARP probe for `target` (RFC 5227 2.1.1: sender IP 0.0.0.0, target MAC zero), broadcast. */
+  arpProbe(target: Ipv4Addr): void {
+    this.sendArp(ARP_OP_REQUEST, BROADCAST_MAC, target, null, 0);
+    this.nic.flush();
   }
 
   // ---- receive ----
@@ -233,9 +314,9 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
   receive(frame: RxFrame): void {
     this.stats.rxFrames++;
     const len = frame.length;
-    // TCP stays where the header split put it: only its headers need to be contiguous.
-    const tcpInPlace = frame.ipv4TcpHeaders && this.protocols.has(IPPROTO_TCP);
-    const buf = tcpInPlace ? frame.headers(frame.headerEnd) : frame.contiguous();
+    // TCP and UDP stay where the header split put them: only their headers need to be contiguous.
+    const inPlace = (frame.ipv4TcpHeaders && this.protocols.has(IPPROTO_TCP)) || (frame.ipv4UdpHeaders && this.protocols.has(IPPROTO_UDP));
+    const buf = inPlace ? frame.headers(frame.headerEnd) : frame.contiguous();
     // Ethernet: for us, broadcast, or dropped (the TAP is not promiscuous about others' frames).
     if (!macEquals(buf, 0, this.mac) && !isBroadcastMac(buf, 0)) {
       this.drop(isMulticastMac(buf, 0) ? 'eth-multicast' : 'eth-not-for-us');
@@ -246,7 +327,7 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
       return;
     }
     const etherType = readU16(buf, 12);
-    if (etherType === ETHERTYPE_IPV4) this.receiveIpv4(frame, tcpInPlace, buf, len);
+    if (etherType === ETHERTYPE_IPV4) this.receiveIpv4(frame, inPlace, buf, len);
     else if (etherType === ETHERTYPE_ARP) this.receiveArp(buf, len);
     else if (etherType === ETHERTYPE_IPV6) this.drop('eth-ipv6');
     else this.drop('eth-unknown-type');
@@ -262,6 +343,9 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
     const op = arp.operation;
     if (op === ARP_OP_REQUEST) this.stats.arpRequestsIn++;
     else this.stats.arpRepliesIn++;
+    for (const w of this.arpWatchers) w(senderIp, senderMac, targetIp);
+    // Without an address there is nothing to answer or to learn for.
+    if (this.addr === 0) return;
     if (senderIp === this.address && macEquals(senderMac, 0, this.mac)) return; // our own, looped back
     // No station has a zero, broadcast or multicast address, and ours is ours: learnt, such a
     // sender would make us send to nobody, to everybody, or to ourselves (Linux's arp_process
@@ -293,7 +377,7 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
 
   /**
    * `buf` holds the frame from its Ethernet header on: all of it, or (when `inPlace`) at least
-   * its IP and TCP headers, the data being left where the header split put it.
+   * its IP and transport headers, the data being left where the header split put it.
    */
   private receiveIpv4(frame: RxFrame, inPlace: boolean, buf: Uint8Array, len: number): void {
     const reason = checkIpv4(buf, ETHERNET_HEADER_LEN, len - ETHERNET_HEADER_LEN);
@@ -302,7 +386,10 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
     const ip = this.ipView.reset(buf, ETHERNET_HEADER_LEN, Math.min(buf.length, len) - ETHERNET_HEADER_LEN);
     const dst = ip.dst;
     const src = ip.src;
-    if (dst !== this.address && dst !== 0xffffffff && dst !== this.subnetBroadcast) {
+    // Unconfigured, a DHCP server's answer may come unicast to the offered address and our MAC
+    // (RFC 2131 4.1): UDP to our MAC is taken whatever its destination address.
+    const unconfiguredUdp = this.addr === 0 && ip.protocol === IPPROTO_UDP && macEquals(buf, 0, this.mac) && !isMulticastIpv4(dst);
+    if (dst !== this.address && dst !== 0xffffffff && dst !== this.subnetBroadcast && !unconfiguredUdp) {
       return this.drop(isMulticastIpv4(dst) ? 'ipv4-multicast' : 'ipv4-not-for-us');
     }
     // RFC 1122 3.2.1.3: a source that is not one host is discarded silently.
@@ -395,8 +482,20 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
   }
 
   private nextHop(dst: Ipv4Addr): Ipv4Addr | null {
-    if (this.onLink(dst) || dst === 0xffffffff) return dst;
+    if (dst === 0xffffffff) return dst;
+    if (this.addr === 0) return null; // unconfigured: the limited broadcast only
+    if (this.onLink(dst)) return dst;
     return this.gateway ?? null;
+  }
+
+  /** Whether `a` is a broadcast address of this link: limited (255.255.255.255) or the subnet's. */
+  isBroadcast(a: Ipv4Addr): boolean {
+    return a === 0xffffffff || a === this.subnetBroadcast;
+  }
+
+  /** The link address of next hop `hop`: the broadcast MAC for a broadcast (no ARP), else the neighbour's, if known. */
+  private linkAddress(hop: Ipv4Addr, now: number): Uint8Array | null {
+    return this.isBroadcast(hop) ? BROADCAST_MAC : this.neighbors.lookup(hop, now);
   }
 
   /**
@@ -418,7 +517,7 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
       return false;
     }
     const r = this.ipRepr;
-    r.src = this.address;
+    r.src = opts?.source ?? this.address;
     r.dst = dst;
     r.protocol = protocol;
     r.ttl = opts?.ttl ?? IPV4_DEFAULT_TTL;
@@ -427,7 +526,7 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
     r.ecn = (opts?.tos ?? 0) & 3;
     r.identification = this.ipId = (this.ipId + 1) & 0xffff;
     const now = this.clock.nowMs();
-    const mac = hop === 0xffffffff || hop === this.subnetBroadcast ? BROADCAST_MAC : this.neighbors.lookup(hop, now);
+    const mac = this.linkAddress(hop, now);
     if (!mac) {
       // Hold the whole datagram (copied) until the neighbour answers.
       const held = new Uint8Array(IPV4_MIN_HEADER_LEN + payload.length);
@@ -449,9 +548,11 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
    * segmentation when committed) and type of service `tos`. The Ethernet and IPv4 headers are
    * written here; the transport fills the frame's `header`, appends its data and commits.
    * An unresolved next hop makes no difference to the transport: the frame is then queued until
-   * ARP answers. Returns null when there is no route (counted here, once, as `ipv4-no-route`).
+   * ARP answers; a broadcast destination goes to the broadcast MAC. `src` replaces the
+   * interface's address as the source (0.0.0.0 before a host has one, RFC 2131 4.1). Returns
+   * null when there is no route (counted here, once, as `ipv4-no-route`).
    */
-  beginTransport(dst: Ipv4Addr, protocol: number, l4HeaderLen: number, payloadLen: number, tos: number): TxFrame | null {
+  beginTransport(dst: Ipv4Addr, protocol: number, l4HeaderLen: number, payloadLen: number, tos: number, src: Ipv4Addr = this.address): TxFrame | null {
     const hop = this.nextHop(dst);
     if (hop === null) {
       this.drop('ipv4-no-route');
@@ -459,9 +560,9 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
     }
     const l4Length = l4HeaderLen + payloadLen;
     const f = this.txFrame;
-    const mac = this.neighbors.lookup(hop, this.clock.nowMs());
+    const mac = this.linkAddress(hop, this.clock.nowMs());
     if (!mac) {
-      f.startHeld(dst, protocol, l4HeaderLen, tos);
+      f.startHeld(src, dst, protocol, l4HeaderLen, tos);
       return f;
     }
     const d = this.beginFrame(mac, ETHERTYPE_IPV4);
@@ -481,7 +582,7 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
     h[23] = protocol;
     h[24] = 0;
     h[25] = 0;
-    const a = this.address;
+    const a = src;
     h[26] = a >>> 24;
     h[27] = (a >>> 16) & 0xff;
     h[28] = (a >>> 8) & 0xff;
@@ -495,13 +596,13 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
     h[25] = sum & 0xff;
     this.stats.txFrames++;
     this.stats.ipv4Out++;
-    f.startDescriptor(d, dst, protocol, l4HeaderLen, l4Length, tos);
+    f.startDescriptor(d, src, dst, protocol, l4HeaderLen, l4Length, tos);
     return f;
   }
 
   /** A committed transport frame whose next hop is unresolved: into the ARP queue, copied. */
-  holdTransport(dst: Ipv4Addr, protocol: number, msg: Uint8Array, tos: number): void {
-    this.sendIpv4(dst, protocol, msg, { dontFragment: true, tos });
+  holdTransport(src: Ipv4Addr, dst: Ipv4Addr, protocol: number, msg: Uint8Array, tos: number): void {
+    this.sendIpv4(dst, protocol, msg, { dontFragment: true, tos, source: src });
   }
 
   /** A datagram that waited for ARP: its header is ours already. */
@@ -557,15 +658,15 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
     return d;
   }
 
-  /** Send an ARP packet; `targetMac` null means unknown (a request's zeros). */
-  private sendArp(op: 1 | 2, ethDst: Uint8Array, targetIp: Ipv4Addr, targetMac: Uint8Array | null): void {
+  /** Send an ARP packet; `targetMac` null means unknown (a request's zeros); `senderIp` 0 for a probe. */
+  private sendArp(op: 1 | 2, ethDst: Uint8Array, targetIp: Ipv4Addr, targetMac: Uint8Array | null, senderIp: Ipv4Addr = this.addr): void {
     const nic = this.nic;
     const d = this.beginFrame(ethDst, ETHERTYPE_ARP);
     const h = nic.txHeader(d);
     const repr: ArpRepr = {
       operation: op,
       senderMac: this.mac,
-      senderIp: this.address,
+      senderIp,
       targetMac: targetMac ?? ZERO_MAC,
       targetIp,
     };

@@ -5,7 +5,7 @@
  * receive call only.
  */
 import { PAGE_SIZE } from '../mem/arena.js';
-import type { RxCopyReason, RxPayload } from '../mem/rx-payload.js';
+import { checkPayloadRange, type RxCopyReason, type RxPayload } from '../mem/rx-payload.js';
 import type { RxFrame } from '../nic/rx-frame.js';
 
 const EMPTY = new Uint8Array(0);
@@ -34,14 +34,14 @@ export class DatagramPayload implements RxPayload {
   }
 
   copyOut(from: number, len: number, dst: Uint8Array, dstOff: number): void {
-    this.check(from, len);
+    checkPayloadRange(from, len, this.length);
     const at = this.start + from;
     if (this.frame !== null) this.frame.copyOut(at, len, dst, dstOff);
     else dst.set(this.bytes.subarray(at, at + len), dstOff);
   }
 
   takePages(from: number, len: number, into: number[]): RxCopyReason | null {
-    this.check(from, len);
+    checkPayloadRange(from, len, this.length);
     const f = this.frame;
     if (f === null) return 'reassembled';
     let k = f.pageAt(this.start + from);
@@ -49,9 +49,5 @@ export class DatagramPayload implements RxPayload {
     // The flip: the NIC's pages change owner by index; the descriptor is refilled when reposted.
     for (let left = len; left > 0; left -= PAGE_SIZE) into.push(f.takePage(k++));
     return null;
-  }
-
-  private check(from: number, len: number): void {
-    if (from < 0 || len < 0 || from + len > this.length) throw new RangeError(`payload range ${from}+${len} beyond ${this.length} bytes`);
   }
 }

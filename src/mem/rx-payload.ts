@@ -17,6 +17,11 @@ export type RxCopyReason =
   /** Data from reassembled IP fragments. */
   | 'reassembled';
 
+/** Throws unless [from, from + len) lies within a payload of `length` bytes (every RxPayload's calls check this). */
+export function checkPayloadRange(from: number, len: number, length: number): void {
+  if (from < 0 || len < 0 || from + len > length) throw new RangeError(`payload range ${from}+${len} beyond ${length} bytes`);
+}
+
 export interface RxPayload {
   /** Bytes of payload. */
   readonly length: number;

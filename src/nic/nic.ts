@@ -22,6 +22,7 @@ import {
   VIRTIO_NET_HDR_GSO_ECN,
   VIRTIO_NET_HDR_GSO_NONE,
   VIRTIO_NET_HDR_GSO_TCPV4,
+  VIRTIO_NET_HDR_GSO_UDP_L4,
 } from '../../firmware/rings.js';
 import { L4Checksum } from '../wire/checksum.js';
 import { createSplitPolicy, formatSplitPolicy, type SplitPolicySpec } from '../../firmware/split-policy.js';
@@ -80,12 +81,17 @@ export interface RxHandler {
  */
 export interface TxOffload {
   /**
-   * Cut the frame's TCP payload into segments of this many bytes (TSO; the frame is TCP over
-   * IPv4, the only segmentation the stack asks for), 0 to send it as it is. Only with offloads.
+   * Cut the frame's payload into segments of this many bytes (TSO for TCP over IPv4, USO for
+   * UDP, see {@link udp}), 0 to send it as it is. Only with offloads.
    */
   segmentSize: number;
   /** With segmentSize: CWR stays on the first segment only (RFC 3168 6.1.2; GSO_ECN). */
   ecn: boolean;
+  /**
+   * The frame is UDP: segmentation is USO (GSO_UDP_L4, each segment a datagram), and a
+   * checksum that comes out 0 is sent as 0xffff (RFC 768: 0 means none).
+   */
+  udp: boolean;
   /**
    * The L4 checksum covers the frame from `csumStart` to its end and goes in the field at
    * `csumStart + csumOffset`, which holds the pseudo-header sum (a partial checksum). 0: no
@@ -409,13 +415,13 @@ export class Nic {
       ring.csumOffset[d] = 0;
     } else if (this.device.offloads) {
       const seg = offload.segmentSize;
-      ring.gsoType[d] = seg > 0 ? VIRTIO_NET_HDR_GSO_TCPV4 | (offload.ecn ? VIRTIO_NET_HDR_GSO_ECN : 0) : VIRTIO_NET_HDR_GSO_NONE;
+      ring.gsoType[d] = seg <= 0 ? VIRTIO_NET_HDR_GSO_NONE : offload.udp ? VIRTIO_NET_HDR_GSO_UDP_L4 : VIRTIO_NET_HDR_GSO_TCPV4 | (offload.ecn ? VIRTIO_NET_HDR_GSO_ECN : 0);
       ring.gsoSize[d] = seg;
       ring.csumStart[d] = offload.csumStart;
       ring.csumOffset[d] = offload.csumOffset;
     } else {
       if (offload.segmentSize > 0) throw new Error('segmentation asked of a device without offloads');
-      if (offload.csumOffset > 0) this.finishChecksum(d, headerLen, offload.csumStart, offload.csumStart + offload.csumOffset);
+      if (offload.csumOffset > 0) this.finishChecksum(d, headerLen, offload.csumStart, offload.csumStart + offload.csumOffset, offload.udp);
       ring.gsoType[d] = VIRTIO_NET_HDR_GSO_NONE;
       ring.gsoSize[d] = 0;
       ring.csumStart[d] = 0;
@@ -435,7 +441,7 @@ export class Nic {
   }
 
   /** The checksum of frame `d` from `start` on, into the header's `field` (holding the pseudo-header sum). */
-  private finishChecksum(d: number, headerLen: number, start: number, field: number): void {
+  private finishChecksum(d: number, headerLen: number, start: number, field: number, udp: boolean): void {
     const ring = this.tx;
     const h = ring.header[d]!;
     const arena = this.arena.bytes;
@@ -446,7 +452,8 @@ export class Nic {
       const off = ring.partOff[d * ring.maxParts + k]!;
       sum.add(arena, off, off + ring.partLen[d * ring.maxParts + k]!);
     }
-    sum.store(h, field);
+    if (udp) sum.storeUdp(h, field);
+    else sum.store(h, field);
   }
 
   /** Write every queued frame (one writev each). */

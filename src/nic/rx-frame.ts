@@ -83,6 +83,10 @@ export class RxFrame {
   get ipv4TcpHeaders(): boolean {
     return (this.status & RxStatus.IPV4_TCP) !== 0;
   }
+  /** As {@link ipv4TcpHeaders}, for UDP: {@link headerEnd} is the end of the UDP header. */
+  get ipv4UdpHeaders(): boolean {
+    return (this.status & RxStatus.IPV4_UDP) !== 0;
+  }
 
   /** The header buffer (the first `min(length, split)` bytes of the frame); full 256-byte view. */
   header(): Uint8Array {

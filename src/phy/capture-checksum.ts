@@ -5,7 +5,7 @@
  * checksum in a copy of the part that holds the field, so the pcap shows the frame as it goes
  * on the wire. Runs only when a capture is attached.
  */
-import { foldChecksum, onesComplementSum } from '../wire/checksum.js';
+import { finishedPartialChecksum, onesComplementSum } from '../wire/checksum.js';
 
 /** Returns `parts` with the part holding the checksum field replaced by a finished copy. */
 export function finishChecksumForCapture(parts: Uint8Array[], frameLen: number, csumStart: number, csumOffset: number): Uint8Array[] {
@@ -32,7 +32,7 @@ export function finishChecksumForCapture(parts: Uint8Array[], frameLen: number, 
   }
   if (fieldPart < 0) return parts;
   const copy = parts[fieldPart]!.slice();
-  const c = foldChecksum(sum);
+  const c = finishedPartialChecksum(sum, csumOffset);
   copy[fieldAt] = c >>> 8;
   copy[fieldAt + 1] = c & 0xff;
   const out = parts.slice();

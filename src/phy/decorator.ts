@@ -20,6 +20,10 @@ export abstract class DeviceDecorator implements FrameDevice {
     return this.inner.offloads;
   }
 
+  get uso(): boolean {
+    return this.inner.uso ?? false;
+  }
+
   get rxQueues(): number {
     return this.inner.rxQueues;
   }

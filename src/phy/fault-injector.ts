@@ -15,7 +15,7 @@
 import koffi from 'koffi';
 import type { FrameDevice } from '../../firmware/device.js';
 import type { Clock } from '../clock.js';
-import { foldChecksum, onesComplementSum } from '../wire/checksum.js';
+import { finishedPartialChecksum, onesComplementSum } from '../wire/checksum.js';
 import { emptyImpairStats, Fate, Impairer, type ImpairmentSpec, type ImpairStats } from '../../firmware/impairments.js';
 import { VIRTIO_NET_HDR_F_DATA_VALID, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_NONE, VNET_SLOT } from '../../firmware/rings.js';
 import { DeviceDecorator } from './decorator.js';
@@ -178,7 +178,7 @@ export class FaultInjectingDevice extends DeviceDecorator {
     if (v > 0 && f.byteAt(0) & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
       const start = f.byteAt(6) | (f.byteAt(7) << 8);
       const off = f.byteAt(8) | (f.byteAt(9) << 8);
-      const c = foldChecksum(f.sum(v + start, v + len));
+      const c = finishedPartialChecksum(f.sum(v + start, v + len), off);
       f.setByteAt(v + start + off, c >>> 8);
       f.setByteAt(v + start + off + 1, c & 0xff);
       f.setByteAt(0, f.byteAt(0) & ~(VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID));
@@ -259,8 +259,9 @@ export class FaultInjectingDevice extends DeviceDecorator {
     if (v > 0 && frame[1] !== VIRTIO_NET_HDR_GSO_NONE) return false;
     if (v > 0 && frame[0]! & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
       const start = v + (frame[6]! | (frame[7]! << 8));
-      const field = start + (frame[8]! | (frame[9]! << 8));
-      const c = foldChecksum(onesComplementSum(frame, start, frame.length));
+      const offset = frame[8]! | (frame[9]! << 8);
+      const field = start + offset;
+      const c = finishedPartialChecksum(onesComplementSum(frame, start, frame.length), offset);
       frame[field] = c >>> 8;
       frame[field + 1] = c & 0xff;
       frame[0] = frame[0]! & ~VIRTIO_NET_HDR_F_NEEDS_CSUM;

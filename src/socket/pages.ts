@@ -34,7 +34,9 @@ export type CopyReason =
   /** The pool had no page free. */
   | 'pool-empty'
   /** Sent through the interface's slow path (next hop not resolved yet). */
-  | 'slow-path';
+  | 'slow-path'
+  /** A UDP datagram above the MTU: fragmented by the interface from a copy. */
+  | 'fragmented';
 
 export interface ZeroCopyStats {
   flippedBytes: number;
@@ -46,6 +48,15 @@ export interface ZeroCopyStats {
   sendCopiedBytes: Partial<Record<CopyReason, number>>;
   completions: number;
   completionsCopied: number;
+  /**
+   * The same for UDP datagrams (src/socket/dgram.ts), apart from TCP's so that each protocol's
+   * `flipped + copied` equals its own bytes in (`udp.bytesIn` for the page reader).
+   */
+  udpFlippedBytes: number;
+  udpFlippedPages: number;
+  udpCopiedBytes: Partial<Record<CopyReason, number>>;
+  udpSendByReferenceBytes: number;
+  udpSendCopiedBytes: Partial<Record<CopyReason, number>>;
 }
 
 export interface ZeroCopySwitches {
@@ -64,6 +75,11 @@ export function emptyZeroCopyStats(): ZeroCopyStats {
     sendCopiedBytes: {},
     completions: 0,
     completionsCopied: 0,
+    udpFlippedBytes: 0,
+    udpFlippedPages: 0,
+    udpCopiedBytes: {},
+    udpSendByReferenceBytes: 0,
+    udpSendCopiedBytes: {},
   };
 }
 

@@ -67,10 +67,16 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
   private sentByReference = 0;
   private blocked: PendingWrite | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
-  private readonly localAddr: number;
+  private localAddr: number;
+  /** The application ended its side while the name was being resolved: FIN once connected. */
+  private endWhileResolving = false;
 
+  /**
+   * `conn` null: the socket waits for {@link attach} (`stack.connect` resolving a name); writes
+   * wait with it, as net.Socket's do while it looks the name up.
+   */
   constructor(
-    conn: TcpConnection,
+    conn: TcpConnection | null,
     localAddr: number,
     private readonly lender: PageLender,
     opts: SocketOptions = {},
@@ -83,14 +89,30 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
       emitClose: true,
       autoDestroy: true,
     });
+    this.conn = null;
+    this.localAddr = localAddr;
+    this.zeroCopy = { ...opts.zeroCopy };
+    this.opts = opts;
+    if (conn) this.attach(conn, localAddr);
+    if (opts.pages) this.usePages();
+  }
+
+  private readonly opts: SocketOptions;
+
+  /** The connection, once there is one (at once, or after the name resolved). */
+  attach(conn: TcpConnection, localAddr: number): void {
     this.conn = conn;
     this.localAddr = localAddr;
     conn.user = this;
-    if (opts.noDelay) conn.setNoDelay(true);
-    if (opts.keepAlive) conn.setKeepAlive(true, opts.keepAliveInitialDelay);
+    if (this.opts.noDelay) conn.setNoDelay(true);
+    if (this.opts.keepAlive) conn.setKeepAlive(true, this.opts.keepAliveInitialDelay);
     if (conn.state === 'ESTABLISHED' || conn.state === 'CLOSE-WAIT') this.connecting = false;
-    this.zeroCopy = { ...opts.zeroCopy };
-    if (opts.pages) this.usePages();
+  }
+
+  /** Send what was written while the name resolved, and the FIN if the side was ended (after conn.connect()). */
+  afterAttach(): void {
+    if (this.blocked) this.onSendSpace();
+    if (this.endWhileResolving) this.conn?.close();
   }
 
   // ---- zero-copy pages ----
@@ -452,6 +474,10 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
 
   private writeChunks(chunks: Buffer[], cb: (err?: Error | null) => void): void {
     const conn = this.conn;
+    if (!conn && this.connecting && !this.lastRemote) {
+      this.blocked = { chunks: [...chunks], cb };
+      return;
+    }
     if (!conn) {
       cb(new TcpError('EPIPE', 'This socket has been ended by the other party', 'write'));
       return;
@@ -477,6 +503,7 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
   override _final(cb: (err?: Error | null) => void): void {
     const conn = this.conn;
     if (!conn) {
+      if (this.connecting && !this.lastRemote) this.endWhileResolving = true;
       cb();
       return;
     }

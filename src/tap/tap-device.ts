@@ -20,6 +20,8 @@ import {
   TUN_F_CSUM,
   TUN_F_TSO4,
   TUN_F_TSO6,
+  TUN_F_USO4,
+  TUN_F_USO6,
   TUNSETIFF,
   TUNSETOFFLOAD,
   TUNSETSTEERINGEBPF,
@@ -84,6 +86,8 @@ export interface TapOptions {
 export class TapDevice implements FrameDevice {
   readonly vnetHdrLen: number;
   readonly offloads: boolean;
+  /** With offloads: the kernel takes USO frames from us (probed at open with TUNSETOFFLOAD). */
+  readonly uso: boolean;
   /** Why there is no SYN queue although one was asked for (null: there is, or none was asked). */
   readonly steeringError: TapError | null;
   /** True when the TAP existed and was attached to, false when this created it. */
@@ -107,7 +111,7 @@ export class TapDevice implements FrameDevice {
   private constructor(
     readonly name: string,
     fds: number[],
-    o: { vnetHdr: boolean; offloads: boolean; steeringError: TapError | null; attached: boolean; uring: Uring | null; uringError: TapError | null },
+    o: { vnetHdr: boolean; offloads: boolean; uso: boolean; steeringError: TapError | null; attached: boolean; uring: Uring | null; uringError: TapError | null },
   ) {
     this.fds = fds;
     this.uring = o.uring;
@@ -131,6 +135,7 @@ export class TapDevice implements FrameDevice {
     }
     this.vnetHdrLen = o.vnetHdr ? VNET_HDR_LEN : 0;
     this.offloads = o.offloads;
+    this.uso = o.uso;
     this.steeringError = o.steeringError;
     this.attached = o.attached;
   }
@@ -163,6 +168,7 @@ export class TapDevice implements FrameDevice {
     let steeringError: TapError | null = null;
     let uring: Uring | null = null;
     let uringError: TapError | null = null;
+    let uso = false;
     try {
       // IFF_TUN_EXCL: a TAP we mean to create is created, never one that appeared since the query.
       fds.push(attachQueue(path, opts.name, existing ? flags : flags | IFF_TUN_EXCL, existing));
@@ -189,7 +195,11 @@ export class TapDevice implements FrameDevice {
       }
       // TSO needs CSUM; with offloads off, ask for nothing unfinished (value 0).
       // Offloads are the fd holder's to choose (no capability needed): they are never skipped.
-      if (vnetHdr && libc.ioctlInt(fd, TUNSETOFFLOAD, offloads ? TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 : 0) < 0)
+      // USO: a kernel that knows TUN_F_USO4 (>= 6.2) also takes GSO_UDP_L4 frames written to the
+      // TAP (virtio_net_hdr_to_skb); the flags stay off, so the kernel segments what it sends us.
+      const tso = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+      if (offloads) uso = libc.ioctlInt(fd, TUNSETOFFLOAD, tso | TUN_F_USO4 | TUN_F_USO6) >= 0;
+      if (vnetHdr && libc.ioctlInt(fd, TUNSETOFFLOAD, offloads ? tso : 0) < 0)
         throw new TapError('EIOCTL', `TUNSETOFFLOAD failed (${errnoName(libc.errno())})`, libc.errno());
       if (opts.mtu !== undefined) ensureInterfaceMtu(opts.name, opts.mtu);
       ({ uring, uringError } = openUring(opts.io ?? 'auto', fds));
@@ -199,16 +209,17 @@ export class TapDevice implements FrameDevice {
       throw e;
     }
     log(
-      '%s %s fds=%o vnet=%d offloads=%s steering=%s io=%s',
+      '%s %s fds=%o vnet=%d offloads=%s uso=%s steering=%s io=%s',
       existing ? 'attached to' : 'created',
       opts.name,
       fds,
       vnetHdr ? VNET_HDR_LEN : 0,
       offloads,
+      uso,
       steeringError ? steeringError.message : fds.length > 1,
       uring ? 'uring' : `syscalls${uringError ? ` (${uringError.message})` : ''}`,
     );
-    return new TapDevice(opts.name, fds, { vnetHdr, offloads, steeringError, attached: existing !== null, uring, uringError });
+    return new TapDevice(opts.name, fds, { vnetHdr, offloads, uso, steeringError, attached: existing !== null, uring, uringError });
   }
 
   get rxQueues(): number {

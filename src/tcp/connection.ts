@@ -427,13 +427,13 @@ export class TcpConnection implements Scheduled {
     }
   }
 
-  /** Abort (RFC 9293 3.10.5): RST unless nothing was synchronized, then forget everything. */
-  abort(): void {
+  /** Abort (RFC 9293 3.10.5): RST unless nothing was synchronized, then forget everything; `err` goes to the user. */
+  abort(err: TcpError | null = null): void {
     const s = this.state;
     if (s === 'SYN-RECEIVED' || s === 'ESTABLISHED' || s === 'FIN-WAIT-1' || s === 'FIN-WAIT-2' || s === 'CLOSE-WAIT') {
       this.sendRst(this.snd.sndNxt, 0, false, 'aborted');
     }
-    this.terminate(null);
+    this.terminate(err);
   }
 
   /** The application read data: the window may have opened enough to tell the peer. */

@@ -1,5 +1,5 @@
 /** Errors a TCP connection ends with, carrying the codes Node's net module uses. */
-export type TcpErrorCode = 'ECONNREFUSED' | 'ECONNRESET' | 'ETIMEDOUT' | 'EPIPE' | 'EADDRINUSE' | 'EADDRNOTAVAIL' | 'ECONNABORTED';
+export type TcpErrorCode = 'ECONNREFUSED' | 'ECONNRESET' | 'ETIMEDOUT' | 'EPIPE' | 'EADDRINUSE' | 'EADDRNOTAVAIL' | 'ECONNABORTED' | 'ENETUNREACH';
 
 export class TcpError extends Error {
   override readonly name = 'TcpError';
@@ -25,4 +25,5 @@ const ERRNO: Record<TcpErrorCode, number> = {
   EADDRINUSE: -98,
   EADDRNOTAVAIL: -99,
   ECONNABORTED: -103,
+  ENETUNREACH: -101,
 };

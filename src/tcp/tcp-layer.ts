@@ -6,7 +6,6 @@
  */
 import debugFactory from 'debug';
 import type { Clock } from '../clock.js';
-import { formatIpv4 } from '../wire/addr.js';
 import { tcpEvent, tcpLogEnabled } from './event-log.js';
 import { randomSecret, type Random } from '../random.js';
 import type { Interface, Ipv4Datagram, ProtocolHandler } from '../iface/interface.js';
@@ -14,6 +13,7 @@ import type { TransportEgress } from '../iface/transport.js';
 import type { RxPayload } from '../mem/rx-payload.js';
 import type { RxMemory } from '../mem/rx-memory.js';
 import type { PagePool } from '../mem/page-pool.js';
+import { formatIpv4 } from '../wire/addr.js';
 import { onesComplementSum, pseudoHeaderSum } from '../wire/checksum.js';
 import { IPPROTO_TCP } from '../wire/ipv4.js';
 import { seqAdd } from '../wire/seq.js';
@@ -123,7 +123,10 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
   readonly iface: Interface;
   /** Where segments leave: the interface's transmit seam. */
   readonly egress: TransportEgress;
-  readonly localAddr: number;
+  /** The interface's address now (it changes when DHCP configures it). */
+  get localAddr(): number {
+    return this.iface.address;
+  }
   readonly offload: boolean;
   readonly stats: TcpStats = emptyTcpStats();
   readonly timers = new TimerQueue();
@@ -169,7 +172,6 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     this.pool = o.nic.pool;
     this.iface = o.iface;
     this.egress = o.iface;
-    this.localAddr = o.iface.address;
     this.offload = o.offload;
     // Secrets and seeds from the injected randomness (RFC 6528 3: the ISN's key is secret).
     this.isn = new IsnGenerator(o.clock, randomSecret(o.random));
@@ -188,6 +190,22 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     // reserve (not at the first free page: they would close again at once).
     this.rxReliefPages = Math.ceil(pool.size / 16);
     o.iface.setProtocol(IPPROTO_TCP, this);
+    o.iface.watchAddress((next) => this.addressChanging(next));
+  }
+
+  /**
+   * The interface's address is about to change or go (a DHCP lease ended, RFC 2131 4.4.5): a
+   * connection is bound to its address, so each ends now, with a RST sent from the old address
+   * while it is still ours and ECONNABORTED to its user, as a host losing its lease would rather
+   * than leave them to time out. Listeners stay: they take the new address.
+   */
+  private addressChanging(next: number): void {
+    if (this.connCount === 0) return;
+    log('address going from %s to %s: aborting %d connections', formatIpv4(this.localAddr), formatIpv4(next), this.connCount);
+    const err = new TcpError('ECONNABORTED', 'the local address went away (DHCP lease ended)');
+    for (const c of [...this.connections()]) c.abort(err);
+    this.flush();
+    this.kick();
   }
 
   drop(reason: TcpCountedDrop): void {

@@ -154,6 +154,15 @@ function storeChecksum(buf: Uint8Array, off: number, checksum: number): void {
 }
 
 /**
+ * The checksum a virtio-net partial checksum (`csum_offset` into the transport header) finishes
+ * as, from the sum of the covered bytes: its complement, except that a UDP checksum (the field
+ * at offset 6) that comes out 0 goes as 0xffff, since 0 means "none" (RFC 768).
+ */
+export function finishedPartialChecksum(sum: number, csumOffset: number): number {
+  return foldChecksum(sum) || (csumOffset === 6 ? 0xffff : 0);
+}
+
+/**
  * Fills a TCP or UDP checksum over the segment `buf[start, end)` and its pseudo header.
  * `checksumOffset` is the field's offset in the transport header (TCP 16, UDP 6).
  */
@@ -250,5 +259,10 @@ export class L4Checksum {
    */
   store(buf: Uint8Array, field: number): void {
     writeU16(buf, field, this.finish());
+  }
+
+  /** Store it as UDP must: a computed 0x0000 as 0xffff (RFC 768; 0 means "no checksum"). */
+  storeUdp(buf: Uint8Array, field: number): void {
+    storeChecksum(buf, field, this.finish());
   }
 }

@@ -47,6 +47,35 @@ export const DROP_REASONS = [
   'tcp-bad-options',
   /** Checksum over the pseudo header wrong (RFC 9293 3.1); by the firmware's verdict or our sum. */
   'tcp-bad-checksum',
+  // UDP (RFC 768, RFC 1122 4.1.3.4); the checksum needs the pseudo header, so the caller checks it
+  /** Shorter than the 8-byte UDP header, or its header cut from the buffer. */
+  'udp-truncated',
+  /** Length field below 8 or beyond the IP payload (RFC 768; RFC 1122 4.1.3.4). */
+  'udp-bad-length',
+  /** Checksum over the pseudo header wrong (RFC 768; RFC 1122 4.1.3.4: discard silently). */
+  'udp-bad-checksum',
+  // DHCP (RFC 2131 2, RFC 2132); the UDP layer below checked the datagram
+  /** Shorter than the BOOTP fixed part and the magic cookie (240 octets). */
+  'dhcp-truncated',
+  /** The options field does not start with the magic cookie 99.130.83.99 (RFC 2131 3). */
+  'dhcp-bad-cookie',
+  /** Hardware type not Ethernet or address length not 6: not for an Ethernet client. */
+  'dhcp-bad-hardware',
+  /** An option's length runs past its field, or a field lacks the End option (RFC 2131 4.1). */
+  'dhcp-options-truncated',
+  // DNS (RFC 1035 4)
+  /** Shorter than the 12-octet header, or a name, question or record cut off. */
+  'dns-truncated',
+  /** A label of the reserved types 01 or 10 (RFC 1035 4.1.4, RFC 6891 5). */
+  'dns-bad-label',
+  /** A name over 255 octets (RFC 1035 2.3.4). */
+  'dns-name-too-long',
+  /** A compression pointer forward or past the message (RFC 1035 4.1.4: to a prior occurrence). */
+  'dns-bad-pointer',
+  /** A compression pointer into the labels that led to it: decoding would never end. */
+  'dns-name-loop',
+  /** RDATA of the wrong length for its type (A 4, AAAA 16), or a name in it not filling it. */
+  'dns-bad-rdata',
   // virtio-net header (virtio spec 5.1.6)
   /** csum_start/csum_offset outside the frame (virtio 5.1.6.2). */
   'vnet-bad-csum-offsets',

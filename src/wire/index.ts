@@ -9,3 +9,6 @@ export * from './ipv4.js';
 export * from './icmp.js';
 export * from './seq.js';
 export * from './tcp.js';
+export * from './udp.js';
+export * from './dhcp.js';
+export * from './dns.js';

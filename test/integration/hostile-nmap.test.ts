@@ -7,8 +7,8 @@
  * - SYNs to the 998 closed ports: answered with RSTs (tcp.resetsOut);
  * - OS detection's T2 (no flags, to an open port): drop.tcp-listen-no-syn; T3 (SYN, FIN, PSH,
  *   URG, to an open port): drop.tcp-bad-flags; T4 (a bare ACK to an open port): not a valid SYN
- *   cookie (tcp.synCookiesFailed), answered with an RST; U1 (UDP to a closed port): no UDP here,
- *   so drop.ipv4-unknown-protocol and an ICMP error (icmp.errorsOut).
+ *   cookie (tcp.synCookiesFailed), answered with an RST; U1 (UDP to a closed port):
+ *   drop.udp-no-port, answered with Port Unreachable (icmp.errorsOut).
  *
  * (No discard service: -sV waits out every probe on a port that never answers, three minutes.)
  *
@@ -56,7 +56,7 @@ it('nmap -sS -sV -O, top ports and -p 1-1000, completes; tapstack survives, serv
   expect(counter(c, 'drop.tcp-listen-no-syn')).toBeGreaterThan(0);
   expect(counter(c, 'drop.tcp-bad-flags')).toBeGreaterThan(0);
   expect(counter(c, 'tcp.synCookiesFailed')).toBeGreaterThan(0);
-  expect(counter(c, 'drop.ipv4-unknown-protocol')).toBeGreaterThan(0);
+  expect(counter(c, 'drop.udp-no-port')).toBeGreaterThan(0);
   expect(counter(c, 'icmp.errorsOut')).toBeGreaterThan(0);
   // -sV spoke HTTP to it.
   expect(counter(c, 'serve.http.requests')).toBeGreaterThan(0);

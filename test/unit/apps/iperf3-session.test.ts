@@ -5,7 +5,7 @@
  * Tests end by bytes, so no outcome depends on timing.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MemoryDevice } from '../../../src/tap/memory-device.js';
+import { cable } from '../cable.js';
 import { Stack } from '../../../src/stack.js';
 import { SeededRandom } from '../../../src/random.js';
 import type { Socket } from '../../../src/socket/socket.js';
@@ -13,18 +13,6 @@ import { Iperf3Server } from '../../../src/apps/iperf3/server.js';
 import { Iperf3Client } from '../../../src/apps/iperf3/client.js';
 import { parseParams, type TestParams } from '../../../src/apps/iperf3/params.js';
 import { encodeJson, encodeServerError, encodeState, makeCookie, State } from '../../../src/apps/iperf3/protocol.js';
-
-/** A device whose frames arrive at its peer's receive queue on the next turn, as over a cable. */
-class Cable extends MemoryDevice {
-  peer: Cable | null = null;
-  override writev(iov: bigint, iovcnt: number): number {
-    const n = super.writev(iov, iovcnt);
-    const frame = this.written.shift()!;
-    const peer = this.peer;
-    setImmediate(() => peer && !peer.closed && peer.deliver(frame));
-    return n;
-  }
-}
 
 const SERVER = '198.18.182.1';
 const CLIENT = '198.18.182.2';
@@ -41,10 +29,7 @@ let server: Iperf3Server;
 let lines: string[];
 
 beforeEach(() => {
-  const da = new Cable('mem-a');
-  const db = new Cable('mem-b');
-  da.peer = db;
-  db.peer = da;
+  const [da, db] = cable('mem-a', 'mem-b');
   a = Stack.open({ device: da, address: `${SERVER}/24`, random: new SeededRandom(1), poolPages: 8192 });
   b = Stack.open({ device: db, address: `${CLIENT}/24`, random: new SeededRandom(2), poolPages: 8192 });
   lines = [];

@@ -1,6 +1,6 @@
 /**
  * Property tests (fast-check) for the wire views, checkers and parsers that take peer input:
- * Ethernet, ARP, IPv4 with options, ICMP echo and errors, TCP with options. For every input a
+ * Ethernet, ARP, IPv4 with options, ICMP echo and errors, TCP with options, UDP. For every input a
  * checker answers null or a reason of its own protocol and never throws; a parser throws only
  * WireError, exactly when its checker names a reason; what is accepted satisfies what the layers
  * above rely on; random reprs round-trip.
@@ -26,6 +26,7 @@ import {
 } from '../../../src/wire/icmp.js';
 import { Ipv4Packet, checkIpv4, emitIpv4Repr, parseIpv4Repr, type Ipv4Repr } from '../../../src/wire/ipv4.js';
 import { TcpOptions, TcpSegment, checkTcp, checkTcpHeader, emitTcpHeader, parseTcpOptions, tcpOptionsLength } from '../../../src/wire/tcp.js';
+import { UdpHeader, checkUdp, emitUdpHeader } from '../../../src/wire/udp.js';
 import {
   ARP_REPLY_FRAME,
   ARP_REQUEST_FRAME,
@@ -536,6 +537,35 @@ describe('views', () => {
           icmp.type, icmp.code, icmp.restOfHeader, icmp.identifier, icmp.sequence,
           tcp.srcPort, tcp.seq, tcp.ack, tcp.dataOffset, tcp.flags, tcp.window, tcp.payloadLength,
         ]).not.toThrow();
+      }),
+    );
+  });
+});
+
+// ---- UDP ----
+
+describe('UDP', () => {
+  const datagrams = fc.oneof(
+    fc.constant(UDP_FRAME.subarray(ETH + 20)),
+    fc.tuple(u16, u16, fc.uint8Array({ maxLength: 64 })).map(([sp, dp, data]) => {
+      const b = new Uint8Array(8 + data.length);
+      emitUdpHeader(b, 0, sp, dp, data.length);
+      b.set(data, 8);
+      return b;
+    }),
+  );
+
+  it('the checker answers null or a udp- reason for any bytes; what it accepts has its header in the buffer and a length within 8..len', () => {
+    run(
+      fc.property(hostile(datagrams, 40), ({ buf, off, len }) => {
+        const reason = checkUdp(buf, off, len);
+        expect([null, 'udp-truncated', 'udp-bad-length']).toContain(reason);
+        if (reason !== null) return;
+        const h = new UdpHeader(buf, off, len);
+        expect(off + 8).toBeLessThanOrEqual(buf.length);
+        expect(h.udpLength).toBeGreaterThanOrEqual(8);
+        expect(h.udpLength).toBeLessThanOrEqual(len);
+        expect(h.payloadLength).toBe(h.udpLength - 8);
       }),
     );
   });
