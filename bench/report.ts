@@ -50,7 +50,9 @@ export function renderMarkdown(r: BenchResult): string {
       `the machine's default is ${m.defaultCongestionControl}, and a namespace may not choose cubic for itself); tapstack runs its own cubic. ` +
       `"No offloads" on the veth: \`ethtool -K tx off rx off sg off tso off gso off gro off\` on both ends; "offloads": the veth's defaults (checksums, scatter-gather, TSO and GSO on, GRO off); ` +
       `tapstack: \`tapstack up --offload off\`. HTTP and ping use the machine's default congestion control (wrk cannot set it; ` +
-      `52-byte responses never leave the initial window).\n`,
+      `52-byte responses never leave the initial window). ` +
+      `The namespaces the clients run in (wrk, ping, iperf3 -c; the kernel's side of tapstack's TAP and K1) reuse ports in TIME-WAIT and draw them from 1024-65535 ` +
+      `(\`net.ipv4.tcp_tw_reuse=1\`, \`ip_local_port_range\`): wrk with a connection per request otherwise runs out of free ports.\n`,
   );
 
   const throughput = r.cases.filter((c) => c.section === 'bulk' || c.section === 'streams');

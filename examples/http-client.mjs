@@ -2,7 +2,7 @@
 // Run inside a network namespace as root:  node examples/http-client.mjs tap0 198.18.0.2/24 198.18.0.1/24 http://198.18.0.1:8000/
 import http from 'node:http';
 import { createHash } from 'node:crypto';
-import { Stack } from '../dist/src/index.js';
+import { Stack } from 'tapstack';
 
 const [ifname = 'tap0', address = '198.18.0.2/24', hostAddress = '198.18.0.1/24', url = 'http://198.18.0.1:8000/'] = process.argv.slice(2);
 const stack = Stack.open({ ifname, address, hostAddress, offload: true });

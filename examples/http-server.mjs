@@ -1,7 +1,7 @@
 // Node's own http module serving over tapstack sockets.
 // Run inside a network namespace as root:  node examples/http-server.mjs tap0 198.18.0.2/24 198.18.0.1/24 8080
 import http from 'node:http';
-import { Stack } from '../dist/src/index.js';
+import { Stack } from 'tapstack';
 
 const [ifname = 'tap0', address = '198.18.0.2/24', hostAddress = '198.18.0.1/24', port = '8080'] = process.argv.slice(2);
 const stack = Stack.open({ ifname, address, hostAddress, offload: true });

@@ -49,6 +49,15 @@ export interface FrameDevice {
    * drops a frame it received: a capture shows it, the NIC does not deliver it.
    */
   readonly lostOnReceive?: boolean;
+  /**
+   * What a layer did to the frame the last `readv` returned (the fault injector lost, delayed,
+   * reordered, duplicated, corrupted or marked it), for a capture to note; null when nothing.
+   */
+  readonly rxNote?: string | null;
+  /** The next frame written carries this note: what a layer above did to it. */
+  noteNextWrite?(note: string): void;
+  /** A frame a layer above kept from the wire (the fault injector's loss), for a capture to show, with why. */
+  noteDropped?(iov: bigint, iovcnt: number, note: string): void;
   /** When frames held back (delay, reordering) are due, so the NIC polls then; or Infinity. */
   nextDeadline?(): number;
   /** Write the transmit frames held back whose time has come. */

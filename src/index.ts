@@ -18,5 +18,7 @@ export { UDP_DROP_REASONS, type UdpDropReason, type UdpDrops } from './udp/reaso
 export { UdpError, type UdpErrorCode } from './udp/errors.js';
 export { UdpLayer, type UdpDatagram, type UdpEndpoint, type UdpIcmpError, type UdpPort, type UdpSendOptions, type UdpStats } from './udp/udp-layer.js';
 export { PcapWriter, readPcap } from './pcap/writer.js';
+export { PcapngWriter, readPcapng } from './pcap/pcapng.js';
+export { openCapture, RotatingCapture, type CaptureWriter, type CaptureFormat, type CaptureFileOptions, type FrameDirection } from './pcap/capture-writer.js';
 export { parseSplitPolicy, formatSplitPolicy, type SplitPolicySpec } from '../firmware/split-policy.js';
 export * as wire from './wire/index.js';

@@ -7,17 +7,18 @@ import { systemClock, type Clock } from './clock.js';
 import { systemRandom, type Random } from './random.js';
 import { Interface, type InterfaceOptions } from './iface/interface.js';
 import { Nic, type NicStats } from './nic/nic.js';
-import { PcapWriter } from './pcap/writer.js';
+import { openCapture, type CaptureFileOptions, type CaptureFormat } from './pcap/capture-writer.js';
 import type { FrameDevice } from '../firmware/device.js';
 import { TapDevice, type IoMode, type IoPath } from './tap/tap-device.js';
 import { ensureHostSide, ensureInterfaceMtu, ensureTxQueueLength, type SkippedSetting } from './tap/host-side.js';
-import type { SplitPolicySpec } from '../firmware/split-policy.js';
+import { formatSplitPolicy, type SplitPolicySpec } from '../firmware/split-policy.js';
 import { noImpairment, type ImpairmentSpec } from '../firmware/impairments.js';
 import { FaultInjectingDevice } from './phy/fault-injector.js';
 import { CapturingDevice } from './phy/capture.js';
 import { parseCidr, parseIpv4, type Ipv4Cidr } from './wire/addr.js';
 import { TcpLayer } from './tcp/tcp-layer.js';
 import { UdpLayer } from './udp/udp-layer.js';
+import type { TcpInfo } from './tcp/connection.js';
 import type { TcpConfig } from './tcp/config.js';
 import { Server, type ServerOptions } from './socket/server.js';
 import { Socket, type SocketOptions } from './socket/socket.js';
@@ -32,6 +33,9 @@ const log = debugFactory('tapstack:stack');
  * retransmission. A longer one set by an administrator is kept.
  */
 const TX_QUEUE_FRAMES = 10000;
+
+/** The header split a NIC gets unless told otherwise: Ethernet + IPv4 + TCP with timestamps. */
+const DEFAULT_SPLIT: SplitPolicySpec = { kind: 'fixed', size: 66 };
 
 export interface StackOptions {
   /** TAP name (created in the current network namespace), or a device of your own. */
@@ -62,6 +66,13 @@ export interface StackOptions {
   split?: SplitPolicySpec;
   pcap?: string;
   pcapSnaplen?: number;
+  /** pcapng or classic pcap; by default pcapng when the name ends in `.pcapng`, else pcap. */
+  pcapFormat?: CaptureFormat;
+  /** Write the capture after every read or write call (tcpdump -U) instead of within a second. */
+  pcapFlush?: boolean;
+  /** Start a new capture file once one holds this many bytes (tcpdump -C), keeping at most `pcapRotateCount` (-W). */
+  pcapRotateBytes?: number;
+  pcapRotateCount?: number;
   /** Fault injection between the NIC and the TAP (see firmware/impairments.ts for the text form). */
   impair?: ImpairmentSpec;
   /** Zero-copy switches at start (both on by default). */
@@ -92,15 +103,32 @@ export interface ConnectOptions extends SocketOptions {
  * and a frame lost on receive as well (it crossed, then the NIC lost it). Transmit faults happen
  * before the wire, above the capture: a frame lost there never shows.
  */
-function withPhyLayers(device: FrameDevice, opts: StackOptions, clock: Clock): FrameDevice {
+/** The capture file options of `opts`, with the interface's description for pcapng. */
+function captureOptions(opts: Pick<StackOptions, 'pcapFormat' | 'pcapSnaplen' | 'pcapRotateBytes' | 'pcapRotateCount' | 'split'>, name: string, mtu: number, offloads: boolean): CaptureFileOptions {
+  return {
+    ...(opts.pcapFormat ? { format: opts.pcapFormat } : {}),
+    ...(opts.pcapSnaplen ? { snaplen: opts.pcapSnaplen } : {}),
+    ...(opts.pcapRotateBytes !== undefined ? { rotateBytes: opts.pcapRotateBytes } : {}),
+    ...(opts.pcapRotateCount !== undefined ? { rotateCount: opts.pcapRotateCount } : {}),
+    interfaceName: name,
+    interfaceDescription: `tapstack on ${name}: mtu ${mtu}, offloads ${offloads ? 'on' : 'off'}, split ${formatSplitPolicy(opts.split ?? DEFAULT_SPLIT)}`,
+  };
+}
+
+/**
+ * The layers between the NIC and the device: the capture (recording to `opts.pcap`, or idle
+ * until a capture is started at run time), between the fault injector's receive and transmit
+ * halves when there is one.
+ */
+function withPhyLayers(device: FrameDevice, opts: StackOptions, clock: Clock, mtu: number): { wire: FrameDevice; capture: CapturingDevice } {
   const spec = opts.impair;
-  if (!opts.pcap) return spec ? new FaultInjectingDevice(device, spec, clock) : device;
-  const pcap = PcapWriter.open(opts.pcap, opts.pcapSnaplen ? { snaplen: opts.pcapSnaplen } : {});
+  const file = opts.pcap ? openCapture(opts.pcap, captureOptions(opts, device.name, mtu, device.offloads)) : null;
   let d: FrameDevice = spec ? new FaultInjectingDevice(device, { ...spec, tx: noImpairment() }, clock) : device;
   // The wall-clock time at which the stack's clock read 0 (the one place the wall clock is read).
   const epochNs = BigInt(Date.now()) * 1_000_000n - BigInt(Math.round(clock.nowMs() * 1e6));
-  d = new CapturingDevice(d, pcap, clock, epochNs);
-  return spec ? new FaultInjectingDevice(d, { ...spec, rx: noImpairment() }, clock) : d;
+  const capture = new CapturingDevice(d, file, clock, epochNs, { flushEveryCall: opts.pcapFlush ?? false });
+  d = capture;
+  return { wire: spec ? new FaultInjectingDevice(d, { ...spec, rx: noImpairment() }, clock) : d, capture };
 }
 
 export class Stack {
@@ -113,6 +141,10 @@ export class Stack {
   readonly pages: PageLender;
   readonly clock: Clock;
   private skippedSettings: readonly SkippedSetting[] = [];
+  private capture: CapturingDevice | null = null;
+  /** What a capture started at run time keeps of the options: the split policy it describes, the snap length. */
+  private captureBase: Pick<StackOptions, 'split' | 'pcapSnaplen'> = {};
+  private mtu = 0;
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
   private closed = false;
@@ -175,11 +207,15 @@ export class Stack {
           skipped.push(...ensureHostSide(opts.ifname, host.address, host.prefixLength));
         }
       }
-      wire = withPhyLayers(device, opts, clock);
-      nic = new Nic({ device: wire, mtu, split: opts.split ?? { kind: 'fixed', size: 66 }, extraPages: opts.poolPages ?? 65536 });
+      const phy = withPhyLayers(device, opts, clock, mtu);
+      wire = phy.wire;
+      nic = new Nic({ device: wire, mtu, split: opts.split ?? DEFAULT_SPLIT, extraPages: opts.poolPages ?? 65536 });
       const iface = new Interface({ nic, clock, random, address, mtu, ...(opts.mac ? { mac: opts.mac } : {}), ...(opts.gateway !== undefined ? { gateway: opts.gateway } : {}), ...opts.iface });
       const stack = new Stack(nic, iface, clock, random, device.offloads, wire.uso ?? false, opts.tcp);
       stack.skippedSettings = skipped;
+      stack.capture = phy.capture;
+      stack.captureBase = { ...(opts.split ? { split: opts.split } : {}), ...(opts.pcapSnaplen ? { pcapSnaplen: opts.pcapSnaplen } : {}) };
+      stack.mtu = mtu;
       Object.assign(stack.pages.switches, opts.zeroCopy);
       nic.start({
         receive: (f) => iface.receive(f),
@@ -301,6 +337,38 @@ export class Stack {
       neighbors: this.iface.neighbors.stats,
       pages: this.nic.pool.stats(),
     };
+  }
+
+  /**
+   * Start capturing to `path` while running (as `--pcap` does at start; `opts` as Stack.open's
+   * pcap options), replacing a capture in progress, which is closed first.
+   */
+  startCapture(path: string, opts: Pick<StackOptions, 'pcapFormat' | 'pcapSnaplen' | 'pcapRotateBytes' | 'pcapRotateCount'> = {}): void {
+    if (!this.capture || this.closed) throw new Error('the stack is closed');
+    const dev = this.nic.device;
+    this.capture.setWriter(openCapture(path, captureOptions({ ...this.captureBase, ...opts }, dev.name, this.mtu, dev.offloads)));
+  }
+
+  /** Stop the capture in progress (its file flushed and closed); false if there was none. */
+  stopCapture(): boolean {
+    if (!this.capture?.file) return false;
+    this.capture.setWriter(null);
+    return true;
+  }
+
+  /** Whether frames are being captured now. */
+  get capturing(): boolean {
+    return this.capture?.file != null;
+  }
+
+  /** Every TCP connection, with its socket's share of bytes that moved without a copy. */
+  connections(): (TcpInfo & { localAddr: number; bytesRead: number; bytesWritten: number; flippedBytes: number; sentByReferenceBytes: number })[] {
+    const out = [];
+    for (const c of this.tcp.connections()) {
+      const u = c.user instanceof Socket ? c.user.info() : null;
+      out.push({ ...c.info(), localAddr: this.iface.address, bytesRead: u?.bytesRead ?? 0, bytesWritten: u?.bytesWritten ?? 0, flippedBytes: u?.flippedBytes ?? 0, sentByReferenceBytes: u?.sentByReferenceBytes ?? 0 });
+    }
+    return out;
   }
 
   close(): void {

@@ -12,6 +12,37 @@ const entries = <K extends string>(r: Partial<Record<K, number>>) => Object.entr
 
 const ALWAYS = new Set(['rxFrames', 'txFrames', 'rxBytes', 'txBytes', 'splitHits', 'splitMisses']);
 
+/**
+ * Every counter of the stack as `name value` pairs, zeros included, named as at exit
+ * (`nic.rxFrames`, `tcp.retransmits`, `drop.<reason>`) and the zero-copy figures as
+ * `zeroCopy.<field>` and `zeroCopy.<field>.<reason>`: what `tapstack stats` and the metrics read.
+ */
+export function counterEntries(s: ReturnType<Stack['stats']>): [string, number][] {
+  const out: [string, number][] = [];
+  const walk = (prefix: string, obj: object) => {
+    for (const [k, v] of Object.entries(obj)) {
+      if (typeof v === 'number') out.push([`${prefix}.${k}`, v]);
+      else if (v && typeof v === 'object') walk(`${prefix}.${k}`, v as object);
+    }
+  };
+  const { drops: ifaceDrops, ...iface } = s.iface;
+  const { drops: tcpDrops, ...tcp } = s.tcp;
+  walk('nic', s.nic);
+  walk('pages', s.pages);
+  walk('iface', iface);
+  walk('icmp', s.icmp);
+  walk('arp', s.neighbors);
+  const { drops: udpDrops, ...udp } = s.udp;
+  walk('tcp', tcp);
+  walk('udp', udp);
+  walk('zeroCopy', s.zeroCopy);
+  const drops: Partial<Record<StackDrop, number>> = { ...ifaceDrops };
+  for (const [k, v] of entries(tcpDrops)) drops[k] = (drops[k] ?? 0) + v;
+  for (const [k, v] of entries(udpDrops)) drops[k] = (drops[k] ?? 0) + v;
+  for (const [k, v] of entries(drops).sort()) out.push([`drop.${k}`, v]);
+  return out;
+}
+
 export function formatCounters(s: ReturnType<Stack['stats']>): string {
   const lines: string[] = [];
   const group = (name: string, obj: object) => {

@@ -4,10 +4,12 @@
  *
  *   tapstack up --ifname tap0 --address 198.18.0.2/24 [--host-address 198.18.0.1/24]
  *               [--mtu 1500] [--offload on|off] [--split fixed:66|fixed:N|none|adaptive]
- *               [--pcap FILE] [--snaplen N] [--io uring|syscalls|auto]
+ *               [--pcap FILE] [--pcap-format pcap|pcapng] [--pcap-flush] [--pcap-rotate MB]
+ *               [--pcap-files N] [--snaplen N] [--io uring|syscalls|auto]
  *
  * Bad options get one line on stderr and exit code 2; a failure to start gets one line and 1.
  */
+import type { Server as HttpServer } from 'node:http';
 import { parseArgs } from 'node:util';
 import { Stack } from '../stack.js';
 import { parseSplitPolicy, formatSplitPolicy, SplitPolicyError } from '../../firmware/split-policy.js';
@@ -15,13 +17,17 @@ import { formatCidr, formatMac, parseCidr } from '../wire/addr.js';
 import { TapError } from '../tap/errors.js';
 import { TapDevice, validateIfName, validateMtu } from '../tap/tap-device.js';
 import { formatSkipped } from '../tap/host-side.js';
-import { formatCounters } from './counters.js';
+import { counterEntries, formatCounters } from './counters.js';
+import { showProgress } from './progress.js';
+import { parseMetricsAddress, serveMetrics } from './metrics.js';
 import { parseServices, startServices, type Counters, type ServiceSpec } from './services.js';
 import { parseIpv4 } from '../wire/addr.js';
 import { PageInput } from './page-input.js';
 import { formatImpairment, parseImpairments, type ImpairmentSpec } from '../../firmware/impairments.js';
 import { innermost } from '../phy/decorator.js';
 import type { Socket } from '../socket/socket.js';
+import path from 'node:path';
+import { ControlServer, controlRequest, defaultControlPath, formatConnections, formatStats, type ControlConnection, type StatsReply } from './control.js';
 import { IPERF3_OPTIONS, parseIperf3, runIperf3, splitIperf3Args, type Iperf3Command } from './iperf3.js';
 
 const HELP = `Usage: tapstack <command> [options]
@@ -31,15 +37,35 @@ Commands:
             beforehand, e.g. for this user) and run the stack on it until SIGINT or
             SIGTERM; then print the counters and exit.
   connect   tapstack connect HOST PORT [options of up]: pipe stdin and stdout through a
-            tapstack TCP connection (like nc). Exits when both directions are done.
+            tapstack TCP connection (like nc). Exits when both directions are done. On a
+            terminal, stderr shows the bytes each way and their rate once a second;
+            TAPSTACK_COUNTERS=1 prints the counters on stderr at the end.
   iperf3    tapstack iperf3 -c HOST [-p PORT] [-R] [-P N] [-t S] [-n BYTES] [-l LEN]
             [--bidir] [-J] [options of up]: an iperf3 client on tapstack, against any
             iperf3 server (iperf3 -s). Prints iperf3's report (its JSON with -J) with
             tapstack's zero-copy counters; exits 0 when the test completed.
             -p 5201 by default; -t 10 s unless -n; -l 128K; sizes take K, M, G.
+  stats     tapstack stats [--ifname NAME | --control PATH] [--watch] [--json]
+            [--interval S]: the counters of a running 'tapstack up' (through its
+            control socket), with rates per second over S seconds (default 1);
+            --watch repeats every S seconds, --json prints each reading as JSON.
+  ss        tapstack ss [--ifname NAME | --control PATH] [--json]: its TCP connections
+            as 'ss -ti' shows them: state, addresses, MSS, cwnd and ssthresh (in
+            segments), RTT/variation and RTO (ms), retransmissions, bytes acknowledged
+            and received, delivery rate, windows, queues, and the share of the socket's
+            bytes that moved without a copy.
+  capture   tapstack capture start FILE [--pcap-format pcap|pcapng] | stop
+            [--ifname NAME | --control PATH]: start (or replace) or stop a capture
+            of a running 'tapstack up'.
   help      Show this text.
 
 Options of 'up':
+  --metrics [HOST:]PORT  Serve the counters in the Prometheus text format at
+                         http://HOST:PORT/metrics on the host's own network (a socket of
+                         this process; HOST 127.0.0.1 unless given).
+  --control PATH|off     Its control socket (for stats, ss, capture; mode 0600). Default:
+                         /run/tapstack/net<namespace inode>-<ifname>.sock for root, else
+                         under $XDG_RUNTIME_DIR/tapstack or /tmp/tapstack-<uid>.
   --ifname NAME          TAP device to create, or an idle existing one to attach to (as
                          made by 'ip tuntap add dev NAME mode tap user USER'), 1-15
                          characters. Required. Settings tapstack may not change on it
@@ -86,12 +112,26 @@ Options of 'up':
                          newreno (RFC 5681, RFC 6582).
   --tcp-retries N        Retransmissions before a connection gives up with ETIMEDOUT
                          (default 15, as Linux's tcp_retries2).
-  --pcap FILE            Capture every frame in and out (pcap, nanosecond timestamps).
+  --pcap FILE            Capture every frame in and out, nanosecond timestamps. Frames reach
+                         the file within a second (tail -f, and a kill loses at most that).
+  --pcap-format F        pcap (classic; the default) or pcapng (the default for a FILE ending
+                         in .pcapng): the interface's name, MTU, offloads and split policy,
+                         each frame's direction, and comments on what the fault injector did.
+  --pcap-flush           Write the capture after every read and write call (tcpdump's -U).
+  --pcap-rotate MB       Start a new file once one holds MB million bytes (tcpdump's -C):
+                         FILE, FILE1, FILE2, ...
+  --pcap-files N         With --pcap-rotate: at most N files, FILE0..FILE<N-1>, the oldest
+                         overwritten (tcpdump's -W).
   --snaplen N            Capture at most N bytes of each frame (default 262144).
   -h, --help             Show this text.
 
 Environment:
-  DEBUG=tapstack:*       Log (namespaces tapstack:tap, :nic, :iface, :arp, :stack).
+  DEBUG=tapstack:*       Log, on stderr. Namespaces: tapstack:stack (start-up), :tap (the
+                         device, io_uring), :nic, :iface, :arp (resolution and failures),
+                         :tcp (listeners, and per connection: state changes, resets sent
+                         and received with why, retransmission timeouts, recovery, zero-
+                         window stalls; at most 100 lines a second, what is left out is
+                         counted).
 `;
 
 class UsageError extends Error {}
@@ -111,6 +151,12 @@ const parseArgsTyped = (args: string[], allowPositionals: boolean) =>
       split: { type: 'string' },
       pcap: { type: 'string' },
       snaplen: { type: 'string' },
+      'pcap-format': { type: 'string' },
+      'pcap-flush': { type: 'boolean' },
+      'pcap-rotate': { type: 'string' },
+      'pcap-files': { type: 'string' },
+      control: { type: 'string' },
+      metrics: { type: 'string' },
       serve: { type: 'string' },
       'tcp-retries': { type: 'string' },
       'zero-copy': { type: 'string' },
@@ -176,6 +222,29 @@ function parseUp(argv: string[], positionals = false) {
     snaplen = Number(v.snaplen);
     if (!/^\d+$/.test(v.snaplen) || snaplen < 14 || snaplen > 262144) throw new UsageError('--snaplen takes 14..262144');
   }
+  const pcapFormat = v['pcap-format'];
+  if (pcapFormat !== undefined && pcapFormat !== 'pcap' && pcapFormat !== 'pcapng') throw new UsageError(`--pcap-format takes pcap or pcapng, not ${JSON.stringify(pcapFormat)}`);
+  let pcapRotateBytes: number | undefined;
+  if (v['pcap-rotate'] !== undefined) {
+    if (!/^\d+(\.\d+)?$/.test(v['pcap-rotate']) || Number(v['pcap-rotate']) <= 0) throw new UsageError(`--pcap-rotate takes a size in millions of bytes, not ${JSON.stringify(v['pcap-rotate'])}`);
+    pcapRotateBytes = Math.round(Number(v['pcap-rotate']) * 1e6);
+  }
+  let pcapRotateCount: number | undefined;
+  if (v['pcap-files'] !== undefined) {
+    pcapRotateCount = Number(v['pcap-files']);
+    if (!/^\d+$/.test(v['pcap-files']) || pcapRotateCount < 1) throw new UsageError(`--pcap-files takes a whole number from 1, not ${JSON.stringify(v['pcap-files'])}`);
+    if (pcapRotateBytes === undefined) throw new UsageError('--pcap-files goes with --pcap-rotate');
+  }
+  if (v.pcap === undefined && (pcapFormat !== undefined || v['pcap-flush'] || pcapRotateBytes !== undefined)) throw new UsageError('--pcap-format, --pcap-flush and --pcap-rotate go with --pcap FILE');
+  let metrics: { host: string; port: number } | undefined;
+  if (v.metrics !== undefined) {
+    try {
+      metrics = parseMetricsAddress(v.metrics);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
+  const capture = { format: pcapFormat as 'pcap' | 'pcapng' | undefined, flush: v['pcap-flush'] ?? false, rotateBytes: pcapRotateBytes, rotateCount: pcapRotateCount };
   if (hostAddress && hostAddress.address === address.address) throw new UsageError('--host-address must differ from --address');
   let services: ServiceSpec[] = [];
   if (v.serve !== undefined) {
@@ -210,7 +279,7 @@ function parseUp(argv: string[], positionals = false) {
   if (zcParts.some((p) => p !== 'send' && p !== 'receive') || (zc !== 'none' && zcParts.length === 0))
     throw new UsageError(`--zero-copy takes send,receive, send, receive or none, not ${JSON.stringify(zc)}`);
   const zeroCopy = { send: zcParts.includes('send'), receive: zcParts.includes('receive') };
-  return { ifname: v.ifname, address, hostAddress, gateway, mtu, offload: off === 'on', synQueue: synQueue === 'on', io: io as 'uring' | 'syscalls' | 'auto', split, pcap: v.pcap, snaplen, services, tcpRetries, zeroCopy, impair, cc: cc as 'cubic' | 'newreno', positionals: parsed.positionals };
+  return { ifname: v.ifname, address, hostAddress, gateway, mtu, offload: off === 'on', synQueue: synQueue === 'on', io: io as 'uring' | 'syscalls' | 'auto', split, pcap: v.pcap, snaplen, capture, control: v.control, metrics, services, tcpRetries, zeroCopy, impair, cc: cc as 'cubic' | 'newreno', positionals: parsed.positionals };
 }
 
 function cidr(opt: string, text: string) {
@@ -237,6 +306,10 @@ function openStack(o: UpOptions): Stack {
       split: o.split,
       ...(o.pcap ? { pcap: o.pcap } : {}),
       ...(o.snaplen ? { pcapSnaplen: o.snaplen } : {}),
+      ...(o.capture.format ? { pcapFormat: o.capture.format } : {}),
+      ...(o.capture.flush ? { pcapFlush: true } : {}),
+      ...(o.capture.rotateBytes !== undefined ? { pcapRotateBytes: o.capture.rotateBytes } : {}),
+      ...(o.capture.rotateCount !== undefined ? { pcapRotateCount: o.capture.rotateCount } : {}),
       tcp: { congestionControl: o.cc, ...(o.tcpRetries !== undefined ? { maxRetransmits: o.tcpRetries } : {}) },
       zeroCopy: o.zeroCopy,
       ...(o.impair ? { impair: o.impair } : {}),
@@ -259,7 +332,7 @@ function parseOrFail(argv: string[], positionals = false): UpOptions {
 function printCounters(stack: Stack, counters: Counters | null): void {
   const out = process.stdout;
   if (counters) {
-    for (const [k, v] of Object.entries(counters.connections)) if (v > 0) out.write(`serve.${k}.${k.startsWith('udp-') ? 'datagrams' : 'connections'} ${v}\n`);
+    for (const [k, v] of Object.entries(counters.connections)) if (v > 0) out.write(`${serviceKey(k)} ${v}\n`);
     if (counters.httpRequests > 0) out.write(`serve.http.requests ${counters.httpRequests}\n`);
     if (counters.iperf3) for (const [k, v] of Object.entries(counters.iperf3)) out.write(`serve.iperf3.${k} ${v}\n`);
   }
@@ -277,7 +350,21 @@ function reportDevice(stack: Stack, o: UpOptions): void {
   if (stack.skipped.length > 0) process.stderr.write(`tapstack: ${formatSkipped(o.ifname, stack.skipped)}\n`);
 }
 
-function up(argv: string[]): void {
+/** A service's count: connections a TCP service accepted, datagrams a UDP one received. */
+function serviceKey(service: string): string {
+  return `serve.${service}.${service.startsWith('udp-') ? 'datagrams' : 'connections'}`;
+}
+
+/** The services' counters as `serve.*` entries (as printed at exit). */
+function serviceEntries(counters: Counters): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(counters.connections)) out[serviceKey(k)] = v;
+  out['serve.http.requests'] = counters.httpRequests;
+  if (counters.iperf3) for (const [k, v] of Object.entries(counters.iperf3)) out[`serve.iperf3.${k}`] = v;
+  return out;
+}
+
+async function up(argv: string[]): Promise<void> {
   const o = parseOrFail(argv);
   const stack = openStack(o);
   const counters: Counters = { connections: { http: 0, echo: 0, discard: 0, chargen: 0, source: 0, iperf3: 0, 'udp-echo': 0, 'udp-discard': 0 }, httpRequests: 0, iperf3: null };
@@ -286,9 +373,13 @@ function up(argv: string[]): void {
   const device = innermost(stack.nic.device);
   reportDevice(stack, o);
   let stopping = false;
+  let control: ControlServer | null = null;
+  let metricsServer: HttpServer | null = null;
   const stop = (sig: string) => {
     if (stopping) return;
     stopping = true;
+    control?.close();
+    metricsServer?.close();
     stack.close();
     // The connections' ends reach the services as completions and events (promise handlers,
     // process.nextTick): they give back the pages they held before the counters are read.
@@ -302,6 +393,24 @@ function up(argv: string[]): void {
   // the handlers (without them, SIGINT's default action ends the process with no counters).
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // The control socket is there before the line that says tapstack is up.
+  if (o.control !== 'off') {
+    const where = o.control ?? defaultControlPath(o.ifname);
+    try {
+      control = await ControlServer.listen(where, stack, () => serviceEntries(counters));
+    } catch (e) {
+      process.stderr.write(`tapstack: no control socket: ${(e as Error).message}\n`);
+    }
+  }
+  if (o.metrics) {
+    try {
+      const m = o.metrics;
+      metricsServer = await serveMetrics(m.host, m.port, () => [...counterEntries(stack.stats()), ...Object.entries(serviceEntries(counters))]);
+    } catch (e) {
+      fail(1, `--metrics: ${(e as Error).message}`);
+    }
+  }
+  if (stopping) return;
   process.stdout.write(
     `tapstack up: ${o.ifname} ${formatCidr(o.address)} mac ${formatMac(stack.iface.mac)} mtu ${o.mtu} offload ${o.offload ? 'on' : 'off'} syn-queue ${device.rxQueues > 1 ? 'on' : 'off'} io ${stack.io} split ${formatSplitPolicy(o.split)} cc ${o.cc} zero-copy ${[o.zeroCopy.send ? 'send' : '', o.zeroCopy.receive ? 'receive' : ''].filter(Boolean).join(',') || 'none'}${o.pcap ? ` pcap ${o.pcap}` : ''}${o.impair ? ` impair rx:${formatImpairment(o.impair.rx)};tx:${formatImpairment(o.impair.tx)} seed ${o.impair.seed}` : ''}${o.services.length ? ` serve ${o.services.map((s) => `${s.name}:${s.port}`).join(',')}` : ''}\n`,
   );
@@ -382,8 +491,13 @@ function connect(argv: string[]): void {
   });
   sock.pipe(process.stdout);
   sock.on('close', () => setImmediate(finish));
+  const stopProgress = showProgress(process.stderr, () => {
+    const i = sock.info();
+    return { sent: i.bytesWritten, received: i.bytesRead };
+  });
   // After the last completions ran (they are promise jobs queued with the final ACK).
   const finish = () => {
+    stopProgress();
     stack.close();
     process.stderr.write(`tapstack: connection closed\n`);
     if (process.env.TAPSTACK_COUNTERS) {
@@ -425,11 +539,90 @@ function iperf3(argv: string[]): void {
   });
 }
 
+/** The control socket a command talks to: --control, or the default one of --ifname (tap0). */
+function controlPathOf(v: { control?: string | undefined; ifname?: string | undefined }): string {
+  if (v.control) return v.control;
+  const ifname = v.ifname ?? 'tap0';
+  try {
+    validateIfName(ifname);
+  } catch (e) {
+    fail(2, (e as Error).message);
+  }
+  return defaultControlPath(ifname);
+}
+
+/** The options of stats, ss and capture; each command refuses those that are not its own. */
+function parseControlArgs(cmd: string, argv: string[], own: string[], positionals = false) {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: { ifname: { type: 'string' }, control: { type: 'string' }, watch: { type: 'boolean' }, json: { type: 'boolean' }, interval: { type: 'string' }, 'pcap-format': { type: 'string' } },
+      strict: true,
+      allowPositionals: positionals,
+    });
+  } catch (e) {
+    fail(2, (e as Error).message);
+  }
+  for (const k of Object.keys(parsed.values)) if (k !== 'ifname' && k !== 'control' && !own.includes(k)) fail(2, `tapstack ${cmd} takes no --${k}`);
+  return parsed;
+}
+
+async function stats(argv: string[]): Promise<void> {
+  const { values: v } = parseControlArgs('stats', argv, ['watch', 'json', 'interval']);
+  const where = controlPathOf(v);
+  const interval = v.interval === undefined ? 1 : Number(v.interval);
+  if (!(interval > 0 && interval <= 3600)) fail(2, `--interval takes seconds above 0, not ${JSON.stringify(v.interval)}`);
+  const read = () => controlRequest<StatsReply>(where, { cmd: 'stats' });
+  const sleep = () => new Promise((r) => setTimeout(r, interval * 1000));
+  let prev = await read();
+  for (;;) {
+    await sleep();
+    const now = await read();
+    if (v.json) process.stdout.write(JSON.stringify(now) + '\n');
+    else {
+      if (v.watch && process.stdout.isTTY) process.stdout.write('\x1b[H\x1b[2J');
+      process.stdout.write(formatStats(now, prev) + (v.watch ? '\n' : ''));
+    }
+    if (!v.watch) return;
+    prev = now;
+  }
+}
+
+async function ss(argv: string[]): Promise<void> {
+  const { values: v } = parseControlArgs('ss', argv, ['json']);
+  const r = await controlRequest<{ connections: ControlConnection[] }>(controlPathOf(v), { cmd: 'ss' });
+  process.stdout.write(v.json ? JSON.stringify(r.connections) + '\n' : formatConnections(r.connections));
+}
+
+async function capture(argv: string[]): Promise<void> {
+  const { values: v, positionals: p } = parseControlArgs('capture', argv, ['pcap-format'], true);
+  const where = controlPathOf(v);
+  if (p[0] === 'start' && p.length === 2) {
+    const file = path.resolve(p[1]!);
+    await controlRequest(where, { cmd: 'capture-start', file, ...(v['pcap-format'] ? { format: v['pcap-format'] } : {}) });
+    process.stdout.write(`tapstack: capturing to ${file}\n`);
+  } else if (p[0] === 'stop' && p.length === 1) {
+    const r = await controlRequest<{ stopped: boolean }>(where, { cmd: 'capture-stop' });
+    process.stdout.write(r.stopped ? 'tapstack: capture stopped\n' : 'tapstack: no capture was running\n');
+  } else fail(2, 'tapstack capture start FILE | tapstack capture stop');
+}
+
 function main(argv: string[]): void {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case 'up':
-      return up(rest);
+      void up(rest);
+      return;
+    case 'stats':
+      void stats(rest).catch((e: Error) => fail(1, e.message));
+      return;
+    case 'ss':
+      void ss(rest).catch((e: Error) => fail(1, e.message));
+      return;
+    case 'capture':
+      void capture(rest).catch((e: Error) => fail(1, e.message));
+      return;
     case 'connect':
       return connect(rest);
     case 'iperf3':

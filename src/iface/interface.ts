@@ -459,7 +459,7 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
    * Begin a transport message to `dst`: `l4HeaderLen` header bytes, then `payloadLen` bytes of
    * data, in a datagram with DF set (no fragmentation: a message above the MTU must ask for
    * segmentation when committed) and type of service `tos`. The Ethernet and IPv4 headers are
-   * written here; the transport fills {@link TxFrame.header}, appends its data and commits.
+   * written here; the transport fills the frame's `header`, appends its data and commits.
    * An unresolved next hop makes no difference to the transport: the frame is then queued until
    * ARP answers; a broadcast destination goes to the broadcast MAC. `src` replaces the
    * interface's address as the source (0.0.0.0 before a host has one, RFC 2131 4.1). Returns

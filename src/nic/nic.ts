@@ -252,8 +252,8 @@ export class Nic {
   }
 
   /**
-   * Drain the ready frames of the main queue (up to {@link RX_WAKEUP_LIMIT}), then, unless
-   * `synQueue` is false, up to {@link SYN_BUDGET} of the connection-request queue (if the device
+   * Drain the ready frames of the main queue (up to `RX_WAKEUP_LIMIT`), then, unless
+   * `synQueue` is false, up to `SYN_BUDGET` of the connection-request queue (if the device
    * has one), deliver each, then write what the stack queued.
    */
   poll(synQueue = true): number {
@@ -500,7 +500,7 @@ export class Nic {
   }
 
   /** Stop, write what is queued, close the device (and the layers over it). The arena stays mapped
-   * until {@link release}, so views a caller still holds do not point at unmapped memory. */
+   * until `release()`, so views a caller still holds do not point at unmapped memory. */
   close(): void {
     if (this.closed) return;
     this.flush();

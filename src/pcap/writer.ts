@@ -1,8 +1,8 @@
 /**
  * Classic pcap capture files (the libpcap format, "pcap-savefile(5)"), written with nanosecond
  * timestamps so that captures taken on a virtual clock or at 1M frames/s keep their order and
- * spacing. pcapng is not written here; every tool we validate with (tshark, tcpdump, capinfos,
- * tcpreplay) reads classic pcap.
+ * spacing. pcapng, with the interface's description, directions and comments, is pcapng.ts;
+ * classic pcap is what tcpdump writes and every tool reads.
  *
  * The writer is built for the receive/transmit hot path:
  * - frames arrive as the NIC's scattered buffers (header buffer + pages) and are copied straight
@@ -14,6 +14,7 @@
  * Every field is written little-endian; readers recognise the byte order from the magic number.
  */
 import { closeSync, openSync, writeSync, writevSync } from 'node:fs';
+import type { CaptureWriter, FrameDirection } from './capture-writer.js';
 
 /** Magic for microsecond timestamps (pcap-savefile(5)). */
 export const PCAP_MAGIC_MICROS = 0xa1b2c3d4;
@@ -43,7 +44,7 @@ export interface PcapWriterOptions {
 }
 
 /** Writes Ethernet frames to a classic pcap file with nanosecond timestamps. */
-export class PcapWriter {
+export class PcapWriter implements CaptureWriter {
   readonly snaplen: number;
   private fd: number | null;
   private readonly buf: Uint8Array;
@@ -57,6 +58,8 @@ export class PcapWriter {
   private tsSec = 0;
   private tsNsec = 0;
   private frames = 0;
+  /** Bytes in the file (the global header included). */
+  private written = GLOBAL_HEADER_LEN;
 
   private constructor(fd: number, snaplen: number, bufferSize: number) {
     this.fd = fd;
@@ -99,13 +102,21 @@ export class PcapWriter {
     return this.frames;
   }
 
+  get size(): number {
+    return this.written + this.pos;
+  }
+
+  get pending(): boolean {
+    return this.pos > 0;
+  }
+
   /**
    * Appends one frame. `parts` are the frame's buffers in order; together they must hold at least
    * min(totalLength, snaplen) bytes (they may hold more: a slot is often larger than its frame).
    * `totalLength` is the frame's length on the wire (orig_len); `timestampNs` is nanoseconds
-   * since the Unix epoch.
+   * since the Unix epoch. A classic pcap record has no place for a direction or a comment.
    */
-  writeFrame(parts: readonly Uint8Array[], totalLength: number, timestampNs: bigint): void {
+  writeFrame(parts: readonly Uint8Array[], totalLength: number, timestampNs: bigint, _direction?: FrameDirection, _comment?: string | null): void {
     const fd = this.fd;
     if (fd === null) throw new Error('PcapWriter: writeFrame after close');
     if (!Number.isInteger(totalLength) || totalLength < 0 || totalLength > 0xffffffff) {
@@ -132,6 +143,7 @@ export class PcapWriter {
         left -= Math.min(p.byteLength, left);
       }
       writeAllv(fd, iov);
+      this.written += recordLen;
     } else {
       if (this.pos + recordLen > this.buf.length) this.flush();
       this.putRecordHeader(this.view, this.pos, incl, totalLength);
@@ -159,6 +171,7 @@ export class PcapWriter {
   flush(): void {
     if (this.fd === null || this.pos === 0) return;
     writeAll(this.fd, this.buf.subarray(0, this.pos));
+    this.written += this.pos;
     this.pos = 0;
   }
 

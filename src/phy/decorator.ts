@@ -32,6 +32,18 @@ export abstract class DeviceDecorator implements FrameDevice {
     return this.inner.lostOnReceive ?? false;
   }
 
+  get rxNote(): string | null {
+    return this.inner.rxNote ?? null;
+  }
+
+  noteNextWrite(note: string): void {
+    this.inner.noteNextWrite?.(note);
+  }
+
+  noteDropped(iov: bigint, iovcnt: number, note: string): void {
+    this.inner.noteDropped?.(iov, iovcnt, note);
+  }
+
   readv(iov: bigint, iovcnt: number, queue?: number): number {
     return this.inner.readv(iov, iovcnt, queue);
   }

@@ -8,7 +8,9 @@
  * when due: received ones with the next read of the main queue, transmitted ones with the next
  * frame written or {@link release}. {@link nextDeadline} tells the NIC when to poll for them.
  * A frame lost on receive is still handed up, flagged {@link lostOnReceive}: it crossed the
- * wire, so a capture above shows it, and the NIC drops it.
+ * wire, so a capture above shows it, and the NIC drops it. What was done to a frame goes with it
+ * as a note for a capture (pcapng comments): on receive in {@link rxNote}, on transmit through
+ * the layer below's `noteNextWrite`, and a frame lost on transmit is shown to it by `noteDropped`.
  */
 import koffi from 'koffi';
 import type { FrameDevice } from '../../firmware/device.js';
@@ -21,6 +23,20 @@ import { ScatterList } from './scatter.js';
 
 /** What the receive side did with a frame. */
 const Rx = { PASS: 0, LOST: 1, HELD: 2 } as const;
+
+/** The notes a capture shows on a frame (one string each: nothing is built per frame). */
+const NOTE = {
+  lostRx: 'fault injector: lost (not delivered)',
+  lostTx: 'fault injector: lost (not sent)',
+  lostTso: 'fault injector: lost (a corrupted TSO frame: not sent)',
+  delayed: 'fault injector: delayed',
+  reordered: 'fault injector: held back (reordering)',
+  duplicate: 'fault injector: duplicate',
+  corrupted: 'fault injector: corrupted (one bit flipped)',
+  corruptedDelayed: 'fault injector: corrupted (one bit flipped), delayed',
+  marked: 'fault injector: CE marked',
+  markedDelayed: 'fault injector: CE marked, delayed',
+} as const;
 
 /** The largest frame held for transmit: a 64 KiB TSO frame and its virtio-net header. */
 const TX_HELD_MAX = VNET_SLOT + 65536 + 64;
@@ -35,6 +51,7 @@ export class FaultInjectingDevice extends DeviceDecorator {
   private rxLastDeparture = 0;
   private txLastDeparture = 0;
   private lost = false;
+  private note: string | null = null;
   private readonly frame = new ScatterList();
   /**
    * Memory for writing a held frame: one iovec, then the frame. An ArrayBuffer's memory is
@@ -65,6 +82,10 @@ export class FaultInjectingDevice extends DeviceDecorator {
     return this.lost;
   }
 
+  override get rxNote(): string | null {
+    return this.note;
+  }
+
   override nextDeadline(): number {
     let t = super.nextDeadline();
     for (const h of this.rxHeld) if (h.dueMs < t) t = h.dueMs;
@@ -78,10 +99,12 @@ export class FaultInjectingDevice extends DeviceDecorator {
    */
   override readv(iov: bigint, iovcnt: number, queue = 0): number {
     this.lost = false;
+    this.note = null;
     if (this.rxHeld.length > 0 && queue === 0) {
       const h = takeDue(this.rxHeld, this.clock.nowMs(), this.rxPassed);
       if (h) {
         this.rxPassed++;
+        this.note = h.note;
         return this.frame.load(iov, iovcnt).fill(h.bytes);
       }
     }
@@ -89,6 +112,7 @@ export class FaultInjectingDevice extends DeviceDecorator {
     for (;;) {
       const n = this.inner.readv(iov, iovcnt, queue);
       if (n < 0) return n;
+      this.note = this.inner.rxNote ?? null;
       if (this.inner.lostOnReceive) {
         this.lost = true;
         return n;
@@ -99,6 +123,7 @@ export class FaultInjectingDevice extends DeviceDecorator {
       if (fate === Rx.HELD) continue;
       if (fate === Rx.LOST) {
         this.lost = true;
+        this.note = NOTE.lostRx;
         return n;
       }
       this.rxPassed++;
@@ -128,15 +153,18 @@ export class FaultInjectingDevice extends DeviceDecorator {
       if (dep > due) due = dep;
     }
     const s = imp.spec;
-    if (fate === Fate.DUP) hold(this.rxHeld, { bytes: f.copy(0, n), dueMs: due, dueFrame: -1 }, s.queueFrames, imp.stats);
+    if (fate === Fate.DUP) hold(this.rxHeld, { bytes: f.copy(0, n), dueMs: due, dueFrame: -1, note: NOTE.duplicate }, s.queueFrames, imp.stats);
     if (fate === Fate.HOLD) {
-      hold(this.rxHeld, { bytes: f.copy(0, n), dueMs: s.reorderMs > 0 ? now + s.reorderMs : now + MAX_REORDER_HOLD_MS, dueFrame: s.reorderMs > 0 ? -1 : this.rxPassed + s.reorderFrames }, s.queueFrames, imp.stats);
+      hold(this.rxHeld, { bytes: f.copy(0, n), dueMs: s.reorderMs > 0 ? now + s.reorderMs : now + MAX_REORDER_HOLD_MS, dueFrame: s.reorderMs > 0 ? -1 : this.rxPassed + s.reorderFrames, note: NOTE.reordered }, s.queueFrames, imp.stats);
       return Rx.HELD;
     }
+    const changed = fate === Fate.CORRUPT ? NOTE.corrupted : fate === Fate.MARK ? NOTE.marked : null;
     if (due > now) {
-      hold(this.rxHeld, { bytes: f.copy(0, n), dueMs: due, dueFrame: -1 }, s.queueFrames, imp.stats);
+      const note = fate === Fate.CORRUPT ? NOTE.corruptedDelayed : fate === Fate.MARK ? NOTE.markedDelayed : NOTE.delayed;
+      hold(this.rxHeld, { bytes: f.copy(0, n), dueMs: due, dueFrame: -1, note }, s.queueFrames, imp.stats);
       return Rx.HELD;
     }
+    if (changed) this.note = changed;
     return Rx.PASS;
   }
 
@@ -177,9 +205,13 @@ export class FaultInjectingDevice extends DeviceDecorator {
     const len = total - v;
     let fate = imp.decide();
     if (fate === Fate.CORRUPT && !isIpv4(f, v)) fate = fcsDrop(imp);
-    if (fate === Fate.DROP) return total;
+    if (fate === Fate.DROP) {
+      this.inner.noteDropped?.(iov, iovcnt, NOTE.lostTx);
+      return total;
+    }
     if (fate === Fate.MARK && !markCe(f, v, len, imp)) {
       imp.stats.dropped++;
+      this.inner.noteDropped?.(iov, iovcnt, NOTE.lostTx);
       return total;
     }
     const now = this.clock.nowMs();
@@ -192,22 +224,27 @@ export class FaultInjectingDevice extends DeviceDecorator {
     const s = imp.spec;
     if (fate === Fate.CORRUPT) {
       const copy = f.copy(0, total);
-      if (this.corruptTx(copy)) hold(this.txHeld, { bytes: copy, dueMs: due, dueFrame: -1 }, s.queueFrames, imp.stats);
+      if (this.corruptTx(copy)) hold(this.txHeld, { bytes: copy, dueMs: due, dueFrame: -1, note: due > now ? NOTE.corruptedDelayed : NOTE.corrupted }, s.queueFrames, imp.stats);
+      else this.inner.noteDropped?.(iov, iovcnt, NOTE.lostTso);
       return total;
     }
     if (fate === Fate.HOLD) {
-      hold(this.txHeld, { bytes: f.copy(0, total), dueMs: s.reorderMs > 0 ? now + s.reorderMs : now + MAX_REORDER_HOLD_MS, dueFrame: s.reorderMs > 0 ? -1 : this.txPassed + s.reorderFrames }, s.queueFrames, imp.stats);
+      hold(this.txHeld, { bytes: f.copy(0, total), dueMs: s.reorderMs > 0 ? now + s.reorderMs : now + MAX_REORDER_HOLD_MS, dueFrame: s.reorderMs > 0 ? -1 : this.txPassed + s.reorderFrames, note: NOTE.reordered }, s.queueFrames, imp.stats);
       return total;
     }
     if (due > now) {
       const copy = f.copy(0, total);
-      hold(this.txHeld, { bytes: copy, dueMs: due, dueFrame: -1 }, s.queueFrames, imp.stats);
-      if (fate === Fate.DUP) hold(this.txHeld, { bytes: copy, dueMs: due, dueFrame: -1 }, s.queueFrames, imp.stats);
+      hold(this.txHeld, { bytes: copy, dueMs: due, dueFrame: -1, note: fate === Fate.MARK ? NOTE.markedDelayed : NOTE.delayed }, s.queueFrames, imp.stats);
+      if (fate === Fate.DUP) hold(this.txHeld, { bytes: copy, dueMs: due, dueFrame: -1, note: NOTE.duplicate }, s.queueFrames, imp.stats);
       return total;
     }
+    if (fate === Fate.MARK) this.inner.noteNextWrite?.(NOTE.marked);
     const n = this.inner.writev(iov, iovcnt);
     this.txPassed++;
-    if (fate === Fate.DUP) this.inner.writev(iov, iovcnt);
+    if (fate === Fate.DUP) {
+      this.inner.noteNextWrite?.(NOTE.duplicate);
+      this.inner.writev(iov, iovcnt);
+    }
     this.releaseDue();
     return n;
   }
@@ -249,6 +286,7 @@ export class FaultInjectingDevice extends DeviceDecorator {
     for (let h = takeDue(this.txHeld, now, this.txPassed); h; h = takeDue(this.txHeld, now, this.txPassed)) {
       this.scratch.set(h.bytes, 64);
       this.scratchIov[1] = BigInt(h.bytes.length);
+      if (h.note !== null) this.inner.noteNextWrite?.(h.note);
       this.inner.writev(this.scratchAddr, 1);
       this.txPassed++;
     }
@@ -288,6 +326,8 @@ interface HeldFrame {
   dueMs: number;
   /** Release once this many frames passed (reordering by frames), or -1. */
   dueFrame: number;
+  /** What was done to it, for a capture. */
+  note: string | null;
 }
 
 /** A frame held for reordering by frames goes anyway after this long (traffic may stop): well

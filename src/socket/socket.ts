@@ -7,7 +7,7 @@
  * send buffer holds `_write` callbacks, so `write()` returns false and `'drain'` follows.
  */
 import { Duplex } from 'node:stream';
-import type { TcpConnection, TcpUser } from '../tcp/connection.js';
+import type { TcpConnection, TcpInfo, TcpUser } from '../tcp/connection.js';
 import { TcpError } from '../tcp/errors.js';
 import { formatIpv4 } from '../wire/addr.js';
 import { PAGE_SIZE } from '../mem/arena.js';
@@ -62,6 +62,9 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
   bytesRead = 0;
   private written = 0;
   private conn: TcpConnection | null;
+  /** Of the bytes read and written, those that moved by page flipping and by reference. */
+  private flipped = 0;
+  private sentByReference = 0;
   private blocked: PendingWrite | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
   private readonly localAddr: number;
@@ -207,6 +210,7 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
         continue;
       }
       st.sendByReferenceBytes += len;
+      this.sentByReference += len;
       this.written += len;
     }
     settle();
@@ -239,6 +243,7 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
         for (let k = 0; k < ids.length; k++) this.queuePage(ids[k]!, Math.min(PAGE_SIZE, len - k * PAGE_SIZE), null);
         st.flippedPages += ids.length;
         st.flippedBytes += len;
+        this.flipped += len;
         return;
       }
     }
@@ -297,6 +302,14 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
     return this.connecting;
   }
   /** net.Socket's: TCP state for diagnostics. */
+  /**
+   * What `tapstack ss` shows of this socket: its connection's TCP state (null once closed) and
+   * how many of the bytes it read and wrote moved without a copy.
+   */
+  info(): { tcp: TcpInfo | null; bytesRead: number; bytesWritten: number; flippedBytes: number; sentByReferenceBytes: number } {
+    return { tcp: this.conn?.info() ?? null, bytesRead: this.bytesRead, bytesWritten: this.written, flippedBytes: this.flipped, sentByReferenceBytes: this.sentByReference };
+  }
+
   get tcpState(): string {
     return this.conn?.state ?? 'CLOSED';
   }

@@ -18,6 +18,7 @@ import type { RxMemory } from '../mem/rx-memory.js';
 import type { RxPayload } from '../mem/rx-payload.js';
 import type { PagePool } from '../mem/page-pool.js';
 import { seqAdd, seqDiff, seqGt, seqLt } from '../wire/seq.js';
+import { tcpEvent, tcpLogEnabled } from './event-log.js';
 import { TcpFlag, TcpOptions } from '../wire/tcp.js';
 import { windowShiftFor, type TcpConfig } from './config.js';
 import type { CongestionControl } from './cc/congestion-control.js';
@@ -184,6 +185,34 @@ export interface TcpUser {
   bufferedBytes(): number;
 }
 
+/** What `ss -ti` shows of a connection (Linux's struct tcp_info, the part tapstack has). */
+export interface TcpInfo {
+  id: number;
+  state: TcpState;
+  localPort: number;
+  remoteAddr: number;
+  remotePort: number;
+  /** Congestion window and slow-start threshold, bytes. */
+  cwnd: number;
+  ssthresh: number;
+  mss: number;
+  /** Smoothed RTT and its variation, and the retransmission timeout, ms. */
+  srttMs: number;
+  rttvarMs: number;
+  rtoMs: number;
+  retransmits: number;
+  bytesAcked: number;
+  bytesReceived: number;
+  /** Acknowledged bytes per second over the last round trip or more. */
+  deliveryRate: number;
+  /** Send queue (unacknowledged and unsent) and out-of-order bytes held. */
+  sendQueueBytes: number;
+  outOfOrderBytes: number;
+  /** The peer's window and ours, bytes. */
+  sndWnd: number;
+  rcvWnd: number;
+}
+
 /** RFC 7323 5.5: timestamps older than 24 days are not trusted for PAWS. */
 const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
 
@@ -191,7 +220,7 @@ let nextId = 1;
 
 export class TcpConnection implements Scheduled {
   readonly id = nextId++;
-  state: TcpState = 'CLOSED';
+  private st: TcpState = 'CLOSED';
   readonly remoteAddr: number;
   readonly remotePort: number;
   readonly localPort: number;
@@ -247,6 +276,43 @@ export class TcpConnection implements Scheduled {
 
   // ---------------------------------------------------------------------------------------
   // What the parts hold, as the layer, the socket and the tests read it
+
+  get state(): TcpState {
+    return this.st;
+  }
+
+  /** Every change of state goes through here, and to the log (tapstack:tcp). */
+  set state(s: TcpState) {
+    if (s !== this.st && tcpLogEnabled()) tcpEvent(this.host.clock, this, '%s -> %s', this.st, s);
+    this.st = s;
+  }
+
+  /** A snapshot for `tapstack ss`: state, windows, RTT, retransmissions, bytes, rate. */
+  info(): TcpInfo {
+    const snd = this.snd;
+    const cc = snd.cc;
+    return {
+      id: this.id,
+      state: this.state,
+      localPort: this.localPort,
+      remoteAddr: this.remoteAddr,
+      remotePort: this.remotePort,
+      cwnd: cc.cwnd,
+      ssthresh: cc.ssthresh,
+      mss: snd.sndMss,
+      srttMs: snd.rtt.srtt,
+      rttvarMs: snd.rtt.rttvar,
+      rtoMs: snd.rtt.rto,
+      retransmits: snd.retransmits,
+      bytesAcked: snd.bytesAcked,
+      bytesReceived: this.rcv.bytesReceived,
+      deliveryRate: snd.deliveryRate,
+      sendQueueBytes: snd.sendQueue.length,
+      outOfOrderBytes: this.outOfOrderBytes,
+      sndWnd: snd.sndWnd,
+      rcvWnd: seqDiff(this.rcvAdv, this.rcvNxt),
+    };
+  }
 
   get iss(): number {
     return this.snd.iss;
@@ -365,7 +431,7 @@ export class TcpConnection implements Scheduled {
   abort(): void {
     const s = this.state;
     if (s === 'SYN-RECEIVED' || s === 'ESTABLISHED' || s === 'FIN-WAIT-1' || s === 'FIN-WAIT-2' || s === 'CLOSE-WAIT') {
-      this.sendRst(this.snd.sndNxt, 0, false);
+      this.sendRst(this.snd.sndNxt, 0, false, 'aborted');
     }
     this.terminate(null);
   }
@@ -633,9 +699,10 @@ export class TcpConnection implements Scheduled {
     this.sendAck();
   }
 
-  /** A RST with the given sequence number (and ACK when `withAck`). */
-  sendRst(seq: number, ack: number, withAck: boolean): void {
+  /** A RST with the given sequence number (and ACK when `withAck`); `why` goes to the log. */
+  sendRst(seq: number, ack: number, withAck: boolean, why: string): void {
     this.host.stats.resetsOut++;
+    tcpEvent(this.host.clock, this, 'RST sent (%s)', why);
     sendControlSegment(this.host, this.remoteAddr, this.localPort, this.remotePort, seq, ack, TcpFlag.RST | (withAck ? TcpFlag.ACK : 0), 0);
   }
 
@@ -669,6 +736,7 @@ export class TcpConnection implements Scheduled {
   /** CLOSED: release everything, tell the user once, leave the layer's tables. */
   terminate(err: TcpError | null): void {
     if (this.state === 'CLOSED') return;
+    if (err) tcpEvent(this.host.clock, this, 'failed: %s (%s)', err.code, err.message);
     this.state = 'CLOSED';
     this.timers.stop();
     this.snd.clear();

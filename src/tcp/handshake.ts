@@ -131,7 +131,7 @@ export function synSentArrives(c: TcpConnection, seg: SegmentIn): void {
   const cfg = c.host.config;
   const hasAck = (flags & TcpFlag.ACK) !== 0;
   if (hasAck && !seqInRangeAbove(seg.ack, snd.iss, snd.sndMax)) {
-    if (!(flags & TcpFlag.RST)) c.sendRst(seg.ack, 0, false);
+    if (!(flags & TcpFlag.RST)) c.sendRst(seg.ack, 0, false, 'an ACK of nothing we sent, in SYN-SENT');
     return;
   }
   if (flags & TcpFlag.RST) {
@@ -193,7 +193,7 @@ export function synAgain(c: TcpConnection, seg: SegmentIn, now: number): boolean
 /** RFC 9293 3.10.7.4 "fifth" in SYN-RECEIVED. Returns false when the ACK is refused (with a RST). */
 export function synReceivedAck(c: TcpConnection, seg: SegmentIn, now: number): boolean {
   if (!seqInRangeAbove(seg.ack, c.snd.sndUna, c.snd.sndNxt)) {
-    c.sendRst(seg.ack, 0, false);
+    c.sendRst(seg.ack, 0, false, 'an unacceptable ACK in SYN-RECEIVED');
     return false;
   }
   completeHandshake(c, seg, now);

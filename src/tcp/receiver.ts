@@ -43,6 +43,8 @@ export class TcpReceiver {
   /** Initial receive sequence number. */
   irs = 0;
   rcvNxt = 0;
+  /** In-order data bytes delivered (tcp_info's bytes_received). */
+  bytesReceived = 0;
   /** Right edge of the window last advertised (never moved left, RFC 9293 3.8.6.2.2). */
   rcvAdv = 0;
   /** Our window shift (RFC 7323 2.2), 0 unless both sides sent the option. */
@@ -183,6 +185,7 @@ export class TcpReceiver {
   /** In-order bytes to the application: RCV.NXT moves past them. */
   private deliver(payload: RxPayload, off: number, len: number): void {
     this.rcvNxt = seqAdd(this.rcvNxt, len);
+    this.bytesReceived += len;
     this.c.host.stats.bytesIn += len;
     this.c.user?.onData(payload, off, len);
   }

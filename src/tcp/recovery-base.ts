@@ -11,13 +11,14 @@ import type { RackTlp } from './rack.js';
 import type { LossRecovery, RecoveryConnection } from './recovery.js';
 import type { SackScoreboard, SackUpdate } from './sack-scoreboard.js';
 import { SpuriousUndo } from './spurious-undo.js';
+import { tcpEvent, tcpLogEnabled } from './event-log.js';
 
 export abstract class RecoveryBase implements LossRecovery {
   abstract readonly sb: SackScoreboard | null;
   abstract readonly rack: RackTlp | null;
   readonly undo: SpuriousUndo;
   dupAcks = 0;
-  inRecovery = false;
+  private recovering_ = false;
   recover = 0;
 
   /**
@@ -54,8 +55,22 @@ export abstract class RecoveryBase implements LossRecovery {
    * segment and slow start from half the flight, recovery ends. The connection then goes back
    * N from SND.UNA.
    */
+  /** In fast recovery; entering and leaving it go to the log (tapstack:tcp). */
+  get inRecovery(): boolean {
+    return this.recovering_;
+  }
+
+  set inRecovery(on: boolean) {
+    if (on !== this.recovering_ && tcpLogEnabled()) {
+      const c = this.c;
+      tcpEvent(c.host.clock, c.logName, on ? 'recovery begins: %d bytes in flight, cwnd %d' : 'recovery ends: cwnd %d', on ? seqDiff(c.sndMax, c.sndUna) : c.cc.cwnd, c.cc.cwnd);
+    }
+    this.recovering_ = on;
+  }
+
   onTimeout(now: number): void {
     const c = this.c;
+    if (tcpLogEnabled()) tcpEvent(c.host.clock, c.logName, 'retransmission timeout %d (RTO %d ms), %d bytes in flight', c.backoffs, Math.round(c.rtt.rto), seqDiff(c.sndMax, c.sndUna));
     c.cc.onTimeout(now, seqDiff(c.sndMax, c.sndUna));
     if (c.backoffs === 1 || !this.undo.active) this.undo.start(c.sndUna);
     this.inRecovery = false;

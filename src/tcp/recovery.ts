@@ -23,6 +23,7 @@ import type { SackBlockReject, SackScoreboard, SackUpdate } from './sack-scorebo
 import { SackRecovery } from './sack-recovery.js';
 import type { SendQueue } from './send-queue.js';
 import type { SpuriousUndo } from './spurious-undo.js';
+import type { LoggedConnection } from './event-log.js';
 
 /** What loss recovery reads of its connection, and how it sends. */
 export interface RecoveryConnection {
@@ -55,6 +56,8 @@ export interface RecoveryConnection {
   tsNow(now: number): number;
   /** Make sure the connection's timers (RACK's among them, see {@link LossRecovery.deadline}) are scheduled. */
   scheduleTimers(): void;
+  /** How the log names the connection. */
+  readonly logName: LoggedConnection;
 }
 
 /** What the connection calls of its loss recovery, NewReno's or SACK's alike. */

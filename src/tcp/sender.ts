@@ -19,9 +19,10 @@ import { RenoRecovery } from './reno-recovery.js';
 import { RttEstimator } from './rtt.js';
 import type { SackBlockReject } from './sack-scoreboard.js';
 import { SendQueue } from './send-queue.js';
+import { tcpEvent, tcpLogEnabled, type LoggedConnection } from './event-log.js';
 
 /** What the sender reads of its connection, and how it sends. */
-export interface SenderConnection {
+export interface SenderConnection extends LoggedConnection {
   readonly host: TcpHost;
   readonly state: TcpState;
   readonly user: TcpUser | null;
@@ -88,6 +89,14 @@ export class TcpSender implements RecoveryConnection {
   lastRtt = -1;
   minRtt = -1;
 
+  /** Segments sent again, data bytes acknowledged (tcp_info's total_retrans, bytes_acked). */
+  retransmits = 0;
+  bytesAcked = 0;
+  /** Acknowledged bytes per second over the last round trip or more, and where that span began. */
+  deliveryRate = 0;
+  private rateFromMs = 0;
+  private rateFromAcked = 0;
+
   /** Congestion control (CUBIC or NewReno behind one interface) and loss recovery. */
   cc: CongestionControl;
   /** NewReno until the handshake says whether the peer takes SACK (recovery.ts). */
@@ -109,6 +118,11 @@ export class TcpSender implements RecoveryConnection {
 
   get state(): TcpState {
     return this.c.state;
+  }
+
+  /** The connection, as the log names it. */
+  get logName(): LoggedConnection {
+    return this.c;
   }
 
   get tsOk(): boolean {
@@ -268,6 +282,7 @@ export class TcpSender implements RecoveryConnection {
       this.sndWl2 = ack;
       if (wnd > this.maxSndWnd) this.maxSndWnd = wnd;
       if (wnd > 0) {
+        if (this.persistAt !== Infinity && tcpLogEnabled()) tcpEvent(this.host.clock, this.logName, 'window opens: %d bytes', wnd);
         this.persistAt = Infinity;
         this.persistBackoffs = 0;
       }
@@ -284,7 +299,17 @@ export class TcpSender implements RecoveryConnection {
     const acked = seqDiff(ack, this.sndUna);
     // Data acknowledged: neither the SYN's nor the FIN's sequence number is data.
     const freed = Math.max(0, Math.min(this.sendQueue.length, seqDiff(ack, this.dataStart())));
-    if (freed > 0) this.sendQueue.consume(freed);
+    if (freed > 0) {
+      this.sendQueue.consume(freed);
+      this.bytesAcked += freed;
+      // The delivery rate over at least one round trip (tcp_info's delivery_rate, coarser).
+      const span = now - this.rateFromMs;
+      if (span >= Math.max(this.rtt.srtt, 1)) {
+        this.deliveryRate = ((this.bytesAcked - this.rateFromAcked) * 1000) / span;
+        this.rateFromMs = now;
+        this.rateFromAcked = this.bytesAcked;
+      }
+    }
     this.sndUna = ack;
     this.synAcked = true; // SND.UNA started at the ISS: any advance acknowledges the SYN
     const w = this.ackWaiters;
@@ -371,6 +396,7 @@ export class TcpSender implements RecoveryConnection {
         if (fit < len) len = fit > mss ? fit - (fit % mss) : fit;
         const fin = finDue && seqAdd(this.sndNxt, len) === this.finSeq;
         if (seqLt(this.sndNxt, this.sndMax)) {
+          this.retransmits++;
           this.host.stats.retransmits++;
           this.host.stats.retransmittedBytes += len;
         } else if (!c.tsOk && this.rttSeq < 0) {
@@ -394,6 +420,7 @@ export class TcpSender implements RecoveryConnection {
     // below a segment is sent into when the override timeout fires (RFC 9293 3.8.6.2.1).
     const dataEnd = seqAdd(this.sndUna, this.sendQueue.length);
     if (seqGt(dataEnd, this.sndNxt) && this.sndUna === this.sndMax && this.rtoAt === Infinity && this.persistAt === Infinity) {
+      if (this.sndWnd === 0) tcpEvent(this.host.clock, this.logName, 'zero window: %d bytes wait, probing', seqDiff(dataEnd, this.sndNxt));
       this.persistAt = this.host.clock.nowMs() + this.persistInterval();
       c.scheduleTimers();
     }

@@ -6,6 +6,8 @@
  */
 import debugFactory from 'debug';
 import type { Clock } from '../clock.js';
+import { formatIpv4 } from '../wire/addr.js';
+import { tcpEvent, tcpLogEnabled } from './event-log.js';
 import { randomSecret, type Random } from '../random.js';
 import type { Interface, Ipv4Datagram, ProtocolHandler } from '../iface/interface.js';
 import type { TransportEgress } from '../iface/transport.js';
@@ -551,6 +553,7 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
   private resetClosed(remote: number, lport: number, rport: number, s: SegmentIn): void {
     if (s.flags & TcpFlag.RST) return;
     this.stats.resetsOut++;
+    if (tcpLogEnabled()) tcpEvent(this.clock, null, 'RST sent to %s:%d > :%d (no connection or listener)', formatIpv4(remote), rport, lport);
     if (s.flags & TcpFlag.ACK) {
       sendControlSegment(this, remote, lport, rport, s.ack, 0, TcpFlag.RST, 0);
     } else {

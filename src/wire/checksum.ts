@@ -21,8 +21,8 @@ const FOLD_EVERY = 16384;
 /** Ranges shorter than this are summed 16 bits at a time: the word loop's set-up costs more. */
 const WORD_LOOP_MIN = 64;
 
-/** 32-bit words summed between two folds: 8 Ki of them, as halves of at most 0xffff, stay below 2^30. */
-const WORDS_PER_FOLD = 8192;
+/** 32-bit words summed between two folds: 2^20 words of below 2^32 stay below 2^53, exact in a double. */
+const WORDS_PER_FOLD = 1 << 20;
 
 /** A Uint32Array over the whole of the last buffer summed by words (the arena, nearly always). */
 let wordsOf: ArrayBufferLike | null = null;
@@ -36,7 +36,9 @@ let words: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
  * (little-endian) order and the result byte-swapped: RFC 1071 section 2 (B) and (C), the sum is
  * independent of byte order and may be taken over wider words, then folded. Measured on a
  * received 1448-byte payload this is 2-3x the speed of the 16-bit loop (4x over a page); receive checksum
- * verification without offloads was a fifth of the CPU profile of a bulk receive.
+ * verification without offloads was a fifth of the CPU profile of a bulk receive. The words go
+ * into four double accumulators without folding (docs/PERFORMANCE.md section 3): 1.3-1.8x the
+ * speed of one integer accumulator that split every word into halves.
  */
 export function onesComplementSum(
   buf: Uint8Array,
@@ -59,18 +61,42 @@ export function onesComplementSum(
   let j = (buf.byteOffset + i) >>> 2;
   const jEnd = j + ((end - i) >>> 2);
   i += (jEnd - j) * 4;
+  // Four independent accumulators of whole 32-bit words, as doubles: exact below 2^53, so a
+  // chunk of 2^20 words needs no fold inside the loop, and the four additions of an iteration
+  // do not wait on each other.
   let le = 0; // the sum of little-endian 16-bit words
   while (j < jEnd) {
     const stop = Math.min(jEnd, j + WORDS_PER_FOLD);
-    for (; j < stop; j++) {
-      const w = words[j]!;
-      le += (w & 0xffff) + (w >>> 16);
+    let a = 0;
+    let b = 0;
+    let c = 0;
+    let d = 0;
+    for (const stop4 = stop - 3; j < stop4; j += 4) {
+      a += words[j]!;
+      b += words[j + 1]!;
+      c += words[j + 2]!;
+      d += words[j + 3]!;
     }
-    le = (le & 0xffff) + (le >>> 16);
+    for (; j < stop; j++) a += words[j]!;
+    le = foldWide(le + a + b + c + d);
   }
-  le = (le & 0xffff) + (le >>> 16);
   sum += ((le & 0xff) << 8) | (le >>> 8); // to network order
   return sum16(buf, i, end, sum);
+}
+
+/**
+ * Folds a non-negative integer below 2^53 to 16 bits by end-around carry (RFC 1071 section 2
+ * (C)): 2^16 is 1 modulo 0xffff, so each step keeps the sum's value and a non-zero sum never
+ * folds to 0.
+ */
+function foldWide(s: number): number {
+  while (s > 0xffffffff) {
+    const lo = s % 0x10000;
+    s = lo + (s - lo) / 0x10000;
+  }
+  s = (s & 0xffff) + (s >>> 16);
+  s = (s & 0xffff) + (s >>> 16);
+  return (s & 0xffff) + (s >>> 16);
 }
 
 /** {@link onesComplementSum} 16 bits at a time, from any offset. */

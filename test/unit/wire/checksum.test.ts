@@ -68,7 +68,8 @@ describe('onesComplementSum / internetChecksum', () => {
       const b = randomBytes(rand, n);
       expect(internetChecksum(b, 0, n)).toBe(referenceChecksum(b));
     }
-    for (const n of [65535, 65536, 100001]) {
+    // 9 MiB and more: more than one chunk of 2^20 words between folds.
+    for (const n of [65535, 65536, 100001, 9 * 1024 * 1024 + 6]) {
       const ones = new Uint8Array(n).fill(0xff);
       expect(internetChecksum(ones, 0, n)).toBe(referenceChecksum(ones));
       const r = randomBytes(rand, n);
