@@ -34,10 +34,13 @@ export function counterEntries(s: ReturnType<Stack['stats']>): [string, number][
   walk('iface', iface);
   walk('icmp', s.icmp);
   walk('arp', s.neighbors);
+  const { drops: udpDrops, ...udp } = s.udp;
   walk('tcp', tcp);
+  walk('udp', udp);
   walk('zeroCopy', s.zeroCopy);
   const drops: Partial<Record<StackDrop, number>> = { ...ifaceDrops };
   for (const [k, v] of entries(tcpDrops)) drops[k] = (drops[k] ?? 0) + v;
+  for (const [k, v] of entries(udpDrops)) drops[k] = (drops[k] ?? 0) + v;
   for (const [k, v] of entries(drops).sort()) out.push([`drop.${k}`, v]);
   return out;
 }

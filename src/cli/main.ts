@@ -369,7 +369,7 @@ function parseOrFail(argv: string[], positionals = false): UpOptions {
 function printCounters(stack: Stack, counters: Counters | null): void {
   const out = process.stdout;
   if (counters) {
-    for (const [k, v] of Object.entries(counters.connections)) if (v > 0) out.write(`serve.${k}.${k.startsWith('udp-') ? 'datagrams' : 'connections'} ${v}\n`);
+    for (const [k, v] of Object.entries(counters.connections)) if (v > 0) out.write(`${serviceKey(k)} ${v}\n`);
     if (counters.httpRequests > 0) out.write(`serve.http.requests ${counters.httpRequests}\n`);
     if (counters.iperf3) for (const [k, v] of Object.entries(counters.iperf3)) out.write(`serve.iperf3.${k} ${v}\n`);
   }
@@ -387,10 +387,15 @@ function reportDevice(stack: Stack, o: UpOptions): void {
   if (stack.skipped.length > 0) process.stderr.write(`tapstack: ${formatSkipped(o.ifname, stack.skipped)}\n`);
 }
 
+/** A service's count: connections a TCP service accepted, datagrams a UDP one received. */
+function serviceKey(service: string): string {
+  return `serve.${service}.${service.startsWith('udp-') ? 'datagrams' : 'connections'}`;
+}
+
 /** The services' counters as `serve.*` entries (as printed at exit). */
 function serviceEntries(counters: Counters): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const [k, v] of Object.entries(counters.connections)) out[`serve.${k}.connections`] = v;
+  for (const [k, v] of Object.entries(counters.connections)) out[serviceKey(k)] = v;
   out['serve.http.requests'] = counters.httpRequests;
   if (counters.iperf3) for (const [k, v] of Object.entries(counters.iperf3)) out[`serve.iperf3.${k}`] = v;
   return out;

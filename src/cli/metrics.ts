@@ -11,7 +11,7 @@ import http from 'node:http';
 import client from 'prom-client';
 
 /** Counters that are levels, not counts of events. */
-const LEVELS = /^(tcp\.connections|pages\.(size|free|nic|stack|user)|capture\.on|arp\.entries)$/;
+const LEVELS = /^(tcp\.connections|udp\.ports|pages\.(size|free|nic|stack|user)|capture\.on|arp\.entries)$/;
 
 interface Family {
   name: string;
@@ -24,16 +24,24 @@ interface Family {
 function familyOf(key: string): { family: Family; labelValue: string | null } {
   let m = /^drop\.(.+)$/.exec(key);
   if (m) return { family: { name: 'tapstack_drops_total', help: 'Frames and segments dropped, by reason', gauge: false, label: 'reason' }, labelValue: m[1]! };
-  m = /^zeroCopy\.(copiedBytes|sendCopiedBytes)\.(.+)$/.exec(key);
+  m = /^zeroCopy\.(udp)?(copiedBytes|sendCopiedBytes|CopiedBytes|SendCopiedBytes)\.(.+)$/.exec(key);
   if (m) {
-    const received = m[1] === 'copiedBytes';
+    const received = /^c/i.test(m[2]!);
+    const udp = m[1] ? 'udp_' : '';
     return {
-      family: { name: received ? 'tapstack_zero_copy_received_copied_bytes_total' : 'tapstack_zero_copy_sent_copied_bytes_total', help: `Payload bytes ${received ? 'received' : 'sent'} by copy, by reason`, gauge: false, label: 'reason' },
-      labelValue: m[2]!,
+      family: {
+        name: `tapstack_zero_copy_${udp}${received ? 'received' : 'sent'}_copied_bytes_total`,
+        help: `Payload bytes${udp ? ' of UDP datagrams' : ''} ${received ? 'received' : 'sent'} by copy, by reason`,
+        gauge: false,
+        label: 'reason',
+      },
+      labelValue: m[3]!,
     };
   }
-  m = /^serve\.(\w+)\.connections$/.exec(key);
+  m = /^serve\.([\w-]+)\.connections$/.exec(key);
   if (m) return { family: { name: 'tapstack_serve_connections_total', help: 'Connections accepted by each --serve service', gauge: false, label: 'service' }, labelValue: m[1]! };
+  m = /^serve\.([\w-]+)\.datagrams$/.exec(key);
+  if (m) return { family: { name: 'tapstack_serve_datagrams_total', help: 'Datagrams received by each UDP --serve service', gauge: false, label: 'service' }, labelValue: m[1]! };
   const gauge = LEVELS.test(key);
   const snake = key.replace(/\./g, '_').replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/-/g, '_').toLowerCase();
   return { family: { name: `tapstack_${snake}${gauge ? '' : '_total'}`, help: `tapstack counter ${key}`, gauge, label: null }, labelValue: null };
