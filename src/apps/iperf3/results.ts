@@ -34,6 +34,8 @@ export interface LocalStream {
   id: number;
   bytes: number;
   seconds: number;
+  /** Segments sent again, for a stream this side sent on. */
+  retransmits: number;
 }
 
 function num(j: Record<string, unknown>, key: string, where: string): number {
@@ -74,10 +76,10 @@ export function resultsJson(o: { cpu: CpuPercent; receiverOnly: boolean; congest
     cpu_util_total: o.cpu.total,
     cpu_util_user: o.cpu.user,
     cpu_util_system: o.cpu.system,
-    // -1: this side only received; 0: it sent, and counts no retransmissions per stream.
-    sender_has_retransmits: o.receiverOnly ? -1 : 0,
+    // -1: this side only received; 1: it sent, and counts each stream's retransmissions.
+    sender_has_retransmits: o.receiverOnly ? -1 : 1,
     congestion_used: o.congestion,
-    streams: o.streams.map((s) => ({ id: s.id, bytes: s.bytes, retransmits: -1, jitter: 0, errors: 0, packets: 0, start_time: 0, end_time: s.seconds })),
+    streams: o.streams.map((s) => ({ id: s.id, bytes: s.bytes, retransmits: o.receiverOnly ? -1 : s.retransmits, jitter: 0, errors: 0, packets: 0, start_time: 0, end_time: s.seconds })),
     tapstack: o.zeroCopy,
   };
   if (o.serverOutputText !== undefined) j.server_output_text = o.serverOutputText;

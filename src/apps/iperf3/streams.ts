@@ -54,6 +54,7 @@ export class DataStream {
   private readonly ready: Page[] = [];
   private inFlight = 0;
   private retryTimer: NodeJS.Timeout | null = null;
+  private lastRetransmits = 0;
 
   constructor(
     readonly id: number,
@@ -100,6 +101,18 @@ export class DataStream {
     if (this.counting) this.drain();
     this.counting = false;
     this.running = false;
+    this.noteRetransmits();
+  }
+
+  /** Segments this stream's connection sent again (iperf3's per-stream retransmits), kept past its close. */
+  get retransmits(): number {
+    return this.noteRetransmits();
+  }
+
+  private noteRetransmits(): number {
+    const tcp = this.socket.info().tcp;
+    if (tcp) this.lastRetransmits = tcp.retransmits;
+    return this.lastRetransmits;
   }
 
   /** Close the connection (a reset when unread data waits, as close(2)), and give back every page. */

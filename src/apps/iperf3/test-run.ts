@@ -125,7 +125,7 @@ export class TestRun {
       cpu: this.cpuUsed,
       receiverOnly: this.streams.every((s) => !s.sender),
       congestion: this.stack.tcp.config.congestionControl,
-      streams: this.streams.map((s) => ({ id: s.id, bytes: s.bytes, seconds: this.seconds })),
+      streams: this.streams.map((s) => ({ id: s.id, bytes: s.bytes, seconds: this.seconds, retransmits: s.sender ? s.retransmits : 0 })),
       zeroCopy: this.zeroCopy,
       ...(serverOutputText !== undefined ? { serverOutputText } : {}),
     });

@@ -123,13 +123,18 @@ describe('parameters', () => {
 });
 
 describe('results', () => {
-  const mine = resultsJson({ cpu: { total: 3, user: 1, system: 2 }, receiverOnly: true, congestion: 'cubic', streams: [{ id: 1, bytes: 1000, seconds: 1.5 }], zeroCopy: zero });
+  const mine = resultsJson({ cpu: { total: 3, user: 1, system: 2 }, receiverOnly: true, congestion: 'cubic', streams: [{ id: 1, bytes: 1000, seconds: 1.5, retransmits: 0 }], zeroCopy: zero });
 
   it('writes what get_results requires, and reads it back', () => {
     expect(mine).toMatchObject({ sender_has_retransmits: -1, streams: [{ id: 1, bytes: 1000, retransmits: -1, jitter: 0, errors: 0, packets: 0, start_time: 0, end_time: 1.5 }], tapstack: zero });
     const back = parseResults(JSON.parse(JSON.stringify(mine)), new Set([1]));
     expect(back.streams.get(1)).toEqual({ bytes: 1000, seconds: 1.5, retransmits: -1 });
     expect(back.cpu).toEqual({ total: 3, user: 1, system: 2 });
+  });
+
+  it("gives a sending side's retransmissions per stream", () => {
+    const sent = resultsJson({ cpu: { total: 3, user: 1, system: 2 }, receiverOnly: false, congestion: 'cubic', streams: [{ id: 1, bytes: 1000, seconds: 1.5, retransmits: 7 }], zeroCopy: zero });
+    expect(sent).toMatchObject({ sender_has_retransmits: 1, streams: [{ id: 1, retransmits: 7 }] });
   });
 
   it("reads iperf3's results, 64-bit -1 included", () => {
