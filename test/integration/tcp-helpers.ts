@@ -607,10 +607,13 @@ export async function checkCapture(pcap: string, o: CaptureCheckOptions): Promis
     if (from === 'tapstack' && flags & 0x01) finEnd.set(stream!, (Number(seqRaw) + Number(tcpLen) + 1) >>> 0);
     if (from === 'kernel' && flags & 0x10 && finEnd.get(stream!) === Number(ackRaw)) finAcked.add(stream!);
     if (from === 'tapstack' && flags & 0x04 && finAcked.has(stream!) && finEnd.get(stream!) === Number(seqRaw)) rstAfterClose.add(frame!);
-    if (Number(tcpLen) > 0) {
+    // The sequence space a segment takes: its data, and one more for a FIN (a loss probe may
+    // resend a FIN alone, and the kernel's D-SACK then names that one number).
+    const occupied = Number(tcpLen) + (flags & 0x01 ? 1 : 0);
+    if (occupied > 0) {
       const d = dir(stream!, from, Number(seqRaw))!;
       const a = (Number(seqRaw) - d.base) >>> 0;
-      const b = a + Number(tcpLen);
+      const b = a + occupied;
       if (covered(d.seen, a, b)) {
         resentFrames.set(frame!, { stream: stream!, from: a, to: b });
         addRange(d.twice, a, b);
