@@ -12,7 +12,8 @@
  *
  * Every block is written little-endian; readers learn the byte order from the SHB's magic.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
+import { BufferedCaptureFile, writeAll } from './buffered-file.js';
 import type { CaptureWriter, FrameDirection } from './capture-writer.js';
 import { LINKTYPE_ETHERNET, PCAP_DEFAULT_BUFFER_SIZE, PCAP_DEFAULT_SNAPLEN } from './writer.js';
 
@@ -55,22 +56,13 @@ function pad4(n: number): number {
 }
 
 /** Writes Ethernet frames to a pcapng file: one section, one interface, nanosecond timestamps. */
-export class PcapngWriter implements CaptureWriter {
+export class PcapngWriter extends BufferedCaptureFile implements CaptureWriter {
   readonly snaplen: number;
-  private fd: number | null;
-  private readonly buf: Uint8Array;
-  private readonly view: DataView;
-  private pos = 0;
-  private written = 0;
-  private frames = 0;
   private readonly tsView = new DataView(new ArrayBuffer(8));
 
   private constructor(fd: number, snaplen: number, bufferSize: number, written: number) {
-    this.fd = fd;
+    super(fd, bufferSize, written);
     this.snaplen = snaplen;
-    this.buf = new Uint8Array(bufferSize);
-    this.view = new DataView(this.buf.buffer);
-    this.written = written;
   }
 
   /** Creates (or truncates) `path` and writes the section and interface headers at once. */
@@ -94,21 +86,8 @@ export class PcapngWriter implements CaptureWriter {
     return new PcapngWriter(fd, snaplen, bufferSize, head.length);
   }
 
-  get framesWritten(): number {
-    return this.frames;
-  }
-
-  get size(): number {
-    return this.written + this.pos;
-  }
-
-  get pending(): boolean {
-    return this.pos > 0;
-  }
-
   writeFrame(parts: readonly Uint8Array[], totalLength: number, timestampNs: bigint, direction: FrameDirection = 0, comment: string | null = null): void {
-    const fd = this.fd;
-    if (fd === null) throw new Error('PcapngWriter: writeFrame after close');
+    const fd = this.openFd('PcapngWriter');
     if (!Number.isInteger(totalLength) || totalLength < 0 || totalLength > 0xffffffff) {
       throw new RangeError(`pcapng frame length must be a uint32, got ${totalLength}`);
     }
@@ -168,22 +147,6 @@ export class PcapngWriter implements CaptureWriter {
     this.frames++;
   }
 
-  flush(): void {
-    if (this.fd === null || this.pos === 0) return;
-    writeAll(this.fd, this.buf.subarray(0, this.pos));
-    this.written += this.pos;
-    this.pos = 0;
-  }
-
-  close(): void {
-    if (this.fd === null) return;
-    try {
-      this.flush();
-    } finally {
-      closeSync(this.fd);
-      this.fd = null;
-    }
-  }
 }
 
 /** The Section Header Block and the Interface Description Block. */
@@ -227,11 +190,6 @@ function putOption(out: Uint8Array, v: DataView, at: number, code: number, value
   const end = at + 4 + pad4(value.length);
   for (let i = at + 4 + value.length; i < end; i++) out[i] = 0;
   return end;
-}
-
-function writeAll(fd: number, data: Uint8Array): void {
-  let off = 0;
-  while (off < data.length) off += writeSync(fd, data, off, data.length - off);
 }
 
 /** One frame of a pcapng file read by {@link readPcapng}. */

@@ -13,7 +13,8 @@
  *
  * Every field is written little-endian; readers recognise the byte order from the magic number.
  */
-import { closeSync, openSync, writeSync, writevSync } from 'node:fs';
+import { closeSync, openSync, writevSync } from 'node:fs';
+import { BufferedCaptureFile, writeAll } from './buffered-file.js';
 import type { CaptureWriter, FrameDirection } from './capture-writer.js';
 
 /** Magic for microsecond timestamps (pcap-savefile(5)). */
@@ -44,12 +45,8 @@ export interface PcapWriterOptions {
 }
 
 /** Writes Ethernet frames to a classic pcap file with nanosecond timestamps. */
-export class PcapWriter implements CaptureWriter {
+export class PcapWriter extends BufferedCaptureFile implements CaptureWriter {
   readonly snaplen: number;
-  private fd: number | null;
-  private readonly buf: Uint8Array;
-  private readonly view: DataView;
-  private pos = 0;
   /** Record header for frames written directly (larger than the batch buffer). */
   private readonly recordHeader = new Uint8Array(RECORD_HEADER_LEN);
   private readonly recordHeaderView = new DataView(this.recordHeader.buffer);
@@ -57,15 +54,10 @@ export class PcapWriter implements CaptureWriter {
   private readonly tsView = new DataView(new ArrayBuffer(8));
   private tsSec = 0;
   private tsNsec = 0;
-  private frames = 0;
-  /** Bytes in the file (the global header included). */
-  private written = GLOBAL_HEADER_LEN;
 
   private constructor(fd: number, snaplen: number, bufferSize: number) {
-    this.fd = fd;
+    super(fd, bufferSize, GLOBAL_HEADER_LEN);
     this.snaplen = snaplen;
-    this.buf = new Uint8Array(bufferSize);
-    this.view = new DataView(this.buf.buffer);
   }
 
   /** Creates (or truncates) `path` and writes the global header at once, so the file is valid. */
@@ -97,18 +89,6 @@ export class PcapWriter implements CaptureWriter {
     return new PcapWriter(fd, snaplen, bufferSize);
   }
 
-  /** Frames accepted so far (some may still sit in the batch buffer until `flush()`). */
-  get framesWritten(): number {
-    return this.frames;
-  }
-
-  get size(): number {
-    return this.written + this.pos;
-  }
-
-  get pending(): boolean {
-    return this.pos > 0;
-  }
 
   /**
    * Appends one frame. `parts` are the frame's buffers in order; together they must hold at least
@@ -117,8 +97,7 @@ export class PcapWriter implements CaptureWriter {
    * since the Unix epoch. A classic pcap record has no place for a direction or a comment.
    */
   writeFrame(parts: readonly Uint8Array[], totalLength: number, timestampNs: bigint, _direction?: FrameDirection, _comment?: string | null): void {
-    const fd = this.fd;
-    if (fd === null) throw new Error('PcapWriter: writeFrame after close');
+    const fd = this.openFd('PcapWriter');
     if (!Number.isInteger(totalLength) || totalLength < 0 || totalLength > 0xffffffff) {
       throw new RangeError(`pcap frame length must be a uint32, got ${totalLength}`);
     }
@@ -167,25 +146,6 @@ export class PcapWriter implements CaptureWriter {
     this.frames++;
   }
 
-  /** Writes out the batch buffer. */
-  flush(): void {
-    if (this.fd === null || this.pos === 0) return;
-    writeAll(this.fd, this.buf.subarray(0, this.pos));
-    this.written += this.pos;
-    this.pos = 0;
-  }
-
-  /** Flushes and closes the file. Idempotent. */
-  close(): void {
-    if (this.fd === null) return;
-    try {
-      this.flush();
-    } finally {
-      closeSync(this.fd);
-      this.fd = null;
-    }
-  }
-
   private putRecordHeader(v: DataView, at: number, incl: number, orig: number): void {
     v.setUint32(at, this.tsSec, true);
     v.setUint32(at + 4, this.tsNsec, true); // nanoseconds, because the magic says so
@@ -214,12 +174,6 @@ export class PcapWriter implements CaptureWriter {
     this.tsSec = q;
     this.tsNsec = r;
   }
-}
-
-/** `writeSync` until everything is written (a regular file rarely writes short, but may). */
-function writeAll(fd: number, data: Uint8Array): void {
-  let off = 0;
-  while (off < data.length) off += writeSync(fd, data, off, data.length - off);
 }
 
 /** `writevSync` until every buffer is written, resuming after a short write. */
