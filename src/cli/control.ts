@@ -18,32 +18,22 @@ import path from 'node:path';
 import type { Stack } from '../stack.js';
 import { formatIpv4 } from '../wire/addr.js';
 import { INITIAL_SSTHRESH } from '../tcp/cc/window.js';
+import type { TcpInfo } from '../tcp/connection.js';
 import { counterEntries } from './counters.js';
 
 /** The largest request line read (a file name and a few options). */
 const MAX_REQUEST = 4096;
 
-export interface ControlConnection {
+/** A connection as `tapstack ss` gets it: tcp_info's fields, with addresses as text. */
+export type ControlConnection = Omit<TcpInfo, 'id' | 'state' | 'localPort' | 'remoteAddr' | 'remotePort' | 'ssthresh'> & {
   state: string;
   local: string;
   peer: string;
-  cwnd: number;
+  /** Null while it is the initial, "arbitrarily high" value. */
   ssthresh: number | null;
-  mss: number;
-  srttMs: number;
-  rttvarMs: number;
-  rtoMs: number;
-  retransmits: number;
-  bytesAcked: number;
-  bytesReceived: number;
-  deliveryRate: number;
-  sendQueueBytes: number;
-  outOfOrderBytes: number;
-  sndWnd: number;
-  rcvWnd: number;
   /** Of the bytes the socket read and wrote, the share that moved without a copy (null: none moved). */
   zeroCopyShare: number | null;
-}
+};
 
 export interface StatsReply {
   /** The stack's clock, ms, when the counters were read. */
