@@ -15,6 +15,7 @@ import { PageOwner } from '../mem/page-pool.js';
 import { Page } from '../mem/page.js';
 import type { RxPayload } from '../mem/rx-payload.js';
 import { countCopy, type CopyReason, type PageBorrower, type PageLender, type ZeroCopySwitches } from './pages.js';
+import type { RefHolder } from './refs.js';
 
 /** Pages below this many bytes are copied by writePages: a page per few bytes wastes iovecs. */
 const ZERO_COPY_MIN_PAGE = 512;
@@ -28,9 +29,12 @@ export interface SendCompletion {
   acked: boolean;
 }
 
+/** Node's default highWaterMark of a stream (net.Socket's): 16 KiB. */
+const DEFAULT_HIGH_WATER_MARK = 16 * 1024;
+
 export interface SocketOptions {
   allowHalfOpen?: boolean;
-  /** Readable/writable highWaterMark of the stream (Node's default 16 KiB; larger reads faster). */
+  /** Readable/writable highWaterMark of the stream (Node's default 16 KiB; a bulk mover wants more). */
   highWaterMark?: number;
   noDelay?: boolean;
   keepAlive?: boolean;
@@ -58,8 +62,11 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
   /** Pages lent to the application from this socket's queue, not yet returned. */
   private lentPages = 0;
   private pagesEventPending = false;
-  connecting = true;
+  /** net.Socket's: true from `connect` until 'connect' or the failure. */
+  connecting: boolean;
   bytesRead = 0;
+  /** net.Socket's: the idle timeout `setTimeout` set, in ms (undefined until it is called). */
+  timeout?: number;
   private written = 0;
   private conn: TcpConnection | null;
   /** Of the bytes read and written, those that moved by page flipping and by reference. */
@@ -68,8 +75,12 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
   private blocked: PendingWrite | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
   private localAddr: number;
-  /** The application ended its side while the name was being resolved: FIN once connected. */
-  private endWhileResolving = false;
+  /** The connection was established: addresses are reported from then on (net.Socket's getsockname). */
+  private connected = false;
+  /** `resetAndDestroy()`: close with a RST (RFC 9293 3.10.5 ABORT) instead of a FIN. */
+  private resetOnClose = false;
+  /** The hold this socket has on the stack's event loop handles (ref()), if it has one. */
+  private holding = false;
 
   /**
    * `conn` null: the socket waits for {@link attach} (`stack.connect` resolving a name); writes
@@ -80,16 +91,23 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
     localAddr: number,
     private readonly lender: PageLender,
     opts: SocketOptions = {},
+    private readonly refs: RefHolder | null = null,
   ) {
     super({
       allowHalfOpen: opts.allowHalfOpen ?? false,
-      readableHighWaterMark: opts.highWaterMark ?? 64 * 1024,
-      writableHighWaterMark: opts.highWaterMark ?? 64 * 1024,
+      readableHighWaterMark: opts.highWaterMark ?? DEFAULT_HIGH_WATER_MARK,
+      writableHighWaterMark: opts.highWaterMark ?? DEFAULT_HIGH_WATER_MARK,
       decodeStrings: true,
-      emitClose: true,
+      // 'close' carries hadError, as net.Socket's does: emitted by _destroy.
+      emitClose: false,
       autoDestroy: true,
     });
     this.conn = null;
+    this.connecting = conn === null || conn.state === 'SYN-SENT';
+    if (refs) {
+      refs.hold();
+      this.holding = true;
+    }
     this.localAddr = localAddr;
     this.zeroCopy = { ...opts.zeroCopy };
     this.opts = opts;
@@ -106,13 +124,15 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
     conn.user = this;
     if (this.opts.noDelay) conn.setNoDelay(true);
     if (this.opts.keepAlive) conn.setKeepAlive(true, this.opts.keepAliveInitialDelay);
-    if (conn.state === 'ESTABLISHED' || conn.state === 'CLOSE-WAIT') this.connecting = false;
+    if (conn.state === 'ESTABLISHED' || conn.state === 'CLOSE-WAIT') {
+      this.connecting = false;
+      this.connected = true;
+    }
   }
 
-  /** Send what was written while the name resolved, and the FIN if the side was ended (after conn.connect()). */
+  /** Send what was written while the name resolved (after conn.connect()). */
   afterAttach(): void {
     if (this.blocked) this.onSendSpace();
-    if (this.endWhileResolving) this.conn?.close();
   }
 
   // ---- zero-copy pages ----
@@ -294,36 +314,45 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
 
   // ---- net.Socket surface ----
 
+  // Addresses as net.Socket reports them: the local ones while connected (getsockname of the
+  // open handle), the peer's from the connection on and still after the close.
+
   get remoteAddress(): string | undefined {
-    return this.conn ? formatIpv4(this.conn.remoteAddr) : this.lastRemote?.address;
+    return this.conn && this.connected ? formatIpv4(this.conn.remoteAddr) : this.lastRemote?.address;
   }
   get remotePort(): number | undefined {
-    return this.conn ? this.conn.remotePort : this.lastRemote?.port;
+    return this.conn && this.connected ? this.conn.remotePort : this.lastRemote?.port;
   }
-  get remoteFamily(): string {
-    return 'IPv4';
+  get remoteFamily(): string | undefined {
+    return this.remoteAddress === undefined ? undefined : 'IPv4';
   }
-  get localAddress(): string {
-    return formatIpv4(this.localAddr);
+  get localAddress(): string | undefined {
+    return this.conn && this.connected ? formatIpv4(this.localAddr) : undefined;
   }
   get localPort(): number | undefined {
-    return this.conn?.localPort ?? this.lastRemote?.localPort;
+    return this.conn && this.connected ? this.conn.localPort : undefined;
+  }
+  get localFamily(): string | undefined {
+    return this.localAddress === undefined ? undefined : 'IPv4';
   }
   get bytesWritten(): number {
     return this.written;
   }
-  get readyState(): string {
+  /** net.Socket's (deprecated there): bytes written and not yet taken by the connection. */
+  get bufferSize(): number | undefined {
+    return this.destroyed ? undefined : this.writableLength;
+  }
+  get readyState(): 'opening' | 'open' | 'readOnly' | 'writeOnly' | 'closed' {
     if (this.connecting) return 'opening';
     if (this.readable && this.writable) return 'open';
     if (this.readable) return 'readOnly';
     if (this.writable) return 'writeOnly';
     return 'closed';
   }
-  /** net.Socket's: true until connected. */
+  /** net.Socket's: true while there is no open connection (not yet, connecting, or no more). */
   get pending(): boolean {
-    return this.connecting;
+    return !this.conn || this.connecting;
   }
-  /** net.Socket's: TCP state for diagnostics. */
   /**
    * What `tapstack ss` shows of this socket: its connection's TCP state (null once closed) and
    * how many of the bytes it read and wrote moved without a copy.
@@ -336,11 +365,13 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
     return this.conn?.state ?? 'CLOSED';
   }
 
-  private lastRemote: { address: string; port: number; localPort: number } | null = null;
+  private lastRemote: { address: string; port: number } | null = null;
 
+  /** net.Socket's: the local address while connected, else `{}`. */
   address(): { address: string; family: string; port: number } | Record<string, never> {
-    if (!this.conn && !this.lastRemote) return {};
-    return { address: this.localAddress, family: 'IPv4', port: this.localPort ?? 0 };
+    const conn = this.conn;
+    if (!conn || !this.connected) return {};
+    return { address: formatIpv4(this.localAddr), family: 'IPv4', port: conn.localPort };
   }
 
   setNoDelay(noDelay = true): this {
@@ -355,6 +386,7 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
 
   /** Emit 'timeout' after `ms` without activity (0 turns it off), as net.Socket does. */
   setTimeout(ms: number, cb?: () => void): this {
+    this.timeout = ms;
     if (this.idleTimer) {
       clearTimeout(this.idleTimer);
       this.idleTimer = null;
@@ -374,17 +406,53 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
     if (this.idleTimer) this.idleTimer.refresh();
   }
 
+  /** Keep the process alive while this socket is open (the default), as a libuv handle does. */
   ref(): this {
+    if (this.refs && !this.holding && !this.destroyed) {
+      this.refs.hold();
+      this.holding = true;
+    }
     return this;
   }
+
+  /** Let the process exit even while this socket is open: the stack then holds the loop only for other sockets and servers. */
   unref(): this {
+    this.letGo();
     return this;
+  }
+
+  private letGo(): void {
+    if (!this.holding) return;
+    this.holding = false;
+    this.refs!.release();
+  }
+
+  /** net.Socket's: end the writable side, and destroy once it finished. */
+  destroySoon(): void {
+    if (this.writable) this.end();
+    if (this.writableFinished) this.destroy();
+    else this.once('finish', () => this.destroy());
+  }
+
+  /**
+   * net.Socket's: close with a RST (RFC 9293 3.10.5 ABORT), once connected when still
+   * connecting; 'close' follows without an error.
+   */
+  resetAndDestroy(): this {
+    if (this.connecting) {
+      this.once('connect', () => this.resetAndDestroy());
+      return this;
+    }
+    if (!this.conn) return this;
+    this.resetOnClose = true;
+    return this.destroy();
   }
 
   // ---- TcpUser ----
 
   onConnect(): void {
     this.connecting = false;
+    this.connected = true;
     this.emit('connect');
     this.emit('ready');
   }
@@ -408,8 +476,10 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
     this.push(b);
   }
 
+  /** The peer's FIN: end of data, and 'end' now when nothing is left unread, as net.Socket's read(0) after EOF. */
   onEnd(): void {
     this.push(null);
+    if (!this.pageMode) this.read(0);
   }
 
   onSendSpace(): void {
@@ -433,7 +503,10 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
 
   onClose(err: TcpError | null): void {
     const c = this.conn;
-    if (c) this.lastRemote = { address: formatIpv4(c.remoteAddr), port: c.remotePort, localPort: c.localPort };
+    if (c && this.connected) this.lastRemote = { address: formatIpv4(c.remoteAddr), port: c.remotePort };
+    // A failed attempt reports where it went, as net's connect errors do.
+    if (err && this.connecting && c) err = TcpError.connect(err.code, formatIpv4(c.remoteAddr), c.remotePort);
+    this.connecting = false;
     this.conn = null;
     if (this.idleTimer) clearTimeout(this.idleTimer);
     if (this.blocked) {
@@ -474,7 +547,7 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
 
   private writeChunks(chunks: Buffer[], cb: (err?: Error | null) => void): void {
     const conn = this.conn;
-    if (!conn && this.connecting && !this.lastRemote) {
+    if (!conn && this.connecting) {
       this.blocked = { chunks: [...chunks], cb };
       return;
     }
@@ -500,33 +573,42 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
     cb();
   }
 
+  /**
+   * end(): the FIN goes after the queued data (RFC 9293 3.10.4 CLOSE), once connected when still
+   * connecting. 'finish' follows on a later turn, as net.Socket's after shutdown(2) completes:
+   * a write after end() errors the socket before it.
+   */
   override _final(cb: (err?: Error | null) => void): void {
-    const conn = this.conn;
-    if (!conn) {
-      if (this.connecting && !this.lastRemote) this.endWhileResolving = true;
-      cb();
+    if (this.connecting) {
+      this.once('connect', () => this._final(cb));
       return;
     }
-    conn.close();
-    cb();
+    this.conn?.close();
+    setImmediate(cb);
   }
 
   override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.releasePages();
+    this.connecting = false;
     const conn = this.conn;
     if (conn) {
       conn.user = null;
-      this.lastRemote = { address: formatIpv4(conn.remoteAddr), port: conn.remotePort, localPort: conn.localPort };
+      if (this.connected) this.lastRemote = { address: formatIpv4(conn.remoteAddr), port: conn.remotePort };
       this.conn = null;
-      // Like close(2): unread data or an error resets; otherwise a FIN, and the connection
-      // finishes on its own (an orphan, as in the kernel).
-      if (err || this.readableLength > 0 || this.rxPages.length > 0 || conn.state === 'SYN-SENT') conn.abort();
+      // As close(2): a RST when data is left unread (RFC 1122 4.2.2.13) or on
+      // resetAndDestroy() (RFC 9293 3.10.5 ABORT); otherwise a FIN after the queued data
+      // (3.10.4 CLOSE), destroy(err) included, and the connection finishes on its own (an
+      // orphan, as in the kernel). In SYN-SENT either just forgets the attempt.
+      if (this.resetOnClose || this.readableLength > 0 || this.rxPages.length > 0) conn.abort();
       else {
         conn.orphaned = true;
         conn.close();
       }
     }
+    this.letGo();
     cb(err);
+    // After the 'error' destroy() emits on the next tick, as net.Socket's after the handle closed.
+    process.nextTick(() => this.emit('close', err !== null && err !== undefined));
   }
 }

@@ -107,6 +107,7 @@ export class TapDevice implements FrameDevice {
   /** One fd per queue: {@link MAIN_QUEUE}, then {@link SYN_QUEUE} if steering is on. -1: closed. */
   private readonly fds: number[];
   private pollHandles: ReturnType<typeof libc.poll>[] = [];
+  private refd = true;
 
   private constructor(
     readonly name: string,
@@ -266,6 +267,16 @@ export class TapDevice implements FrameDevice {
         if (status < 0 || ev.readable || ev.disconnect) cb(queue);
       }),
     );
+    if (!this.refd) for (const h of this.pollHandles) h.unref();
+  }
+
+  /** The uv_poll handles' ref (koffi's PollHandle.ref/unref): whether they keep the loop alive. */
+  setRef(on: boolean): void {
+    this.refd = on;
+    for (const h of this.pollHandles) {
+      if (on) h.ref();
+      else h.unref();
+    }
   }
 
   close(): void {
