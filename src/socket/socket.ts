@@ -103,7 +103,8 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
       autoDestroy: true,
     });
     this.conn = null;
-    this.connecting = conn === null || conn.state === 'SYN-SENT';
+    // An active connection is built CLOSED and sent its SYN after: connecting until established.
+    this.connecting = conn === null || conn.state === 'CLOSED' || conn.state === 'SYN-SENT';
     if (refs) {
       refs.hold();
       this.holding = true;
