@@ -71,7 +71,17 @@ export class Server extends EventEmitter {
    * or none listens on a free ephemeral port, which {@link address} reports. `host` may be
    * this stack's address or `0.0.0.0`; any other is EADDRNOTAVAIL through 'error'.
    */
-  listen(port?: number | ListenOptions | null, host?: string | number | (() => void), backlog?: number | (() => void), cb?: () => void): this;
+  listen(port?: number, host?: string, backlog?: number, listeningListener?: () => void): this;
+  listen(port?: number, host?: string, listeningListener?: () => void): this;
+  listen(port?: number, backlog?: number, listeningListener?: () => void): this;
+  listen(port?: number, listeningListener?: () => void): this;
+  /** IPC paths: not on a TCP stack (throws ERR_INVALID_ARG_VALUE); in net's list for the types' sake. */
+  listen(path: string, backlog?: number, listeningListener?: () => void): this;
+  listen(path: string, listeningListener?: () => void): this;
+  listen(options: ListenOptions, listeningListener?: () => void): this;
+  /** A handle: only ListenOptions-shaped objects mean anything here. */
+  listen(handle: any, backlog?: number, listeningListener?: () => void): this;
+  listen(handle: any, listeningListener?: () => void): this;
   listen(...args: unknown[]): this {
     let port = 0;
     let host: string | undefined;
@@ -83,6 +93,9 @@ export class Server extends EventEmitter {
       rest = args.slice(0, -1);
     }
     const first = rest[0];
+    if (typeof first === 'string' && !/^\d+$/.test(first)) {
+      throw Object.assign(new TypeError(`listen(${JSON.stringify(first)}): tapstack has TCP ports, not IPC paths`), { code: 'ERR_INVALID_ARG_VALUE' });
+    }
     if (first !== null && typeof first === 'object') {
       const o = first as ListenOptions;
       port = o.port ?? 0;
@@ -144,6 +157,17 @@ export class Server extends EventEmitter {
   address(): { address: string; family: string; port: number } | null {
     if (!this.listening) return null;
     return { address: this.host ?? formatIpv4(this.tcp.localAddr), family: 'IPv4', port: this.port };
+  }
+
+  /** net.Server's (deprecated there): the accepted connections open now. */
+  get connections(): number {
+    return this.sockets.size;
+  }
+
+  /** `await using`: close, and wait for the accepted connections to end. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (!this.listening && !this.closing) return;
+    await new Promise<void>((resolve) => this.close(() => resolve()));
   }
 
   getConnections(cb: (err: Error | null, count: number) => void): this {

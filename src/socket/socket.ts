@@ -340,8 +340,9 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
     return this.written;
   }
   /** net.Socket's (deprecated there): bytes written and not yet taken by the connection. */
-  get bufferSize(): number | undefined {
-    return this.destroyed ? undefined : this.writableLength;
+  get bufferSize(): number {
+    // undefined once destroyed, as net's (whose typings say number all the same).
+    return this.destroyed ? (undefined as unknown as number) : this.writableLength;
   }
   get readyState(): 'opening' | 'open' | 'readOnly' | 'writeOnly' | 'closed' {
     if (this.connecting) return 'opening';
@@ -426,6 +427,21 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
     if (!this.holding) return;
     this.holding = false;
     this.refs!.release();
+  }
+
+  /**
+   * net.Socket's reconnect of a socket object: not here. A tapstack socket belongs to the
+   * connection its stack opened (`stack.connect`); this throws ERR_METHOD_NOT_IMPLEMENTED.
+   */
+  connect(..._args: unknown[]): this {
+    throw Object.assign(new Error('Socket.connect(): open a tapstack connection with stack.connect()'), { code: 'ERR_METHOD_NOT_IMPLEMENTED' });
+  }
+
+  /** net.Socket's: the address:port tried (one: tapstack has IPv4 only). */
+  get autoSelectFamilyAttemptedAddresses(): string[] {
+    const c = this.conn;
+    if (c) return [`${formatIpv4(c.remoteAddr)}:${c.remotePort}`];
+    return this.lastRemote ? [`${this.lastRemote.address}:${this.lastRemote.port}`] : [];
   }
 
   /** net.Socket's: end the writable side, and destroy once it finished. */
