@@ -316,13 +316,20 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
   // ---- net.Socket surface ----
 
   // Addresses as net.Socket reports them: the local ones while connected (getsockname of the
-  // open handle), the peer's from the connection on and still after the close.
+  // open handle); the peer's while connected, and after the close only if they were read
+  // before (net caches getpeername's answer at the first read).
 
   get remoteAddress(): string | undefined {
-    return this.conn && this.connected ? formatIpv4(this.conn.remoteAddr) : this.lastRemote?.address;
+    return this.peer()?.address;
   }
   get remotePort(): number | undefined {
-    return this.conn && this.connected ? this.conn.remotePort : this.lastRemote?.port;
+    return this.peer()?.port;
+  }
+
+  private peer(): { address: string; port: number } | null {
+    const c = this.conn;
+    if (c && this.connected) this.lastRemote ??= { address: formatIpv4(c.remoteAddr), port: c.remotePort };
+    return this.lastRemote;
   }
   get remoteFamily(): string | undefined {
     return this.remoteAddress === undefined ? undefined : 'IPv4';
@@ -520,7 +527,6 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
 
   onClose(err: TcpError | null): void {
     const c = this.conn;
-    if (c && this.connected) this.lastRemote = { address: formatIpv4(c.remoteAddr), port: c.remotePort };
     // A failed attempt reports where it went, as net's connect errors do.
     if (err && this.connecting && c) err = TcpError.connect(err.code, formatIpv4(c.remoteAddr), c.remotePort);
     this.connecting = false;
@@ -611,7 +617,6 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
     const conn = this.conn;
     if (conn) {
       conn.user = null;
-      if (this.connected) this.lastRemote = { address: formatIpv4(conn.remoteAddr), port: conn.remotePort };
       this.conn = null;
       // As close(2): a RST when data is left unread (RFC 1122 4.2.2.13) or on
       // resetAndDestroy() (RFC 9293 3.10.5 ABORT); otherwise a FIN after the queued data

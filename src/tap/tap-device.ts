@@ -268,6 +268,7 @@ export class TapDevice implements FrameDevice {
       }),
     );
     if (!this.refd) for (const h of this.pollHandles) h.unref();
+    if (!process.listeners('exit').includes(this.closePollsAtExit)) process.on('exit', this.closePollsAtExit);
   }
 
   /** The uv_poll handles' ref (koffi's PollHandle.ref/unref): whether they keep the loop alive. */
@@ -279,8 +280,19 @@ export class TapDevice implements FrameDevice {
     }
   }
 
+  /**
+   * The poll handles go before the process does: once every handle is unref'd the loop ends,
+   * and a readiness callback libuv would still run while Node frees the environment cannot
+   * reach JavaScript (napi_throw there is fatal).
+   */
+  private readonly closePollsAtExit = (): void => {
+    for (const h of this.pollHandles) h.close();
+    this.pollHandles = [];
+  };
+
   close(): void {
     if (this.closed) return;
+    process.removeListener('exit', this.closePollsAtExit);
     for (const h of this.pollHandles) h.close();
     this.pollHandles = [];
     this.uring?.close();
