@@ -551,7 +551,7 @@ export class Stack {
 
   /** A UDP socket on this stack, as `dgram.createSocket('udp4' | options[, onMessage])`. */
   createSocket(opts: 'udp4' | DgramSocketOptions, onMessage?: (msg: Buffer, rinfo: RemoteInfo) => void): DgramSocket {
-    return new DgramSocket(this.udp, this.pages, opts, onMessage);
+    return new DgramSocket(this.udp, this.pages, opts, onMessage, this.refs);
   }
 
   /** Alias of {@link connect}, for `http.request({ createConnection })`. */

@@ -321,4 +321,18 @@ describe('ref and unref', () => {
     await new Promise((r) => setTimeout(r, 20));
     expect(a.hasRef).toBe(false);
   });
+
+  it('a dgram socket holds the stack from bind to close while ref\'d', async () => {
+    const d = b.createSocket('udp4');
+    expect(b.hasRef).toBe(false);
+    d.bind(0);
+    await new Promise((r) => d.once('listening', r));
+    expect(b.hasRef).toBe(true);
+    d.unref();
+    expect(b.hasRef).toBe(false);
+    d.ref();
+    expect(b.hasRef).toBe(true);
+    d.close();
+    expect(b.hasRef).toBe(false);
+  });
 });
