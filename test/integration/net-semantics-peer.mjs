@@ -64,6 +64,25 @@ async function kernelServer(onConn) {
   return srv;
 }
 
+/** Connect to a kernel peer, close with `how` once connected, and record both sides to their close. */
+async function closeConnected(impl, how) {
+  const log = [];
+  let peerDone;
+  const peerClosed = new Promise((r) => (peerDone = r));
+  const srv = await kernelServer((p) => {
+    record(p, log, 'peer');
+    p.on('close', peerDone);
+  });
+  const s = impl.connect(srv.address().port, HOST);
+  record(s, log, 'subject');
+  await once(s, 'connect');
+  await delay(100);
+  how(s);
+  await Promise.all([once(s, 'close'), peerClosed]);
+  srv.close();
+  return log;
+}
+
 const scenarios = {
   /** Connect, the peer ends at once: connect, ready, end, finish, close(false). */
   async connect(impl) {
@@ -114,42 +133,10 @@ const scenarios = {
   },
 
   /** destroy(err): error, close(true); the peer sees a FIN (end), not a reset. */
-  async destroyWithError(impl) {
-    const log = [];
-    let peerDone;
-    const peerClosed = new Promise((r) => (peerDone = r));
-    const srv = await kernelServer((p) => {
-      record(p, log, 'peer');
-      p.on('close', peerDone);
-    });
-    const s = impl.connect(srv.address().port, HOST);
-    record(s, log, 'subject');
-    await once(s, 'connect');
-    await delay(100);
-    s.destroy(new Error('boom'));
-    await Promise.all([once(s, 'close'), peerClosed]);
-    srv.close();
-    return log;
-  },
+  destroyWithError: (impl) => closeConnected(impl, (s) => s.destroy(new Error('boom'))),
 
   /** resetAndDestroy(): close(false) here, ECONNRESET at the peer. */
-  async resetAndDestroy(impl) {
-    const log = [];
-    let peerDone;
-    const peerClosed = new Promise((r) => (peerDone = r));
-    const srv = await kernelServer((p) => {
-      record(p, log, 'peer');
-      p.on('close', peerDone);
-    });
-    const s = impl.connect(srv.address().port, HOST);
-    record(s, log, 'subject');
-    await once(s, 'connect');
-    await delay(100);
-    s.resetAndDestroy();
-    await Promise.all([once(s, 'close'), peerClosed]);
-    srv.close();
-    return log;
-  },
+  resetAndDestroy: (impl) => closeConnected(impl, (s) => s.resetAndDestroy()),
 
   /** write() after end(): ERR_STREAM_WRITE_AFTER_END, close(true), no finish. */
   async writeAfterEnd(impl) {
