@@ -97,6 +97,29 @@ const scenarios = {
     return log;
   },
 
+  /** Half-close: write and end(), the peer echoes and ends; states after end() and bytes at close. */
+  async halfClose(impl) {
+    const log = [];
+    const srv = await kernelServer((p) => {
+      p.on('data', (d) => p.write(d));
+      p.on('end', () => p.end());
+    });
+    const s = impl.connect({ port: srv.address().port, host: HOST });
+    record(s, log, 'subject');
+    // The data as one string at the end: how it is cut into reads is timing, not semantics.
+    let got = '';
+    s.on('data', (d) => (got += d.toString()));
+    s.on('end', () => log.push(['subject', 'data', got]));
+    await once(s, 'connect');
+    s.write('abc');
+    s.end('def');
+    log.push(['subject', 'after end()', snap(s)]);
+    await once(s, 'close');
+    log.push(['subject', 'bytes', s.bytesRead, s.bytesWritten]);
+    srv.close();
+    return log;
+  },
+
   /** A closed port: ECONNREFUSED with the peer's address and port; closed, not connecting. */
   async refused(impl) {
     const log = [];

@@ -1,7 +1,7 @@
 /**
  * net semantics side by side: the same scenarios (net-semantics-peer.mjs) run against node:net
  * on the kernel's sockets and against tapstack's, in one namespace, and must record the same
- * events in the same order, with the same error codes, fields and states: connect, refused,
+ * events in the same order, with the same error codes, fields and states: connect, half-close, refused,
  * ENETUNREACH, EHOSTUNREACH, destroy(err), resetAndDestroy(), write after end, server.close
  * with an idle accepted socket, maxConnections. Events are compared per socket (the order
  * between two sockets' events depends on scheduling, not on semantics). Then the script lets go
@@ -59,7 +59,7 @@ describe('net semantics: node:net on the kernel and tapstack, side by side', () 
     expect(Object.keys(results).sort()).toEqual(['kernel', 'tapstack']);
   });
 
-  for (const scenario of ['connect', 'refused', 'enetunreach', 'ehostunreach', 'destroyWithError', 'resetAndDestroy', 'writeAfterEnd', 'serverCloseIdle', 'maxConnections']) {
+  for (const scenario of ['connect', 'halfClose', 'refused', 'enetunreach', 'ehostunreach', 'destroyWithError', 'resetAndDestroy', 'writeAfterEnd', 'serverCloseIdle', 'maxConnections']) {
     it(`${scenario}: the same events, order, errors and states`, () => {
       const k = results.kernel?.[scenario];
       const t = results.tapstack?.[scenario];
