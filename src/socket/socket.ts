@@ -111,7 +111,7 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
     }
     this.localAddr = localAddr;
     this.zeroCopy = { ...opts.zeroCopy };
-    this.opts = opts;
+    this.opts = { ...opts };
     if (conn) this.attach(conn, localAddr);
     if (opts.pages) this.usePages();
   }
@@ -383,12 +383,17 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
     return { address: formatIpv4(this.localAddr), family: 'IPv4', port: conn.localPort };
   }
 
+  /** Set now, or once the connection exists (a name still resolving), as net.Socket remembers it. */
   setNoDelay(noDelay = true): this {
+    this.opts.noDelay = noDelay;
     this.conn?.setNoDelay(noDelay);
     return this;
   }
 
+  /** Set now, or once the connection exists, as {@link setNoDelay}. */
   setKeepAlive(enable = false, initialDelay = 0): this {
+    this.opts.keepAlive = enable;
+    this.opts.keepAliveInitialDelay = initialDelay > 0 ? initialDelay : undefined;
     this.conn?.setKeepAlive(enable, initialDelay > 0 ? initialDelay : undefined);
     return this;
   }
