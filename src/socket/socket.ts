@@ -611,7 +611,10 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
       this.once('connect', () => this._final(cb));
       return;
     }
-    this.conn?.close();
+    const conn = this.conn;
+    // No connection any more (it closed or failed): nothing to shut down, done at once as net's.
+    if (!conn) return cb();
+    conn.close();
     setImmediate(cb);
   }
 
