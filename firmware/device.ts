@@ -40,6 +40,11 @@ export interface FrameDevice {
    * with the queue that is readable when the device knows it, or no queue for any of them.
    */
   onReadable(cb: (queue?: number) => void): void;
+  /**
+   * Optional: whether the readiness watch keeps the event loop alive (libuv's ref/unref of the
+   * poll handle; ref'd by default). The stack unrefs it while no socket or server holds it.
+   */
+  setRef?(on: boolean): void;
   close(): void;
   /**
    * The rest is for layers between the NIC and the wire (src/phy/: fault injection,

@@ -23,6 +23,7 @@ import { UdpLayer } from './udp/udp-layer.js';
 import type { TcpConfig } from './tcp/config.js';
 import { Server, type ServerOptions } from './socket/server.js';
 import { Socket, type SocketOptions } from './socket/socket.js';
+import type { RefHolder } from './socket/refs.js';
 import { PageLender, type ZeroCopySwitches } from './socket/pages.js';
 import { DgramSocket, type DgramSocketOptions, type RemoteInfo } from './socket/dgram.js';
 import { DhcpClient, type DhcpClientOptions, type DhcpLease } from './dhcp/client.js';
@@ -101,8 +102,10 @@ export interface StackOptions {
   tcp?: Partial<TcpConfig>;
 }
 
+/** net.connect's options, the part an IPv4 stack has. */
 export interface ConnectOptions extends SocketOptions {
-  host: string;
+  /** A name (looked up with the stack's resolver) or an IPv4 literal; default `localhost`, which fails: tapstack has no loopback. */
+  host?: string;
   port: number;
   localPort?: number;
   /** net.connect's: a timeout set on the socket at once. */
@@ -144,9 +147,28 @@ function withPhyLayers(device: FrameDevice, opts: StackOptions, clock: Clock, mt
   return { wire: spec ? new FaultInjectingDevice(d, { ...spec, rx: noImpairment() }, clock) : d, capture };
 }
 
-/** A connection asked for before DHCP gave the interface an address: as Linux without one. */
-function noAddress(): TcpError {
-  return new TcpError('ENETUNREACH', 'the interface has no address yet (DHCP)', 'connect');
+/** Throw as net.connect does for a port it cannot use (a programming error, not an 'error'). */
+function checkPort(port: unknown): number {
+  if (port === undefined || port === null) throw Object.assign(new TypeError('The "options" or "port" or "path" argument must be specified'), { code: 'ERR_MISSING_ARGS' });
+  const n = typeof port === 'string' && port.trim() !== '' ? Number(port) : port;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 65535) {
+    throw Object.assign(new RangeError(`Port should be >= 0 and < 65536. Received ${String(port)}.`), { code: 'ERR_SOCKET_BAD_PORT' });
+  }
+  return n;
+}
+
+/**
+ * net.connect's argument forms, `(options[, cb])`, `(port[, host][, cb])`, as options and the
+ * listener; the host defaults to `localhost`, as net's.
+ */
+function connectArgs(args: unknown[]): { opts: ConnectOptions & { host: string }; onConnect: (() => void) | undefined } {
+  const onConnect = typeof args[args.length - 1] === 'function' ? (args[args.length - 1] as () => void) : undefined;
+  const first = args[0];
+  if (first !== null && typeof first === 'object') {
+    const o = first as ConnectOptions;
+    return { opts: { ...o, host: o.host ?? 'localhost', port: checkPort(o.port) }, onConnect };
+  }
+  return { opts: { port: checkPort(first), host: typeof args[1] === 'string' ? args[1] : 'localhost' }, onConnect };
 }
 
 export class Stack {
@@ -174,6 +196,14 @@ export class Stack {
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
   private closed = false;
+  /** Ref'd sockets and servers, lease waiters and the stack's own ref(): the loop is held while any. */
+  private holds = 0;
+  private ownHold = false;
+  /** What sockets and servers hold the stack by (socket/refs.ts). */
+  private readonly refs: RefHolder = {
+    hold: () => this.hold(1),
+    release: () => this.hold(-1),
+  };
 
   private constructor(nic: Nic, iface: Interface, clock: Clock, random: Random, offload: boolean, uso: boolean, tcp: Partial<TcpConfig> | undefined, opts: StackOptions) {
     this.nic = nic;
@@ -266,7 +296,62 @@ export class Stack {
     if (!this.dhcp) return Promise.reject(new TypeError('the stack was not opened with address dhcp'));
     if (this.dhcp.lease && this.iface.configured) return Promise.resolve(this.dhcp.lease);
     if (this.dhcpError) return Promise.reject(this.dhcpError);
-    return new Promise((resolve, reject) => this.leaseWaiters.push({ resolve, reject }));
+    // Waiting for a lease holds the loop, as a pending request would.
+    this.hold(1);
+    return new Promise((resolve, reject) =>
+      this.leaseWaiters.push({
+        resolve: (l) => {
+          this.hold(-1);
+          resolve(l);
+        },
+        reject: (e) => {
+          this.hold(-1);
+          reject(e);
+        },
+      }),
+    );
+  }
+
+  /**
+   * Keep the process alive while the stack is open, whatever its sockets do (off by default:
+   * the stack holds the event loop only while a ref'd socket or listening server, or a lease
+   * request, needs it, as Node's handles do). `tapstack up` holds it.
+   */
+  ref(): this {
+    if (!this.ownHold) {
+      this.ownHold = true;
+      this.hold(1);
+    }
+    return this;
+  }
+
+  /** Undo {@link ref}: the stack no longer holds the event loop for itself. */
+  unref(): this {
+    if (this.ownHold) {
+      this.ownHold = false;
+      this.hold(-1);
+    }
+    return this;
+  }
+
+  /** Whether the stack's event loop handles (the TAP's poll handle, the timer) are ref'd now. */
+  get hasRef(): boolean {
+    return this.holds > 0;
+  }
+
+  /** Count a hold; the handles are ref'd while any, unref'd when the last goes. */
+  private hold(delta: number): void {
+    const was = this.holds > 0;
+    this.holds += delta;
+    const now = this.holds > 0;
+    if (was !== now) this.applyRef(now);
+  }
+
+  private applyRef(on: boolean): void {
+    if (this.closed) return;
+    this.nic.device.setRef?.(on);
+    if (on) this.timer?.ref();
+    else this.timer?.unref();
   }
 
   /** Open the TAP (or use the given device), build the NIC and interface, and start. */
@@ -316,6 +401,8 @@ export class Stack {
       });
       iface.start();
       stack.dhcp?.start();
+      // Nothing holds the loop yet: the first ref'd socket or server will.
+      stack.applyRef(false);
       nic.flush();
       stack.arm();
       log('up: %s mtu %d', opts.ifname ?? device.name, mtu);
@@ -353,6 +440,7 @@ export class Stack {
     if (this.timer) clearTimeout(this.timer);
     this.timerAt = at;
     this.timer = setTimeout(() => this.fire(), Math.max(0, at - this.clock.nowMs()));
+    if (this.holds === 0) this.timer.unref();
   }
 
   private fire(): void {
@@ -378,17 +466,24 @@ export class Stack {
 
   /** A TCP server on this stack, as `net.createServer`. */
   createServer(opts?: ServerOptions | ((s: Socket) => void), listener?: (s: Socket) => void): Server {
-    if (typeof opts === 'function') return new Server(this.tcp, this.pages, {}, opts);
-    return new Server(this.tcp, this.pages, opts ?? {}, listener);
+    if (typeof opts === 'function') return new Server(this.tcp, this.pages, {}, opts, this.refs);
+    return new Server(this.tcp, this.pages, opts ?? {}, listener, this.refs);
   }
 
   /**
-   * A TCP connection from this stack, as `net.connect({ host, port })`. A `host` that is not an
-   * IPv4 literal is looked up with the stack's resolver (`dns`) first, as net.connect does with
-   * dns.lookup: a failed lookup (ENOTFOUND, EAI_AGAIN, and `localhost`: tapstack has no
-   * loopback) comes as the socket's 'error', never thrown; 'lookup' is emitted before connecting.
+   * A TCP connection from this stack, as `net.connect`: `(options[, cb])` or
+   * `(port[, host][, cb])`. A `host` that is not an IPv4 literal is looked up with the stack's
+   * resolver (`dns`) first, as net.connect does with dns.lookup: a failed lookup (ENOTFOUND,
+   * EAI_AGAIN, and `localhost`, the default host: tapstack has no loopback and cannot reach
+   * itself) comes as the socket's 'error', never thrown; 'lookup' is emitted before connecting.
+   * No route (ENETUNREACH) and no ARP answer (EHOSTUNREACH) also come as 'error'. Only a missing
+   * or invalid port throws, as net's.
    */
-  connect(opts: ConnectOptions, onConnect?: () => void): Socket {
+  connect(options: ConnectOptions, onConnect?: () => void): Socket;
+  connect(port: number, host?: string, onConnect?: () => void): Socket;
+  connect(port: number, onConnect?: () => void): Socket;
+  connect(...args: unknown[]): Socket {
+    const { opts, onConnect } = connectArgs(args);
     let remote: Ipv4Addr | null = null;
     try {
       remote = parseIpv4(opts.host);
@@ -396,7 +491,7 @@ export class Stack {
       remote = null;
     }
     if (remote !== null) return this.connectTo(remote, opts, onConnect);
-    const s = new Socket(null, this.iface.address, this.pages, opts);
+    const s = new Socket(null, this.iface.address, this.pages, opts, this.refs);
     if (onConnect) s.once('connect', onConnect);
     if (opts.timeout) s.setTimeout(opts.timeout);
     this.dns.resolve4(opts.host).then(
@@ -404,8 +499,8 @@ export class Stack {
         if (s.destroyed || this.closed) return;
         const address = addrs[0]!;
         s.emit('lookup', null, formatIpv4(address), 4, opts.host);
-        if (!this.iface.configured) {
-          s.destroy(noAddress());
+        if (this.iface.nextHop(address) === null) {
+          s.destroy(TcpError.connect('ENETUNREACH', formatIpv4(address), opts.port));
           return;
         }
         try {
@@ -429,19 +524,22 @@ export class Stack {
     return s;
   }
 
-  /** A socket that fails with ENETUNREACH on the next tick: the interface has no address (DHCP). */
-  private unreachable(opts: ConnectOptions, onConnect?: () => void): Socket {
-    const s = new Socket(null, 0, this.pages, opts);
+  /**
+   * A socket that fails with ENETUNREACH on the next tick, as connect(2) does at once: no
+   * route to `remote` (no matching prefix and no router, or no address yet while DHCP runs).
+   */
+  private unreachable(remote: Ipv4Addr, opts: ConnectOptions, onConnect?: () => void): Socket {
+    const s = new Socket(null, 0, this.pages, opts, this.refs);
     if (onConnect) s.once('connect', onConnect);
-    process.nextTick(() => s.destroy(noAddress()));
+    process.nextTick(() => s.destroy(TcpError.connect('ENETUNREACH', formatIpv4(remote), opts.port)));
     return s;
   }
 
   /** {@link connect} to an address. */
   private connectTo(remote: Ipv4Addr, opts: ConnectOptions, onConnect?: () => void): Socket {
-    if (!this.iface.configured) return this.unreachable(opts, onConnect);
+    if (this.iface.nextHop(remote) === null) return this.unreachable(remote, opts, onConnect);
     const conn = this.tcp.connect(remote, opts.port, opts.localPort);
-    const s = new Socket(conn, this.iface.address, this.pages, opts);
+    const s = new Socket(conn, this.iface.address, this.pages, opts, this.refs);
     if (onConnect) s.once('connect', onConnect);
     if (opts.timeout) s.setTimeout(opts.timeout);
     conn.connect();
@@ -453,12 +551,15 @@ export class Stack {
 
   /** A UDP socket on this stack, as `dgram.createSocket('udp4' | options[, onMessage])`. */
   createSocket(opts: 'udp4' | DgramSocketOptions, onMessage?: (msg: Buffer, rinfo: RemoteInfo) => void): DgramSocket {
-    return new DgramSocket(this.udp, this.pages, opts, onMessage);
+    return new DgramSocket(this.udp, this.pages, opts, onMessage, this.refs);
   }
 
   /** Alias of {@link connect}, for `http.request({ createConnection })`. */
-  createConnection(opts: ConnectOptions, onConnect?: () => void): Socket {
-    return this.connect(opts, onConnect);
+  createConnection(options: ConnectOptions, onConnect?: () => void): Socket;
+  createConnection(port: number, host?: string, onConnect?: () => void): Socket;
+  createConnection(port: number, onConnect?: () => void): Socket;
+  createConnection(...args: unknown[]): Socket {
+    return (this.connect as (...a: unknown[]) => Socket)(...args);
   }
 
   /** Read what is ready now (the NIC does this by itself on every wake-up). */

@@ -403,7 +403,8 @@ function serviceEntries(counters: Counters): Record<string, number> {
 
 async function up(argv: string[]): Promise<void> {
   const o = parseOrFail(argv);
-  const stack = openStack(o);
+  // The daemon runs until a signal, with or without services: the stack holds the loop itself.
+  const stack = openStack(o).ref();
   const counters: Counters = { connections: { http: 0, echo: 0, discard: 0, chargen: 0, source: 0, iperf3: 0, 'udp-echo': 0, 'udp-discard': 0 }, httpRequests: 0, iperf3: null };
   const servers = startServices(stack, o.services, counters);
   for (const s of servers) s.on('error', (e: Error) => fail(1, `--serve: ${e.message}`));

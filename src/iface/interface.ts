@@ -177,6 +177,8 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
   private subnetBroadcast: Ipv4Addr;
   /** Told before the address changes (TCP ends the connections that used the old one). */
   private readonly addressWatchers: ((next: Ipv4Addr) => void)[] = [];
+  /** Told of a next hop that did not answer ARP (TCP fails connection attempts through it). */
+  private readonly unreachableWatchers: ((hop: Ipv4Addr) => void)[] = [];
   /** Shown every ARP packet's sender and target (the DHCP client's RFC 5227 conflict check). */
   private readonly arpWatchers: ((senderIp: Ipv4Addr, senderMac: Uint8Array, targetIp: Ipv4Addr) => void)[] = [];
   private readonly protocols = new Map<number, ProtocolHandler>();
@@ -289,6 +291,15 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
   /** Call `fn(next)` before the address changes to `next` (0: unconfigured). */
   watchAddress(fn: (next: Ipv4Addr) => void): void {
     this.addressWatchers.push(fn);
+  }
+
+  /**
+   * Call `fn(hop)` when next hop `hop` did not answer ARP (RFC 1122 2.3.2.2: the datagrams
+   * waiting for it are dropped and their senders are told, as Linux's neighbour failure reports
+   * host unreachable to the sockets that used it).
+   */
+  watchUnreachable(fn: (hop: Ipv4Addr) => void): void {
+    this.unreachableWatchers.push(fn);
   }
 
   /** Call `fn` with every well-formed ARP packet's sender and target, before it is processed. */
@@ -481,7 +492,11 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
     return ((a ^ this.address) & this.netmask) === 0;
   }
 
-  private nextHop(dst: Ipv4Addr): Ipv4Addr | null {
+  /**
+   * The next hop towards `dst`: `dst` itself on the link, else the router; null when there is
+   * no route (no matching prefix and no router, or no address yet).
+   */
+  nextHop(dst: Ipv4Addr): Ipv4Addr | null {
     if (dst === 0xffffffff) return dst;
     if (this.addr === 0) return null; // unconfigured: the limited broadcast only
     if (this.onLink(dst)) return dst;
@@ -693,6 +708,7 @@ export class Interface implements RxHandler, TxHoldQueue, TransportEgress {
     for (const f of actions.failed) {
       log('no ARP answer from %s: dropping %d datagrams', formatIpv4(f.ip), f.packets.length);
       for (let i = 0; i < f.packets.length; i++) this.drop('arp-unresolved');
+      for (const w of this.unreachableWatchers) w(f.ip);
     }
     if (this.reassembler.pending > 0) {
       this.reassembler.expire();

@@ -56,6 +56,10 @@ export abstract class DeviceDecorator implements FrameDevice {
     this.inner.onReadable(cb);
   }
 
+  setRef(on: boolean): void {
+    this.inner.setRef?.(on);
+  }
+
   nextDeadline(): number {
     return this.inner.nextDeadline?.() ?? Infinity;
   }

@@ -24,6 +24,7 @@ import { formatIpv4, parseIpv4, type Ipv4Addr } from '../wire/addr.js';
 import { ICMP_DEST_UNREACHABLE, ICMP_UNREACH_PORT, ICMP_UNREACH_PROTOCOL } from '../wire/icmp.js';
 import { UDP_MAX_PAYLOAD_IPV4 } from '../wire/udp.js';
 import { countCopy, type CopyReason, type PageBorrower, type PageLender } from './pages.js';
+import type { RefHolder } from './refs.js';
 
 /** Linux's net.core.rmem_default and wmem_default: a socket's buffers before setsockopt. */
 const RMEM_DEFAULT = 212992;
@@ -159,12 +160,16 @@ export class DgramSocket extends EventEmitter implements UdpEndpoint, PageBorrow
   private rxBytes = 0;
   private pagesEventPending = false;
   private readonly taken: number[] = [];
+  /** ref()'d (the default), and whether this socket holds the stack's loop handles now (while bound). */
+  private refd = true;
+  private holding = false;
 
   constructor(
     private readonly udp: UdpLayer,
     private readonly lender: PageLender,
     opts: DgramSocketOptions | 'udp4',
     listener?: (msg: Buffer, rinfo: RemoteInfo) => void,
+    private readonly refs: RefHolder | null = null,
   ) {
     super();
     const o: DgramSocketOptions = typeof opts === 'string' ? { type: opts } : opts;
@@ -227,6 +232,7 @@ export class DgramSocket extends EventEmitter implements UdpEndpoint, PageBorrow
       return;
     }
     this.bindState = 'bound';
+    this.holdLoop(this.refd);
     const q = this.queue ?? [];
     this.queue = null;
     this.emit('listening');
@@ -615,16 +621,28 @@ export class DgramSocket extends EventEmitter implements UdpEndpoint, PageBorrow
   }
 
   /**
-   * Node's ref/unref choose whether the socket's libuv handle keeps the process alive. A
-   * tapstack socket has no handle of its own: the stack's TAP keeps the process alive while the
-   * stack is open, whatever its sockets; these return the socket and change nothing.
+   * Node's ref/unref choose whether the socket's libuv handle keeps the process alive (a UDP
+   * handle is active from bind to close). A tapstack socket has no handle of its own: while
+   * bound and ref'd it holds the stack, which keeps its TAP's poll handle and timer ref'd while
+   * anything holds it (socket/refs.ts).
    */
   ref(): this {
+    this.refd = true;
+    this.holdLoop(this.bindState === 'bound' && !this.closed);
     return this;
   }
 
   unref(): this {
+    this.refd = false;
+    this.holdLoop(false);
     return this;
+  }
+
+  private holdLoop(on: boolean): void {
+    if (!this.refs || on === this.holding) return;
+    this.holding = on;
+    if (on) this.refs.hold();
+    else this.refs.release();
   }
 
   // ---- close ----
@@ -637,6 +655,7 @@ export class DgramSocket extends EventEmitter implements UdpEndpoint, PageBorrow
     }
     this.healthCheck();
     this.closed = true;
+    this.holdLoop(false);
     this.binding?.close();
     this.binding = null;
     for (const q of this.rx) for (const id of q.ids) if (id >= 0) this.lender.pool.free(id);

@@ -15,6 +15,7 @@ import { PageOwner } from '../mem/page-pool.js';
 import { Page } from '../mem/page.js';
 import type { RxPayload } from '../mem/rx-payload.js';
 import { countCopy, type CopyReason, type PageBorrower, type PageLender, type ZeroCopySwitches } from './pages.js';
+import type { RefHolder } from './refs.js';
 
 /** Pages below this many bytes are copied by writePages: a page per few bytes wastes iovecs. */
 const ZERO_COPY_MIN_PAGE = 512;
@@ -28,9 +29,12 @@ export interface SendCompletion {
   acked: boolean;
 }
 
+/** Node's default highWaterMark of a stream (net.Socket's): 16 KiB. */
+const DEFAULT_HIGH_WATER_MARK = 16 * 1024;
+
 export interface SocketOptions {
   allowHalfOpen?: boolean;
-  /** Readable/writable highWaterMark of the stream (Node's default 16 KiB; larger reads faster). */
+  /** Readable/writable highWaterMark of the stream (Node's default 16 KiB; a bulk mover wants more). */
   highWaterMark?: number;
   noDelay?: boolean;
   keepAlive?: boolean;
@@ -58,8 +62,11 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
   /** Pages lent to the application from this socket's queue, not yet returned. */
   private lentPages = 0;
   private pagesEventPending = false;
-  connecting = true;
+  /** net.Socket's: true from `connect` until 'connect' or the failure. */
+  connecting: boolean;
   bytesRead = 0;
+  /** net.Socket's: the idle timeout `setTimeout` set, in ms (undefined until it is called). */
+  timeout?: number;
   private written = 0;
   private conn: TcpConnection | null;
   /** Of the bytes read and written, those that moved by page flipping and by reference. */
@@ -68,8 +75,12 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
   private blocked: PendingWrite | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
   private localAddr: number;
-  /** The application ended its side while the name was being resolved: FIN once connected. */
-  private endWhileResolving = false;
+  /** The connection was established: addresses are reported from then on (net.Socket's getsockname). */
+  private connected = false;
+  /** `resetAndDestroy()`: close with a RST (RFC 9293 3.10.5 ABORT) instead of a FIN. */
+  private resetOnClose = false;
+  /** The hold this socket has on the stack's event loop handles (ref()), if it has one. */
+  private holding = false;
 
   /**
    * `conn` null: the socket waits for {@link attach} (`stack.connect` resolving a name); writes
@@ -80,19 +91,27 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
     localAddr: number,
     private readonly lender: PageLender,
     opts: SocketOptions = {},
+    private readonly refs: RefHolder | null = null,
   ) {
     super({
       allowHalfOpen: opts.allowHalfOpen ?? false,
-      readableHighWaterMark: opts.highWaterMark ?? 64 * 1024,
-      writableHighWaterMark: opts.highWaterMark ?? 64 * 1024,
+      readableHighWaterMark: opts.highWaterMark ?? DEFAULT_HIGH_WATER_MARK,
+      writableHighWaterMark: opts.highWaterMark ?? DEFAULT_HIGH_WATER_MARK,
       decodeStrings: true,
-      emitClose: true,
+      // 'close' carries hadError, as net.Socket's does: emitted by _destroy.
+      emitClose: false,
       autoDestroy: true,
     });
     this.conn = null;
+    // An active connection is built CLOSED and sent its SYN after: connecting until established.
+    this.connecting = conn === null || conn.state === 'CLOSED' || conn.state === 'SYN-SENT';
+    if (refs) {
+      refs.hold();
+      this.holding = true;
+    }
     this.localAddr = localAddr;
     this.zeroCopy = { ...opts.zeroCopy };
-    this.opts = opts;
+    this.opts = { ...opts };
     if (conn) this.attach(conn, localAddr);
     if (opts.pages) this.usePages();
   }
@@ -106,13 +125,15 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
     conn.user = this;
     if (this.opts.noDelay) conn.setNoDelay(true);
     if (this.opts.keepAlive) conn.setKeepAlive(true, this.opts.keepAliveInitialDelay);
-    if (conn.state === 'ESTABLISHED' || conn.state === 'CLOSE-WAIT') this.connecting = false;
+    if (conn.state === 'ESTABLISHED' || conn.state === 'CLOSE-WAIT') {
+      this.connecting = false;
+      this.connected = true;
+    }
   }
 
-  /** Send what was written while the name resolved, and the FIN if the side was ended (after conn.connect()). */
+  /** Send what was written while the name resolved (after conn.connect()). */
   afterAttach(): void {
     if (this.blocked) this.onSendSpace();
-    if (this.endWhileResolving) this.conn?.close();
   }
 
   // ---- zero-copy pages ----
@@ -294,36 +315,53 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
 
   // ---- net.Socket surface ----
 
+  // Addresses as net.Socket reports them: the local ones while connected (getsockname of the
+  // open handle); the peer's while connected, and after the close only if they were read
+  // before (net caches getpeername's answer at the first read).
+
   get remoteAddress(): string | undefined {
-    return this.conn ? formatIpv4(this.conn.remoteAddr) : this.lastRemote?.address;
+    return this.peer()?.address;
   }
   get remotePort(): number | undefined {
-    return this.conn ? this.conn.remotePort : this.lastRemote?.port;
+    return this.peer()?.port;
   }
-  get remoteFamily(): string {
-    return 'IPv4';
+
+  private peer(): { address: string; port: number } | null {
+    const c = this.conn;
+    if (c && this.connected) this.lastRemote ??= { address: formatIpv4(c.remoteAddr), port: c.remotePort };
+    return this.lastRemote;
   }
-  get localAddress(): string {
-    return formatIpv4(this.localAddr);
+  get remoteFamily(): string | undefined {
+    return this.remoteAddress === undefined ? undefined : 'IPv4';
+  }
+  get localAddress(): string | undefined {
+    return this.conn && this.connected ? formatIpv4(this.localAddr) : undefined;
   }
   get localPort(): number | undefined {
-    return this.conn?.localPort ?? this.lastRemote?.localPort;
+    return this.conn && this.connected ? this.conn.localPort : undefined;
+  }
+  get localFamily(): string | undefined {
+    return this.localAddress === undefined ? undefined : 'IPv4';
   }
   get bytesWritten(): number {
     return this.written;
   }
-  get readyState(): string {
+  /** net.Socket's (deprecated there): bytes written and not yet taken by the connection. */
+  get bufferSize(): number {
+    // undefined once destroyed, as net's (whose typings say number all the same).
+    return this.destroyed ? (undefined as unknown as number) : this.writableLength;
+  }
+  get readyState(): 'opening' | 'open' | 'readOnly' | 'writeOnly' | 'closed' {
     if (this.connecting) return 'opening';
     if (this.readable && this.writable) return 'open';
     if (this.readable) return 'readOnly';
     if (this.writable) return 'writeOnly';
     return 'closed';
   }
-  /** net.Socket's: true until connected. */
+  /** net.Socket's: true while there is no open connection (not yet, connecting, or no more). */
   get pending(): boolean {
-    return this.connecting;
+    return !this.conn || this.connecting;
   }
-  /** net.Socket's: TCP state for diagnostics. */
   /**
    * What `tapstack ss` shows of this socket: its connection's TCP state (null once closed) and
    * how many of the bytes it read and wrote moved without a copy.
@@ -336,25 +374,33 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
     return this.conn?.state ?? 'CLOSED';
   }
 
-  private lastRemote: { address: string; port: number; localPort: number } | null = null;
+  private lastRemote: { address: string; port: number } | null = null;
 
+  /** net.Socket's: the local address while connected, else `{}`. */
   address(): { address: string; family: string; port: number } | Record<string, never> {
-    if (!this.conn && !this.lastRemote) return {};
-    return { address: this.localAddress, family: 'IPv4', port: this.localPort ?? 0 };
+    const conn = this.conn;
+    if (!conn || !this.connected) return {};
+    return { address: formatIpv4(this.localAddr), family: 'IPv4', port: conn.localPort };
   }
 
+  /** Set now, or once the connection exists (a name still resolving), as net.Socket remembers it. */
   setNoDelay(noDelay = true): this {
+    this.opts.noDelay = noDelay;
     this.conn?.setNoDelay(noDelay);
     return this;
   }
 
+  /** Set now, or once the connection exists, as {@link setNoDelay}. */
   setKeepAlive(enable = false, initialDelay = 0): this {
+    this.opts.keepAlive = enable;
+    this.opts.keepAliveInitialDelay = initialDelay > 0 ? initialDelay : undefined;
     this.conn?.setKeepAlive(enable, initialDelay > 0 ? initialDelay : undefined);
     return this;
   }
 
   /** Emit 'timeout' after `ms` without activity (0 turns it off), as net.Socket does. */
   setTimeout(ms: number, cb?: () => void): this {
+    this.timeout = ms;
     if (this.idleTimer) {
       clearTimeout(this.idleTimer);
       this.idleTimer = null;
@@ -374,17 +420,68 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
     if (this.idleTimer) this.idleTimer.refresh();
   }
 
+  /** Keep the process alive while this socket is open (the default), as a libuv handle does. */
   ref(): this {
+    if (this.refs && !this.holding && !this.destroyed) {
+      this.refs.hold();
+      this.holding = true;
+    }
     return this;
   }
+
+  /** Let the process exit even while this socket is open: the stack then holds the loop only for other sockets and servers. */
   unref(): this {
+    this.letGo();
     return this;
+  }
+
+  private letGo(): void {
+    if (!this.holding) return;
+    this.holding = false;
+    this.refs!.release();
+  }
+
+  /**
+   * net.Socket's reconnect of a socket object: not here. A tapstack socket belongs to the
+   * connection its stack opened (`stack.connect`); this throws ERR_METHOD_NOT_IMPLEMENTED.
+   */
+  connect(..._args: unknown[]): this {
+    throw Object.assign(new Error('Socket.connect(): open a tapstack connection with stack.connect()'), { code: 'ERR_METHOD_NOT_IMPLEMENTED' });
+  }
+
+  /** net.Socket's: the address:port tried (one: tapstack has IPv4 only). */
+  get autoSelectFamilyAttemptedAddresses(): string[] {
+    const c = this.conn;
+    if (c) return [`${formatIpv4(c.remoteAddr)}:${c.remotePort}`];
+    return this.lastRemote ? [`${this.lastRemote.address}:${this.lastRemote.port}`] : [];
+  }
+
+  /** net.Socket's: end the writable side, and destroy once it finished. */
+  destroySoon(): void {
+    if (this.writable) this.end();
+    if (this.writableFinished) this.destroy();
+    else this.once('finish', () => this.destroy());
+  }
+
+  /**
+   * net.Socket's: close with a RST (RFC 9293 3.10.5 ABORT), once connected when still
+   * connecting; 'close' follows without an error.
+   */
+  resetAndDestroy(): this {
+    if (this.connecting) {
+      this.once('connect', () => this.resetAndDestroy());
+      return this;
+    }
+    if (!this.conn) return this;
+    this.resetOnClose = true;
+    return this.destroy();
   }
 
   // ---- TcpUser ----
 
   onConnect(): void {
     this.connecting = false;
+    this.connected = true;
     this.emit('connect');
     this.emit('ready');
   }
@@ -408,8 +505,10 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
     this.push(b);
   }
 
+  /** The peer's FIN: end of data, and 'end' now when nothing is left unread, as net.Socket's read(0) after EOF. */
   onEnd(): void {
     this.push(null);
+    if (!this.pageMode) this.read(0);
   }
 
   onSendSpace(): void {
@@ -433,7 +532,9 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
 
   onClose(err: TcpError | null): void {
     const c = this.conn;
-    if (c) this.lastRemote = { address: formatIpv4(c.remoteAddr), port: c.remotePort, localPort: c.localPort };
+    // A failed attempt reports where it went, as net's connect errors do.
+    if (err && this.connecting && c) err = TcpError.connect(err.code, formatIpv4(c.remoteAddr), c.remotePort);
+    this.connecting = false;
     this.conn = null;
     if (this.idleTimer) clearTimeout(this.idleTimer);
     if (this.blocked) {
@@ -474,7 +575,7 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
 
   private writeChunks(chunks: Buffer[], cb: (err?: Error | null) => void): void {
     const conn = this.conn;
-    if (!conn && this.connecting && !this.lastRemote) {
+    if (!conn && this.connecting) {
       this.blocked = { chunks: [...chunks], cb };
       return;
     }
@@ -500,33 +601,44 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
     cb();
   }
 
+  /**
+   * end(): the FIN goes after the queued data (RFC 9293 3.10.4 CLOSE), once connected when still
+   * connecting. 'finish' follows on a later turn, as net.Socket's after shutdown(2) completes:
+   * a write after end() errors the socket before it.
+   */
   override _final(cb: (err?: Error | null) => void): void {
-    const conn = this.conn;
-    if (!conn) {
-      if (this.connecting && !this.lastRemote) this.endWhileResolving = true;
-      cb();
+    if (this.connecting) {
+      this.once('connect', () => this._final(cb));
       return;
     }
+    const conn = this.conn;
+    // No connection any more (it closed or failed): nothing to shut down, done at once as net's.
+    if (!conn) return cb();
     conn.close();
-    cb();
+    setImmediate(cb);
   }
 
   override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.releasePages();
+    this.connecting = false;
     const conn = this.conn;
     if (conn) {
       conn.user = null;
-      this.lastRemote = { address: formatIpv4(conn.remoteAddr), port: conn.remotePort, localPort: conn.localPort };
       this.conn = null;
-      // Like close(2): unread data or an error resets; otherwise a FIN, and the connection
-      // finishes on its own (an orphan, as in the kernel).
-      if (err || this.readableLength > 0 || this.rxPages.length > 0 || conn.state === 'SYN-SENT') conn.abort();
+      // As close(2): a RST when data is left unread (RFC 1122 4.2.2.13) or on
+      // resetAndDestroy() (RFC 9293 3.10.5 ABORT); otherwise a FIN after the queued data
+      // (3.10.4 CLOSE), destroy(err) included, and the connection finishes on its own (an
+      // orphan, as in the kernel). In SYN-SENT either just forgets the attempt.
+      if (this.resetOnClose || this.readableLength > 0 || this.rxPages.length > 0) conn.abort();
       else {
         conn.orphaned = true;
         conn.close();
       }
     }
+    this.letGo();
     cb(err);
+    // After the 'error' destroy() emits on the next tick, as net.Socket's after the handle closed.
+    process.nextTick(() => this.emit('close', err !== null && err !== undefined));
   }
 }

@@ -107,6 +107,7 @@ export class TapDevice implements FrameDevice {
   /** One fd per queue: {@link MAIN_QUEUE}, then {@link SYN_QUEUE} if steering is on. -1: closed. */
   private readonly fds: number[];
   private pollHandles: ReturnType<typeof libc.poll>[] = [];
+  private refd = true;
 
   private constructor(
     readonly name: string,
@@ -266,10 +267,32 @@ export class TapDevice implements FrameDevice {
         if (status < 0 || ev.readable || ev.disconnect) cb(queue);
       }),
     );
+    if (!this.refd) for (const h of this.pollHandles) h.unref();
+    if (!process.listeners('exit').includes(this.closePollsAtExit)) process.on('exit', this.closePollsAtExit);
   }
+
+  /** The uv_poll handles' ref (koffi's PollHandle.ref/unref): whether they keep the loop alive. */
+  setRef(on: boolean): void {
+    this.refd = on;
+    for (const h of this.pollHandles) {
+      if (on) h.ref();
+      else h.unref();
+    }
+  }
+
+  /**
+   * The poll handles go before the process does: once every handle is unref'd the loop ends,
+   * and a readiness callback libuv would still run while Node frees the environment cannot
+   * reach JavaScript (napi_throw there is fatal).
+   */
+  private readonly closePollsAtExit = (): void => {
+    for (const h of this.pollHandles) h.close();
+    this.pollHandles = [];
+  };
 
   close(): void {
     if (this.closed) return;
+    process.removeListener('exit', this.closePollsAtExit);
     for (const h of this.pollHandles) h.close();
     this.pollHandles = [];
     this.uring?.close();

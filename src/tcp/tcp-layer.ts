@@ -191,6 +191,24 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     this.rxReliefPages = Math.ceil(pool.size / 16);
     o.iface.setProtocol(IPPROTO_TCP, this);
     o.iface.watchAddress((next) => this.addressChanging(next));
+    o.iface.watchUnreachable((hop) => this.hopUnreachable(hop));
+  }
+
+  /**
+   * Next hop `hop` did not answer ARP: connection attempts through it fail with EHOSTUNREACH,
+   * as Linux's do (the neighbour failure reaches tcp_v4_err as host unreachable, a hard error
+   * in SYN-SENT; RFC 5461 4.1 describes this reaction to soft errors during connection
+   * establishment). Synchronized connections keep retransmitting (RFC 1122 4.2.3.9: a soft
+   * error).
+   */
+  private hopUnreachable(hop: number): void {
+    let failed = false;
+    for (const c of [...this.connections()]) {
+      if (c.state !== 'SYN-SENT' || this.iface.nextHop(c.remoteAddr) !== hop) continue;
+      c.terminate(new TcpError('EHOSTUNREACH', 'no route to host (no ARP answer)', 'connect'));
+      failed = true;
+    }
+    if (failed) this.kick();
   }
 
   /**
@@ -334,7 +352,9 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
 
   // ---- application side ----
 
+  /** Listen on `port`, or on a free ephemeral port when `port` is 0 (as bind(2) picks one). */
   listen(port: number, backlog: number, onConnection: (c: TcpConnection) => void): Listener {
+    if (port === 0) port = this.ephemeralListenPort();
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`port ${port} out of range 1..65535`);
     if (this.listeners.has(port)) throw new TcpError('EADDRINUSE', `port ${port} is already in use`, 'listen');
     const l: Listener = { port, backlog: Math.max(1, backlog), synQueue: new Set(), onConnection };
@@ -357,6 +377,21 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     const c = new TcpConnection(this, remote, remotePort, lport);
     this.insert(c);
     return c;
+  }
+
+  /** A port of the ephemeral range that no listener and no connection uses. */
+  private ephemeralListenPort(): number {
+    const lo = this.config.ephemeralLow;
+    const span = this.config.ephemeralHigh - lo + 1;
+    const used = new Set<number>();
+    for (const c of this.connections()) used.add(c.localPort);
+    for (let i = 0; i < span; i++) {
+      const port = lo + ((this.ephemeralNext + i) % span);
+      if (this.listeners.has(port) || used.has(port)) continue;
+      this.ephemeralNext = (this.ephemeralNext + i + 1) % span;
+      return port;
+    }
+    throw new TcpError('EADDRINUSE', 'no ephemeral port is free', 'listen');
   }
 
   /** RFC 6056 3.3.3-like: a random start, then the next port whose quadruple is free. */
