@@ -2,7 +2,8 @@
  * The package as a user installs it: `npm pack` of the built tree, its file list (the library,
  * its types, the command, the documentation; no tests, benchmarks, scripts or source maps),
  * then an install of the tarball into an empty project that imports `tapstack` and
- * `tapstack/testing` from TypeScript (strict, NodeNext) and from plain Node, and runs the
+ * `tapstack/testing` from TypeScript (strict, NodeNext; tapstack's socket and server handed to
+ * functions typed for Node's `net.Socket` and `net.Server`) and from plain Node, and runs the
  * `tapstack` command. Needs the built `dist/` (scripts/test builds first) and the npm cache or
  * registry for the package's own dependencies.
  */
@@ -68,10 +69,12 @@ describe('the npm package', () => {
     writeFileSync(
       join(app, 'src/main.ts'),
       [
+        "import type net from 'node:net';",
         "import { Stack, type Server, type Socket } from 'tapstack';",
         "import { testNetwork } from 'tapstack/testing';",
-        'export function greet(s: Socket): void { s.end(`hello ${s.remoteAddress ?? "?"}\\n`); }',
-        'export function serve(stack: Stack): Server { return stack.createServer(greet); }',
+        '/** Code written for Node\'s net, handed tapstack\'s socket and server. */',
+        'export function greet(s: net.Socket): void { s.end(`hello ${s.remoteAddress ?? "?"}\\n`); }',
+        'export function serve(stack: Stack): net.Server { const srv: Server = stack.createServer((s: Socket) => greet(s)); return srv; }',
         'export const network: typeof testNetwork = testNetwork;',
         '',
       ].join('\n'),
