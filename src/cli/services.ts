@@ -153,7 +153,11 @@ function pagedEcho(stack: Stack, s: Socket): void {
           stack.pages.free(c.pages.filter((p) => !p.detached && p.id >= 0));
           pump();
         },
-        () => {},
+        // Refused (the connection ended or went away): the pages were not taken; back to the pool.
+        () => {
+          inFlight -= got.length;
+          stack.pages.free(got);
+        },
       );
     }
     if (ended && s.pagesAvailable === 0 && !s.writableEnded) s.end();
@@ -173,7 +177,7 @@ function pagedSource(stack: Stack, s: Socket): void {
   s.on('close', () => (open = false));
   s.on('data', () => {});
   const pump = () => {
-    while (open && inFlight < MAX_PAGES_IN_FLIGHT) {
+    while (open && !s.destroyed && inFlight < MAX_PAGES_IN_FLIGHT) {
       const pages = stack.pages.alloc(64);
       if (pages.length === 0) break;
       for (const p of pages) {
@@ -192,7 +196,11 @@ function pagedSource(stack: Stack, s: Socket): void {
           stack.pages.free(c.pages.filter((p) => !p.detached && p.id >= 0));
           if (c.acked) pump();
         },
-        () => {},
+        // Refused (the connection ended or went away): the pages were not taken; back to the pool.
+        () => {
+          inFlight -= pages.length;
+          stack.pages.free(pages);
+        },
       );
     }
   };
