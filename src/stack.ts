@@ -192,7 +192,6 @@ export class Stack {
   private capture: CapturingDevice | null = null;
   /** What a capture started at run time keeps of the options: the split policy it describes, the snap length. */
   private captureBase: Pick<StackOptions, 'split' | 'pcapSnaplen'> = {};
-  private mtu = 0;
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
   private closed = false;
@@ -390,7 +389,6 @@ export class Stack {
       stack.skippedSettings = skipped;
       stack.capture = phy.capture;
       stack.captureBase = { ...(opts.split ? { split: opts.split } : {}), ...(opts.pcapSnaplen ? { pcapSnaplen: opts.pcapSnaplen } : {}) };
-      stack.mtu = mtu;
       Object.assign(stack.pages.switches, opts.zeroCopy);
       nic.start({
         receive: (f) => iface.receive(f),
@@ -600,7 +598,7 @@ export class Stack {
   startCapture(path: string, opts: Pick<StackOptions, 'pcapFormat' | 'pcapSnaplen' | 'pcapRotateBytes' | 'pcapRotateCount'> = {}): void {
     if (!this.capture || this.closed) throw new Error('the stack is closed');
     const dev = this.nic.device;
-    this.capture.setWriter(openCapture(path, captureOptions({ ...this.captureBase, ...opts }, dev.name, this.mtu, dev.offloads)));
+    this.capture.setWriter(openCapture(path, captureOptions({ ...this.captureBase, ...opts }, dev.name, this.iface.mtu, dev.offloads)));
   }
 
   /** Stop the capture in progress (its file flushed and closed); false if there was none. */

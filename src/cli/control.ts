@@ -19,7 +19,7 @@ import type { Stack } from '../stack.js';
 import { formatIpv4 } from '../wire/addr.js';
 import { INITIAL_SSTHRESH } from '../tcp/cc/window.js';
 import type { TcpInfo } from '../tcp/connection.js';
-import { counterEntries } from './counters.js';
+import { counterEntries, isLevelCounter } from './counters.js';
 
 /** The largest request line read (a file name and a few options). */
 const MAX_REQUEST = 4096;
@@ -211,9 +211,6 @@ export function controlRequest<T>(socketPath: string, req: Record<string, unknow
   });
 }
 
-/** Counters that count events (everything but levels such as connections open or pages free). */
-const LEVELS = /^(tcp\.connections|pages\.(size|free|nic|stack|user)|capture\.on|arp\.entries)$/;
-
 /**
  * `tapstack stats`: each counter that is not zero, with its rate per second since `prev` where
  * it counts events.
@@ -224,7 +221,7 @@ export function formatStats(now: StatsReply, prev: StatsReply | null): string {
   for (const [k, v] of Object.entries(now.counters)) {
     if (v === 0) continue;
     const p = prev?.counters[k];
-    const rate = prev && dt > 0 && !LEVELS.test(k) ? (v - (p ?? 0)) / dt : null;
+    const rate = prev && dt > 0 && !isLevelCounter(k) ? (v - (p ?? 0)) / dt : null;
     lines.push(rate === null ? `${k} ${v}` : `${k} ${v}  ${formatRate(rate)}/s`);
   }
   const c = now.counters;

@@ -15,6 +15,18 @@ const entries = <K extends string>(r: Partial<Record<K, number>>) => Object.entr
 const ALWAYS = new Set(['rxFrames', 'txFrames', 'rxBytes', 'txBytes', 'splitHits', 'splitMisses']);
 
 /**
+ * Counters that are levels (connections or ports open, pages by owner, neighbour entries, a
+ * capture running), not counts of events: no rate for them, and gauges, not counters, in the
+ * metrics.
+ */
+const LEVELS = /^(tcp\.connections|udp\.ports|pages\.(size|free|nic|stack|user)|capture\.on|arp\.entries)$/;
+
+/** Whether counter `name` (as {@link counterEntries} names it) is a level rather than a count. */
+export function isLevelCounter(name: string): boolean {
+  return LEVELS.test(name);
+}
+
+/**
  * Every counter of the stack as `name value` pairs, zeros included, named as at exit
  * (`nic.rxFrames`, `tcp.retransmits`, `drop.<reason>`) and the zero-copy figures as
  * `zeroCopy.<field>` and `zeroCopy.<field>.<reason>`: what `tapstack stats` and the metrics read.

@@ -9,9 +9,7 @@
  */
 import http from 'node:http';
 import client from 'prom-client';
-
-/** Counters that are levels, not counts of events. */
-const LEVELS = /^(tcp\.connections|udp\.ports|pages\.(size|free|nic|stack|user)|capture\.on|arp\.entries)$/;
+import { isLevelCounter } from './counters.js';
 
 interface Family {
   name: string;
@@ -42,7 +40,7 @@ function familyOf(key: string): { family: Family; labelValue: string | null } {
   if (m) return { family: { name: 'tapstack_serve_connections_total', help: 'Connections accepted by each --serve service', gauge: false, label: 'service' }, labelValue: m[1]! };
   m = /^serve\.([\w-]+)\.datagrams$/.exec(key);
   if (m) return { family: { name: 'tapstack_serve_datagrams_total', help: 'Datagrams received by each UDP --serve service', gauge: false, label: 'service' }, labelValue: m[1]! };
-  const gauge = LEVELS.test(key);
+  const gauge = isLevelCounter(key);
   const snake = key.replace(/\./g, '_').replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/-/g, '_').toLowerCase();
   return { family: { name: `tapstack_${snake}${gauge ? '' : '_total'}`, help: `tapstack counter ${key}`, gauge, label: null }, labelValue: null };
 }
