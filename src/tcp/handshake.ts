@@ -221,7 +221,7 @@ export function synTimeout(c: TcpConnection, now: number): void {
     c.terminate(new TcpError('ETIMEDOUT', 'connection timed out', 'connect'));
     return;
   }
-  stats.retransmits++;
+  snd.countRetransmit(0);
   sendSyn(c, c.state === 'SYN-RECEIVED');
   snd.rearmRto(now);
 }

@@ -148,8 +148,7 @@ export abstract class RecoveryBase implements LossRecovery {
     const dataLen = Math.max(0, Math.min(len, seqDiff(dataEnd, seq)));
     const fin = c.finQueued && seqInWindow(c.finSeq, seq, len) && seqAdd(seq, dataLen) === c.finSeq;
     if (dataLen === 0 && !fin) return;
-    c.host.stats.retransmits++;
-    c.host.stats.retransmittedBytes += dataLen;
+    c.countRetransmit(dataLen);
     if (c.rttSeq >= 0) c.rttSeq = -1; // Karn
     c.sendSegment(seq, dataLen, TcpFlag.ACK | (fin ? TcpFlag.FIN : 0));
   }

@@ -51,6 +51,8 @@ export interface RecoveryConnection {
   effectiveMss(): number;
   dataStart(): number;
   sendSegment(seq: number, len: number, flags: number): void;
+  /** Count one segment sent again, for the connection (tcp_info's total_retrans) and the layer. */
+  countRetransmit(bytes: number): void;
   markDirty(): void;
   armRto(): void;
   tsNow(now: number): number;

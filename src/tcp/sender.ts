@@ -396,9 +396,7 @@ export class TcpSender implements RecoveryConnection {
         if (fit < len) len = fit > mss ? fit - (fit % mss) : fit;
         const fin = finDue && seqAdd(this.sndNxt, len) === this.finSeq;
         if (seqLt(this.sndNxt, this.sndMax)) {
-          this.retransmits++;
-          this.host.stats.retransmits++;
-          this.host.stats.retransmittedBytes += len;
+          this.countRetransmit(len);
         } else if (!c.tsOk && this.rttSeq < 0) {
           this.rttSeq = this.sndNxt;
           this.rttStart = this.host.clock.nowMs();
@@ -500,6 +498,13 @@ export class TcpSender implements RecoveryConnection {
   }
 
   // ---- RecoveryConnection: how recovery sends ----
+
+  /** One segment sent again, with `bytes` of data: this connection's count and the layer's. */
+  countRetransmit(bytes: number): void {
+    this.retransmits++;
+    this.host.stats.retransmits++;
+    this.host.stats.retransmittedBytes += bytes;
+  }
 
   sendSegment(seq: number, len: number, flags: number): void {
     this.c.sendSegment(seq, len, flags);

@@ -96,6 +96,7 @@ describe('a connection against a fake host', () => {
     expect(again.map((s) => [s.seq, s.payload.length])).toEqual([[snd, 500]]);
     expect(host.stats.timeouts).toBe(1);
     expect(host.stats.retransmits).toBe(1);
+    expect(conn.info().retransmits).toBe(1); // tcp_info's total_retrans counts it too
   });
 
   it('closes: FIN, the peer ACKs and sends its FIN, TIME-WAIT, then gone after 2 MSL', () => {

@@ -39,6 +39,8 @@ describe('loss recovery under burst loss (simulated Linux receiver)', () => {
     const why = JSON.stringify({ ms: r.ms, dropped: r.dataDropped, rtx: s.retransmits, dup: r.duplicates, rto: s.timeouts, fr: s.fastRetransmits, undos: s.undos, plainMs: plain.ms, plainRto: plain.stats.timeouts });
     expect(r.done, why).toBe(true);
     expect(r.auditFailures.slice(0, 3), why).toEqual([]);
+    // The connection counts every retransmission the layer counts: fast, RTO, probes, in recovery.
+    expect(r.connectionRetransmits, why).toBe(s.retransmits);
     // Retransmissions: about what was lost, and at most 10% of them duplicates at the receiver.
     expect(s.retransmits, why).toBeLessThan(1.3 * r.dataDropped);
     expect(r.duplicates, why).toBeLessThanOrEqual(0.1 * s.retransmits);

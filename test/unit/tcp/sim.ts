@@ -59,6 +59,8 @@ export interface SimResult {
   /** Segments that reached the receiver as duplicates (spurious retransmissions, D-SACKed). */
   duplicates: number;
   stats: TcpStats;
+  /** The connection's own count of segments sent again (tcp_info's total_retrans). */
+  connectionRetransmits: number;
 }
 
 const DELACK_MS = 40;
@@ -344,5 +346,6 @@ export function simulateTransfer(o: SimOptions): SimResult {
     acksDropped: ackImpair.stats.dropped,
     duplicates,
     stats: { ...h.tcp.stats },
+    connectionRetransmits: conn.info().retransmits,
   };
 }
