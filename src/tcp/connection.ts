@@ -338,19 +338,23 @@ export class TcpConnection implements Scheduled {
   get sendQueue(): SendQueue {
     return this.snd.sendQueue;
   }
+  // The sender makes its controller and recovery when it first sends (TcpSender.sending); these
+  // views make them at once, so what they show is what sending will use.
   get cc(): CongestionControl {
+    this.snd.sending();
     return this.snd.cc;
   }
   get recovery(): LossRecovery {
+    this.snd.sending();
     return this.snd.recovery;
   }
   /** The SACK scoreboard (RFC 6675) when the peer agreed to SACK (sack-recovery.ts owns it). */
   get sb(): SackScoreboard | null {
-    return this.snd.recovery.sb;
+    return this.recovery.sb;
   }
   /** RACK-TLP (RFC 8985), with SACK only (sack-recovery.ts owns it). */
   get rack(): RackTlp | null {
-    return this.snd.recovery.rack;
+    return this.recovery.rack;
   }
   get rcvNxt(): number {
     return this.rcv.rcvNxt;

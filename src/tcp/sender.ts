@@ -12,6 +12,7 @@
 import { seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqInRangeAbove, seqLe, seqLt, seqMin } from '../wire/seq.js';
 import { TcpFlag } from '../wire/tcp.js';
 import { createCongestionControl, type CongestionControl } from './cc/congestion-control.js';
+import { NewReno } from './cc/newreno.js';
 import type { SegmentIn, TcpHost, TcpState, TcpUser } from './connection.js';
 import type { EcnState } from './ecn.js';
 import { createLossRecovery, type LossRecovery, type RecoveryConnection } from './recovery.js';
@@ -44,6 +45,8 @@ export const DEFAULT_MSS = 536;
 const TSO_MAX_PAYLOAD = 65535 - 20 - 60;
 /** RFC 9293 3.8.6.1: the persist interval grows to at most this. */
 const PERSIST_MAX_MS = 60_000;
+
+const NO_REJECT = (_reason: SackBlockReject): void => {};
 
 export class TcpSender implements RecoveryConnection {
   iss = 0;
@@ -97,10 +100,21 @@ export class TcpSender implements RecoveryConnection {
   private rateFromMs = 0;
   private rateFromAcked = 0;
 
-  /** Congestion control (CUBIC or NewReno behind one interface) and loss recovery. */
+  /**
+   * Congestion control (CUBIC or NewReno behind one interface) and loss recovery. Until there
+   * is something to send these are NewReno's window and recovery, which cost a few fields; the
+   * configured controller and SACK recovery with RACK-TLP (about 1 KiB with their scoreboard)
+   * are made when the first data or FIN is sent (see {@link sending}), so a connection that
+   * only receives, or sits idle, never carries them (docs/PERFORMANCE.md section 4).
+   */
   cc: CongestionControl;
   /** NewReno until the handshake says whether the peer takes SACK (recovery.ts). */
   recovery: LossRecovery = new RenoRecovery(this);
+  /** What the handshake agreed and {@link sending} has not acted on yet (mss 0: nothing). */
+  private agreedMss = 0;
+  private agreedSack = false;
+  private agreedRack = false;
+  private onSackReject: (reason: SackBlockReject) => void = NO_REJECT;
 
   /** Callbacks waiting for SND.UNA to pass a sequence number (copied page-API writes). */
   private ackWaiters: { end: number; cb: (acked: boolean) => void }[] = [];
@@ -112,7 +126,7 @@ export class TcpSender implements RecoveryConnection {
     const cfg = host.config;
     this.sendQueue = new SendQueue(host.pool);
     this.rtt = new RttEstimator(cfg.rtoMinMs, cfg.rtoMaxMs, cfg.rtoInitialMs);
-    this.cc = createCongestionControl(cfg.congestionControl, DEFAULT_MSS, host.clock.nowMs());
+    this.cc = new NewReno(DEFAULT_MSS);
     this.noDelay = !cfg.nagle;
   }
 
@@ -151,13 +165,36 @@ export class TcpSender implements RecoveryConnection {
     this.sndWl2 = ack;
   }
 
-  /** What the handshake agreed: the segment size, and the controller and recovery that count in it. */
+  /**
+   * What the handshake agreed: the segment size, and the controller and recovery that count in
+   * it. They are made when there is something to send ({@link sending}); until then the window
+   * is NewReno's initial one in this MSS (RFC 6928: IW = min(10 * MSS, max(2 * MSS, 14600))),
+   * which is also what the configured controller starts from.
+   */
   negotiated(mss: number, sack: boolean, rack: boolean, onReject: (reason: SackBlockReject) => void): void {
-    const cfg = this.host.config;
     this.sndMss = mss;
-    // The window is counted in this MSS; RFC 6928: IW = min(10 * MSS, max(2 * MSS, 14600)).
-    this.cc = createCongestionControl(cfg.congestionControl, mss, this.host.clock.nowMs());
-    this.recovery = createLossRecovery(this, this.recovery, sack, rack, mss, onReject);
+    this.cc = new NewReno(mss);
+    this.agreedMss = mss;
+    this.agreedSack = sack;
+    this.agreedRack = rack;
+    this.onSackReject = onReject;
+    if (this.sendQueue.length > 0 || this.finQueued) this.sending();
+  }
+
+  /**
+   * The configured controller and the agreed loss recovery, made once, before the first data or
+   * FIN goes out (or when a test looks at them). The recovery NewReno kept so far hands over its
+   * state (recovery.ts); once established the new one starts at SND.UNA, as the handshake's
+   * `sync()` would have started it.
+   */
+  sending(): void {
+    const mss = this.agreedMss;
+    if (mss === 0) return;
+    this.agreedMss = 0;
+    this.cc = createCongestionControl(this.host.config.congestionControl, mss, this.host.clock.nowMs());
+    this.recovery = createLossRecovery(this, this.recovery, this.agreedSack, this.agreedRack, mss, this.onSackReject);
+    const s = this.c.state;
+    if (s !== 'CLOSED' && s !== 'LISTEN' && s !== 'SYN-SENT' && s !== 'SYN-RECEIVED') this.recovery.sync();
   }
 
   // ---- the application's data ----
@@ -354,6 +391,7 @@ export class TcpSender implements RecoveryConnection {
   /** Send what the windows allow: recovery's choice first, then new data and our FIN. Returns whether any segment went out. */
   output(): boolean {
     const c = this.c;
+    if (this.agreedMss !== 0 && (this.sendQueue.length > 0 || this.finQueued)) this.sending();
     const mss = this.effectiveMss();
     const sb = this.recovery.sb;
     let sent = this.recovery.output();

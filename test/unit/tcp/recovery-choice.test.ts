@@ -4,6 +4,8 @@
  * the ISS before the options were known carried over to it.
  */
 import { describe, expect, it } from 'vitest';
+import { Cubic } from '../../../src/tcp/cc/cubic.js';
+import { NewReno } from '../../../src/tcp/cc/newreno.js';
 import { RenoRecovery } from '../../../src/tcp/reno-recovery.js';
 import { SackRecovery } from '../../../src/tcp/sack-recovery.js';
 import { active, passive, setup } from './helpers.js';
@@ -62,4 +64,28 @@ describe('the loss recovery the handshake chooses', () => {
     expect(conn.recovery).toBeInstanceOf(RenoRecovery);
     expect(conn.recovery.recover).toBe(77);
   });
+
+  // What an idle or receive-only connection carries (docs/PERFORMANCE.md section 4): the sender
+  // keeps NewReno's few fields until it has something to send; `conn.snd` shows what it holds,
+  // where `conn.recovery` would make the agreed recovery at once.
+  it('makes the configured controller and SACK recovery only when it first sends', () => {
+    const h = setup();
+    const { conn, peer } = passive(h);
+    const snd = conn.snd;
+    expect(snd.recovery).toBeInstanceOf(RenoRecovery);
+    expect(snd.cc).toBeInstanceOf(NewReno);
+    expect(conn.info().cwnd).toBe(10 * snd.sndMss); // RFC 6928: the same IW as the configured one
+    // Receiving and acknowledging data makes nothing.
+    peer.data(new Uint8Array(3000));
+    peer.take();
+    expect(snd.recovery).toBeInstanceOf(RenoRecovery);
+    // The first write does, before its segment goes out: the scoreboard starts at SND.UNA.
+    h.app(() => conn.write(new Uint8Array(100)));
+    expect(peer.one().payload.length).toBe(100);
+    expect(snd.recovery).toBeInstanceOf(SackRecovery);
+    expect(snd.cc).toBeInstanceOf(Cubic);
+    expect(snd.recovery.recover).toBe(conn.iss);
+    expect(snd.recovery.sb!.highAck).toBe(conn.sndUna);
+  });
 });
+
