@@ -105,7 +105,7 @@ export class TcpSender implements RecoveryConnection {
    * is something to send these are NewReno's window and recovery, which cost a few fields; the
    * configured controller and SACK recovery with RACK-TLP (about 1 KiB with their scoreboard)
    * are made when the first data or FIN is sent (see {@link sending}), so a connection that
-   * only receives, or sits idle, never carries them (docs/PERFORMANCE.md section 4).
+   * only receives, or sits idle, never carries them (docs/PERFORMANCE.md section 1).
    */
   cc: CongestionControl;
   /** NewReno until the handshake says whether the peer takes SACK (recovery.ts). */

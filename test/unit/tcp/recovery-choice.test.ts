@@ -65,7 +65,7 @@ describe('the loss recovery the handshake chooses', () => {
     expect(conn.recovery.recover).toBe(77);
   });
 
-  // What an idle or receive-only connection carries (docs/PERFORMANCE.md section 4): the sender
+  // What an idle or receive-only connection carries (docs/PERFORMANCE.md section 1): the sender
   // keeps NewReno's few fields until it has something to send; `conn.snd` shows what it holds,
   // where `conn.recovery` would make the agreed recovery at once.
   it('makes the configured controller and SACK recovery only when it first sends', () => {
