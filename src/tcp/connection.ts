@@ -614,7 +614,7 @@ export class TcpConnection implements Scheduled {
 
   private enterTimeWait(now: number): void {
     this.state = 'TIME-WAIT';
-    this.snd.stop();
+    this.snd.timeWait();
     this.rcv.delackAt = Infinity;
     this.timers.stopKeepalive();
     this.timers.timeWait(now);
