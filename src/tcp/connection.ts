@@ -594,6 +594,7 @@ export class TcpConnection implements Scheduled {
   /** The receiver reached the peer's FIN (RFC 9293 3.10.7.4 "eighth"): the state moves. */
   finReached(): void {
     const now = this.host.clock.nowMs();
+    const user = this.user; // TIME-WAIT below tells it the connection closed, then lets it go
     switch (this.state) {
       case 'SYN-RECEIVED':
       case 'ESTABLISHED':
@@ -609,7 +610,7 @@ export class TcpConnection implements Scheduled {
         break;
     }
     this.markDirty();
-    this.user?.onEnd();
+    user?.onEnd();
   }
 
   private enterTimeWait(now: number): void {
@@ -755,6 +756,9 @@ export class TcpConnection implements Scheduled {
     this.closedNotified = true;
     this.error = err;
     this.user?.onClose(err);
+    // Told: the application's socket owes this connection nothing more, and is not kept alive
+    // by it through TIME-WAIT's 2 MSL.
+    this.user = null;
   }
 
   get lastError(): TcpError | null {
