@@ -34,6 +34,7 @@ import type { LossRecovery } from './recovery.js';
 import type { SackScoreboard } from './sack-scoreboard.js';
 import { TcpSender } from './sender.js';
 import type { SendQueue } from './send-queue.js';
+import { isSynchronized } from './states.js';
 import type { Scheduled } from './timer-queue.js';
 import { ConnectionTimers } from './timers.js';
 
@@ -675,7 +676,7 @@ export class TcpConnection implements Scheduled {
     }
     this.dirty = false;
     const s = this.state;
-    if (s === 'CLOSED' || s === 'LISTEN' || s === 'SYN-SENT' || s === 'SYN-RECEIVED') {
+    if (!isSynchronized(s)) {
       if (rcv.ackNow && s === 'SYN-RECEIVED') rcv.ackNow = false;
       return;
     }

@@ -17,6 +17,7 @@ import { seqAdd, seqDiff, seqGe, seqGt, seqInWindow, seqLe } from '../wire/seq.j
 import type { SegmentIn, TcpHost, TcpState, TcpUser } from './connection.js';
 import { OutOfOrderQueue } from './out-of-order.js';
 import type { TcpDropReason } from './reasons.js';
+import { isSynchronized } from './states.js';
 
 /** What the receiver reads of its connection. */
 export interface ReceiverConnection {
@@ -234,9 +235,8 @@ export class TcpReceiver {
   afterSegment(): void {
     const c = this.c;
     if (this.ackNow && !this.ackAfterApp) {
-      const s = c.state;
       // SYN-RECEIVED has no ACK of its own (its SYN-ACK is the connection's).
-      if (s !== 'CLOSED' && s !== 'LISTEN' && s !== 'SYN-SENT' && s !== 'SYN-RECEIVED') c.sendAck();
+      if (isSynchronized(c.state)) c.sendAck();
     } else if (this.ackNow || this.ackPending > 0) c.markDirty();
   }
 

@@ -20,6 +20,7 @@ import { RenoRecovery } from './reno-recovery.js';
 import { RttEstimator } from './rtt.js';
 import type { SackBlockReject } from './sack-scoreboard.js';
 import { SendQueue } from './send-queue.js';
+import { isSynchronized } from './states.js';
 import { tcpEvent, tcpLogEnabled, type LoggedConnection } from './event-log.js';
 
 /** What the sender reads of its connection, and how it sends. */
@@ -193,8 +194,7 @@ export class TcpSender implements RecoveryConnection {
     this.agreedMss = 0;
     this.cc = createCongestionControl(this.host.config.congestionControl, mss, this.host.clock.nowMs());
     this.recovery = createLossRecovery(this, this.recovery, this.agreedSack, this.agreedRack, mss, this.onSackReject);
-    const s = this.c.state;
-    if (s !== 'CLOSED' && s !== 'LISTEN' && s !== 'SYN-SENT' && s !== 'SYN-RECEIVED') this.recovery.sync();
+    if (isSynchronized(this.c.state)) this.recovery.sync();
   }
 
   // ---- the application's data ----
