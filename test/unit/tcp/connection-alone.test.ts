@@ -4,6 +4,8 @@
  * and the close, seen only through the segments it sends and its application calls.
  */
 import { describe, expect, it } from 'vitest';
+import { NewReno } from '../../../src/tcp/cc/newreno.js';
+import { RenoRecovery } from '../../../src/tcp/reno-recovery.js';
 import { seqAdd } from '../../../src/wire/seq.js';
 import { TcpFlag } from '../../../src/wire/tcp.js';
 import { FakeHost, segment, User } from './fake-host.js';
@@ -115,6 +117,31 @@ describe('a connection against a fake host', () => {
     expect(user.ended).toBe(true);
     expect(user.closed).toBeNull();
     expect(host.take().map((s) => [s.flags, s.ack])).toEqual([[ACK, rcv + 1]]);
+    // What waits out 2 MSL keeps neither the sending machinery nor the application's socket.
+    expect(conn.snd.recovery).toBeInstanceOf(RenoRecovery);
+    expect(conn.snd.cc).toBeInstanceOf(NewReno);
+    expect(conn.user).toBeNull();
+    // A retransmitted FIN is still acknowledged, and restarts the wait.
+    host.tick(500);
+    conn.segmentArrives(segment({ seq: rcv, ack: seqAdd(snd, 1), flags: FIN | ACK }));
+    host.flush();
+    expect(host.take().map((s) => [s.flags, s.ack])).toEqual([[ACK, rcv + 1]]);
+    host.tick(1999);
+    expect(conn.state).toBe('TIME-WAIT');
+    host.tick(1);
+    expect(conn.state).toBe('CLOSED');
+    expect(host.removed).toEqual([conn]);
+  });
+
+  it('leaves TIME-WAIT after 2 MSL when nothing more arrives', () => {
+    const { host, conn, snd, rcv } = open({ mslMs: 1000 });
+    conn.close();
+    host.flush();
+    host.take();
+    conn.segmentArrives(segment({ seq: rcv, ack: seqAdd(snd, 1), flags: FIN | ACK }));
+    host.flush();
+    expect(conn.state).toBe('TIME-WAIT');
+    host.take();
     host.tick(1999);
     expect(conn.state).toBe('TIME-WAIT');
     host.tick(1);
