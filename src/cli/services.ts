@@ -115,17 +115,21 @@ function retrier(fn: () => void): () => void {
   };
 }
 
+/** A service's sockets' 'error' listener: the connection's end is all a service needs to know (one function for all). */
+function ignoreError(): void {}
+
 function pagedDiscard(stack: Stack, s: Socket): void {
   s.usePages();
   const drain = () => {
     while (s.pagesAvailable > 0 && !s.destroyed) {
       const got = s.readPages(stack.pages.alloc(s.pagesAvailable));
-      if (got.length === 0) return retry();
+      if (got.length === 0) return (retry ??= retrier(drain))();
       stack.pages.free(got);
     }
     if (ended && !s.writableEnded) s.end();
   };
-  const retry = retrier(drain);
+  // Made when first needed: most discard connections never find the pool empty.
+  let retry: (() => void) | null = null;
   let ended = false;
   s.on('pages', drain);
   s.on('end', () => {
@@ -326,7 +330,7 @@ export function startServices(stack: Stack, specs: ServiceSpec[], counters: Coun
       continue;
     }
     let server: Server;
-    const onError = (s: Socket) => s.on('error', () => {});
+    const onError = (s: Socket) => s.on('error', ignoreError);
     switch (spec.name) {
       case 'echo':
         server = stack.createServer({ allowHalfOpen: true, highWaterMark: STREAM_SERVICE_HIGH_WATER_MARK }, (s) => {

@@ -32,6 +32,17 @@ export interface SendCompletion {
 /** Node's default highWaterMark of a stream (net.Socket's): 16 KiB. */
 const DEFAULT_HIGH_WATER_MARK = 16 * 1024;
 
+/** A page waiting for the page reader: a pool page (`id`), or a heap copy (`id` -2) when the pool was empty. */
+interface QueuedPage {
+  id: number;
+  len: number;
+  heap: Uint8Array | null;
+}
+/** The page queue of a socket that has none: shared and never written. */
+const NO_PAGES: QueuedPage[] = [];
+/** Page ids a payload hands over: scratch of receivePages, shared (filled and read within one call). */
+const TAKEN: number[] = [];
+
 export interface SocketOptions {
   allowHalfOpen?: boolean;
   /** Readable/writable highWaterMark of the stream (Node's default 16 KiB; a bulk mover wants more). */
@@ -55,10 +66,9 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
   zeroCopy: Partial<ZeroCopySwitches>;
   private pageMode = false;
   /** Received data waiting for readPages: page ids (or -2 with a heap buffer), lengths. */
-  private readonly rxPages: { id: number; len: number; heap: Uint8Array | null }[] = [];
+  /** Pages queued for the page reader; the shared empty array until the first (an idle socket has none of its own). */
+  private rxPages: QueuedPage[] = NO_PAGES;
   private rxPageBytes = 0;
-  /** Page ids a payload hands over, reused for every segment. */
-  private readonly taken: number[] = [];
   /** Pages lent to the application from this socket's queue, not yet returned. */
   private lentPages = 0;
   private pagesEventPending = false;
@@ -261,6 +271,7 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
   }
 
   private queuePage(id: number, len: number, heap: Uint8Array | null): void {
+    if (this.rxPages === NO_PAGES) this.rxPages = [];
     this.rxPages.push({ id, len, heap });
     this.rxPageBytes += len;
     if (!this.pagesEventPending) {
@@ -278,7 +289,7 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
     const zcOn = this.lender.switches.receive && this.zeroCopy.receive !== false;
     let reason: CopyReason | null = 'switch-off';
     if (zcOn) {
-      const ids = this.taken;
+      const ids = TAKEN;
       ids.length = 0;
       reason = payload.takePages(offset, len, ids);
       if (reason === null) {
@@ -309,7 +320,7 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
   /** Give queued (not lent) pages back to the pool: the socket is gone. */
   private releasePages(): void {
     for (const q of this.rxPages) if (q.id >= 0) this.lender.pool.free(q.id);
-    this.rxPages.length = 0;
+    this.rxPages = NO_PAGES;
     this.rxPageBytes = 0;
   }
 

@@ -28,10 +28,15 @@ const NO_BLOCKS = new Uint32Array(0);
 const KEEP = new Uint32Array(2 * MAX_SACK_BLOCKS);
 /** Released segment records kept for the next holes (no allocation per held segment). */
 const SPARE_SEGMENTS = 64;
+/**
+ * The segments of a queue that has held nothing: shared and never written (a queue makes its
+ * own arrays at its first hold), so that an idle connection carries no arrays for holes.
+ */
+const NO_SEGMENTS: HeldSegment[] = [];
 
 export class OutOfOrderQueue {
   /** Held segments, ascending by sequence number (overlaps kept as they came, trimmed on delivery). */
-  private segs: HeldSegment[] = [];
+  private segs: HeldSegment[] = NO_SEGMENTS;
   /** Data bytes held, and of them the bytes held as copies (held pages are off the free pool already). */
   bytes = 0;
   copiedBytes = 0;
@@ -39,7 +44,7 @@ export class OutOfOrderQueue {
   sackBlocks = NO_BLOCKS;
   sackCount = 0;
   private held: HeldPayload | null = null;
-  private readonly spare: HeldSegment[] = [];
+  private spare: HeldSegment[] = NO_SEGMENTS;
 
   constructor(
     private readonly host: OutOfOrderHost,
@@ -66,6 +71,10 @@ export class OutOfOrderQueue {
     }
     stats.outOfOrderSegments++;
     stats.outOfOrderBytes += len;
+    if (this.segs === NO_SEGMENTS) {
+      this.segs = [];
+      this.spare = [];
+    }
     let i = this.segs.length;
     while (i > 0 && seqGt(this.segs[i - 1]!.seq, seq)) i--;
     const prev = this.segs[i - 1];
@@ -121,7 +130,7 @@ export class OutOfOrderQueue {
   /** Everything held goes back (the connection ended). */
   clear(): void {
     for (const s of this.segs) this.release(s);
-    this.segs.length = 0;
+    if (this.segs !== NO_SEGMENTS) this.segs.length = 0;
     this.host.oooBytesTotal -= this.bytes;
     this.bytes = 0;
     this.copiedBytes = 0;

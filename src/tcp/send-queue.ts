@@ -23,8 +23,12 @@ interface Chunk {
   copied: boolean;
 }
 
+/** The chunks of a queue holding nothing: shared and never written (see {@link SendQueue.add}). */
+const NO_CHUNKS: Chunk[] = [];
+
 export class SendQueue {
-  private chunks: Chunk[] = [];
+  /** Queued chunks in order; an idle queue holds the shared empty array, not one of its own. */
+  private chunks: Chunk[] = NO_CHUNKS;
   private bytes = 0;
   /** A lookup cursor: chunk `curIdx` starts at queue offset `curBase` (segments go in order). */
   private curIdx = 0;
@@ -50,7 +54,7 @@ export class SendQueue {
       if (!tail || tail.end === tail.bytes.length || tail.onAcked) {
         const page = this.pool.alloc(PageOwner.Stack);
         tail = { page, bytes: page >= 0 ? this.pool.view(page) : new Uint8Array(PAGE_SIZE), start: 0, end: 0, onAcked: null, copied: false };
-        this.chunks.push(tail);
+        this.add(tail);
       }
       const take = Math.min(n - pos, tail.bytes.length - tail.end);
       tail.bytes.set(data.subarray(pos, pos + take), tail.end);
@@ -67,8 +71,13 @@ export class SendQueue {
    * `len` bytes of it are data. `onAcked` runs when all of it is acknowledged.
    */
   appendPage(page: number, len: number, onAcked: ((acked: boolean, copied: boolean) => void) | null): void {
-    this.chunks.push({ page, bytes: this.pool.view(page), start: 0, end: len, onAcked, copied: false });
+    this.add({ page, bytes: this.pool.view(page), start: 0, end: len, onAcked, copied: false });
     this.bytes += len;
+  }
+
+  private add(c: Chunk): void {
+    if (this.chunks === NO_CHUNKS) this.chunks = [];
+    this.chunks.push(c);
   }
 
   /** The chunk holding queue offset `from` (and {@link within} set); chunks.length past the end. */
@@ -166,7 +175,7 @@ export class SendQueue {
       if (c.onAcked) c.onAcked(false, c.copied);
       else if (c.page >= 0) this.pool.free(c.page);
     }
-    this.chunks = [];
+    this.chunks = NO_CHUNKS;
     this.bytes = 0;
     this.curIdx = 0;
     this.curBase = 0;

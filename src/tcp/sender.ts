@@ -117,8 +117,8 @@ export class TcpSender implements RecoveryConnection {
   private agreedRack = false;
   private onSackReject: (reason: SackBlockReject) => void = NO_REJECT;
 
-  /** Callbacks waiting for SND.UNA to pass a sequence number (copied page-API writes). */
-  private ackWaiters: { end: number; cb: (acked: boolean) => void }[] = [];
+  /** Callbacks waiting for SND.UNA to pass a sequence number (copied page-API writes); made at the first. */
+  private ackWaiters: { end: number; cb: (acked: boolean) => void }[] | null = null;
 
   constructor(
     private readonly c: SenderConnection,
@@ -226,7 +226,7 @@ export class TcpSender implements RecoveryConnection {
   writeAll(data: Uint8Array, onAcked: (acked: boolean) => void): boolean {
     if (!this.canSend()) return false;
     this.sendQueue.append(data);
-    this.ackWaiters.push({ end: seqAdd(this.dataStart(), this.sendQueue.length), cb: onAcked });
+    (this.ackWaiters ??= []).push({ end: seqAdd(this.dataStart(), this.sendQueue.length), cb: onAcked });
     this.c.markDirty();
     return true;
   }
@@ -350,7 +350,7 @@ export class TcpSender implements RecoveryConnection {
     this.sndUna = ack;
     this.synAcked = true; // SND.UNA started at the ISS: any advance acknowledges the SYN
     const w = this.ackWaiters;
-    while (w.length > 0 && seqGe(ack, w[0]!.end)) w.shift()!.cb(true);
+    while (w !== null && w.length > 0 && seqGe(ack, w[0]!.end)) w.shift()!.cb(true);
     if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
     // RTT (RFC 6298 3, RFC 7323 4): from the echoed timestamp, else from the timed segment.
     this.lastRtt = -1;
@@ -546,7 +546,9 @@ export class TcpSender implements RecoveryConnection {
   /** CLOSED: also the writes waiting for their ACK learn they never got it. */
   clear(): void {
     this.stop();
-    for (const w of this.ackWaiters.splice(0)) w.cb(false);
+    const waiting = this.ackWaiters;
+    this.ackWaiters = null;
+    if (waiting !== null) for (const w of waiting) w.cb(false);
   }
 
   // ---- RecoveryConnection: how recovery sends ----
