@@ -9,7 +9,7 @@
  * tapstack/kernel of the medians.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,12 @@ const ROOT = path.resolve(HERE, '../..');
 const CLI = path.join(ROOT, 'dist/src/cli/main.js');
 const KERNEL_SERVER = path.join(HERE, 'kernel-server.js');
 const HOLD_CONNECTIONS = path.join(ROOT, 'scripts/lib/hold-connections.mjs');
+/** A C responder to ARP and ping on a TAP of its own: the floor of a ping over TAP (its comment says why). */
+const FLOOR_SOURCE = path.join(ROOT, 'bench/floor/tap-echo.c');
+const FLOOR_HOST = '198.18.188.1';
+const FLOOR_ADDR = '198.18.188.2';
+/** The extra series of the ping cases that hold the C responder's figures. */
+const FLOOR_SERIES = 'C TAP responder, us';
 const GiB = 2 ** 30;
 
 const SECTIONS = ['bulk', 'streams', 'http', 'ping'] as const;
@@ -205,6 +211,30 @@ interface Tapstack {
   upLine: string;
 }
 
+/** How long the idle connections' memory is watched for V8 giving back its young generation. */
+const SETTLE_LIMIT_S = 60;
+
+/**
+ * The resident memory of an idle process once V8 has shrunk its heap. Opening thousands of
+ * connections grows V8's young generation to its largest (each semi-space 16 MiB on Node 20:
+ * everything allocated then survives), and V8 gives it back only when its memory reducer runs,
+ * some 10-30 s into the quiet (measured: 126 MiB at 1 s, 99 MiB from 25 s on, with the young
+ * generation at 0.3 MiB physical instead of 29). Read every second until the memory fell by a
+ * tenth below `early` and held still for 3 s, or for at most SETTLE_LIMIT_S.
+ */
+async function settledResident(pid: number, early: number): Promise<{ rss: number; fell: boolean }> {
+  let last = residentBytes(pid);
+  let still = 0;
+  for (let s = 0; s < SETTLE_LIMIT_S; s++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const now = residentBytes(pid);
+    still = Math.abs(now - last) < 2 ** 20 ? still + 1 : 0;
+    last = now;
+    if (now < early * 0.9 && still >= 3) return { rss: now, fell: true };
+  }
+  return { rss: last, fell: false };
+}
+
 class Bench {
   readonly sb: Sandbox;
   readonly cases: Case[] = [];
@@ -218,6 +248,8 @@ class Bench {
   /** What iperf3 reported of the senders' congestion control, with the number of runs. */
   readonly ccSeen = new Map<string, number>();
   private tapstacks = 0;
+  /** The C TAP responder while the ping cases run (null: no C compiler, or not started). */
+  private floor: { ns: string; proc: Proc; dir: string } | null = null;
 
   constructor(readonly o: Options) {
     this.sb = new Sandbox(process.env.BENCH_TAG ?? String(process.pid));
@@ -397,6 +429,12 @@ class Bench {
         rec.add('tapstack CPU % while pinged', ((c1.user + c1.system - c0.user - c0.system) / ((performance.now() - t0) / 1000)) * 100);
         rec.add('tapstack lost', r.lost);
         p99.t.push(percentile(r.rttsUs, 99));
+        if (this.floor) {
+          // Right after tapstack's run, in the same way: the floor under this run's figure.
+          const f = await ping(this.sb, this.floor.ns, FLOOR_ADDR, n, interval);
+          rec.add(FLOOR_SERIES, median(f.rttsUs));
+          p99.add(FLOOR_SERIES, percentile(f.rttsUs, 99));
+        }
         return median(r.rttsUs);
       },
       async (rec) => {
@@ -410,7 +448,51 @@ class Bench {
     this.cases.push(c, cp);
   }
 
+  /**
+   * Build and start bench/floor/tap-echo.c in a namespace of its own on 198.18.188.0/24, if
+   * there is a C compiler (tapstack itself needs none: without one the row is left out).
+   */
+  async startFloor(): Promise<void> {
+    const cc = ['cc', 'gcc', 'clang'].find((c) => {
+      try {
+        execFileSync('sh', ['-c', `command -v ${c}`], { stdio: 'ignore' });
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    if (!cc) {
+      this.notes.push('no C compiler (cc): the C TAP responder, the floor of the ping figures, was not measured');
+      return;
+    }
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tapstack-bench-floor-'));
+    const bin = path.join(dir, 'tap-echo');
+    execFileSync(cc, ['-O2', '-o', bin, FLOOR_SOURCE], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const ns = this.sb.createNamespace('floor');
+    const proc = this.sb.start(ns, bin, ['tap0', FLOOR_ADDR]);
+    this.floor = { ns, proc, dir };
+    await proc.waitFor(/^ready$/m, 10_000, 'the C TAP responder');
+    execFileSync('ip', ['netns', 'exec', ns, 'ip', 'addr', 'add', `${FLOOR_HOST}/24`, 'dev', 'tap0']);
+    execFileSync('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'tap0', 'up']);
+    await this.sb.run(ns, 'ping', ['-c', '1', '-W', '2', FLOOR_ADDR]);
+  }
+
+  async stopFloor(): Promise<void> {
+    const f = this.floor;
+    if (!f) return;
+    this.floor = null;
+    await f.proc.stop('SIGTERM', 5_000);
+    this.sb.deleteNamespace(f.ns);
+    rmSync(f.dir, { recursive: true, force: true });
+  }
+
   async idle(t: Tapstack): Promise<void> {
+    try {
+      await this.startFloor();
+    } catch (e) {
+      this.notes.push(`the C TAP responder did not start (${(e as Error).message.split('\n')[0]}): the floor of the ping figures was not measured`);
+      await this.stopFloor().catch(() => {});
+    }
     await this.pingCase(t, 'idle', 'idle');
     let n = this.o.idle;
     const limit = hardFileLimit();
@@ -438,15 +520,22 @@ class Bench {
     const rss1 = residentBytes(t.proc.pid);
     const arena = largestAnonResident(t.proc.pid);
     await this.pingCase(t, `${ti.open} idle connections`, 'idle-conns');
+    await this.stopFloor();
+    const settled = await settledResident(t.proc.pid, rss1);
+    const arenaSettled = largestAnonResident(t.proc.pid);
     const mem = newCase('memory-idle', 'ping', `resident memory with ${ti.open} idle connections`, 'MiB');
     const rec = new Recorder();
-    rec.t.push(rss1 / 2 ** 20);
+    rec.t.push(settled.rss / 2 ** 20);
     rec.add('tapstack RSS before, MiB', rss0 / 2 ** 20);
-    rec.add('tapstack RSS minus the arena (page pool), MiB', (rss1 - arena.rss) / 2 ** 20);
-    rec.add('tapstack arena resident, MiB', arena.rss / 2 ** 20);
-    rec.add('tapstack arena size, MiB', arena.size / 2 ** 20);
-    rec.add('tapstack KiB per connection', ti.open ? (rss1 - rss0) / 1024 / ti.open : NaN);
+    rec.add('tapstack RSS 1 s after opening, MiB', rss1 / 2 ** 20);
+    rec.add('tapstack RSS 1 s after opening minus the arena, MiB', (rss1 - arena.rss) / 2 ** 20);
+    rec.add('seconds after opening until settled', (performance.now() - started) / 1000 - openSeconds);
+    rec.add('tapstack RSS minus the arena (page pool), MiB', (settled.rss - arenaSettled.rss) / 2 ** 20);
+    rec.add('tapstack arena resident, MiB', arenaSettled.rss / 2 ** 20);
+    rec.add('tapstack arena size, MiB', arenaSettled.size / 2 ** 20);
+    rec.add('tapstack KiB per connection', ti.open ? (settled.rss - rss0) / 1024 / ti.open : NaN);
     rec.add('seconds to open the connections to tapstack', openSeconds);
+    if (!settled.fell) mem.notes.push(`tapstack's resident memory did not fall within ${SETTLE_LIMIT_S} s of the idle pings: the figure is the last reading`);
     rec.finish(mem);
     this.cases.push(mem);
     for (const x of [ti.p, ki.p]) {

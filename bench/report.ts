@@ -91,11 +91,11 @@ export function renderMarkdown(r: BenchResult): string {
   const pings = r.cases.filter((c) => c.section === 'ping' && c.id.startsWith('ping'));
   if (pings.length) {
     out.push('## Ping from the kernel\n');
-    out.push(`\`ping -i 0.01 -c ${o.pings}\` from the kernel's side of the TAP to tapstack, and across the veth pair to the kernel; per run the median and the 99th percentile of the round trips, then the median over the runs (here a ratio above 1 is tapstack slower). Idle connections: kernel sockets of a Node client in the namespace, connected to tapstack's discard port (and to the kernel server's), holding still.\n`);
+    out.push(`\`ping -i 0.01 -c ${o.pings}\` from the kernel's side of the TAP to tapstack, and across the veth pair to the kernel; per run the median and the 99th percentile of the round trips, then the median over the runs (here a ratio above 1 is tapstack slower). Idle connections: kernel sockets of a Node client in the namespace, connected to tapstack's discard port (and to the kernel server's), holding still. The C TAP responder (bench/floor/tap-echo.c, built if a C compiler is there) answers ping on a TAP of its own, woken by epoll, right after each tapstack run: what any process answering over TAP pays on this machine, the floor under tapstack's figure.\n`);
     out.push(
       table(
-        ['case', 'tapstack us', 'kernel us', 'tapstack/kernel', 'spread t / k', 'tapstack CPU % while pinged'],
-        pings.map((c) => [c.title, num(c.tapstack.median), num(c.kernel.median), ratio(c), `${spread(c.tapstack)} / ${spread(c.kernel)}`, num(ex(c, 'tapstack CPU % while pinged')?.median, 2)]),
+        ['case', 'tapstack us', 'kernel us', 'tapstack/kernel', 'spread t / k', 'tapstack CPU % while pinged', 'C TAP responder us'],
+        pings.map((c) => [c.title, num(c.tapstack.median), num(c.kernel.median), ratio(c), `${spread(c.tapstack)} / ${spread(c.kernel)}`, num(ex(c, 'tapstack CPU % while pinged')?.median, 2), num(ex(c, 'C TAP responder, us')?.median)]),
       ),
     );
   }
@@ -110,7 +110,9 @@ export function renderMarkdown(r: BenchResult): string {
         ['', 'MiB'],
         [
           ['tapstack before the connections', g('tapstack RSS before, MiB')],
-          [`tapstack ${mem.title.replace('resident memory ', '')}`, num(mem.tapstack.median)],
+          [`tapstack 1 s after opening them`, g('tapstack RSS 1 s after opening, MiB')],
+          ['the same minus the arena', g('tapstack RSS 1 s after opening minus the arena, MiB')],
+          [`tapstack ${mem.title.replace('resident memory ', '')}, settled (${g('seconds after opening until settled')} s after opening: V8 gave back its young generation)`, num(mem.tapstack.median)],
           ['of which the arena (page pool) resident', `${g('tapstack arena resident, MiB')} (of ${g('tapstack arena size, MiB')} mapped)`],
           ['tapstack minus the arena', g('tapstack RSS minus the arena (page pool), MiB')],
           ['tapstack growth per connection', `${num(ex(mem, 'tapstack KiB per connection')?.median)} KiB`],
