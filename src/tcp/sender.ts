@@ -105,7 +105,7 @@ export class TcpSender implements RecoveryConnection {
    * Congestion control (CUBIC or NewReno behind one interface) and loss recovery. Until there
    * is something to send these are NewReno's window and recovery, which cost a few fields; the
    * configured controller and SACK recovery with RACK-TLP (about 1 KiB with their scoreboard)
-   * are made when the first data or FIN is sent (see {@link sending}), so a connection that
+   * are made when the first data is sent (see {@link sending}), so a connection that
    * only receives, or sits idle, never carries them (docs/PERFORMANCE.md section 1).
    */
   cc: CongestionControl;
@@ -179,14 +179,19 @@ export class TcpSender implements RecoveryConnection {
     this.agreedSack = sack;
     this.agreedRack = rack;
     this.onSackReject = onReject;
-    if (this.sendQueue.length > 0 || this.finQueued) this.sending();
+    if (this.sendQueue.length > 0) this.sending();
   }
 
   /**
-   * The configured controller and the agreed loss recovery, made once, before the first data or
-   * FIN goes out (or when a test looks at them). The recovery NewReno kept so far hands over its
+   * The configured controller and the agreed loss recovery, made once, before the first data
+   * goes out (or when a test looks at them). The recovery NewReno kept so far hands over its
    * state (recovery.ts); once established the new one starts at SND.UNA, as the handshake's
-   * `sync()` would have started it.
+   * `sync()` would have started it. A FIN with no data before it goes out without them: a
+   * flight of one sequence number has nothing for SACK or a window to do, and its tail-loss
+   * probe would come no sooner than the RTO (RFC 8985 7.2 adds WCDelAckT to a one-segment
+   * flight), so NewReno's retransmission timeout covers it. A receive-only connection (the
+   * discard service, a client that only downloads) thus never makes them, and closing
+   * thousands at once allocates none.
    */
   sending(): void {
     const mss = this.agreedMss;
@@ -391,7 +396,7 @@ export class TcpSender implements RecoveryConnection {
   /** Send what the windows allow: recovery's choice first, then new data and our FIN. Returns whether any segment went out. */
   output(): boolean {
     const c = this.c;
-    if (this.agreedMss !== 0 && (this.sendQueue.length > 0 || this.finQueued)) this.sending();
+    if (this.agreedMss !== 0 && this.sendQueue.length > 0) this.sending();
     const mss = this.effectiveMss();
     const sb = this.recovery.sb;
     let sent = this.recovery.output();

@@ -133,6 +133,29 @@ describe('a connection against a fake host', () => {
     expect(host.removed).toEqual([conn]);
   });
 
+  it('closes after only receiving with NewReno and its timeout: a lost FIN is sent again after the RTO, and no controller or SACK recovery is made', () => {
+    const { host, conn, user, snd, rcv } = open();
+    conn.segmentArrives(segment({ seq: rcv, ack: snd, flags: ACK | FIN, data: new Uint8Array(100) }));
+    host.flush();
+    expect(user.ended).toBe(true);
+    conn.close();
+    host.flush();
+    const out = host.take();
+    expect(out.at(-1)).toMatchObject({ flags: FIN | ACK, seq: snd, ack: rcv + 101 });
+    expect(conn.state).toBe('LAST-ACK');
+    // The FIN is lost: the retransmission timer, not a tail-loss probe, sends it again.
+    const rto = conn.snd.rtoAt - host.clock.nowMs();
+    expect(rto).toBe(host.config.rtoMinMs);
+    host.tick(rto);
+    expect(host.take().map((s) => [s.flags, s.seq])).toEqual([[FIN | ACK, snd]]);
+    expect(host.stats.tlpProbes).toBe(0);
+    expect(conn.snd.recovery).toBeInstanceOf(RenoRecovery);
+    expect(conn.snd.cc).toBeInstanceOf(NewReno);
+    conn.segmentArrives(segment({ seq: rcv + 101, ack: seqAdd(snd, 1), flags: ACK }));
+    expect(conn.state).toBe('CLOSED');
+    expect(user.closed).toBeNull();
+  });
+
   it('leaves TIME-WAIT after 2 MSL when nothing more arrives', () => {
     const { host, conn, snd, rcv } = open({ mslMs: 1000 });
     conn.close();
