@@ -450,6 +450,8 @@ export class TcpSender implements RecoveryConnection {
         continue;
       }
       if (finDue && unsent === 0) {
+        // A FIN sent before (SND.NXT went back after a timeout) is a retransmission too.
+        if (seqLt(this.finSeq, this.sndMax)) this.countRetransmit(0);
         c.sendSegment(this.finSeq, 0, TcpFlag.ACK | TcpFlag.FIN);
         this.sndNxt = this.finSeq;
         this.advance(1);

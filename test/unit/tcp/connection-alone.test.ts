@@ -149,6 +149,8 @@ describe('a connection against a fake host', () => {
     host.tick(rto);
     expect(host.take().map((s) => [s.flags, s.seq])).toEqual([[FIN | ACK, snd]]);
     expect(host.stats.tlpProbes).toBe(0);
+    expect(host.stats.retransmits).toBe(1); // a FIN sent again counts as Linux's RetransSegs counts it
+    expect(conn.info().retransmits).toBe(1);
     expect(conn.snd.recovery).toBeInstanceOf(RenoRecovery);
     expect(conn.snd.cc).toBeInstanceOf(NewReno);
     conn.segmentArrives(segment({ seq: rcv + 101, ack: seqAdd(snd, 1), flags: ACK }));
