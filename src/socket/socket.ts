@@ -65,8 +65,7 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
   /** Per-socket zero-copy switches; unset fields follow the stack's (`stack.zeroCopy`). */
   zeroCopy: Partial<ZeroCopySwitches>;
   private pageMode = false;
-  /** Received data waiting for readPages: page ids (or -2 with a heap buffer), lengths. */
-  /** Pages queued for the page reader; the shared empty array until the first (an idle socket has none of its own). */
+  /** Received data waiting for readPages; the shared empty array until the first (an idle socket has none of its own). */
   private rxPages: QueuedPage[] = NO_PAGES;
   private rxPageBytes = 0;
   /** Pages lent to the application from this socket's queue, not yet returned. */
