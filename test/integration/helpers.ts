@@ -641,15 +641,20 @@ export function nsSpawnHashed(ns: string, cmd: string, args: string[], o: { stdi
       // exited meanwhile
     }
   };
+  // On a timeout SIGTERM first: tapstack then ends its connection and prints its counters
+  // (with TAPSTACK_COUNTERS), which say where a stalled transfer stood; SIGKILL if it lingers.
+  let lastChance: NodeJS.Timeout | undefined;
   const timer = setTimeout(() => {
     timedOut = true;
-    kill('SIGKILL');
+    kill('SIGTERM');
+    lastChance = setTimeout(() => kill('SIGKILL'), 5_000);
   }, o.timeoutMs ?? 600_000);
   const done = new Promise<HashedRun>((resolve) => {
     child.on('error', (e) => (stderr += String(e)));
     child.on('close', (code, signal) => {
       exited = true;
       clearTimeout(timer);
+      clearTimeout(lastChance);
       resolve({ code, signal, sha256: hash.digest('hex'), bytes, stderr, timedOut, firstByteMs, lastByteMs });
     });
   });
