@@ -655,7 +655,9 @@ export function nsSpawnHashed(ns: string, cmd: string, args: string[], o: { stdi
       exited = true;
       clearTimeout(timer);
       clearTimeout(lastChance);
-      resolve({ code, signal, sha256: hash.digest('hex'), bytes, stderr, timedOut, firstByteMs, lastByteMs });
+      // A process that answered the timeout's SIGTERM by exiting 0 still failed: no exit code.
+      if (timedOut) code = null;
+      resolve({ code, signal: timedOut ? (signal ?? 'SIGTERM') : signal, sha256: hash.digest('hex'), bytes, stderr, timedOut, firstByteMs, lastByteMs });
     });
   });
   return { pid, done, kill };
