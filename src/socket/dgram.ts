@@ -518,7 +518,7 @@ export class DgramSocket extends EventEmitter implements UdpEndpoint, PageBorrow
   }
 
   /** A lent page came back (PageBorrower): nothing is owed to the receive buffer for it. */
-  pageReturned(): void {}
+  pageReturned(_n: number): void {}
 
   private queueDatagram(d: UdpDatagram, len: number): void {
     // Charged the memory it holds, whole pages, as Linux charges an skb's truesize to sk_rcvbuf.

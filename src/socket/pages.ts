@@ -89,7 +89,8 @@ export function countCopy(into: Partial<Record<CopyReason, number>>, reason: Cop
 
 /** Someone holding lent pages that count against its receive buffer (a socket). */
 export interface PageBorrower {
-  pageReturned(): void;
+  /** `n` of the pages it lent came back. */
+  pageReturned(n: number): void;
 }
 
 /** Lending and taking back pages, with the accounting of who holds what. */
@@ -115,24 +116,51 @@ export class PageLender {
     return out;
   }
 
-  /** Give pages back to the pool (free list, from where the NIC refills). */
+  /**
+   * Give pages back to the pool (free list, from where the NIC refills). A borrower hears once
+   * per run of its pages, not per page: a socket then recomputes its window once for a read's
+   * worth of pages.
+   */
   free(pages: Page[]): void {
-    for (const p of pages) this.freeId(this.take(p));
+    let run: PageBorrower | null = null;
+    let n = 0;
+    try {
+      for (const p of pages) {
+        const id = this.reclaim(p); // throws on a handle that is not the application's
+        const b = this.borrower[id]!;
+        if (b !== run) {
+          if (run) run.pageReturned(n);
+          run = b;
+          n = 0;
+        }
+        this.borrower[id] = null;
+        n++;
+        this.freeId(id);
+      }
+    } finally {
+      if (run) run.pageReturned(n);
+    }
   }
 
   /** Take a page handle back from the application: checked, detached, owner Stack. */
   take(p: Page): number {
+    const id = this.reclaim(p);
+    const b = this.borrower[id];
+    if (b) {
+      this.borrower[id] = null;
+      b.pageReturned(1);
+    }
+    return id;
+  }
+
+  /** Check, detach and own a handle the application gives back; its borrower is left to the caller. */
+  private reclaim(p: Page): number {
     if (!(p instanceof Page) || p.id < 0) throw new TypeError('not a live page of this stack (already handed over?)');
     const id = p.id;
     if (this.pool.ownerOf(id) !== PageOwner.User) throw new TypeError(`page ${id} is not lent to the application`);
     p.detach();
     this.pool.transfer(id, PageOwner.Stack);
     this.stats.pagesReturned++;
-    const b = this.borrower[id];
-    if (b) {
-      this.borrower[id] = null;
-      b.pageReturned();
-    }
     return id;
   }
 

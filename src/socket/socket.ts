@@ -15,6 +15,7 @@ import { PageOwner } from '../mem/page-pool.js';
 import { Page } from '../mem/page.js';
 import type { RxPayload } from '../mem/rx-payload.js';
 import { countCopy, type CopyReason, type PageBorrower, type PageLender, type ZeroCopySwitches } from './pages.js';
+import { RxPageQueue } from './page-queue.js';
 import type { RefHolder } from './refs.js';
 
 /** Pages below this many bytes are copied by writePages: a page per few bytes wastes iovecs. */
@@ -33,13 +34,9 @@ export interface SendCompletion {
 const DEFAULT_HIGH_WATER_MARK = 16 * 1024;
 
 /** A page waiting for the page reader: a pool page (`id`), or a heap copy (`id` -2) when the pool was empty. */
-interface QueuedPage {
-  id: number;
-  len: number;
-  heap: Uint8Array | null;
-}
+const batchEndOf = (s: Socket): void => s.onBatchEnd();
 /** The page queue of a socket that has none: shared and never written. */
-const NO_PAGES: QueuedPage[] = [];
+const NO_PAGES = new RxPageQueue();
 /** Page ids a payload hands over: scratch of receivePages, shared (filled and read within one call). */
 const TAKEN: number[] = [];
 
@@ -65,9 +62,8 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
   /** Per-socket zero-copy switches; unset fields follow the stack's (`stack.zeroCopy`). */
   zeroCopy: Partial<ZeroCopySwitches>;
   private pageMode = false;
-  /** Received data waiting for readPages; the shared empty array until the first (an idle socket has none of its own). */
-  private rxPages: QueuedPage[] = NO_PAGES;
-  private rxPageBytes = 0;
+  /** Received data waiting for readPages; the shared empty queue until the first (an idle socket has none of its own). */
+  private rxPages = NO_PAGES;
   /** Pages lent to the application from this socket's queue, not yet returned. */
   private lentPages = 0;
   private pagesEventPending = false;
@@ -150,8 +146,9 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
   /**
    * Read with pages from now on: received data is queued as pages (flipped from the NIC where
    * the header split allows, copied into pool pages otherwise) and taken with
-   * {@link readPages}; `'pages'` says some are waiting. The stream API then sees no data
-   * (`'end'` still comes with the peer's FIN).
+   * {@link readPages}; `'pages'` says some are waiting, once per receive batch, at its end and
+   * before the batch's ACKs are sent: pages read in the handler count as read in those ACKs'
+   * window. The stream API then sees no data (`'end'` still comes with the peer's FIN).
    */
   usePages(): this {
     if (this.pageMode) return this;
@@ -167,7 +164,7 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
 
   /** Bytes in the received pages waiting. */
   get pageBytesAvailable(): number {
-    return this.rxPageBytes;
+    return this.rxPages.bytes;
   }
 
   /**
@@ -181,22 +178,24 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
     const out: Page[] = [];
     for (let i = 0; i < n; i++) {
       this.lender.freeId(this.lender.take(empties[i]!));
-      const q = this.rxPages.shift()!;
-      this.rxPageBytes -= q.len;
-      if (q.id >= 0) {
-        out.push(this.lender.lend(q.id, q.len, this));
+      const q = this.rxPages;
+      const id = q.firstId;
+      const len = q.firstLen;
+      if (id >= 0) {
+        out.push(this.lender.lend(id, len, this));
         this.lentPages++;
       } else {
-        out.push(new Page(-2, q.heap!, q.len));
+        out.push(new Page(-2, q.firstHeap!, len));
       }
+      q.shift();
     }
     if (n > 0) this.conn?.windowUpdate();
     return out;
   }
 
-  /** A page this socket lent came back (PageBorrower). */
-  pageReturned(): void {
-    this.lentPages--;
+  /** Pages this socket lent came back (PageBorrower). */
+  pageReturned(n: number): void {
+    this.lentPages -= n;
     this.conn?.windowUpdate();
   }
 
@@ -270,16 +269,21 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
   }
 
   private queuePage(id: number, len: number, heap: Uint8Array | null): void {
-    if (this.rxPages === NO_PAGES) this.rxPages = [];
-    this.rxPages.push({ id, len, heap });
-    this.rxPageBytes += len;
+    if (this.rxPages === NO_PAGES) this.rxPages = new RxPageQueue();
+    this.rxPages.push(id, len, heap);
+    // 'pages' once per batch: at its end, before its ACKs go (so that what the reader takes at
+    // once is in their window), or on the next tick when no batch delivered them.
     if (!this.pagesEventPending) {
       this.pagesEventPending = true;
-      process.nextTick(() => {
-        this.pagesEventPending = false;
-        if (this.rxPages.length > 0) this.emit('pages');
-      });
+      if (!this.conn?.atBatchEnd()) process.nextTick(batchEndOf, this);
     }
+  }
+
+  /** The batch that queued pages ended (TcpUser): say that they wait. */
+  onBatchEnd(): void {
+    if (!this.pagesEventPending) return;
+    this.pagesEventPending = false;
+    if (this.rxPages.length > 0) this.emit('pages');
   }
 
   /** In-order data for the page reader: its pages when the payload hands them over, else a copy. */
@@ -318,9 +322,8 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
 
   /** Give queued (not lent) pages back to the pool: the socket is gone. */
   private releasePages(): void {
-    for (const q of this.rxPages) if (q.id >= 0) this.lender.pool.free(q.id);
+    for (const id of this.rxPages.poolIds()) this.lender.pool.free(id);
     this.rxPages = NO_PAGES;
-    this.rxPageBytes = 0;
   }
 
   // ---- net.Socket surface ----

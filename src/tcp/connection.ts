@@ -141,6 +141,11 @@ export interface TcpHost {
   markDirty(c: TcpConnection): void;
   /** Ask for {@link TcpConnection.flush} once the application had its turn at what it was given. */
   markDirtyAfterApp(c: TcpConnection): void;
+  /**
+   * Call `c.user.onBatchEnd()` once the current receive batch is delivered, before its output is
+   * flushed. False when no batch is under way: the caller then gives the application its turn.
+   */
+  atBatchEnd(c: TcpConnection): boolean;
   /** The connection is gone (CLOSED): forget it. */
   remove(c: TcpConnection): void;
   /** The handshake completed on a passive connection. */
@@ -184,6 +189,11 @@ export interface TcpUser {
   onClose(err: TcpError | null): void;
   /** Bytes the application holds unread (bounds the advertised window). */
   bufferedBytes(): number;
+  /**
+   * The receive batch ends, after {@link TcpConnection.atBatchEnd} asked for it: the application
+   * may read now, and the ACK that goes out next carries the window its reading opened.
+   */
+  onBatchEnd?(): void;
 }
 
 /** What `ss -ti` shows of a connection (Linux's struct tcp_info, the part tapstack has). */
@@ -253,6 +263,8 @@ export class TcpConnection implements Scheduled {
   private closedNotified = false;
   private error: TcpError | null = null;
   private dirty = false;
+  /** Set by {@link atBatchEnd}, cleared by the layer as it calls the user. */
+  batchEndAsked = false;
 
   constructor(
     readonly host: TcpHost,
@@ -664,6 +676,14 @@ export class TcpConnection implements Scheduled {
     if (this.dirty) return;
     this.dirty = true;
     this.host.markDirty(this);
+  }
+
+  /** The user hears {@link TcpUser.onBatchEnd} at this batch's end (once); false outside a batch. */
+  atBatchEnd(): boolean {
+    if (this.batchEndAsked) return true;
+    if (!this.host.atBatchEnd(this)) return false;
+    this.batchEndAsked = true;
+    return true;
   }
 
   /** Send what is due: data the windows allow, a FIN, or an ACK (called once per batch). */

@@ -145,6 +145,9 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
   private dirty: TcpConnection[] = [];
   /** Connections whose output waits for the application's turn (see {@link markDirtyAfterApp}). */
   private afterApp: TcpConnection[] = [];
+  /** Connections whose users hear of the batch's end (see {@link atBatchEnd}), and a spare list. */
+  private batchEnd: TcpConnection[] = [];
+  private batchEndSpare: TcpConnection[] = [];
   private flushScheduled = false;
   /**
    * A receive batch or a timer run is under way: the {@link flush} that ends it sends what is
@@ -258,6 +261,40 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
     this.scheduleDeferred();
   }
 
+  atBatchEnd(c: TcpConnection): boolean {
+    if (!this.inBatch) return false;
+    this.batchEnd.push(c);
+    return true;
+  }
+
+  /**
+   * The users that asked hear that the batch was delivered, before its output: a reader that
+   * takes its data now has its window in the ACK about to go, rather than in a second ACK after
+   * the event loop's turn (with 100 streams each flow of a batch otherwise got both). Still in
+   * the batch, so what they mark is flushed below with no deferred flush. A handler's exception
+   * is thrown again on the next tick, so that it cannot leave the batch's output unsent.
+   */
+  private endBatchForUsers(): void {
+    let failed = false;
+    let failure: unknown;
+    for (let rounds = 0; this.batchEnd.length > 0 && rounds < 4; rounds++) {
+      const list = this.batchEnd;
+      this.batchEnd = this.batchEndSpare;
+      for (const c of list) {
+        c.batchEndAsked = false;
+        try {
+          c.user?.onBatchEnd?.();
+        } catch (e) {
+          if (!failed) failure = e;
+          failed = true;
+        }
+      }
+      list.length = 0;
+      this.batchEndSpare = list;
+    }
+    if (failed) process.nextTick(rethrow, failure);
+  }
+
   private scheduleDeferred(): void {
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -279,6 +316,7 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
    * what is marked from here on (an application's call) is flushed at the end of the turn.
    */
   flush(): void {
+    if (this.batchEnd.length > 0) this.endBatchForUsers();
     this.inBatch = false;
     this.admission.newBatch();
     if (this.rxStarvedConns.length > 0 && this.rxPoolPages() >= this.rxReliefPages) {
@@ -638,3 +676,6 @@ export class TcpLayer implements ProtocolHandler, TcpHost {
   }
 }
 
+function rethrow(e: unknown): never {
+  throw e;
+}

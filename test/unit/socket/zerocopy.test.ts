@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { PAGE_SIZE } from '../../../src/mem/arena.js';
 import { PageOwner } from '../../../src/mem/page-pool.js';
 import type { Page } from '../../../src/mem/page.js';
+import { DEFAULT_TCP_CONFIG } from '../../../src/tcp/config.js';
 import { seqAdd } from '../../../src/wire/seq.js';
 import { nicPages, openSocket, readAll } from './helpers.js';
 import { ACK, pattern, PSH } from '../tcp/peer.js';
@@ -58,6 +59,55 @@ describe('receive: page flipping', () => {
     expect(empties[1]!.detached).toBe(false); // not needed, still the user's
     expect(h.nic.pool.ownerOf(ids[0]!)).toBe(PageOwner.Free);
     expect(h.nic.pool.ownerOf(ids[1]!)).toBe(PageOwner.User);
+  });
+});
+
+describe('receive: the reader at the end of the batch', () => {
+  it('a reader that takes its pages at once is in the batch\'s one ACK: the window its read reopened', async () => {
+    const { h, lender, peer, sock } = openSocket();
+    const order: string[] = [];
+    sock.on('pages', () => {
+      order.push(`pages, ${h.dev.written.length} written`);
+      lender.free(readAll(sock, lender));
+    });
+    // Three full-sized segments in one receive batch.
+    const frames = [0, 1, 2].map((i) => {
+      const f = peer.frame({ flags: ACK | PSH, payload: pattern(1448, i) });
+      peer.snd = seqAdd(peer.snd, 1448);
+      return f;
+    });
+    h.dev.deliver(...frames);
+    h.settle();
+    await new Promise((r) => setImmediate(r));
+    h.settle();
+    // 'pages' came before anything was written, and one ACK went: all three segments, the
+    // window the whole buffer (they were read), not a narrowed one and an update after.
+    expect(order).toEqual(['pages, 0 written']);
+    const acks = peer.take();
+    expect(acks).toHaveLength(1);
+    expect(acks[0]!.ack).toBe(peer.snd);
+    expect(acks[0]!.window << 7).toBe(DEFAULT_TCP_CONFIG.rcvBuf);
+    expect(sock.pagesAvailable).toBe(0);
+  });
+
+  it("one 'pages' event per receive batch, however many segments it brought", () => {
+    const { h, lender, peer, sock } = openSocket();
+    let events = 0;
+    sock.on('pages', () => {
+      events++;
+      lender.free(readAll(sock, lender));
+    });
+    peer.data(pattern(1448, 1)); // a batch of one
+    peer.data(pattern(1448, 2)); // another
+    const two = [3, 4].map((i) => {
+      const f = peer.frame({ flags: ACK | PSH, payload: pattern(1448, i) });
+      peer.snd = seqAdd(peer.snd, 1448);
+      return f;
+    });
+    h.dev.deliver(...two); // one batch of two
+    h.settle();
+    expect(events).toBe(3);
+    expect(sock.pagesAvailable).toBe(0);
   });
 });
 

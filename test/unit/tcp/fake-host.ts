@@ -150,6 +150,10 @@ export class FakeHost implements TcpHost {
   markDirtyAfterApp(c: TcpConnection): void {
     this.dirty.add(c);
   }
+  /** No batches here: users take their turn on their own. */
+  atBatchEnd(): boolean {
+    return false;
+  }
   remove(c: TcpConnection): void {
     this.removed.push(c);
   }
