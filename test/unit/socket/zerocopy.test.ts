@@ -3,7 +3,7 @@
  * page ownership (never lent and in the NIC at once), pages back on close/reset, zero-copy send
  * by reference with completions, and no reuse of a page before its completion.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { PAGE_SIZE } from '../../../src/mem/arena.js';
 import { PageOwner } from '../../../src/mem/page-pool.js';
 import type { Page } from '../../../src/mem/page.js';
@@ -88,6 +88,26 @@ describe('receive: the reader at the end of the batch', () => {
     expect(acks[0]!.ack).toBe(peer.snd);
     expect(acks[0]!.window << 7).toBe(DEFAULT_TCP_CONFIG.rcvBuf);
     expect(sock.pagesAvailable).toBe(0);
+  });
+
+  it("a 'pages' handler that throws does not keep the batch's ACK: the error comes on the next tick", () => {
+    const { lender, peer, sock } = openSocket();
+    const boom = new Error('reader failed');
+    sock.on('pages', () => {
+      lender.free(readAll(sock, lender));
+      throw boom;
+    });
+    const ticks: unknown[][] = [];
+    const spy = vi.spyOn(process, 'nextTick').mockImplementation(((_fn: () => void, ...args: unknown[]) => ticks.push(args)) as typeof process.nextTick);
+    try {
+      peer.data(pattern(1448, 1));
+    } finally {
+      spy.mockRestore();
+    }
+    const acks = peer.take();
+    expect(acks).toHaveLength(1);
+    expect(acks[0]!.ack).toBe(peer.snd);
+    expect(ticks).toEqual([[boom]]);
   });
 
   it("one 'pages' event per receive batch, however many segments it brought", () => {
