@@ -5,7 +5,7 @@
  * page allocates nothing and taking one moves nothing. (An array of `{ id, len }` records taken
  * with `shift()` made an object per page and moved every record behind the first on each take,
  * each move through V8's write barrier: with 100 streams, where each socket's queue is short, the
- * barrier alone was 4% of tapstack's busy time; docs/PERFORMANCE.md §3.)
+ * barrier alone was 5% of tapstack's busy thread; docs/PERFORMANCE.md §3.)
  */
 export class RxPageQueue {
   /** Pool page ids; -2 for data that found no pool page and waits in {@link heaps} instead. */

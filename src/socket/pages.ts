@@ -127,7 +127,7 @@ export class PageLender {
     try {
       for (const p of pages) {
         const id = this.reclaim(p); // throws on a handle that is not the application's
-        const b = this.borrower[id]!;
+        const b = this.borrower[id] ?? null;
         if (b !== run) {
           if (run) run.pageReturned(n);
           run = b;

@@ -33,7 +33,7 @@ export interface SendCompletion {
 /** Node's default highWaterMark of a stream (net.Socket's): 16 KiB. */
 const DEFAULT_HIGH_WATER_MARK = 16 * 1024;
 
-/** A page waiting for the page reader: a pool page (`id`), or a heap copy (`id` -2) when the pool was empty. */
+/** process.nextTick's callback for a socket's 'pages' outside a batch (no closure per socket). */
 const batchEndOf = (s: Socket): void => s.onBatchEnd();
 /** The page queue of a socket that has none: shared and never written. */
 const NO_PAGES = new RxPageQueue();
