@@ -291,6 +291,10 @@ export class TcpReceiver {
   windowUpdate(): void {
     const c = this.c;
     if (c.state === 'CLOSED' || c.state === 'LISTEN' || c.state === 'SYN-SENT') return;
+    // After the peer's FIN no data can come that a window would let in: an update would only be
+    // a segment more, and one that reaches a peer which has closed since (its LAST-ACK answered)
+    // draws a RST. Linux sends none once the receive side is shut (tcp_cleanup_rbuf).
+    if (this.finReceived) return;
     const cfg = c.host.config;
     // Nothing received yet and the peer still holds the whole window the SYN-ACK promised: it
     // has not been limited by it, and the ACK of its first data carries the larger window (an

@@ -10,7 +10,7 @@ import type { Page } from '../../../src/mem/page.js';
 import { DEFAULT_TCP_CONFIG } from '../../../src/tcp/config.js';
 import { seqAdd } from '../../../src/wire/seq.js';
 import { nicPages, openSocket, readAll } from './helpers.js';
-import { ACK, pattern, PSH } from '../tcp/peer.js';
+import { ACK, FIN, pattern, PSH } from '../tcp/peer.js';
 
 
 describe('receive: page flipping', () => {
@@ -215,6 +215,19 @@ describe('pages go back to the pool', () => {
     expect(h.nic.pool.ownerOf(lent[0]!.id)).toBe(PageOwner.User);
     lender.free(lent);
     expect(h.nic.pool.stats().user).toBe(0);
+  });
+
+  it("pages read after the peer's FIN send no window update: no data can come any more", () => {
+    const { h, lender, peer, sock } = openSocket();
+    for (let i = 0; i < 3; i++) peer.data(pattern(1448, i));
+    peer.send({ flags: ACK | FIN });
+    h.settle();
+    const acks = peer.take();
+    expect(acks.at(-1)!.ack).toBe(peer.snd); // the FIN acknowledged
+    // The application reads and returns everything only now: the window would grow by 3 pages.
+    lender.free(readAll(sock, lender));
+    h.settle();
+    peer.none();
   });
 
   it('unread pages close the window; returning them reopens it', () => {
