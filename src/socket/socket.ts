@@ -176,9 +176,9 @@ export class Socket extends Duplex implements TcpUser, PageBorrower {
     if (!this.pageMode) this.usePages();
     const n = Math.min(empties.length, this.rxPages.length);
     const out: Page[] = [];
+    const q = this.rxPages;
     for (let i = 0; i < n; i++) {
       this.lender.freeId(this.lender.take(empties[i]!));
-      const q = this.rxPages;
       const id = q.firstId;
       const len = q.firstLen;
       if (id >= 0) {
