@@ -24,12 +24,25 @@ const ROOT = path.resolve(HERE, '../..');
 const CLI = path.join(ROOT, 'dist/src/cli/main.js');
 const KERNEL_SERVER = path.join(HERE, 'kernel-server.js');
 const HOLD_CONNECTIONS = path.join(ROOT, 'scripts/lib/hold-connections.mjs');
-/** A C responder to ARP and ping on a TAP of its own: the floor of a ping over TAP (its comment says why). */
-const FLOOR_SOURCE = path.join(ROOT, 'bench/floor/tap-echo.c');
-const FLOOR_HOST = '198.18.188.1';
-const FLOOR_ADDR = '198.18.188.2';
-/** The extra series of the ping cases that hold the C responder's figures. */
-const FLOOR_SERIES = 'C TAP responder, us';
+/**
+ * Responders to ARP and ping on a TAP of their own, pinged right after tapstack: the floors under
+ * its ping figure (bench/floor/tap-echo.c and tap-echo.ts say why). The C one is what any process
+ * answering over TAP pays here; the Node one what a JavaScript process woken as tapstack is pays.
+ */
+const FLOORS = [
+  { id: 'c', series: 'C TAP responder, us', what: 'the C TAP responder', host: '198.18.188.1', addr: '198.18.188.2' },
+  { id: 'node', series: 'Node TAP responder, us', what: 'the Node TAP responder', host: '198.18.190.1', addr: '198.18.190.2' },
+] as const;
+type FloorId = (typeof FLOORS)[number]['id'];
+/** A running responder (`dir`: where the C one was built). */
+interface Floor {
+  id: FloorId;
+  ns: string;
+  proc: Proc;
+  dir: string | null;
+}
+const FLOOR_C_SOURCE = path.join(ROOT, 'bench/floor/tap-echo.c');
+const FLOOR_NODE = path.join(HERE, 'floor/tap-echo.js');
 const GiB = 2 ** 30;
 
 const SECTIONS = ['bulk', 'streams', 'http', 'ping'] as const;
@@ -249,7 +262,7 @@ class Bench {
   readonly ccSeen = new Map<string, number>();
   private tapstacks = 0;
   /** The C TAP responder while the ping cases run (null: no C compiler, or not started). */
-  private floor: { ns: string; proc: Proc; dir: string } | null = null;
+  private floors: Floor[] = [];
 
   constructor(readonly o: Options) {
     this.sb = new Sandbox(process.env.BENCH_TAG ?? String(process.pid));
@@ -429,11 +442,12 @@ class Bench {
         rec.add('tapstack CPU % while pinged', ((c1.user + c1.system - c0.user - c0.system) / ((performance.now() - t0) / 1000)) * 100);
         rec.add('tapstack lost', r.lost);
         p99.t.push(percentile(r.rttsUs, 99));
-        if (this.floor) {
-          // Right after tapstack's run, in the same way: the floor under this run's figure.
-          const f = await ping(this.sb, this.floor.ns, FLOOR_ADDR, n, interval);
-          rec.add(FLOOR_SERIES, median(f.rttsUs));
-          p99.add(FLOOR_SERIES, percentile(f.rttsUs, 99));
+        // Right after tapstack's run, in the same way: the floors under this run's figure.
+        for (const f of this.floors) {
+          const { series, addr } = FLOORS.find((x) => x.id === f.id)!;
+          const r = await ping(this.sb, f.ns, addr, n, interval);
+          rec.add(series, median(r.rttsUs));
+          p99.add(series, percentile(r.rttsUs, 99));
         }
         return median(r.rttsUs);
       },
@@ -449,50 +463,62 @@ class Bench {
   }
 
   /**
-   * Build and start bench/floor/tap-echo.c in a namespace of its own on 198.18.188.0/24, if
-   * there is a C compiler (tapstack itself needs none: without one the row is left out).
+   * Start the responders in namespaces of their own on 198.18.188.0/24 (C) and 198.18.190.0/24
+   * (Node). The C one is built first if there is a C compiler (tapstack itself needs none:
+   * without one its row is left out); one that does not start is noted, and the case goes on.
    */
-  async startFloor(): Promise<void> {
-    const cc = ['cc', 'gcc', 'clang'].find((c) => {
+  async startFloors(): Promise<void> {
+    for (const spec of FLOORS) {
+      let floor: Floor | null = null;
       try {
-        execFileSync('sh', ['-c', `command -v ${c}`], { stdio: 'ignore' });
-        return true;
-      } catch {
-        return false;
+        let argv0 = 'node';
+        let argv = [FLOOR_NODE, 'tap0', spec.addr];
+        let dir: string | null = null;
+        if (spec.id === 'c') {
+          const cc = ['cc', 'gcc', 'clang'].find((c) => {
+            try {
+              execFileSync('sh', ['-c', `command -v ${c}`], { stdio: 'ignore' });
+              return true;
+            } catch {
+              return false;
+            }
+          });
+          if (!cc) {
+            this.notes.push(`no C compiler (cc): ${spec.what}, the floor of the ping figures, was not measured`);
+            continue;
+          }
+          dir = mkdtempSync(path.join(os.tmpdir(), 'tapstack-bench-floor-'));
+          argv0 = path.join(dir, 'tap-echo');
+          argv = ['tap0', spec.addr];
+          execFileSync(cc, ['-O2', '-o', argv0, FLOOR_C_SOURCE], { stdio: ['ignore', 'ignore', 'pipe'] });
+        }
+        const ns = this.sb.createNamespace(`floor${spec.id}`);
+        floor = { id: spec.id, ns, proc: this.sb.start(ns, argv0, argv), dir };
+        this.floors.push(floor);
+        await floor.proc.waitFor(/^ready$/m, 10_000, spec.what);
+        execFileSync('ip', ['netns', 'exec', ns, 'ip', 'addr', 'add', `${spec.host}/24`, 'dev', 'tap0']);
+        execFileSync('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'tap0', 'up']);
+        await this.sb.run(ns, 'ping', ['-c', '1', '-W', '2', spec.addr]);
+      } catch (e) {
+        this.notes.push(`${spec.what} did not start (${(e as Error).message.split('\n')[0]}): that floor of the ping figures was not measured`);
+        if (floor) await this.stopFloor(floor).catch(() => {});
       }
-    });
-    if (!cc) {
-      this.notes.push('no C compiler (cc): the C TAP responder, the floor of the ping figures, was not measured');
-      return;
     }
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'tapstack-bench-floor-'));
-    const bin = path.join(dir, 'tap-echo');
-    execFileSync(cc, ['-O2', '-o', bin, FLOOR_SOURCE], { stdio: ['ignore', 'ignore', 'pipe'] });
-    const ns = this.sb.createNamespace('floor');
-    const proc = this.sb.start(ns, bin, ['tap0', FLOOR_ADDR]);
-    this.floor = { ns, proc, dir };
-    await proc.waitFor(/^ready$/m, 10_000, 'the C TAP responder');
-    execFileSync('ip', ['netns', 'exec', ns, 'ip', 'addr', 'add', `${FLOOR_HOST}/24`, 'dev', 'tap0']);
-    execFileSync('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'tap0', 'up']);
-    await this.sb.run(ns, 'ping', ['-c', '1', '-W', '2', FLOOR_ADDR]);
   }
 
-  async stopFloor(): Promise<void> {
-    const f = this.floor;
-    if (!f) return;
-    this.floor = null;
+  async stopFloors(): Promise<void> {
+    for (const f of [...this.floors]) await this.stopFloor(f);
+  }
+
+  private async stopFloor(f: Floor): Promise<void> {
+    this.floors = this.floors.filter((x) => x !== f);
     await f.proc.stop('SIGTERM', 5_000);
     this.sb.deleteNamespace(f.ns);
-    rmSync(f.dir, { recursive: true, force: true });
+    if (f.dir) rmSync(f.dir, { recursive: true, force: true });
   }
 
   async idle(t: Tapstack): Promise<void> {
-    try {
-      await this.startFloor();
-    } catch (e) {
-      this.notes.push(`the C TAP responder did not start (${(e as Error).message.split('\n')[0]}): the floor of the ping figures was not measured`);
-      await this.stopFloor().catch(() => {});
-    }
+    await this.startFloors();
     await this.pingCase(t, 'idle', 'idle');
     let n = this.o.idle;
     const limit = hardFileLimit();
@@ -520,7 +546,7 @@ class Bench {
     const rss1 = residentBytes(t.proc.pid);
     const arena = largestAnonResident(t.proc.pid);
     await this.pingCase(t, `${ti.open} idle connections`, 'idle-conns');
-    await this.stopFloor();
+    await this.stopFloors();
     const settled = await settledResident(t.proc.pid, rss1);
     const arenaSettled = largestAnonResident(t.proc.pid);
     const mem = newCase('memory-idle', 'ping', `resident memory with ${ti.open} idle connections`, 'MiB');

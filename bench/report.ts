@@ -91,11 +91,11 @@ export function renderMarkdown(r: BenchResult): string {
   const pings = r.cases.filter((c) => c.section === 'ping' && c.id.startsWith('ping'));
   if (pings.length) {
     out.push('## Ping from the kernel\n');
-    out.push(`\`ping -i 0.01 -c ${o.pings}\` from the kernel's side of the TAP to tapstack, and across the veth pair to the kernel; per run the median and the 99th percentile of the round trips, then the median over the runs (here a ratio above 1 is tapstack slower). Idle connections: kernel sockets of a Node client in the namespace, connected to tapstack's discard port (and to the kernel server's), holding still. The C TAP responder (bench/floor/tap-echo.c, built if a C compiler is there) answers ping on a TAP of its own, woken by epoll, right after each tapstack run: what any process answering over TAP pays on this machine, the floor under tapstack's figure.\n`);
+    out.push(`\`ping -i 0.01 -c ${o.pings}\` from the kernel's side of the TAP to tapstack, and across the veth pair to the kernel; per run the median and the 99th percentile of the round trips, then the median over the runs (here a ratio above 1 is tapstack slower). Idle connections: kernel sockets of a Node client in the namespace, connected to tapstack's discard port (and to the kernel server's), holding still. Two responders answer ping on TAPs of their own right after each tapstack run, reading and writing one frame per call: a C one (bench/floor/tap-echo.c, built if a C compiler is there, woken by epoll), what any process answering over TAP pays on this machine; and the same in Node (bench/floor/tap-echo.ts, woken by libuv as tapstack is), what a JavaScript process pays. They are the floors under tapstack's figure: what is above the Node responder is tapstack's own path through its layers.\n`);
     out.push(
       table(
-        ['case', 'tapstack us', 'kernel us', 'tapstack/kernel', 'spread t / k', 'tapstack CPU % while pinged', 'C TAP responder us'],
-        pings.map((c) => [c.title, num(c.tapstack.median), num(c.kernel.median), ratio(c), `${spread(c.tapstack)} / ${spread(c.kernel)}`, num(ex(c, 'tapstack CPU % while pinged')?.median, 2), num(ex(c, 'C TAP responder, us')?.median)]),
+        ['case', 'tapstack us', 'kernel us', 'tapstack/kernel', 'spread t / k', 'tapstack CPU % while pinged', 'C TAP responder us', 'Node TAP responder us'],
+        pings.map((c) => [c.title, num(c.tapstack.median), num(c.kernel.median), ratio(c), `${spread(c.tapstack)} / ${spread(c.kernel)}`, num(ex(c, 'tapstack CPU % while pinged')?.median, 2), num(ex(c, 'C TAP responder, us')?.median), num(ex(c, 'Node TAP responder, us')?.median)]),
       ),
     );
   }
