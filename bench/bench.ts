@@ -41,6 +41,13 @@ interface Floor {
   proc: Proc;
   dir: string | null;
 }
+/**
+ * The untimed pings before each ping case. V8 optimizes a function once it has run enough (its
+ * tiering budget), and a ping runs the ICMP path once: after 500 pings tapstack still answered
+ * from unoptimized code, 310-500 us median at 10 ms apart, against 172-220 after 5,000 and no
+ * lower after 20,000 (docs/PERFORMANCE.md section 1). A long-running stack is in the second state.
+ */
+const PING_WARMUP = { count: 5000, intervalS: 0.0005 };
 const FLOOR_C_SOURCE = path.join(ROOT, 'bench/floor/tap-echo.c');
 const FLOOR_NODE = path.join(HERE, 'floor/tap-echo.js');
 const GiB = 2 ** 30;
@@ -67,7 +74,8 @@ const USAGE = `Usage: scripts/bench [options]
                       that every case runs (written to bench/results/quick.*)
   --runs N            runs of each case and side (default 3)
   --seconds S         iperf3 -t of each bulk and streams run (default 3)
-  --warmup S          an untimed run of S seconds per side before each case (default 1)
+  --warmup S          an untimed run of S seconds per side before each case (default 1; ping
+                      cases: 5,000 pings 0.5 ms apart instead; 0: no warm-up)
   --http-seconds S    wrk -d of each HTTP run (default 3)
   --connections N     wrk -c (default 50)
   --pings N           pings per ping run, 10 ms apart (default 300)
@@ -426,10 +434,12 @@ class Bench {
     const n = this.o.pings;
     const interval = 0.01;
     if (this.o.warmup > 0) {
-      // Untimed pings first: a fresh process answers its first hundreds slower (JIT).
-      const w = Math.round(this.o.warmup / 0.002);
-      await ping(this.sb, t.ns, t.addr, w, 0.002).catch(() => {});
-      await ping(this.sb, this.k1, K2_ADDR, w, 0.002).catch(() => {});
+      // Untimed pings first, to every side: a fresh process answers slower until V8 has
+      // optimized the path (PING_WARMUP).
+      const { count, intervalS } = PING_WARMUP;
+      await ping(this.sb, t.ns, t.addr, count, intervalS).catch(() => {});
+      await ping(this.sb, this.k1, K2_ADDR, count, intervalS).catch(() => {});
+      for (const f of this.floors) await ping(this.sb, f.ns, FLOORS.find((x) => x.id === f.id)!.addr, count, intervalS).catch(() => {});
     }
     await alternate(
       c,
