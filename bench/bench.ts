@@ -33,10 +33,10 @@ const FLOORS = [
   { id: 'c', series: 'C TAP responder, us', what: 'the C TAP responder', host: '198.18.188.1', addr: '198.18.188.2' },
   { id: 'node', series: 'Node TAP responder, us', what: 'the Node TAP responder', host: '198.18.190.1', addr: '198.18.190.2' },
 ] as const;
-type FloorId = (typeof FLOORS)[number]['id'];
+type FloorSpec = (typeof FLOORS)[number];
 /** A running responder (`dir`: where the C one was built). */
 interface Floor {
-  id: FloorId;
+  spec: FloorSpec;
   ns: string;
   proc: Proc;
   dir: string | null;
@@ -271,7 +271,7 @@ class Bench {
   /** What iperf3 reported of the senders' congestion control, with the number of runs. */
   readonly ccSeen = new Map<string, number>();
   private tapstacks = 0;
-  /** The C TAP responder while the ping cases run (null: no C compiler, or not started). */
+  /** The responders that started, while the ping cases run. */
   private floors: Floor[] = [];
 
   constructor(readonly o: Options) {
@@ -441,7 +441,7 @@ class Bench {
       const { count, intervalS } = PING_WARMUP;
       await ping(this.sb, t.ns, t.addr, count, intervalS).catch(() => {});
       await ping(this.sb, this.k1, K2_ADDR, count, intervalS).catch(() => {});
-      for (const f of this.floors) await ping(this.sb, f.ns, FLOORS.find((x) => x.id === f.id)!.addr, count, intervalS).catch(() => {});
+      for (const f of this.floors) await ping(this.sb, f.ns, f.spec.addr, count, intervalS).catch(() => {});
     }
     await alternate(
       c,
@@ -456,10 +456,9 @@ class Bench {
         p99.t.push(percentile(r.rttsUs, 99));
         // Right after tapstack's run, in the same way: the floors under this run's figure.
         for (const f of this.floors) {
-          const { series, addr } = FLOORS.find((x) => x.id === f.id)!;
-          const r = await ping(this.sb, f.ns, addr, n, interval);
-          rec.add(series, median(r.rttsUs));
-          p99.add(series, percentile(r.rttsUs, 99));
+          const r = await ping(this.sb, f.ns, f.spec.addr, n, interval);
+          rec.add(f.spec.series, median(r.rttsUs));
+          p99.add(f.spec.series, percentile(r.rttsUs, 99));
         }
         return median(r.rttsUs);
       },
@@ -482,30 +481,16 @@ class Bench {
   async startFloors(): Promise<void> {
     for (const spec of FLOORS) {
       let floor: Floor | null = null;
+      let built: string | null = null;
       try {
-        let argv0 = 'node';
-        let argv = [FLOOR_NODE, 'tap0', spec.addr];
-        let dir: string | null = null;
-        if (spec.id === 'c') {
-          const cc = ['cc', 'gcc', 'clang'].find((c) => {
-            try {
-              execFileSync('sh', ['-c', `command -v ${c}`], { stdio: 'ignore' });
-              return true;
-            } catch {
-              return false;
-            }
-          });
-          if (!cc) {
-            this.notes.push(`no C compiler (cc): ${spec.what}, the floor of the ping figures, was not measured`);
-            continue;
-          }
-          dir = mkdtempSync(path.join(os.tmpdir(), 'tapstack-bench-floor-'));
-          argv0 = path.join(dir, 'tap-echo');
-          argv = ['tap0', spec.addr];
-          execFileSync(cc, ['-O2', '-o', argv0, FLOOR_C_SOURCE], { stdio: ['ignore', 'ignore', 'pipe'] });
+        const cmd = this.floorCommand(spec);
+        built = cmd?.dir ?? null;
+        if (!cmd) {
+          this.notes.push(`no C compiler (cc): ${spec.what}, the floor of the ping figures, was not measured`);
+          continue;
         }
         const ns = this.sb.createNamespace(`floor${spec.id}`);
-        floor = { id: spec.id, ns, proc: this.sb.start(ns, argv0, argv), dir };
+        floor = { spec, ns, proc: this.sb.start(ns, cmd.argv0, cmd.argv), dir: cmd.dir };
         this.floors.push(floor);
         await floor.proc.waitFor(/^ready$/m, 10_000, spec.what);
         execFileSync('ip', ['netns', 'exec', ns, 'ip', 'addr', 'add', `${spec.host}/24`, 'dev', 'tap0']);
@@ -514,8 +499,32 @@ class Bench {
       } catch (e) {
         this.notes.push(`${spec.what} did not start (${(e as Error).message.split('\n')[0]}): that floor of the ping figures was not measured`);
         if (floor) await this.stopFloor(floor).catch(() => {});
+        else if (built) rmSync(built, { recursive: true, force: true });
       }
     }
+  }
+
+  /** How to run `spec`'s responder (the C one built into a directory of its own); null: no C compiler. */
+  private floorCommand(spec: FloorSpec): { argv0: string; argv: string[]; dir: string | null } | null {
+    if (spec.id === 'node') return { argv0: 'node', argv: [FLOOR_NODE, 'tap0', spec.addr], dir: null };
+    const cc = ['cc', 'gcc', 'clang'].find((c) => {
+      try {
+        execFileSync('sh', ['-c', `command -v ${c}`], { stdio: 'ignore' });
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    if (!cc) return null;
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tapstack-bench-floor-'));
+    const bin = path.join(dir, 'tap-echo');
+    try {
+      execFileSync(cc, ['-O2', '-o', bin, FLOOR_C_SOURCE], { stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch (e) {
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
+    return { argv0: bin, argv: ['tap0', spec.addr], dir };
   }
 
   async stopFloors(): Promise<void> {
