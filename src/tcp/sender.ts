@@ -411,10 +411,12 @@ export class TcpSender implements RecoveryConnection {
       if (unsent > 0 && usable > 0) {
         const maxSeg = this.host.offload ? Math.max(mss, Math.floor(TSO_MAX_PAYLOAD / mss) * mss) : mss;
         let len = Math.min(unsent, usable, maxSeg);
-        if (len < mss && len < unsent && !this.swsOverride) {
+        if (len < mss && len < unsent && !this.swsOverride && this.sndNxt === this.sndMax) {
           // Window-limited to less than a segment: SWS avoidance (RFC 9293 3.8.6.2.1) sends it
           // only if it is at least half the largest window the peer offered, or when the
-          // override timeout (the persist timer) fired with nothing in flight.
+          // override timeout (the persist timer) fired with nothing in flight. It holds new
+          // data only: bytes sent before into that small window go again after a timeout
+          // (SND.NXT below SND.MAX), or nothing would ever bring the ACK that opens the window.
           if (len < this.maxSndWnd / 2) break;
         }
         this.swsOverride = false;

@@ -206,6 +206,46 @@ describe('zero window (the peer\'s)', () => {
     peer.none();
   });
 
+  it('retransmits a segment sent into a small window after a timeout (sender SWS avoidance holds only new data)', () => {
+    // The peer shrank its window to 1024 bytes, under half the largest it offered: the persist
+    // timer's override sends 1024 bytes. Its ACK, and the window updates after it, are lost.
+    // The timeout must send those bytes again: holding them as new data would wait for an
+    // override that never comes while they are in flight, and the connection would stall.
+    const h = setup({ rack: false });
+    // No window scaling: the window fields below are bytes.
+    const { peer, conn, synAck } = passive(h, { rtt: 100, synOpts: (p) => ({ mss: 1460, timestamp: { tsVal: p.tsVal(), tsEcr: 0 } }) });
+    const base = seqAdd(synAck.seq, 1);
+    h.app(() => conn.setNoDelay(true));
+    h.app(() => conn.write(pattern(20_000)));
+    const flight = peer.take();
+    const sent = flight.reduce((n, s) => n + s.payload.length, 0);
+    expect(sent).toBeGreaterThan(1024);
+    peer.rcv = seqAdd(base, sent);
+    peer.ackNow({ window: 1024 });
+    peer.none(); // 1024 bytes of window: held (RFC 9293 3.8.6.2.1)
+    let waited = 0;
+    while (h.out.length === 0 && waited < 2000) {
+      h.tick(10);
+      waited += 10;
+    }
+    const small = peer.one(); // the override timeout
+    expectSeg(small, { seq: seqAdd(base, sent), len: 1024 });
+    // No ACK comes: the RTO sends the same bytes again, backing off.
+    h.tick(5000);
+    const again = peer.take();
+    expect(again.length).toBeGreaterThanOrEqual(2);
+    for (const r of again) expectSeg(r, { seq: seqAdd(base, sent), len: 1024 });
+    expect(h.tcp.stats.timeouts).toBe(again.length);
+    // The peer answers with its real window: the rest flows (in slow start after the timeouts).
+    let acked = sent + 1024;
+    for (let round = 0; round < 10 && acked < 20_000; round++) {
+      peer.rcv = seqAdd(base, acked);
+      peer.ackNow({ window: 65535 });
+      acked += peer.take().reduce((n, s) => n + s.payload.length, 0);
+    }
+    expect(acked).toBe(20_000);
+  });
+
   it('sends only what a small window allows, and the rest when it grows', () => {
     const h = setup();
     const { peer, conn, synAck } = passive(h, { synOpts: (p) => ({ mss: 1460, timestamp: { tsVal: p.tsVal(), tsEcr: 0 } }), window: 3000 });
