@@ -510,6 +510,26 @@ export class TcpSender implements RecoveryConnection {
     this.rearmRto(now);
   }
 
+  /**
+   * The retransmission timer fired while the peer's window is zero with data outstanding (the
+   * peer shrank it, RFC 9293 3.8.6.2.1). Resending into a closed window would only be dropped,
+   * and data beyond the window going unacknowledged is no reason to give up: the data goes back
+   * to unsent and the persist timer probes until the window opens, as for a window that closed
+   * with nothing in flight. False (nothing done) when no data waits: only a FIN is outstanding.
+   */
+  windowShrunkToZero(now: number): boolean {
+    if (this.sendQueue.length === 0) return false;
+    this.recovery.onTimeout(now);
+    this.rttSeq = -1;
+    this.sndNxt = this.sndUna;
+    this.backoffs = 0;
+    this.rtoAt = Infinity;
+    this.persistAt = now + this.persistInterval();
+    tcpEvent(this.host.clock, this.logName, 'window shrunk to zero: %d bytes outstanding, probing', seqDiff(this.sndMax, this.sndUna));
+    this.c.scheduleTimers();
+    return true;
+  }
+
   private persistInterval(): number {
     return Math.min(PERSIST_MAX_MS, Math.max(this.rtt.current(0), this.host.config.rtoMinMs) * 2 ** this.persistBackoffs);
   }

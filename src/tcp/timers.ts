@@ -109,6 +109,9 @@ export class ConnectionTimers {
       snd.backoffs = 0;
       return;
     }
+    // RFC 9293 3.8.6.2.1: a peer may shrink its window, even to zero with data outstanding, and
+    // a window shrunk to zero is probed "in the standard way": the persist timer takes over.
+    if (snd.sndWnd === 0 && snd.windowShrunkToZero(now)) return;
     if (snd.backoffs > c.host.config.maxRetransmits) {
       stats.connectionsTimedOut++;
       c.terminate(new TcpError('ETIMEDOUT', 'connection timed out'));

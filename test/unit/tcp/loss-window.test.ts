@@ -162,6 +162,7 @@ describe('retransmission timeout', () => {
 });
 
 describe('zero window (the peer\'s)', () => {
+  const FULL_SEG = 1448;
   it('stops at a zero window, probes with backoff, resumes when it opens', () => {
     const h = setup();
     // No window scale from the peer: its window fields are bytes.
@@ -244,6 +245,57 @@ describe('zero window (the peer\'s)', () => {
       acked += peer.take().reduce((n, s) => n + s.payload.length, 0);
     }
     expect(acked).toBe(20_000);
+  });
+
+  it('probes a window the peer shrank to zero with data outstanding, and resends once it opens', () => {
+    // RFC 9293 3.8.6.2.1: a sender must be robust against a shrinking window; a window shrunk to
+    // zero is probed in the standard way, and data beyond its right edge going unacknowledged
+    // is no reason to time out. Here maxRetransmits is 3: the probing outlasts it.
+    const h = setup({ rack: false, maxRetransmits: 3 });
+    const { peer, conn, rec, synAck } = passive(h, { rtt: 100, synOpts: (p) => ({ mss: 1460, timestamp: { tsVal: p.tsVal(), tsEcr: 0 } }) });
+    const base = seqAdd(synAck.seq, 1);
+    h.app(() => conn.setNoDelay(true));
+    const data = pattern(4 * FULL_SEG);
+    h.app(() => conn.write(data));
+    expect(peer.take().length).toBe(4);
+    // Two segments taken, then the window is gone: the other two lie beyond it now, dropped.
+    peer.rcv = seqAdd(base, 2 * FULL_SEG);
+    peer.ackNow({ window: 0 });
+    peer.none();
+    // The timeout hands over to the persist timer: probes with backoff, none carrying data
+    // beyond SND.UNA's byte, each answered with the window still 0; more than maxRetransmits.
+    h.tick(20_000);
+    const probes = peer.take();
+    expect(probes.length).toBeGreaterThan(4);
+    for (const p of probes) {
+      expect(p.payload.length <= 1).toBe(true);
+      if (p.payload.length === 0) expect(p.seq).toBe(seqAdd(base, 2 * FULL_SEG - 1));
+    }
+    const gaps = probes.slice(1).map((p, i) => p.at - probes[i]!.at);
+    for (let i = 1; i < gaps.length; i++) expect(gaps[i]!).toBeGreaterThan(gaps[i - 1]!);
+    peer.ackNow({ window: 0 });
+    h.tick(60_000);
+    expect(peer.take().length).toBeGreaterThan(0);
+    expect(conn.state).toBe('ESTABLISHED');
+    expect(rec.closes).toEqual([]);
+    // The window opens: the two segments go again, in slow start after the timeout.
+    peer.ackNow({ window: 65535 });
+    let acked = 2 * FULL_SEG;
+    for (let round = 0; round < 10 && acked < 4 * FULL_SEG; round++) {
+      const segs = peer.take();
+      expect(segs.length).toBeGreaterThan(0);
+      for (const sg of segs) {
+        expect(sg.seq).toBe(seqAdd(base, acked));
+        expect(sg.payload).toEqual(data.subarray(acked, acked + sg.payload.length));
+        acked += sg.payload.length;
+      }
+      peer.rcv = seqAdd(base, acked);
+      peer.ackNow({ window: 65535 });
+    }
+    expect(acked).toBe(4 * FULL_SEG);
+    h.tick(60_000);
+    peer.none();
+    expect(conn.state).toBe('ESTABLISHED');
   });
 
   it('sends only what a small window allows, and the rest when it grows', () => {
