@@ -16,7 +16,8 @@ import type { Random } from '../random.js';
 import { formatIpv4, parseIpv4, type Ipv4Addr } from '../wire/addr.js';
 import { DNS_CLASS_IN, DNS_PORT, DnsRcode, DnsType, emitDnsQuery, nameLabels, parseDnsMessage, type DnsMessage } from '../wire/dns.js';
 import { WireError } from '../wire/errors.js';
-import type { UdpDatagram, UdpEndpoint, UdpPort } from '../udp/udp-layer.js';
+import { ICMP_DEST_UNREACHABLE, ICMP_UNREACH_PORT } from '../wire/icmp.js';
+import type { UdpDatagram, UdpEndpoint, UdpIcmpError, UdpPort } from '../udp/udp-layer.js';
 import { DnsCache } from './cache.js';
 import { DnsError, type DnsErrorCode } from './errors.js';
 import type { DnsDrop, DnsDrops } from './reasons.js';
@@ -74,6 +75,8 @@ export interface DnsStats {
   truncated: number;
   nxdomain: number;
   servfail: number;
+  /** Tries ended at once by an ICMP Destination Unreachable about the query (a server's port closed, no route to it). */
+  unreachable: number;
   drops: DnsDrops;
 }
 
@@ -95,7 +98,7 @@ interface Query {
 }
 
 export class DnsResolver {
-  readonly stats: DnsStats = { lookups: 0, queries: 0, tcpQueries: 0, answers: 0, cacheHits: 0, negativeCacheHits: 0, timeouts: 0, truncated: 0, nxdomain: 0, servfail: 0, drops: {} };
+  readonly stats: DnsStats = { lookups: 0, queries: 0, tcpQueries: 0, answers: 0, cacheHits: 0, negativeCacheHits: 0, timeouts: 0, truncated: 0, nxdomain: 0, servfail: 0, unreachable: 0, drops: {} };
   private readonly cache: DnsCache;
   private readonly queries = new Set<Query>();
   private readonly timeoutMs: number;
@@ -187,9 +190,10 @@ export class DnsResolver {
     q.id = this.o.random.u32() & 0xffff;
     const buf = new Uint8Array(512);
     const len = emitDnsQuery(q.id, q.name, DnsType.A, buf);
-    const endpoint: UdpEndpoint = { receive: (d) => this.receiveUdp(q, d) };
+    let port: UdpPort | null = null;
+    const endpoint: UdpEndpoint = { receive: (d) => this.receiveUdp(q, d), icmpError: (e) => this.unreachable(q, port, e) };
     try {
-      q.port = this.o.udp.bind(0, 0, endpoint);
+      q.port = port = this.o.udp.bind(0, 0, endpoint);
       q.port.send(q.server, DNS_PORT, buf.subarray(0, len));
     } catch (e) {
       // No route, no port: this try failed at once.
@@ -211,6 +215,20 @@ export class DnsResolver {
     const d = this.stats.drops;
     d[reason] = (d[reason] ?? 0) + 1;
     log('dropped: %s', reason);
+  }
+
+  /**
+   * An ICMP Destination Unreachable about this try's query: the server's port is closed (no DNS
+   * server runs there) or it cannot be reached. Waiting out the timeout would gain nothing: the
+   * next try goes now, as glibc's resolver moves on at ECONNREFUSED.
+   */
+  private unreachable(q: Query, port: UdpPort | null, e: UdpIcmpError): void {
+    if (q.done || q.port !== port || e.type !== ICMP_DEST_UNREACHABLE || e.dst !== q.server || e.dstPort !== DNS_PORT) return;
+    this.stats.unreachable++;
+    const what = e.code === ICMP_UNREACH_PORT ? 'port unreachable' : `destination unreachable (code ${e.code})`;
+    log('%s: %s from %s', q.name, what, formatIpv4(q.server));
+    this.retry(q, 'EAI_AGAIN', `${formatIpv4(q.server)}: ${what}`);
+    this.o.kick?.();
   }
 
   private receiveUdp(q: Query, d: UdpDatagram): void {

@@ -19,8 +19,10 @@
  * - an answer too large for UDP (40 A records): TC, asked again over tapstack's TCP;
  * - every capture passes tshark's check.
  *
- * Namespaces tapstack-it-{dhcp,dhcpname,dhcpnone,dhcpmalf,dnsmalf,dhcpdecl,dnstcp}-<pid>;
- * subnets 198.18.70.0/24 .. 198.18.76.0/24.
+ * - a DNS server address where nothing listens: the kernel's port unreachable ends each try at
+ *   once (EAI_AGAIN without waiting for timeouts);
+ * Namespaces tapstack-it-{dhcp,dhcpname,dhcpnone,dhcpmalf,dnsmalf,dhcpdecl,dnstcp,dnsnone}-<pid>;
+ * subnets 198.18.70.0/24 .. 198.18.77.0/24.
  */
 import { readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -209,6 +211,26 @@ describe('tapstack connect NAME PORT --address dhcp: a name dnsmasq serves', () 
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('tapstack: connect nothing.tapstack.test:8080: getaddrinfo ENOTFOUND nothing.tapstack.test [ENOTFOUND]');
   }, 90_000);
+});
+
+describe('a DNS server address where no server runs', () => {
+  const net = subnet(77);
+  const ns = useNamespace('dnsnone');
+
+  it('each try ends at the kernel\'s port unreachable, not at its timeout: EAI_AGAIN at once', async () => {
+    const t0 = Date.now();
+    const r = await tapstackConnect(ns, NAME, '', ['--address', `${net.tapstack}/24`, '--host-address', `${net.host}/24`, '--dns', net.host]);
+    const s = (Date.now() - t0) / 1000;
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain(`tapstack: connect ${NAME}:8080: getaddrinfo EAI_AGAIN ${NAME} [EAI_AGAIN]`);
+    const c = parseCounters(r.stderr, /^tapstack: connection closed$/);
+    // Two tries of the one server (RFC 1536's retransmission, as glibc's attempts:2), both
+    // refused; two timeouts would have taken 4 s.
+    expect(counter(c, 'dns.queries')).toBe(2);
+    expect(counter(c, 'dns.unreachable')).toBe(2);
+    expect(counter(c, 'dns.timeouts')).toBe(0);
+    expect(s).toBeLessThan(3.5);
+  }, 60_000);
 });
 
 describe('no DHCP server', () => {

@@ -177,6 +177,39 @@ describe('DNS stub resolver (RFC 1034 5.3.1)', () => {
     expect(r.nextDeadline()).toBe(Infinity);
   });
 
+  it('a server that answers Destination Unreachable is left at once for the next; all unreachable, EAI_AGAIN', async () => {
+    const unreachable = (q: Sent, code = 3, dst = q.dst, dstPort = 53) => udp.bound.get(q.from)!.icmpError!({ type: 3, code, dst, dstPort });
+    const p = r.resolve4('host.test');
+    let [q] = udp.take();
+    expect(q!.dst).toBe(NS1);
+    // About another destination, or not Destination Unreachable: not this query's; nothing moves.
+    unreachable(q!, 3, NS2);
+    udp.bound.get(q!.from)!.icmpError!({ type: 11, code: 0, dst: NS1, dstPort: 53 });
+    expect(udp.take()).toEqual([]);
+    // Port unreachable from NS1: NS2 is asked now, not after the 2 s timeout.
+    unreachable(q!);
+    [q] = udp.take();
+    expect(q!.dst).toBe(NS2);
+    expect(clock.nowMs()).toBe(0);
+    reply(q!, answerTo(q!, { answers: [a('host.test', ADDR)] }));
+    expect(await p).toEqual([ADDR]);
+    expect(r.stats.unreachable).toBe(1);
+    expect(r.stats.timeouts).toBe(0);
+
+    const p2 = r.resolve4('other.test');
+    for (let i = 0; i < 4; i++) {
+      [q] = udp.take();
+      unreachable(q!, i % 2 === 0 ? 3 : 1); // port, then host unreachable
+    }
+    const e = await fails(p2);
+    expect(e.code).toBe('EAI_AGAIN');
+    expect(e.detail).toContain('destination unreachable (code 1)');
+    expect(udp.take()).toEqual([]);
+    expect(r.stats.unreachable).toBe(5);
+    expect(clock.nowMs()).toBe(0);
+    expect(r.nextDeadline()).toBe(Infinity);
+  });
+
   it('TC: asks again over TCP with the length prefix (RFC 7766), and takes that answer', async () => {
     const p = r.resolve4('big.test');
     const [q] = udp.take();
