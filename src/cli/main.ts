@@ -121,8 +121,9 @@ Options of 'up':
   --seed N               Seed of the fault injector (default 1): same seed, same faults.
   --cc ALGORITHM         Congestion control: cubic (default; RFC 9438 with HyStart++) or
                          newreno (RFC 5681, RFC 6582).
-  --tcp-retries N        Retransmissions before a connection gives up with ETIMEDOUT
-                         (default 15, as Linux's tcp_retries2).
+  --tcp-retries N        Retransmissions, or zero-window probes in a row unanswered,
+                         before a connection gives up with ETIMEDOUT (default 15, as
+                         Linux's tcp_retries2).
   --pcap FILE            Capture every frame in and out, nanosecond timestamps. Frames reach
                          the file within a second (tail -f, and a kill loses at most that).
   --pcap-format F        pcap (classic; the default) or pcapng (the default for a FILE ending

@@ -10,7 +10,7 @@ export interface TcpConfig {
   rtoMaxMs: number;
   /** RFC 6298 2.1: 1 s before the first RTT sample. */
   rtoInitialMs: number;
-  /** Retransmissions of data before giving up with ETIMEDOUT (Linux tcp_retries2 = 15). */
+  /** Retransmissions of data, or zero-window probes in a row unanswered, before giving up with ETIMEDOUT (Linux tcp_retries2 = 15). */
   maxRetransmits: number;
   /** Retransmissions of a SYN or SYN-ACK before giving up (Linux tcp_syn_retries = 6). */
   synRetries: number;

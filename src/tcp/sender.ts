@@ -84,6 +84,8 @@ export class TcpSender implements RecoveryConnection {
   rtoAt = Infinity;
   persistAt = Infinity;
   private persistBackoffs = 0;
+  /** Zero-window probes sent since the peer's last acceptable ACK. */
+  private probesUnanswered = 0;
   readonly rtt: RttEstimator;
   backoffs = 0;
   /** RTT timing of one segment when timestamps are off (Karn: never a retransmitted one). */
@@ -291,6 +293,7 @@ export class TcpSender implements RecoveryConnection {
       else c.challengeAck();
       return false;
     }
+    this.probesUnanswered = 0;
     const wnd = seg.window << this.sndWscale;
     const recovery = this.recovery;
     const sndUnaBefore = this.sndUna;
@@ -535,12 +538,22 @@ export class TcpSender implements RecoveryConnection {
   }
 
   /**
+   * RFC 1122 4.2.2.17: a zero window is probed as long as the peer answers; a peer that answered
+   * none of the last maxRetransmits probes is gone (Linux's tcp_probe_timer, tcp_retries2), and
+   * the connection gives up rather than hold it and its data for ever.
+   */
+  get zeroWindowProbesExhausted(): boolean {
+    return this.sndWnd === 0 && this.sendQueue.length > 0 && this.probesUnanswered >= this.host.config.maxRetransmits;
+  }
+
+  /**
    * The persist timer fired: into a zero window, a probe (RFC 9293 3.8.6.1; Linux's, with an old
    * sequence number, so the peer ACKs with its window); else the SWS override (3.8.6.2.1).
    */
   onPersistTimer(now: number): void {
     this.persistAt = Infinity;
     if (this.sndWnd === 0 && this.sendQueue.length > 0) {
+      this.probesUnanswered++;
       this.host.stats.windowProbes++;
       this.c.sendSegment(seqAdd(this.sndUna, -1), 0, TcpFlag.ACK);
       this.persistBackoffs++;

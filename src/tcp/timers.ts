@@ -87,7 +87,14 @@ export class ConnectionTimers {
       if (c.state === 'CLOSED') return;
     }
     if (c.rcv.delackAt <= now) c.rcv.onDelackTimer();
-    if (snd.persistAt <= now) snd.onPersistTimer(now);
+    if (snd.persistAt <= now) {
+      if (snd.zeroWindowProbesExhausted) {
+        c.host.stats.connectionsTimedOut++;
+        c.terminate(new TcpError('ETIMEDOUT', 'zero window: the peer answered none of the probes'));
+        return;
+      }
+      snd.onPersistTimer(now);
+    }
     if (this.keepaliveAt <= now) {
       this.keepaliveAt = Infinity;
       if (this.keepaliveEnabled && (c.state === 'ESTABLISHED' || c.state === 'CLOSE-WAIT')) this.keepaliveProbe(now);
