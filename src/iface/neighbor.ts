@@ -15,6 +15,12 @@ export interface NeighborOptions {
   reachableMs?: number;
   /** How long a stale entry is kept unused before it is removed (Linux gc_stale_time 60 s). */
   staleMs?: number;
+  /**
+   * Below this many entries nothing is removed for being unused (Linux gc_thresh1 is 128): a host
+   * with few neighbours keeps their addresses, and a frame after a long silence (a keepalive, a
+   * reset at exit) goes at once instead of waiting for ARP.
+   */
+  gcThreshold?: number;
   /** Interval between requests while resolving (Linux retrans_time 1 s). */
   retransmitMs?: number;
   /** Requests before giving up (Linux mcast_solicit 3; RFC 1122 2.3.2.1 asks for a bound). */
@@ -59,6 +65,7 @@ export class NeighborCache {
   private readonly maxEntries: number;
   private readonly reachableMs: number;
   private readonly staleMs: number;
+  private readonly gcThreshold: number;
   private readonly retransmitMs: number;
   private readonly maxRequests: number;
   private readonly maxPendingBytes: number;
@@ -68,6 +75,7 @@ export class NeighborCache {
     this.maxEntries = opts.maxEntries ?? 1024;
     this.reachableMs = opts.reachableMs ?? 30_000;
     this.staleMs = opts.staleMs ?? 60_000;
+    this.gcThreshold = opts.gcThreshold ?? 128;
     this.retransmitMs = opts.retransmitMs ?? 1000;
     this.maxRequests = opts.maxRequests ?? 3;
     this.maxPendingBytes = opts.maxPendingBytes ?? 256 * 1024;
@@ -173,7 +181,7 @@ export class NeighborCache {
     this.stats.evicted++;
   }
 
-  /** Retransmit requests, give up on silent addresses, forget unused stale entries. */
+  /** Retransmit requests, give up on silent addresses, forget unused stale entries (above gcThreshold). */
   poll(now: number): NeighborActions {
     const actions: NeighborActions = { requests: [], failed: [] };
     for (const e of this.map.values()) {
@@ -191,7 +199,7 @@ export class NeighborCache {
         actions.requests.push(e.ip);
       } else if (e.state === 'stale') {
         if (now - e.usedAt >= this.staleMs) {
-          this.map.delete(e.ip);
+          if (this.map.size > this.gcThreshold) this.map.delete(e.ip);
         } else if (e.requests < this.maxRequests && now >= e.nextRequestAt && e.usedAt > e.confirmedAt) {
           // In use but unconfirmed: ask again (unicast refresh would do; broadcast is simpler).
           e.requests++;
@@ -214,7 +222,7 @@ export class NeighborCache {
     for (const e of this.map.values()) {
       if (e.state === 'incomplete' || (e.state === 'stale' && e.usedAt > e.confirmedAt)) t = Math.min(t, e.nextRequestAt);
       else if (e.state === 'reachable') t = Math.min(t, e.confirmedAt + this.reachableMs);
-      else t = Math.min(t, e.usedAt + this.staleMs);
+      else if (this.map.size > this.gcThreshold) t = Math.min(t, e.usedAt + this.staleMs);
     }
     return t;
   }
