@@ -198,13 +198,21 @@ export class NeighborCache {
         e.nextRequestAt = now + this.retransmitMs;
         actions.requests.push(e.ip);
       } else if (e.state === 'stale') {
-        if (now - e.usedAt >= this.staleMs) {
-          if (this.map.size > this.gcThreshold) this.map.delete(e.ip);
-        } else if (e.requests < this.maxRequests && now >= e.nextRequestAt && e.usedAt > e.confirmedAt) {
+        if (e.usedAt > e.confirmedAt) {
           // In use but unconfirmed: ask again (unicast refresh would do; broadcast is simpler).
+          if (now < e.nextRequestAt) continue;
+          if (e.requests >= this.maxRequests) {
+            // No answer to the refresh (Linux's PROBE -> FAILED): the address is forgotten, and
+            // the next datagram to it resolves afresh, failing as an unresolved one does.
+            this.stats.resolutionFailures++;
+            this.map.delete(e.ip);
+            continue;
+          }
           e.requests++;
           e.nextRequestAt = now + this.retransmitMs;
           actions.requests.push(e.ip);
+        } else if (now - e.usedAt >= this.staleMs && this.map.size > this.gcThreshold) {
+          this.map.delete(e.ip);
         }
       } else if (now - e.confirmedAt >= this.reachableMs) {
         e.state = 'stale';

@@ -1,6 +1,7 @@
 /**
- * The neighbour cache's lifetimes: reachable, stale after reachableMs, refreshed while in use,
- * and forgotten unused only above the GC threshold (Linux's gc_stale_time and gc_thresh1).
+ * The neighbour cache's lifetimes: reachable, stale after reachableMs, refreshed while in use
+ * (forgotten when the refresh goes unanswered), and forgotten unused only above the GC
+ * threshold (Linux's gc_stale_time and gc_thresh1).
  */
 import { describe, expect, it } from 'vitest';
 import { NeighborCache } from '../../../src/iface/neighbor.js';
@@ -37,4 +38,24 @@ describe('neighbour cache lifetimes', () => {
     expect(n.size).toBe(2);
     expect(n.nextDeadline()).toBe(Infinity);
   });
+
+  it('forgets an address in use whose refresh goes unanswered, and never asks for a deadline already past', () => {
+    // A flow still sending to a host that is gone: three refresh requests a second apart, then
+    // the entry fails (Linux's PROBE -> FAILED) and the next datagram resolves afresh.
+    const n = new NeighborCache({ reachableMs: 30_000, staleMs: 60_000, retransmitMs: 1000, maxRequests: 3 });
+    n.learn(base + 1, MAC, 0, true);
+    const requests: number[] = [];
+    let gone = -1;
+    for (let now = 0; now <= 120_000; now += 250) {
+      if (n.get(base + 1)) n.lookup(base + 1, now);
+      else if (gone < 0) gone = now;
+      requests.push(...n.poll(now).requests.map(() => now));
+      // What poll had to do it did: the next deadline lies ahead (a past one would spin the timer).
+      expect(n.nextDeadline()).toBeGreaterThan(now);
+    }
+    expect(requests).toEqual([30_000, 31_000, 32_000]);
+    expect(gone).toBe(33_250);
+    expect(n.stats.resolutionFailures).toBe(1);
+  });
 });
+
