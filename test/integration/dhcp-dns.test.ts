@@ -138,6 +138,24 @@ function useConnectScope(tag: string, x: number): { ns: string; dnsmasq: Dnsmasq
   };
 }
 
+/**
+ * tap0 made beforehand with the kernel's addresses `addrs` (`tapstack connect` then attaches to
+ * it), so that a DNS server can bind them before tapstack's first query: a query that finds the
+ * port still closed gets ICMP port unreachable, and tapstack's resolver gives that try up at once
+ * (as glibc's does), where a timeout used to give a late server two seconds.
+ */
+async function serverFirst(ns: string, addrs: string[]): Promise<void> {
+  expect((await nsRun(ns, 'ip', ['tuntap', 'add', 'dev', 'tap0', 'mode', 'tap', 'vnet_hdr', 'multi_queue'])).code).toBe(0);
+  for (const a of addrs) expect((await nsRun(ns, 'ip', ['addr', 'add', a, 'dev', 'tap0'])).code).toBe(0);
+  expect((await nsRun(ns, 'ip', ['link', 'set', 'tap0', 'up'])).code).toBe(0);
+}
+
+/** Wait until a UDP socket is bound to `addr`:`port` in `ns`. */
+async function waitUdpListening(ns: string, addr: string, port: number): Promise<void> {
+  const ok = await poll(async () => ((await nsRun(ns, 'ss', ['-Hlun', `sport = :${port}`])).stdout.includes(`${addr}:${port}`) ? true : null), 30_000);
+  expect(ok, `nothing bound to ${addr}:${port} in ${ns}`).toBe(true);
+}
+
 /** `tapstack connect HOST 8080 --ifname tap0 OPTIONS` in `ns`, stdin `input`, its counters on stderr. */
 function tapstackConnect(ns: string, host: string, input: string, options: string[]) {
   return run('ip', ['netns', 'exec', ns, 'env', 'TAPSTACK_COUNTERS=1', 'node', CLI, 'connect', host, '8080', '--ifname', 'tap0', ...options], { input, timeoutMs: 60_000 });
@@ -294,12 +312,13 @@ describe('malformed and foreign DNS answers (a hostile server)', () => {
 
   it('are dropped under their reasons, and the good answer still connects', async () => {
     const pcap = `${scratch.dir}/dns-malformed.pcap`;
-    const done = tapstackConnect(ns, NAME, 'still here\n', ['--address', `198.18.${x}.2/24`, '--host-address', `198.18.${x}.1/24`, '--dns', `198.18.${x}.1`, '--pcap', pcap]);
-    await waitLink(ns, 'tap0');
-    await poll(async () => ((await nsRun(ns, 'ip', ['-4', 'addr', 'show', 'tap0'])).stdout.includes(`198.18.${x}.1/24`) ? true : null), 10_000);
-    await nsRun(ns, 'ip', ['addr', 'add', `198.18.${x}.3/24`, 'dev', 'tap0']);
+    // The server's port is open before tapstack asks (see serverFirst).
+    await serverFirst(ns, [`198.18.${x}.1/24`, `198.18.${x}.3/24`]);
     listen(`198.18.${x}.1`);
-    const cases = await peer(ns, ['dns', '--iface', 'tap0', '--server', `198.18.${x}.1`, '--other', `198.18.${x}.3`, '--answer', `198.18.${x}.1`]);
+    const server = peer(ns, ['dns', '--iface', 'tap0', '--server', `198.18.${x}.1`, '--other', `198.18.${x}.3`, '--answer', `198.18.${x}.1`]);
+    await waitUdpListening(ns, `198.18.${x}.1`, 53);
+    const done = tapstackConnect(ns, NAME, 'still here\n', ['--address', `198.18.${x}.2/24`, '--dns', `198.18.${x}.1`, '--pcap', pcap]);
+    const cases = await server;
     console.log(`DNS cases: ${cases.map(([n, r]) => `${n} -> ${r}`).join(', ')}`);
     const r = await done;
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
@@ -366,9 +385,11 @@ describe('an answer too large for UDP (TC)', () => {
     for (const a of addrs) expect((await nsRun(ns, 'ip', ['addr', 'add', `${a}/32`, 'dev', 'lo'])).code).toBe(0);
     listen();
     const pcap = `${scratch.dir}/tc.pcap`;
-    const done = tapstackConnect(ns, 'big.tapstack.test', 'over tcp\n', ['--address', `198.18.${x}.2/24`, '--host-address', `198.18.${x}.1/24`, '--dns', `198.18.${x}.1`, '--pcap', pcap]);
-    await waitLink(ns, 'tap0');
+    // dnsmasq answers before tapstack asks (see serverFirst).
+    await serverFirst(ns, [`198.18.${x}.1/24`]);
     dnsmasq.start('tap0', { extra: [`--addn-hosts=${hosts}`] });
+    await waitUdpListening(ns, `198.18.${x}.1`, 53);
+    const done = tapstackConnect(ns, 'big.tapstack.test', 'over tcp\n', ['--address', `198.18.${x}.2/24`, '--dns', `198.18.${x}.1`, '--pcap', pcap]);
     const r = await done;
     expect(r.code, `${r.stdout}\n${r.stderr}\n${dnsmasq.log}`).toBe(0);
     expect(r.stdout).toBe('over tcp\n');

@@ -575,11 +575,11 @@ export async function checkCapture(pcap: string, o: CaptureCheckOptions): Promis
   const firstSack = new Map<string, { stream: string; le: number; re: number }>();
   const perFrame: { frame: string; len: string; capLen: string; tcpSum: string }[] = [];
   /**
-   * tapstack's RSTs that answer a segment arriving after its connection was over: per stream,
-   * the sequence number after tapstack's FIN and whether the kernel had acknowledged it (then,
-   * with the kernel's FIN in before, the connection is closed, and a late segment, such as the
-   * kernel's duplicate ACK of a FIN that a loss probe resent, gets a RST whose sequence number
-   * is that one: RFC 9293 3.10.7.1, as Linux answers).
+   * RSTs, of either side, that answer a segment arriving after its connection was over: per
+   * stream and side, the sequence number after that side's FIN and whether the other side had
+   * acknowledged it (then, with the other's FIN in before, the connection is closed, and a late
+   * segment, such as a duplicate ACK of a FIN that a loss probe resent, gets a RST whose
+   * sequence number is that one: RFC 9293 3.10.7.1, as Linux answers). Keys `stream/side`.
    */
   const finEnd = new Map<string, number>();
   const finAcked = new Set<string>();
@@ -604,9 +604,11 @@ export async function checkCapture(pcap: string, o: CaptureCheckOptions): Promis
     if (!from) continue;
     if (sackLe) firstSack.set(frame!, { stream: stream!, le: Number(sackLe), re: Number(sackRe) });
     const flags = Number(flagsHex || 0);
-    if (from === 'tapstack' && flags & 0x01) finEnd.set(stream!, (Number(seqRaw) + Number(tcpLen) + 1) >>> 0);
-    if (from === 'kernel' && flags & 0x10 && finEnd.get(stream!) === Number(ackRaw)) finAcked.add(stream!);
-    if (from === 'tapstack' && flags & 0x04 && finAcked.has(stream!) && finEnd.get(stream!) === Number(seqRaw)) rstAfterClose.add(frame!);
+    const mine = `${stream}/${from}`;
+    const theirs = `${stream}/${from === 'kernel' ? 'tapstack' : 'kernel'}`;
+    if (flags & 0x01) finEnd.set(mine, (Number(seqRaw) + Number(tcpLen) + 1) >>> 0);
+    if (flags & 0x10 && finEnd.get(theirs) === Number(ackRaw)) finAcked.add(theirs);
+    if (flags & 0x04 && finAcked.has(mine) && finEnd.get(mine) === Number(seqRaw)) rstAfterClose.add(frame!);
     // The sequence space a segment takes: its data, and one more for a FIN (a loss probe may
     // resend a FIN alone, and the kernel's D-SACK then names that one number).
     const occupied = Number(tcpLen) + (flags & 0x01 ? 1 : 0);
@@ -661,9 +663,9 @@ export async function checkCapture(pcap: string, o: CaptureCheckOptions): Promis
         if (spurious) {
           ok = true;
           key = `${m} (spurious: ${fromKernel ? 'the kernel' : 'tapstack'} ${m === DSACK ? 'reports a duplicate' : 'resent what the other side had'})`;
-        } else if (m === RST_WARNING && fromTapstack && rstAfterClose.has(w.frame)) {
+        } else if (m === RST_WARNING && (fromTapstack || fromKernel) && rstAfterClose.has(w.frame)) {
           ok = true;
-          key = `${m} (after the close: a late segment of the kernel's found no connection)`;
+          key = `${m} (after the close: a late segment of ${fromTapstack ? "the kernel's" : "tapstack's"} found no connection)`;
         }
       }
       if (ok) c.accepted[key] = (c.accepted[key] ?? 0) + 1;
