@@ -28,7 +28,7 @@ import { readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, counter, drops, nsRun, parseCounters, ping, poll, PYTHON, requireBuilt, run, scratchDir, subnet, tsharkCount, tsharkProblems, useNamespace, useTapstack } from './helpers.js';
+import { CLI, counter, drops, nsRun, parseCounters, ping, poll, PYTHON, requireBuilt, run, scratchDir, subnet, tsharkCount, tsharkProblems, useNamespace, useTapstack, waitUdpListening } from './helpers.js';
 
 const PEER = fileURLToPath(new URL('./dhcp-dns-peer.py', import.meta.url));
 const NAME = 'web.tapstack.test';
@@ -148,12 +148,6 @@ async function serverFirst(ns: string, addrs: string[]): Promise<void> {
   expect((await nsRun(ns, 'ip', ['tuntap', 'add', 'dev', 'tap0', 'mode', 'tap', 'vnet_hdr', 'multi_queue'])).code).toBe(0);
   for (const a of addrs) expect((await nsRun(ns, 'ip', ['addr', 'add', a, 'dev', 'tap0'])).code).toBe(0);
   expect((await nsRun(ns, 'ip', ['link', 'set', 'tap0', 'up'])).code).toBe(0);
-}
-
-/** Wait until a UDP socket is bound to `addr`:`port` in `ns`. */
-async function waitUdpListening(ns: string, addr: string, port: number): Promise<void> {
-  const ok = await poll(async () => ((await nsRun(ns, 'ss', ['-Hlun', `sport = :${port}`])).stdout.includes(`${addr}:${port}`) ? true : null), 30_000);
-  expect(ok, `nothing bound to ${addr}:${port} in ${ns}`).toBe(true);
 }
 
 /** `tapstack connect HOST 8080 --ifname tap0 OPTIONS` in `ns`, stdin `input`, its counters on stderr. */
@@ -316,7 +310,7 @@ describe('malformed and foreign DNS answers (a hostile server)', () => {
     await serverFirst(ns, [`198.18.${x}.1/24`, `198.18.${x}.3/24`]);
     listen(`198.18.${x}.1`);
     const server = peer(ns, ['dns', '--iface', 'tap0', '--server', `198.18.${x}.1`, '--other', `198.18.${x}.3`, '--answer', `198.18.${x}.1`]);
-    await waitUdpListening(ns, `198.18.${x}.1`, 53);
+    await waitUdpListening(ns, 53, `198.18.${x}.1`);
     const done = tapstackConnect(ns, NAME, 'still here\n', ['--address', `198.18.${x}.2/24`, '--dns', `198.18.${x}.1`, '--pcap', pcap]);
     const cases = await server;
     console.log(`DNS cases: ${cases.map(([n, r]) => `${n} -> ${r}`).join(', ')}`);
@@ -388,7 +382,7 @@ describe('an answer too large for UDP (TC)', () => {
     // dnsmasq answers before tapstack asks (see serverFirst).
     await serverFirst(ns, [`198.18.${x}.1/24`]);
     dnsmasq.start('tap0', { extra: [`--addn-hosts=${hosts}`] });
-    await waitUdpListening(ns, `198.18.${x}.1`, 53);
+    await waitUdpListening(ns, 53, `198.18.${x}.1`);
     const done = tapstackConnect(ns, 'big.tapstack.test', 'over tcp\n', ['--address', `198.18.${x}.2/24`, '--dns', `198.18.${x}.1`, '--pcap', pcap]);
     const r = await done;
     expect(r.code, `${r.stdout}\n${r.stderr}\n${dnsmasq.log}`).toBe(0);

@@ -703,6 +703,13 @@ export async function waitTcpListening(ns: string, port: number, timeoutMs = 10_
   if (!ok) throw new Error(`nothing listens on TCP port ${port} in ${ns} after ${timeoutMs} ms`);
 }
 
+/** Wait until a UDP socket in the namespace is bound to `port` (on `addr`, when given). */
+export async function waitUdpListening(ns: string, port: number, addr?: string, timeoutMs = 30_000): Promise<void> {
+  const bound = (out: string) => (addr ? out.includes(`${addr}:${port}`) : out.trim() !== '');
+  const ok = await poll(async () => (bound((await nsRun(ns, 'ss', ['-Hlun', `sport = :${port}`])).stdout) ? true : null), timeoutMs);
+  if (!ok) throw new Error(`nothing is bound to UDP ${addr ?? '*'}:${port} in ${ns} after ${timeoutMs} ms`);
+}
+
 /**
  * Wait until the kernel's connections to `peer` in the namespace are finished: none left, or
  * only TIME-WAIT (the kernel closed first and the peer acknowledged everything, FIN included).
