@@ -220,7 +220,7 @@ describe('zero window (the peer\'s)', () => {
     h.app(() => conn.write(pattern(500)));
     // Answered probes do not count: the peer answers the first five.
     for (let i = 0; i < 5; i++) {
-      for (let waited = 0; h.out.length === 0 && waited < 130_000; waited += 100) h.tick(100);
+      h.tickUntilSent(130_000);
       expect(peer.take().length).toBe(1);
       peer.ackNow({ window: 0 });
     }
@@ -254,11 +254,7 @@ describe('zero window (the peer\'s)', () => {
     peer.rcv = seqAdd(base, sent);
     peer.ackNow({ window: 1024 });
     peer.none(); // 1024 bytes of window: held (RFC 9293 3.8.6.2.1)
-    let waited = 0;
-    while (h.out.length === 0 && waited < 2000) {
-      h.tick(10);
-      waited += 10;
-    }
+    h.tickUntilSent(2000, 10);
     const small = peer.one(); // the override timeout
     expectSeg(small, { seq: seqAdd(base, sent), len: 1024 });
     // No ACK comes: the RTO sends the same bytes again, backing off.
@@ -296,7 +292,7 @@ describe('zero window (the peer\'s)', () => {
     // beyond SND.UNA's byte, each answered with the window still 0; more than maxRetransmits.
     const probes: ReturnType<typeof peer.one>[] = [];
     for (let i = 0; i < 6; i++) {
-      for (let waited = 0; h.out.length === 0 && waited < 130_000; waited += 100) h.tick(100);
+      h.tickUntilSent(130_000);
       const p = peer.one();
       expect(p.payload.length <= 1).toBe(true);
       if (p.payload.length === 0) expect(p.seq).toBe(seqAdd(base, 2 * FULL_SEG - 1));

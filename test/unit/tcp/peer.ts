@@ -248,6 +248,12 @@ export class Harness {
     this.settle();
   }
 
+  /** Tick in `stepMs` steps until the stack has written something or `maxMs` passed; whether it has. */
+  tickUntilSent(maxMs: number, stepMs = 100): boolean {
+    for (let waited = 0; this.out.length === 0 && waited < maxMs; waited += stepMs) this.tick(stepMs);
+    return this.out.length > 0;
+  }
+
   /** Advance the virtual clock by `ms`, stopping at every timer deadline on the way. */
   tick(ms: number): void {
     const target = this.now + ms;
