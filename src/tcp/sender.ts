@@ -522,9 +522,7 @@ export class TcpSender implements RecoveryConnection {
    */
   windowShrunkToZero(now: number): boolean {
     if (this.sendQueue.length === 0) return false;
-    this.recovery.onTimeout(now);
-    this.rttSeq = -1;
-    this.sndNxt = this.sndUna;
+    this.goBack(now);
     this.backoffs = 0;
     this.rtoAt = Infinity;
     this.persistAt = now + this.persistInterval();
