@@ -89,8 +89,7 @@ export class ConnectionTimers {
     if (c.rcv.delackAt <= now) c.rcv.onDelackTimer();
     if (snd.persistAt <= now) {
       if (snd.zeroWindowProbesExhausted) {
-        c.host.stats.connectionsTimedOut++;
-        c.terminate(new TcpError('ETIMEDOUT', 'zero window: the peer answered none of the probes'));
+        this.timedOut('zero window: the peer answered none of the probes');
         return;
       }
       snd.onPersistTimer(now);
@@ -120,8 +119,7 @@ export class ConnectionTimers {
     // a window shrunk to zero is probed "in the standard way": the persist timer takes over.
     if (snd.sndWnd === 0 && snd.windowShrunkToZero(now)) return;
     if (snd.backoffs > c.host.config.maxRetransmits) {
-      stats.connectionsTimedOut++;
-      c.terminate(new TcpError('ETIMEDOUT', 'connection timed out'));
+      this.timedOut('connection timed out');
       return;
     }
     snd.goBack(now);
@@ -132,14 +130,19 @@ export class ConnectionTimers {
     const c = this.c;
     const cfg = c.host.config;
     if (this.keepaliveProbesSent >= cfg.keepProbes) {
-      c.host.stats.connectionsTimedOut++;
-      c.terminate(new TcpError('ETIMEDOUT', 'keepalive: peer does not answer'));
+      this.timedOut('keepalive: peer does not answer');
       return;
     }
     this.keepaliveProbesSent++;
     c.host.stats.keepaliveProbes++;
     c.sendSegment(seqAdd(c.snd.sndUna, -1), 0, TcpFlag.ACK);
     this.keepaliveAt = now + cfg.keepIntervalMs;
+  }
+
+  /** Give up on the peer: ETIMEDOUT to the user, counted. */
+  private timedOut(why: string): void {
+    this.c.host.stats.connectionsTimedOut++;
+    this.c.terminate(new TcpError('ETIMEDOUT', why));
   }
 
   /** CLOSED: every timer off. */
